@@ -1,0 +1,1042 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Builds the netlink messages for table inet sluice into one nftables batch:
+ * object names, the static skeleton, and the per-frontend chain, DNAT rule
+ * and map elements. The expressions are the ones `nft --debug=netlink`
+ * shows for the equivalent nft syntax, so `nft list table inet sluice`
+ * prints them back as that syntax.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/batch.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "log.h"
+#include "nft_msg.h"
+
+/*
+ * Pages of the batch: a message is written at the tail of the current page
+ * and may run past its end by at most the overrun, so the overrun bounds the
+ * largest message (NFT_ELEMS_PER_MSG elements of about 120 bytes).
+ */
+#define BATCH_PAGE_SIZE (256 * 1024)
+#define BATCH_PAGE_OVERRUN (128 * 1024)
+
+/* nft's own datatype numbers (src/datatype.h), so `nft list` prints the keys. */
+#define NFT_TYPE_INTEGER 4
+#define NFT_TYPE_IPADDR 7
+#define NFT_TYPE_IP6ADDR 8
+#define NFT_TYPE_INET_PROTOCOL 12
+#define NFT_TYPE_INET_SERVICE 13
+#define NFT_TYPE_BITS 6
+#define NFT_CONCAT2(a, b) (((a) << NFT_TYPE_BITS) | (b))
+#define NFT_CONCAT3(a, b, c) (NFT_CONCAT2(NFT_CONCAT2(a, b), c))
+/* nft's byteorder enum: the anonymous map's numgen keys are host order. */
+#define NFT_BYTEORDER_HOST 1
+
+#define NFT_PRIO_DSTNAT (-100)
+#define NFT_PRIO_FILTER 0
+
+/* Concatenation fields are padded to 4 bytes each. */
+#define KEY_LEN4 (4 + 4 + 4)
+#define KEY_LEN6 (16 + 4 + 4)
+#define ENDPOINT_LEN4 (4 + 4)
+#define ENDPOINT_LEN6 (16 + 4)
+
+static const char *const set_names[NFT_NAMED_SETS] = {
+	[NFT_SET_SERVICES4] = "services4",
+	[NFT_SET_SERVICES6] = "services6",
+	[NFT_SET_NO_ENDPOINTS4] = "no-endpoints4",
+	[NFT_SET_NO_ENDPOINTS6] = "no-endpoints6",
+	[NFT_SET_ADDRS4] = "service-addrs4",
+	[NFT_SET_ADDRS6] = "service-addrs6",
+};
+
+const char *nft_set_name(enum nft_named_set set)
+{
+	return set < NFT_NAMED_SETS ? set_names[set] : "?";
+}
+
+static bool addr_unspecified(const struct ip_addr *addr)
+{
+	static const uint8_t zero[16];
+
+	return !memcmp(addr->bytes, zero, addr->family == AF_INET ? 4 : 16);
+}
+
+size_t nft_fe_usable_backends(const struct frontend *fe)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < fe->n_backends; i++)
+		n += fe->backends[i].addr.family == fe->key.addr.family;
+	return n;
+}
+
+enum nft_fe_class nft_fe_classify(const struct frontend *fe)
+{
+	if (fe->key.addr.family != AF_INET && fe->key.addr.family != AF_INET6)
+		return NFT_FE_SKIP;
+	if (fe->key.proto == 0 && fe->key.port == 0)
+		return NFT_FE_MARKER;
+	/* NodePorts answer on every local address (fib daddr type local): a later issue. */
+	if (addr_unspecified(&fe->key.addr))
+		return NFT_FE_SKIP;
+	switch (fe->action) {
+	case FE_SERVE:
+		/* A served frontend without a usable backend is refused, never left open. */
+		return nft_fe_usable_backends(fe) ? NFT_FE_SERVE : NFT_FE_REFUSE;
+	case FE_DROP:
+		return NFT_FE_DROP;
+	case FE_REFUSE:
+	default:
+		return NFT_FE_REFUSE;
+	}
+}
+
+static const char *proto_name(uint8_t proto, char *buf, size_t len)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return "tcp";
+	case IPPROTO_UDP:
+		return "udp";
+	case IPPROTO_SCTP:
+		return "sctp";
+	}
+	snprintf(buf, len, "p%u", proto);
+	return buf;
+}
+
+void nft_fe_chain_name(const struct frontend_key *key, char *buf, size_t len)
+{
+	char addr[IP_ADDR_STRLEN], proto[8];
+
+	/* ':' is not allowed in an unquoted nft identifier, '-' separates fields. */
+	ip_addr_format(&key->addr, addr);
+	for (char *c = addr; *c; c++)
+		if (*c == ':')
+			*c = '_';
+	snprintf(buf, len, "fe-%s-%s-%u", addr, proto_name(key->proto, proto, sizeof(proto)),
+		 key->port);
+}
+
+void nft_fe_key_text(const struct frontend_key *key, char *buf, size_t len)
+{
+	char addr[IP_ADDR_STRLEN], proto[8];
+
+	ip_addr_format(&key->addr, addr);
+	if (key->proto == 0 && key->port == 0)
+		snprintf(buf, len, "%s (service address)", addr);
+	else
+		snprintf(buf, len, "%s %s/%u", addr, proto_name(key->proto, proto, sizeof(proto)),
+			 key->port);
+}
+
+/* ---- batch bookkeeping ---- */
+
+static void batch_fail(struct nft_batch *b, int err)
+{
+	if (!b->err)
+		b->err = err;
+}
+
+static int batch_add_ref(struct nft_batch *b, const struct nft_msg_ref *ref)
+{
+	size_t idx = b->seq - b->seq_first;
+
+	if (idx >= b->cap_refs) {
+		size_t cap = b->cap_refs ? b->cap_refs * 2 : 256;
+		struct nft_msg_ref *refs;
+
+		while (cap <= idx)
+			cap *= 2;
+		refs = realloc(b->refs, cap * sizeof(*refs));
+		if (!refs)
+			return -ENOMEM;
+		b->refs = refs;
+		b->cap_refs = cap;
+	}
+	b->refs[idx] = *ref;
+	return 0;
+}
+
+/* Starts a message at the batch's tail; NULL (and b->err set) on failure. */
+static struct nlmsghdr *msg_start(struct nft_batch *b, uint16_t type, uint16_t flags,
+				  const struct nft_msg_ref *ref)
+{
+	if (b->err)
+		return NULL;
+	if (batch_add_ref(b, ref)) {
+		batch_fail(b, -ENOMEM);
+		return NULL;
+	}
+	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(b->nb), type, NFPROTO_INET, flags,
+				     b->seq);
+}
+
+/* Moves past a message written with msg_start. */
+static void msg_end(struct nft_batch *b)
+{
+	b->seq++;
+	b->n_msgs++;
+	if (nftnl_batch_update(b->nb) < 0)
+		batch_fail(b, -ENOMEM);
+}
+
+/*
+ * Finds the last message written (a message that overflows a page moves to
+ * the next one, so no pointer kept while building stays valid) and asks
+ * for its ACK.
+ */
+static void mark_last_for_ack(struct nft_batch *b)
+{
+	int n_iov = nftnl_batch_iovec_len(b->nb);
+	struct nlmsghdr *last = NULL;
+	struct iovec *iov;
+
+	if (!b->n_msgs || n_iov <= 0)
+		return;
+	iov = calloc(n_iov, sizeof(*iov));
+	if (!iov) {
+		batch_fail(b, -ENOMEM);
+		return;
+	}
+	nftnl_batch_iovec(b->nb, iov, n_iov);
+	for (int i = n_iov - 1; i >= 0 && !last; i--) {
+		struct nlmsghdr *nlh = iov[i].iov_base;
+		int len = iov[i].iov_len;
+
+		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len))
+			last = nlh;
+	}
+	if (last)
+		last->nlmsg_flags |= NLM_F_ACK;
+	free(iov);
+}
+
+int nft_batch_init(struct nft_batch *b, uint32_t seq)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BATCH };
+
+	memset(b, 0, sizeof(*b));
+	b->nb = nftnl_batch_alloc(BATCH_PAGE_SIZE, BATCH_PAGE_OVERRUN);
+	if (!b->nb)
+		return -ENOMEM;
+	b->seq_first = seq;
+	b->seq = seq;
+	if (batch_add_ref(b, &ref)) {
+		nft_batch_free(b);
+		return -ENOMEM;
+	}
+	nftnl_batch_begin(nftnl_batch_buffer(b->nb), b->seq++);
+	if (nftnl_batch_update(b->nb) < 0) {
+		nft_batch_free(b);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int nft_batch_finish(struct nft_batch *b)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BATCH };
+
+	nft_batch_flush_elems(b);
+	if (b->err)
+		return b->err;
+	/* Errors always come back; the last message's ACK says the batch was processed. */
+	mark_last_for_ack(b);
+	if (batch_add_ref(b, &ref))
+		return b->err = -ENOMEM;
+	nftnl_batch_end(nftnl_batch_buffer(b->nb), b->seq++);
+	if (nftnl_batch_update(b->nb) < 0)
+		return b->err = -ENOMEM;
+	return 0;
+}
+
+void nft_batch_free(struct nft_batch *b)
+{
+	for (int i = 0; i < NFT_NAMED_SETS; i++)
+		if (b->pending[i])
+			nftnl_set_free(b->pending[i]);
+	if (b->nb)
+		nftnl_batch_free(b->nb);
+	free(b->refs);
+	memset(b, 0, sizeof(*b));
+}
+
+const struct nft_msg_ref *nft_batch_ref(const struct nft_batch *b, uint32_t seq)
+{
+	if (seq < b->seq_first || seq - b->seq_first >= b->seq - b->seq_first)
+		return NULL;
+	return &b->refs[seq - b->seq_first];
+}
+
+void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
+{
+	char name[NFT_CHAIN_NAME_MAX], key[96];
+
+	nft_fe_chain_name(&ref->key, name, sizeof(name));
+	nft_fe_key_text(&ref->key, key, sizeof(key));
+	switch (ref->what) {
+	case NFT_WHAT_BATCH:
+		snprintf(buf, len, "batch (commit)");
+		break;
+	case NFT_WHAT_TABLE_ADD:
+		snprintf(buf, len, "add table inet %s", NFT_TABLE_NAME);
+		break;
+	case NFT_WHAT_TABLE_DEL:
+		snprintf(buf, len, "delete table inet %s", NFT_TABLE_NAME);
+		break;
+	case NFT_WHAT_SET_ADD:
+		snprintf(buf, len, "add set %s", nft_set_name(ref->set));
+		break;
+	case NFT_WHAT_BASE_CHAIN:
+		snprintf(buf, len, "add base chain");
+		break;
+	case NFT_WHAT_BASE_RULE:
+		snprintf(buf, len, "add base chain rule");
+		break;
+	case NFT_WHAT_FE_CHAIN_ADD:
+		snprintf(buf, len, "add chain %s", name);
+		break;
+	case NFT_WHAT_FE_CHAIN_DEL:
+		snprintf(buf, len, "delete chain %s", name);
+		break;
+	case NFT_WHAT_FE_CHAIN_FLUSH:
+		snprintf(buf, len, "flush chain %s", name);
+		break;
+	case NFT_WHAT_FE_MAP_ADD:
+		snprintf(buf, len, "add backend map of %s", name);
+		break;
+	case NFT_WHAT_FE_MAP_ELEMS:
+		snprintf(buf, len, "add backends of %s", name);
+		break;
+	case NFT_WHAT_FE_RULE:
+		snprintf(buf, len, "add dnat rule to %s", name);
+		break;
+	case NFT_WHAT_ELEMS_ADD:
+	case NFT_WHAT_ELEMS_DEL:
+		snprintf(buf, len, "%s %u element(s) %s %s, first %s",
+			 ref->what == NFT_WHAT_ELEMS_ADD ? "add" : "delete", ref->count,
+			 ref->what == NFT_WHAT_ELEMS_ADD ? "to" : "from", nft_set_name(ref->set),
+			 key);
+		break;
+	default:
+		snprintf(buf, len, "message");
+	}
+}
+
+/* ---- table ---- */
+
+static void table_msg(struct nft_batch *b, uint16_t type, uint8_t what)
+{
+	struct nft_msg_ref ref = { .what = what };
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!t)
+		return batch_fail(b, -ENOMEM);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME);
+	nlh = msg_start(b, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0, &ref);
+	if (nlh) {
+		nftnl_table_nlmsg_build_payload(nlh, t);
+		msg_end(b);
+	}
+	nftnl_table_free(t);
+}
+
+void nft_msg_table_add(struct nft_batch *b)
+{
+	table_msg(b, NFT_MSG_NEWTABLE, NFT_WHAT_TABLE_ADD);
+}
+
+void nft_msg_table_del(struct nft_batch *b)
+{
+	table_msg(b, NFT_MSG_DELTABLE, NFT_WHAT_TABLE_DEL);
+}
+
+/* ---- chains ---- */
+
+struct base_chain {
+	const char *name;
+	const char *type;
+	uint32_t hook;
+	int32_t prio;
+};
+
+/*
+ * DNAT at dstnat (-100) runs before filter (0) on the same hook, so a
+ * served packet reaches the filter chains with its backend address and
+ * only unserved service addresses are refused there.
+ */
+static const struct base_chain nat_chains[] = {
+	{ "nat-prerouting", "nat", NF_INET_PRE_ROUTING, NFT_PRIO_DSTNAT },
+	{ "nat-output", "nat", NF_INET_LOCAL_OUT, NFT_PRIO_DSTNAT },
+};
+
+static const struct base_chain filter_chains[] = {
+	{ "filter-input", "filter", NF_INET_LOCAL_IN, NFT_PRIO_FILTER },
+	{ "filter-forward", "filter", NF_INET_FORWARD, NFT_PRIO_FILTER },
+	{ "filter-output", "filter", NF_INET_LOCAL_OUT, NFT_PRIO_FILTER },
+};
+
+static struct nftnl_chain *chain_new(const char *name)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+
+	if (!c)
+		return NULL;
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE_NAME);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	return c;
+}
+
+static void chain_msg(struct nft_batch *b, struct nftnl_chain *c, uint16_t type, uint16_t flags,
+		      const struct nft_msg_ref *ref)
+{
+	struct nlmsghdr *nlh;
+
+	if (!c)
+		return batch_fail(b, -ENOMEM);
+	nlh = msg_start(b, type, flags, ref);
+	if (nlh) {
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		msg_end(b);
+	}
+	nftnl_chain_free(c);
+}
+
+static void base_chain_add(struct nft_batch *b, const struct base_chain *bc)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_CHAIN };
+	struct nftnl_chain *c = chain_new(bc->name);
+
+	if (c) {
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, bc->type);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, bc->hook);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, bc->prio);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	chain_msg(b, c, NFT_MSG_NEWCHAIN, NLM_F_CREATE, &ref);
+}
+
+static void fe_chain_msg(struct nft_batch *b, const struct frontend_key *key, uint16_t type,
+			 uint16_t flags, uint8_t what)
+{
+	struct nft_msg_ref ref = { .what = what, .has_key = true, .key = *key };
+	char name[NFT_CHAIN_NAME_MAX];
+
+	nft_fe_chain_name(key, name, sizeof(name));
+	chain_msg(b, chain_new(name), type, flags, &ref);
+}
+
+void nft_msg_fe_chain_add(struct nft_batch *b, const struct frontend_key *key)
+{
+	/* EXCL: a chain already there means our view of the kernel is wrong; fail loudly. */
+	fe_chain_msg(b, key, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, NFT_WHAT_FE_CHAIN_ADD);
+}
+
+void nft_msg_fe_chain_del(struct nft_batch *b, const struct frontend_key *key)
+{
+	/* Deleting a chain deletes its rules (and with them the anonymous backend map). */
+	fe_chain_msg(b, key, NFT_MSG_DELCHAIN, 0, NFT_WHAT_FE_CHAIN_DEL);
+}
+
+void nft_msg_fe_chain_flush(struct nft_batch *b, const struct frontend_key *key)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_FE_CHAIN_FLUSH, .has_key = true, .key = *key };
+	char name[NFT_CHAIN_NAME_MAX];
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!r)
+		return batch_fail(b, -ENOMEM);
+	nft_fe_chain_name(key, name, sizeof(name));
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE_NAME);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, name);
+	/* DELRULE with a chain and no handle removes every rule of that chain. */
+	nlh = msg_start(b, NFT_MSG_DELRULE, 0, &ref);
+	if (nlh) {
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		msg_end(b);
+	}
+	nftnl_rule_free(r);
+}
+
+/* ---- expressions ---- */
+
+static bool add_expr(struct nftnl_rule *r, struct nftnl_expr *e)
+{
+	if (!e)
+		return false;
+	nftnl_rule_add_expr(r, e);
+	return true;
+}
+
+static bool expr_meta(struct nftnl_rule *r, uint32_t key, uint32_t dreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("meta");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+	}
+	return add_expr(r, e);
+}
+
+static bool expr_cmp_u8(struct nftnl_rule *r, uint32_t sreg, uint8_t value)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+		nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &value, sizeof(value));
+	}
+	return add_expr(r, e);
+}
+
+static bool expr_payload(struct nftnl_rule *r, uint32_t base, uint32_t offset, uint32_t len,
+			 uint32_t dreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("payload");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+	}
+	return add_expr(r, e);
+}
+
+/* set_id 0: a named set that already exists or is added earlier in the batch. */
+static bool expr_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t set_id,
+			bool has_dreg, uint32_t dreg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+		if (set_id)
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+		if (has_dreg)
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, dreg);
+	}
+	return add_expr(r, e);
+}
+
+static bool expr_goto(struct nftnl_rule *r, const char *chain)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NFT_GOTO);
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+	}
+	return add_expr(r, e);
+}
+
+static bool expr_reject(struct nftnl_rule *r, uint32_t type, uint8_t code)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("reject");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, type);
+		nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, code);
+	}
+	return add_expr(r, e);
+}
+
+static bool expr_numgen_random(struct nftnl_rule *r, uint32_t dreg, uint32_t modulus)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("numgen");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, dreg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, modulus);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_OFFSET, 0);
+	}
+	return add_expr(r, e);
+}
+
+static bool expr_dnat(struct nftnl_rule *r, uint32_t family, uint32_t addr_reg, uint32_t port_reg)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("nat");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, family);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, addr_reg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, port_reg);
+	}
+	return add_expr(r, e);
+}
+
+/*
+ * Loads "ip[6] daddr . meta l4proto . th dport" (or only the address) into
+ * registers from NFT_REG_1 on, after "meta nfproto ipv4|ipv6".
+ */
+static bool expr_frontend_key(struct nftnl_rule *r, bool v6, bool with_port)
+{
+	/* A v4 address fills one 32-bit register, a v6 one a whole 16-byte register. */
+	uint32_t proto_reg = v6 ? NFT_REG_2 : NFT_REG32_01;
+	uint32_t port_reg = v6 ? NFT_REG32_05 : NFT_REG32_02;
+
+	if (!expr_meta(r, NFT_META_NFPROTO, NFT_REG_1) ||
+	    !expr_cmp_u8(r, NFT_REG_1, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4) ||
+	    !expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 24 : 16, v6 ? 16 : 4, NFT_REG_1))
+		return false;
+	if (!with_port)
+		return true;
+	return expr_meta(r, NFT_META_L4PROTO, proto_reg) &&
+	       expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, port_reg);
+}
+
+/* ---- rules ---- */
+
+static struct nftnl_rule *rule_new(const char *chain)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	if (!r)
+		return NULL;
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE_NAME);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	return r;
+}
+
+/* Appends rule r (freed here); ok false means building an expression failed. */
+static void rule_msg(struct nft_batch *b, struct nftnl_rule *r, bool ok,
+		     const struct nft_msg_ref *ref)
+{
+	struct nlmsghdr *nlh;
+
+	if (!r || !ok) {
+		batch_fail(b, -ENOMEM);
+		goto out;
+	}
+	nlh = msg_start(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, ref);
+	if (nlh) {
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		msg_end(b);
+	}
+out:
+	if (r)
+		nftnl_rule_free(r);
+}
+
+/* nat-*: ip daddr . meta l4proto . th dport vmap @services4 (and the v6 twin). */
+static void nat_lookup_rule(struct nft_batch *b, const char *chain, bool v6)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_RULE };
+	struct nftnl_rule *r = rule_new(chain);
+	bool ok = r && expr_frontend_key(r, v6, true) &&
+		  expr_lookup(r, NFT_REG_1, nft_set_name(v6 ? NFT_SET_SERVICES6 : NFT_SET_SERVICES4),
+			      0, true, NFT_REG_VERDICT);
+
+	rule_msg(b, r, ok, &ref);
+}
+
+/*
+ * filter-*: frontends without endpoints get their verdict from
+ * no-endpoints; any other packet still addressed to a service address
+ * (an unknown port: served ones were DNATed before) is rejected.
+ */
+static void filter_rules(struct nft_batch *b, const char *chain, bool v6)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_RULE };
+	struct nftnl_rule *r = rule_new(chain);
+	bool ok = r && expr_frontend_key(r, v6, true) &&
+		  expr_lookup(r, NFT_REG_1,
+			      nft_set_name(v6 ? NFT_SET_NO_ENDPOINTS6 : NFT_SET_NO_ENDPOINTS4), 0,
+			      true, NFT_REG_VERDICT);
+
+	rule_msg(b, r, ok, &ref);
+	r = rule_new(chain);
+	ok = r && expr_frontend_key(r, v6, false) &&
+	     expr_lookup(r, NFT_REG_1, nft_set_name(v6 ? NFT_SET_ADDRS6 : NFT_SET_ADDRS4), 0, false,
+			 0) &&
+	     expr_goto(r, NFT_REJECT_CHAIN);
+	rule_msg(b, r, ok, &ref);
+}
+
+/* reject-chain: meta l4proto tcp reject with tcp reset; reject (icmpx port-unreachable). */
+static void reject_chain(struct nft_batch *b)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_CHAIN };
+	struct nftnl_rule *r;
+	bool ok;
+
+	chain_msg(b, chain_new(NFT_REJECT_CHAIN), NFT_MSG_NEWCHAIN, NLM_F_CREATE, &ref);
+	ref.what = NFT_WHAT_BASE_RULE;
+	r = rule_new(NFT_REJECT_CHAIN);
+	ok = r && expr_meta(r, NFT_META_L4PROTO, NFT_REG_1) && expr_cmp_u8(r, NFT_REG_1, IPPROTO_TCP) &&
+	     expr_reject(r, NFT_REJECT_TCP_RST, 0);
+	rule_msg(b, r, ok, &ref);
+	r = rule_new(NFT_REJECT_CHAIN);
+	ok = r && expr_reject(r, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH);
+	rule_msg(b, r, ok, &ref);
+}
+
+/* ---- sets ---- */
+
+static bool set_is_v6(int which)
+{
+	return which == NFT_SET_SERVICES6 || which == NFT_SET_NO_ENDPOINTS6 ||
+	       which == NFT_SET_ADDRS6;
+}
+
+static void named_set_add(struct nft_batch *b, enum nft_named_set which)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_SET_ADD, .set = which };
+	bool v6 = set_is_v6(which);
+	bool is_map = which != NFT_SET_ADDRS4 && which != NFT_SET_ADDRS6;
+	uint32_t addr_type = v6 ? NFT_TYPE_IP6ADDR : NFT_TYPE_IPADDR;
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!s)
+		return batch_fail(b, -ENOMEM);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, nft_set_name(which));
+	nftnl_set_set_u32(s, NFTNL_SET_ID, ++b->set_id);
+	if (is_map) {
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE,
+				  NFT_CONCAT3(addr_type, NFT_TYPE_INET_PROTOCOL,
+					      NFT_TYPE_INET_SERVICE));
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, v6 ? KEY_LEN6 : KEY_LEN4);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
+	} else {
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, addr_type);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, v6 ? 16 : 4);
+	}
+	nlh = msg_start(b, NFT_MSG_NEWSET, NLM_F_CREATE, &ref);
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		msg_end(b);
+	}
+	nftnl_set_free(s);
+}
+
+void nft_msg_base_chains(struct nft_batch *b)
+{
+	for (size_t i = 0; i < sizeof(nat_chains) / sizeof(nat_chains[0]); i++) {
+		base_chain_add(b, &nat_chains[i]);
+		nat_lookup_rule(b, nat_chains[i].name, false);
+		nat_lookup_rule(b, nat_chains[i].name, true);
+	}
+	for (size_t i = 0; i < sizeof(filter_chains) / sizeof(filter_chains[0]); i++) {
+		base_chain_add(b, &filter_chains[i]);
+		filter_rules(b, filter_chains[i].name, false);
+		filter_rules(b, filter_chains[i].name, true);
+	}
+}
+
+void nft_msg_skeleton(struct nft_batch *b)
+{
+	for (int i = 0; i < NFT_NAMED_SETS; i++)
+		named_set_add(b, i);
+	reject_chain(b);
+	nft_msg_base_chains(b);
+}
+
+/* ---- a served frontend's DNAT rule ---- */
+
+/* Writes one backend as the anonymous map's data: address . port, each field 4-byte padded. */
+static size_t endpoint_data(const struct backend *be, uint8_t *out)
+{
+	size_t alen = be->addr.family == AF_INET ? 4 : 16;
+	uint16_t port = htons(be->port);
+
+	memset(out, 0, alen + 4);
+	memcpy(out, be->addr.bytes, alen);
+	memcpy(out + alen, &port, sizeof(port));
+	return alen + 4;
+}
+
+/* Writes the elements of set s (named by name or id) in messages of NFT_ELEMS_PER_MSG. */
+static struct nftnl_set *elems_set_new(const char *name, uint32_t set_id)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	if (!s)
+		return NULL;
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	if (set_id)
+		nftnl_set_set_u32(s, NFTNL_SET_ID, set_id);
+	return s;
+}
+
+static void elems_msg(struct nft_batch *b, struct nftnl_set *s, uint16_t type,
+		      const struct nft_msg_ref *ref)
+{
+	struct nlmsghdr *nlh = msg_start(b, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE | NLM_F_EXCL : 0,
+					 ref);
+
+	if (nlh) {
+		nftnl_set_elems_nlmsg_build_payload(nlh, s);
+		msg_end(b);
+	}
+}
+
+/* The anonymous map { 0 : a . p, 1 : ... } of one frontend, and its elements. */
+static uint32_t fe_backend_map(struct nft_batch *b, const struct frontend *fe, size_t n)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_FE_MAP_ADD, .has_key = true, .key = fe->key };
+	bool v6 = fe->key.addr.family == AF_INET6;
+	struct nftnl_udata_buf *udata = nftnl_udata_buf_alloc(64);
+	struct nftnl_set *s = nftnl_set_alloc();
+	uint32_t set_id = ++b->set_id;
+	struct nlmsghdr *nlh;
+	uint32_t index = 0;
+
+	if (!s || !udata) {
+		batch_fail(b, -ENOMEM);
+		goto out;
+	}
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+	/* The kernel replaces %d with a free number; the rule finds the map by id. */
+	nftnl_set_set_str(s, NFTNL_SET_NAME, "__map%d");
+	nftnl_set_set_u32(s, NFTNL_SET_ID, set_id);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, NFT_TYPE_INTEGER);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sizeof(uint32_t));
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE,
+			  NFT_CONCAT2(v6 ? NFT_TYPE_IP6ADDR : NFT_TYPE_IPADDR,
+				      NFT_TYPE_INET_SERVICE));
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, v6 ? ENDPOINT_LEN6 : ENDPOINT_LEN4);
+	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, n);
+	/* Tells nft the numgen keys are host order, so it prints 0, 1, 2... */
+	nftnl_udata_put_u32(udata, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_HOST);
+	nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(udata),
+			   nftnl_udata_buf_len(udata));
+	nlh = msg_start(b, NFT_MSG_NEWSET, NLM_F_CREATE, &ref);
+	if (!nlh)
+		goto out;
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	msg_end(b);
+	nftnl_set_free(s);
+	s = NULL;
+
+	ref.what = NFT_WHAT_FE_MAP_ELEMS;
+	for (size_t i = 0; i < fe->n_backends && !b->err;) {
+		struct nftnl_set *chunk = elems_set_new("__map%d", set_id);
+		size_t in_chunk = 0;
+
+		if (!chunk) {
+			batch_fail(b, -ENOMEM);
+			break;
+		}
+		for (; i < fe->n_backends && in_chunk < NFT_ELEMS_PER_MSG; i++) {
+			const struct backend *be = &fe->backends[i];
+			struct nftnl_set_elem *e;
+			uint8_t data[ENDPOINT_LEN6];
+			size_t len;
+
+			if (be->addr.family != fe->key.addr.family)
+				continue;
+			e = nftnl_set_elem_alloc();
+			if (!e) {
+				batch_fail(b, -ENOMEM);
+				break;
+			}
+			len = endpoint_data(be, data);
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &index, sizeof(index));
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, len);
+			nftnl_set_elem_add(chunk, e);
+			index++;
+			in_chunk++;
+		}
+		if (in_chunk)
+			elems_msg(b, chunk, NFT_MSG_NEWSETELEM, &ref);
+		nftnl_set_free(chunk);
+	}
+out:
+	if (s)
+		nftnl_set_free(s);
+	if (udata)
+		nftnl_udata_buf_free(udata);
+	return set_id;
+}
+
+void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_FE_RULE, .has_key = true, .key = fe->key };
+	bool v6 = fe->key.addr.family == AF_INET6;
+	size_t n = nft_fe_usable_backends(fe);
+	char name[NFT_CHAIN_NAME_MAX];
+	struct nftnl_rule *r;
+	uint32_t set_id;
+	bool ok;
+
+	if (b->err)
+		return;
+	if (!n) /* callers classify first; a DNAT to nothing must never be written */
+		return batch_fail(b, -EINVAL);
+	set_id = fe_backend_map(b, fe, n);
+	nft_fe_chain_name(&fe->key, name, sizeof(name));
+	/*
+	 * Later issues plug in here, before the DNAT: session affinity
+	 * (affinity_timeout) as a per-frontend map with timeout from saddr to
+	 * the chosen backend, and the rate limit as a limit/meter expression
+	 * whose overflow is refused like a frontend without endpoints.
+	 */
+	r = rule_new(name);
+	/* "meta l4proto P" first: nft accepts a port mapping only after an L4 match. */
+	ok = r && expr_meta(r, NFT_META_L4PROTO, NFT_REG_1) &&
+	     expr_cmp_u8(r, NFT_REG_1, fe->key.proto) &&
+	     expr_numgen_random(r, NFT_REG_1, n) &&
+	     expr_lookup(r, NFT_REG_1, "__map%d", set_id, true, NFT_REG_1) &&
+	     expr_dnat(r, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, NFT_REG_1,
+		       v6 ? NFT_REG_2 : NFT_REG32_01);
+	rule_msg(b, r, ok, &ref);
+}
+
+/* ---- named-set elements ---- */
+
+static int fe_named_set(const struct frontend *fe, enum nft_fe_class cls)
+{
+	bool v6 = fe->key.addr.family == AF_INET6;
+
+	switch (cls) {
+	case NFT_FE_MARKER:
+		return v6 ? NFT_SET_ADDRS6 : NFT_SET_ADDRS4;
+	case NFT_FE_SERVE:
+		return v6 ? NFT_SET_SERVICES6 : NFT_SET_SERVICES4;
+	case NFT_FE_REFUSE:
+	case NFT_FE_DROP:
+		return v6 ? NFT_SET_NO_ENDPOINTS6 : NFT_SET_NO_ENDPOINTS4;
+	default:
+		return -1;
+	}
+}
+
+/* addr . proto . port, each field padded to 4 bytes, or the address alone. */
+static size_t fe_elem_key(const struct frontend_key *key, bool with_port, uint8_t *out)
+{
+	size_t alen = key->addr.family == AF_INET ? 4 : 16;
+	uint16_t port = htons(key->port);
+
+	memset(out, 0, KEY_LEN6);
+	memcpy(out, key->addr.bytes, alen);
+	if (!with_port)
+		return alen;
+	out[alen] = key->proto;
+	memcpy(out + alen + 4, &port, sizeof(port));
+	return alen + 8;
+}
+
+static void flush_one(struct nft_batch *b, int which)
+{
+	struct nftnl_set *s = b->pending[which];
+	struct nft_msg_ref ref = {
+		.what = b->pending_type == NFT_MSG_NEWSETELEM ? NFT_WHAT_ELEMS_ADD :
+								NFT_WHAT_ELEMS_DEL,
+		.set = which,
+		.count = b->n_pending[which],
+	};
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+
+	if (!s)
+		return;
+	/* Name the first element in an error line: the key goes back through the ref. */
+	it = nftnl_set_elems_iter_create(s);
+	e = it ? nftnl_set_elems_iter_cur(it) : NULL;
+	if (e) {
+		uint32_t len;
+		const uint8_t *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+		bool v6 = set_is_v6(which);
+
+		ref.has_key = true;
+		ref.key.addr.family = v6 ? AF_INET6 : AF_INET;
+		memcpy(ref.key.addr.bytes, k, v6 ? 16 : 4);
+		if (which < NFT_SET_ADDRS4) {
+			ref.key.proto = k[v6 ? 16 : 4];
+			ref.key.port = ntohs(*(const uint16_t *)(k + (v6 ? 20 : 8)));
+		}
+	}
+	if (it)
+		nftnl_set_elems_iter_destroy(it);
+	elems_msg(b, s, b->pending_type, &ref);
+	nftnl_set_free(s);
+	b->pending[which] = NULL;
+	b->n_pending[which] = 0;
+}
+
+void nft_batch_flush_elems(struct nft_batch *b)
+{
+	for (int i = 0; i < NFT_NAMED_SETS; i++)
+		flush_one(b, i);
+}
+
+void nft_batch_queue_elem(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe)
+{
+	enum nft_fe_class cls = nft_fe_classify(fe);
+	int which = fe_named_set(fe, cls);
+	struct nftnl_set_elem *e;
+	uint8_t key[KEY_LEN6];
+	size_t len;
+
+	if (which < 0 || b->err)
+		return;
+	if (b->pending_type != msg_type)
+		nft_batch_flush_elems(b);
+	b->pending_type = msg_type;
+	if (!b->pending[which]) {
+		b->pending[which] = elems_set_new(nft_set_name(which), 0);
+		if (!b->pending[which])
+			return batch_fail(b, -ENOMEM);
+	}
+	e = nftnl_set_elem_alloc();
+	if (!e)
+		return batch_fail(b, -ENOMEM);
+	len = fe_elem_key(&fe->key, cls != NFT_FE_MARKER, key);
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
+	/* A delete names the key only; an add carries the verdict too. */
+	if (msg_type == NFT_MSG_NEWSETELEM && cls == NFT_FE_SERVE) {
+		char name[NFT_CHAIN_NAME_MAX];
+
+		nft_fe_chain_name(&fe->key, name, sizeof(name));
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
+		nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, name);
+	} else if (msg_type == NFT_MSG_NEWSETELEM && cls == NFT_FE_REFUSE) {
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
+		nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, NFT_REJECT_CHAIN);
+	} else if (msg_type == NFT_MSG_NEWSETELEM && cls == NFT_FE_DROP) {
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NF_DROP);
+	}
+	nftnl_set_elem_add(b->pending[which], e);
+	if (++b->n_pending[which] >= NFT_ELEMS_PER_MSG)
+		flush_one(b, which);
+}

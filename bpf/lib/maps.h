@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The maps of the socket datapath, each with the BTF key/value types of
+ * shared.h so that `bpftool map dump` prints field names. The agent pins
+ * them under <bpffs>/maps/<name>.
+ */
+#ifndef SLUICE_BPF_MAPS_H
+#define SLUICE_BPF_MAPS_H
+
+#include "shared.h"
+
+/* Frontend {addr, port, proto, family} -> what to do and which backend set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sl_service_key);
+	__type(value, struct sl_service);
+	__uint(max_entries, SL_MAX_SERVICES);
+} services SEC(".maps");
+
+/* {backend set, slot} -> backend; sets come and go, so no preallocation. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sl_backend_key);
+	__type(value, struct sl_backend);
+	__uint(max_entries, SL_MAX_BACKEND_SLOTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} backends SEC(".maps");
+
+/* {socket cookie, backend addr, port} -> service addr, port; entries age out by LRU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct sl_revnat_key);
+	__type(value, struct sl_revnat);
+	__uint(max_entries, SL_MAX_REVNAT);
+} revnat SEC(".maps");
+
+#endif

@@ -1,0 +1,177 @@
+#!/bin/bash
+# End-to-end test kit: a small cluster of network namespaces on this machine.
+#
+#   node-ID  the node: the agent runs here; clients run here, in a child cgroup
+#   be-ID    the backends: one veth away, every pod address on its interface
+#
+# The node routes the pod and service ranges into be-ID (design.md section
+# 5: a locally born connection is routed before nftables' output hook can
+# translate it), so a packet that escapes translation reaches a decoy
+# server on the service address in be-ID and is counted as a failure.
+# Nothing leaves the machine: no namespace has a default route.
+# Everything is removed by e2e_teardown, which runs from an EXIT trap.
+set -u
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$E2E_DIR/../.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+AGENT="$BUILD/sluice-agent"
+SLUICECTL="$BUILD/sluicectl"
+ECHO_SERVER="$BUILD/selftests/tools/echo-server"
+PROBE="$BUILD/selftests/tools/probe-client"
+
+ID="sl$$"
+NODE_NS="node-$ID"
+BE_NS="be-$ID"
+NODE_NAME="node-a"
+WORK=$(mktemp -d "/tmp/sluice-e2e-$ID.XXXX")
+MANIFESTS="$WORK/manifests"
+BPFFS_MNT="$WORK/bpffs"
+BPFFS="$BPFFS_MNT/sluice"
+CGROUP_ROOT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+CGROUP="$CGROUP_ROOT/sluice-e2e-$ID"
+AGENT_PID=""
+AGENT_LOG="$WORK/agent.log"
+PIDS=()
+TESTS_FAILED=0
+
+ok() { echo "ok - $*"; }
+not_ok() {
+	echo "not ok - $*"
+	TESTS_FAILED=$((TESTS_FAILED + 1))
+}
+# check NAME COMMAND...: one TAP line for the outcome of COMMAND.
+check() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+
+in_node() { nsenter --net="/run/netns/$NODE_NS" "$@"; }
+in_be() { nsenter --net="/run/netns/$BE_NS" "$@"; }
+# A process in the test cgroup (where the socket hooks are), in the node namespace.
+in_client() {
+	bash -c 'echo $$ > "$0/cgroup.procs" && exec nsenter --net="/run/netns/$1" "${@:2}"' \
+		"$CGROUP" "$NODE_NS" "$@"
+}
+
+e2e_setup() {
+	trap e2e_teardown EXIT
+	trap 'exit 130' INT TERM
+	mkdir -p "$MANIFESTS" "$BPFFS_MNT"
+	mount -t bpf bpf "$BPFFS_MNT" || return 1
+	mkdir "$CGROUP" || return 1
+	ip netns add "$NODE_NS" && ip netns add "$BE_NS" || return 1
+	ip link add "v$ID" netns "$NODE_NS" type veth peer name "w$ID" netns "$BE_NS" || return 1
+	in_node ip link set lo up
+	in_be ip link set lo up
+	in_node ip link set "v$ID" up
+	in_be ip link set "w$ID" up
+	in_node ip addr add 10.99.0.1/24 dev "v$ID"
+	in_be ip addr add 10.99.0.2/24 dev "w$ID"
+	in_node ip -6 addr add fd99::1/64 dev "v$ID" nodad
+	in_be ip -6 addr add fd99::2/64 dev "w$ID" nodad
+	in_node ip route add 10.244.0.0/16 via 10.99.0.2
+	in_node ip route add 10.96.0.0/16 via 10.99.0.2
+	in_node ip -6 route add fd00:244::/64 via fd99::2
+	in_node ip -6 route add fd00:96::/112 via fd99::2
+	in_be ip route add 10.99.0.0/16 via 10.99.0.1 2>/dev/null
+	in_be sysctl -qw net.ipv6.conf.all.forwarding=0
+}
+
+e2e_teardown() {
+	local rc=$?
+	stop_agent
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	if [ -x "$AGENT" ]; then
+		in_node "$AGENT" --cleanup --bpffs="$BPFFS" --cgroup="$CGROUP" >/dev/null 2>&1
+	fi
+	ip netns del "$NODE_NS" 2>/dev/null
+	ip netns del "$BE_NS" 2>/dev/null
+	[ -d "$CGROUP" ] && rmdir "$CGROUP" 2>/dev/null
+	umount "$BPFFS_MNT" 2>/dev/null
+	rm -rf "$WORK"
+	exit $rc
+}
+
+# Adds pod addresses to the backend namespace and serves on ADDR:PORT pairs.
+# Usage: start_backends ADDR:PORT...
+start_backends() {
+	local ep addr
+	for ep in "$@"; do
+		addr=${ep%:*}
+		addr=${addr#[}
+		addr=${addr%]}
+		case "$addr" in
+		*:*) in_be ip -6 addr add "$addr/128" dev lo nodad 2>/dev/null ;;
+		*) in_be ip addr add "$addr/32" dev lo 2>/dev/null ;;
+		esac
+	done
+	in_be "$ECHO_SERVER" "$@" >"$WORK/echo.$#.$RANDOM.log" 2>&1 &
+	PIDS+=($!)
+	sleep 0.2
+}
+
+# Starts the agent in the node namespace. Usage: start_agent DATAPATH [extra flags]
+start_agent() {
+	local dp=$1 i
+	shift
+	: >"$AGENT_LOG"
+	in_node "$AGENT" --source="dir:$MANIFESTS" --datapath="$dp" --node-name="$NODE_NAME" \
+		--cgroup="$CGROUP" --bpffs="$BPFFS" -v "$@" >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	for i in $(seq 100); do
+		grep -q "synced" "$AGENT_LOG" && return 0
+		kill -0 "$AGENT_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "# agent did not sync; its log:"
+	sed 's/^/#   /' "$AGENT_LOG"
+	return 1
+}
+
+stop_agent() {
+	if [ -n "$AGENT_PID" ]; then
+		kill -TERM "$AGENT_PID" 2>/dev/null
+		wait "$AGENT_PID" 2>/dev/null
+		AGENT_PID=""
+	fi
+}
+
+# Runs the probe client in the test cgroup; output in $WORK/probe.out.
+probe() {
+	in_client "$PROBE" "$@" >"$WORK/probe.out" 2>&1
+}
+probe_value() { awk -v k="$1" '$1 == k { print $2 }' "$WORK/probe.out"; }
+# The sorted list of backends that answered the last probe.
+probe_backends() { awk '$1 == "backend" { print $2 }' "$WORK/probe.out" | sort | tr '\n' ' '; }
+probe_dump() { sed 's/^/#   /' "$WORK/probe.out"; }
+
+# expect_backends "NAME" "SORTED LIST" ATTEMPTS: every attempt answered, by
+# exactly the listed backends, with the service address as peer.
+expect_backends() {
+	local name=$1 want=$2 n=$3 got
+	got=$(probe_backends)
+	if [ "$(probe_value ok)" = "$n" ] && [ "$got" = "$want" ] &&
+		[ "$(probe_value peer-mismatch)" = "0" ]; then
+		ok "$name"
+	else
+		not_ok "$name (want $n answers from: $want)"
+		probe_dump
+	fi
+}
+
+expect_refused() {
+	local name=$1 n=$2
+	if [ "$(probe_value refused)" = "$n" ]; then
+		ok "$name"
+	else
+		not_ok "$name (want $n refused)"
+		probe_dump
+	fi
+}
+
+# The datapaths to run every scenario on: both unless E2E_DATAPATHS says otherwise.
+DATAPATHS=${E2E_DATAPATHS:-bpf nftables}

@@ -1,0 +1,50 @@
+#!/bin/bash
+# Runs every test: the cmocka unit tests (TAP output) and the end-to-end
+# scripts (TAP-style lines), then prints "N passed, N failed" last.
+# Usage: selftests/run.sh [PATTERN]  (only tests whose file name contains PATTERN)
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+pattern=${1:-}
+passed=0
+failed=0
+
+run_one() {
+	local name=$1 out rc p f
+	shift
+	out=$(mktemp)
+	echo "# $name"
+	"$@" >"$out" 2>&1
+	rc=$?
+	p=$(grep -cE '^ok ' "$out")
+	f=$(grep -cE '^not ok ' "$out")
+	grep -E '^(ok|not ok) ' "$out" | sed "s|^|  |"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "  not ok - $name exited with status $rc"
+		f=1
+	fi
+	if [ $((p + f)) -eq 0 ]; then
+		echo "  not ok - $name ran no test"
+		f=1
+	fi
+	if [ "$f" -ne 0 ]; then
+		echo "  --- output of $name ---"
+		sed 's|^|  | ' "$out" | tail -n 80
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	rm -f "$out"
+}
+
+for t in "$BUILD"/selftests/test_*; do
+	[ -x "$t" ] || continue
+	case "$(basename "$t")" in *"$pattern"*) ;; *) continue ;; esac
+	CMOCKA_MESSAGE_OUTPUT=TAP run_one "$(basename "$t")" "$t"
+done
+for t in selftests/e2e/test_*.sh; do
+	[ -f "$t" ] || continue
+	case "$(basename "$t")" in *"$pattern"*) ;; *) continue ;; esac
+	BUILD=$BUILD run_one "$(basename "$t")" bash "$t"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Test backend: listens on every ADDR:PORT given, TCP and UDP, and answers
+ * each connection or datagram with the local address that received it, so a
+ * client can tell which backend served it. Runs until killed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_SOCKS 256
+
+static int parse_endpoint(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[128];
+	const char *colon = strrchr(text, ':');
+	int port;
+
+	if (!colon || colon - text >= (int)sizeof(host))
+		return -1;
+	memcpy(host, text, colon - text);
+	host[colon - text] = '\0';
+	port = atoi(colon + 1);
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		host[strlen(host) - 1] = '\0';
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		*len = sizeof(*s6);
+		return inet_pton(AF_INET6, host + 1, &s6->sin6_addr) == 1 ? 0 : -1;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(port);
+	*len = sizeof(*s4);
+	return inet_pton(AF_INET, host, &s4->sin_addr) == 1 ? 0 : -1;
+}
+
+static void format_endpoint(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
+	}
+}
+
+static int open_socket(const struct sockaddr_storage *ss, socklen_t len, int type)
+{
+	int one = 1, fd = socket(ss->ss_family, type, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) ||
+	    (type == SOCK_STREAM && listen(fd, 1024))) {
+		fprintf(stderr, "echo-server: bind: %s\n", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	struct pollfd fds[MAX_SOCKS];
+	int types[MAX_SOCKS], n = 0;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: echo-server ADDR:PORT...\n");
+		return 2;
+	}
+	for (int i = 1; i < argc && n + 2 <= MAX_SOCKS; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (parse_endpoint(argv[i], &ss, &len)) {
+			fprintf(stderr, "echo-server: bad endpoint %s\n", argv[i]);
+			return 2;
+		}
+		fds[n].fd = open_socket(&ss, len, SOCK_STREAM);
+		types[n++] = SOCK_STREAM;
+		fds[n].fd = open_socket(&ss, len, SOCK_DGRAM);
+		types[n++] = SOCK_DGRAM;
+		if (fds[n - 1].fd < 0 || fds[n - 2].fd < 0)
+			return 1;
+	}
+	for (int i = 0; i < n; i++)
+		fds[i].events = POLLIN;
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		if (poll(fds, n, -1) < 0)
+			continue;
+		for (int i = 0; i < n; i++) {
+			struct sockaddr_storage local, peer;
+			socklen_t llen = sizeof(local), plen = sizeof(peer);
+			char reply[128], buf[512];
+
+			if (!(fds[i].revents & POLLIN))
+				continue;
+			if (types[i] == SOCK_STREAM) {
+				int c = accept(fds[i].fd, NULL, NULL);
+
+				if (c < 0)
+					continue;
+				getsockname(c, (struct sockaddr *)&local, &llen);
+				getpeername(c, (struct sockaddr *)&peer, &plen);
+				format_endpoint(&local, reply, sizeof(reply));
+				strcat(reply, " ");
+				format_endpoint(&peer, reply + strlen(reply),
+						sizeof(reply) - strlen(reply));
+				strcat(reply, "\n");
+				if (write(c, reply, strlen(reply)) < 0)
+					perror("write");
+				close(c);
+			} else {
+				ssize_t got = recvfrom(fds[i].fd, buf, sizeof(buf), 0,
+						       (struct sockaddr *)&peer, &plen);
+
+				if (got < 0)
+					continue;
+				getsockname(fds[i].fd, (struct sockaddr *)&local, &llen);
+				format_endpoint(&local, reply, sizeof(reply));
+				strcat(reply, " ");
+				format_endpoint(&peer, reply + strlen(reply),
+						sizeof(reply) - strlen(reply));
+				strcat(reply, "\n");
+				sendto(fds[i].fd, reply, strlen(reply), 0, (struct sockaddr *)&peer,
+				       plen);
+			}
+		}
+	}
+}
