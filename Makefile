@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Build chain: bpf/x.bpf.c -> build/bpf/x.bpf.o -> build/skel/x.skel.h -> binaries.
 .DELETE_ON_ERROR:
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 ifeq ($(V),1)
@@ -26,6 +27,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-funct
 	      -I vmlinux/$(ARCH) -I bpf -I bpf/lib
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/skel/%.skel.h,$(BPF_SRCS))
 BPF_HDRS  := $(wildcard bpf/*.h bpf/lib/*.h)
 AGENT_HDRS := $(wildcard agent/*.h)

@@ -57,7 +57,8 @@ struct decode_ctx {
 	char problem[256];
 };
 
-static bool fail(struct decode_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool fail(struct decode_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Records the object's first problem (the one worth reporting); returns false. */
 static bool fail(struct decode_ctx *ctx, const char *fmt, ...)
@@ -197,11 +198,14 @@ static bool get_int(struct decode_ctx *ctx, const json_t *obj, const char *at, c
 	*present = false;
 	if (!v)
 		return true;
+	if (json_is_real(v))
+		return fail(ctx, "%s%s: expected an integer, got %g", at, key, json_real_value(v));
 	if (!json_is_integer(v))
 		return fail(ctx, "%s%s: expected an integer, got %s", at, key, json_kind(v));
 	if (json_integer_value(v) < min || json_integer_value(v) > max)
-		return fail(ctx, "%s%s: %" JSON_INTEGER_FORMAT " is out of range %" JSON_INTEGER_FORMAT
-			    "..%" JSON_INTEGER_FORMAT, at, key, json_integer_value(v), min, max);
+		return fail(ctx, "%s%s: %" JSON_INTEGER_FORMAT " is out of range %"
+			    JSON_INTEGER_FORMAT "..%" JSON_INTEGER_FORMAT,
+			    at, key, json_integer_value(v), min, max);
 	*out = json_integer_value(v);
 	*present = true;
 	return true;
@@ -974,7 +978,8 @@ static int decode_list(struct collected *c, const json_t *list, const char *sour
 	size_t i;
 
 	if (depth >= MAX_LIST_DEPTH) {
-		pr_warn("%s: %s nested deeper than %d lists, skipped", source, kind, MAX_LIST_DEPTH);
+		pr_warn("%s: %s nested deeper than %d lists, skipped", source, kind,
+			MAX_LIST_DEPTH);
 		return -EINVAL;
 	}
 	if (!items)

@@ -64,8 +64,8 @@ struct slice_port {
 struct endpoint {
 	struct ip_addr *addresses;
 	int n_addresses;
-	/* Conditions with the API's defaults applied: unset ready and serving
-	 * mean true, unset terminating means false. */
+	/* Conditions with the API's defaults applied: unset ready means
+	 * true, unset serving follows ready, unset terminating means false. */
 	bool ready, serving, terminating;
 	char *node_name;	/* NULL if unset */
 	char *zone;		/* NULL if unset */

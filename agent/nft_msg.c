@@ -796,20 +796,41 @@ static struct nftnl_set *elems_set_new(const char *name, uint32_t set_id)
 	return s;
 }
 
+/*
+ * Writes the elements of s as one message. Each element is nested as
+ * NFTA_LIST_ELEM, as nft does (libnftnl's own list builder numbers them
+ * 1, 2, 3..., which the kernel accepts but libnftnl's parser refuses).
+ */
 static void elems_msg(struct nft_batch *b, struct nftnl_set *s, uint16_t type,
 		      const struct nft_msg_ref *ref)
 {
-	struct nlmsghdr *nlh = msg_start(b, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE | NLM_F_EXCL : 0,
-					 ref);
+	uint16_t flags = type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE | NLM_F_EXCL : 0;
+	struct nlmsghdr *nlh = msg_start(b, type, flags, ref);
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+	struct nlattr *list;
 
-	if (nlh) {
-		nftnl_set_elems_nlmsg_build_payload(nlh, s);
-		msg_end(b);
-	}
+	if (!nlh)
+		return;
+	it = nftnl_set_elems_iter_create(s);
+	if (!it)
+		return batch_fail(b, -ENOMEM);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, NFT_TABLE_NAME);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, nftnl_set_get_str(s, NFTNL_SET_NAME));
+	if (nftnl_set_is_set(s, NFTNL_SET_ID))
+		mnl_attr_put_u32(nlh, NFTA_SET_ELEM_LIST_SET_ID,
+				 htonl(nftnl_set_get_u32(s, NFTNL_SET_ID)));
+	list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+	for (e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it))
+		nftnl_set_elem_nlmsg_build(nlh, e, NFTA_LIST_ELEM);
+	mnl_attr_nest_end(nlh, list);
+	nftnl_set_elems_iter_destroy(it);
+	msg_end(b);
 }
 
 /* The anonymous map { 0 : a . p, 1 : ... } of one frontend, and its elements. */
-static uint32_t fe_backend_map(struct nft_batch *b, const struct frontend *fe, size_t n)
+static uint32_t fe_backend_map(struct nft_batch *b, const struct frontend *fe, size_t n,
+			       char *name, size_t name_len)
 {
 	struct nft_msg_ref ref = { .what = NFT_WHAT_FE_MAP_ADD, .has_key = true, .key = fe->key };
 	bool v6 = fe->key.addr.family == AF_INET6;
@@ -825,8 +846,13 @@ static uint32_t fe_backend_map(struct nft_batch *b, const struct frontend *fe, s
 	}
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
-	/* The kernel replaces %d with a free number; the rule finds the map by id. */
-	nftnl_set_set_str(s, NFTNL_SET_NAME, "__map%d");
+	/*
+	 * Named by us, not "__map%d": the kernel's %d search scans every set of
+	 * the table, which made a 10k-service sync quadratic. The rule and the
+	 * elements find the map by its transaction id.
+	 */
+	snprintf(name, name_len, "__map_%u", ++b->map_serial);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nftnl_set_set_u32(s, NFTNL_SET_ID, set_id);
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, NFT_TYPE_INTEGER);
@@ -850,7 +876,7 @@ static uint32_t fe_backend_map(struct nft_batch *b, const struct frontend *fe, s
 
 	ref.what = NFT_WHAT_FE_MAP_ELEMS;
 	for (size_t i = 0; i < fe->n_backends && !b->err;) {
-		struct nftnl_set *chunk = elems_set_new("__map%d", set_id);
+		struct nftnl_set *chunk = elems_set_new(name, set_id);
 		size_t in_chunk = 0;
 
 		if (!chunk) {
@@ -894,7 +920,7 @@ void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe)
 	struct nft_msg_ref ref = { .what = NFT_WHAT_FE_RULE, .has_key = true, .key = fe->key };
 	bool v6 = fe->key.addr.family == AF_INET6;
 	size_t n = nft_fe_usable_backends(fe);
-	char name[NFT_CHAIN_NAME_MAX];
+	char name[NFT_CHAIN_NAME_MAX], map[32];
 	struct nftnl_rule *r;
 	uint32_t set_id;
 	bool ok;
@@ -903,7 +929,7 @@ void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe)
 		return;
 	if (!n) /* callers classify first; a DNAT to nothing must never be written */
 		return batch_fail(b, -EINVAL);
-	set_id = fe_backend_map(b, fe, n);
+	set_id = fe_backend_map(b, fe, n, map, sizeof(map));
 	nft_fe_chain_name(&fe->key, name, sizeof(name));
 	/*
 	 * Later issues plug in here, before the DNAT: session affinity
@@ -916,7 +942,7 @@ void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe)
 	ok = r && expr_meta(r, NFT_META_L4PROTO, NFT_REG_1) &&
 	     expr_cmp_u8(r, NFT_REG_1, fe->key.proto) &&
 	     expr_numgen_random(r, NFT_REG_1, n) &&
-	     expr_lookup(r, NFT_REG_1, "__map%d", set_id, true, NFT_REG_1) &&
+	     expr_lookup(r, NFT_REG_1, map, set_id, true, NFT_REG_1) &&
 	     expr_dnat(r, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, NFT_REG_1,
 		       v6 ? NFT_REG_2 : NFT_REG32_01);
 	rule_msg(b, r, ok, &ref);

@@ -91,6 +91,12 @@ struct nft_batch {
 	uint32_t seq_first;	/* seq of BATCH_BEGIN */
 	uint32_t seq;		/* seq of the next message */
 	uint32_t set_id;	/* last transaction-local set id used */
+	/*
+	 * Last number used in an anonymous map name (__map_N). Carried from
+	 * batch to batch by the caller so that a name is never reused while
+	 * the old map may still exist; a full sync may restart it at 0.
+	 */
+	uint32_t map_serial;
 	size_t n_msgs;		/* messages between BEGIN and END */
 	struct nft_msg_ref *refs; /* refs[seq - seq_first] */
 	size_t cap_refs;

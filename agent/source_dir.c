@@ -182,8 +182,8 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 	struct object_ref *refs = NULL;
 	struct dir_file *f;
 	size_t n_refs = 0;
-	char path[4096], *text;
-	size_t len;
+	char path[4096], *text = NULL;
+	size_t len = 0;
 	int err;
 
 	snprintf(path, sizeof(path), "%s/%s", src->path, name);

@@ -100,9 +100,11 @@ static bool looks_like_float(const char *s)
 	return !*s;
 }
 
-static json_t *integer_or_real(const char *digits, int base, bool negative)
+/* text is the whole scalar, digits its digits in base. */
+static json_t *integer_or_real(const char *text, const char *digits, int base, bool negative)
 {
 	unsigned long long magnitude;
+	double real;
 
 	errno = 0;
 	magnitude = strtoull(digits, NULL, base);
@@ -111,7 +113,8 @@ static json_t *integer_or_real(const char *digits, int base, bool negative)
 	if (!errno && negative && magnitude == (unsigned long long)LLONG_MAX + 1)
 		return json_integer(LLONG_MIN);
 	/* Too big for a JSON integer: keep it a number, which no integer field accepts. */
-	return json_real(negative ? -1e300 : 1e300);
+	real = base == 8 ? 1e300 : strtod(text, NULL);
+	return json_real(isfinite(real) ? real : 1e300);
 }
 
 /* The YAML 1.2 core schema's resolution of a plain scalar. */
@@ -133,15 +136,15 @@ static json_t *resolve_plain(const char *s, size_t len)
 	if (is_one_of(s, falses))
 		return json_false();
 	if (!strncmp(s, "0x", 2) && all_digits(s + 2, "0123456789abcdefABCDEF"))
-		return integer_or_real(s + 2, 16, false);
+		return integer_or_real(s, s + 2, 16, false);
 	if (!strncmp(s, "0o", 2) && all_digits(s + 2, "01234567"))
-		return integer_or_real(s + 2, 8, false);
+		return integer_or_real(s, s + 2, 8, false);
 	if (*digits == '-' || *digits == '+') {
 		negative = *digits == '-';
 		digits++;
 	}
 	if (all_digits(digits, "0123456789"))
-		return integer_or_real(digits, 10, negative);
+		return integer_or_real(s, digits, 10, negative);
 	if (looks_like_float(s)) {
 		real = strtod(s, NULL);
 		/* jansson holds no infinities: an overflowing float stays text. */

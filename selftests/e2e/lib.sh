@@ -119,7 +119,8 @@ start_agent() {
 	local dp=$1 i
 	shift
 	: >"$AGENT_LOG"
-	in_node "$AGENT" --source="dir:$MANIFESTS" --datapath="$dp" --node-name="$NODE_NAME" \
+	# nsenter execs the agent, so $! is the agent itself.
+	nsenter --net="/run/netns/$NODE_NS" "$AGENT" --source="dir:$MANIFESTS" --datapath="$dp" --node-name="$NODE_NAME" \
 		--cgroup="$CGROUP" --bpffs="$BPFFS" -v "$@" >>"$AGENT_LOG" 2>&1 &
 	AGENT_PID=$!
 	for i in $(seq 100); do

@@ -187,7 +187,7 @@ EOT
 	in_node "$AGENT" --cleanup --bpffs="$BPFFS" --cgroup="$CGROUP" >>"$AGENT_LOG" 2>&1
 	check "$dp: --cleanup exits 0" test $? = 0
 	left=""
-	[ -n "$(find "$BPFFS_MNT" -mindepth 1 2>/dev/null)" ] && left+=" pins"
+	[ -n "$(find "$BPFFS" -mindepth 1 2>/dev/null)" ] && left+=" pins"
 	[ -n "$(bpftool cgroup show "$CGROUP" 2>/dev/null)" ] && left+=" cgroup-links"
 	for id in $prog_ids; do
 		bpftool prog show id "$id" >/dev/null 2>&1 && left+=" prog-$id"

@@ -80,6 +80,21 @@ static int open_socket(const struct sockaddr_storage *ss, socklen_t len, int typ
 	return fd;
 }
 
+/*
+ * Lets the client close first, so TIME_WAIT stays with the client: a
+ * server-side TIME_WAIT would make a later test that reuses the client's
+ * port (through another datapath's translation) wait for a SYN retry.
+ */
+static void close_after_peer(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[64];
+
+	if (poll(&p, 1, 1000) > 0 && read(fd, buf, sizeof(buf)) < 0)
+		perror("read");
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct pollfd fds[MAX_SOCKS];
@@ -132,7 +147,7 @@ int main(int argc, char **argv)
 				strcat(reply, "\n");
 				if (write(c, reply, strlen(reply)) < 0)
 					perror("write");
-				close(c);
+				close_after_peer(c);
 			} else {
 				ssize_t got = recvfrom(fds[i].fd, buf, sizeof(buf), 0,
 						       (struct sockaddr *)&peer, &plen);

@@ -4,7 +4,8 @@
  * ADDR:PORT and prints what it saw, one "key value" per line: ok, refused,
  * timeout, error, peer-mismatch (getpeername / recvfrom did not show the
  * address dialled), then "backend ADDR:PORT COUNT" per answering backend
- * and "source ADDR:PORT COUNT" per client address the backends reported.
+ * "source ADDR COUNT" per client address the backends reported, and
+ * "errno NAME COUNT" per error seen.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,8 +30,8 @@ struct tally {
 
 struct results {
 	unsigned long ok, refused, timeout, error, mismatch;
-	struct tally backends[MAX_SEEN], sources[MAX_SEEN];
-	int n_backends, n_sources;
+	struct tally backends[MAX_SEEN], sources[MAX_SEEN], errors[MAX_SEEN];
+	int n_backends, n_sources, n_errors;
 };
 
 static int timeout_ms = 1000;
@@ -98,6 +99,7 @@ static void classify_error(struct results *r, int err)
 		r->timeout++;
 	else
 		r->error++;
+	count_name(r->errors, &r->n_errors, strerrorname_np(err) ? strerrorname_np(err) : "?");
 }
 
 /* Reads the "BACKEND CLIENT" reply line and tallies both. */
@@ -110,9 +112,33 @@ static void record_reply(struct results *r, char *reply)
 	if (client)
 		*client++ = '\0';
 	count_name(r->backends, &r->n_backends, reply);
-	if (client)
+	if (client) {
+		char *port = strrchr(client, ':');
+
+		if (port)
+			*port = '\0'; /* tally client addresses, not ports */
 		count_name(r->sources, &r->n_sources, client);
+	}
 	r->ok++;
+}
+
+/*
+ * A netfilter reject in the output hook fails the send itself with EPERM
+ * (the packet was dropped) and queues the ICMP error it generated on the
+ * socket: report what the socket says, as the application's next call would.
+ */
+static int pending_error(int fd, int err)
+{
+	struct pollfd p = { .fd = fd, .events = 0 };
+	socklen_t elen = sizeof(int);
+	int sk_err = 0;
+
+	if (err != EPERM)
+		return err;
+	poll(&p, 1, 100);
+	if (!getsockopt(fd, SOL_SOCKET, SO_ERROR, &sk_err, &elen) && sk_err)
+		return sk_err;
+	return err;
 }
 
 static int wait_fd(int fd, short events)
@@ -163,6 +189,8 @@ static void try_tcp(struct results *r, const struct sockaddr_storage *dst, sockl
 		if (!got)
 			break;
 		used += got;
+		if (memchr(reply, '\n', used))
+			break; /* the whole reply: close first, as clients do */
 	}
 	reply[used] = '\0';
 	record_reply(r, reply);
@@ -187,7 +215,7 @@ static void try_udp(struct results *r, const struct sockaddr_storage *dst, sockl
 	if (connected) {
 		if (connect(fd, (const struct sockaddr *)dst, len) ||
 		    send(fd, "ping", 4, 0) < 0) {
-			classify_error(r, errno);
+			classify_error(r, pending_error(fd, errno));
 			goto out;
 		}
 	} else if (sendto(fd, "ping", 4, 0, (const struct sockaddr *)dst, len) < 0) {
@@ -282,6 +310,8 @@ int main(int argc, char **argv)
 	       attempts, now_s() - start, r.ok, r.refused, r.timeout, r.error, r.mismatch);
 	for (int i = 0; i < r.n_backends; i++)
 		printf("backend %s %lu\n", r.backends[i].name, r.backends[i].count);
+	for (int i = 0; i < r.n_errors; i++)
+		printf("errno %s %lu\n", r.errors[i].name, r.errors[i].count);
 	for (int i = 0; i < r.n_sources; i++)
 		printf("source %s %lu\n", r.sources[i].name, r.sources[i].count);
 	return 0;
