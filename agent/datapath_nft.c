@@ -208,7 +208,7 @@ static int send_batch(struct datapath *dp, struct nft_batch *b, const char *what
 	if (!b->n_msgs)
 		return 0;
 	if (n_iov > IOV_MAX) {
-		pr_warn("nft: %s: batch of %zu messages needs %d pages, more than one sendmsg takes",
+		pr_warn("nft: %s: batch of %zu messages needs %d pages, more than sendmsg takes",
 			what, b->n_msgs, n_iov);
 		return -EMSGSIZE;
 	}
@@ -291,7 +291,8 @@ static int nft_open(const struct datapath_config *cfg, struct datapath **out, ch
 	}
 	err = nft_socket_open(dp);
 	if (err) {
-		snprintf(why, why_len, "cannot open a netfilter netlink socket: %s", strerror(-err));
+		snprintf(why, why_len, "cannot open a netfilter netlink socket: %s",
+			 strerror(-err));
 		free(dp);
 		return err;
 	}

@@ -18,7 +18,7 @@
 #include "datapath.h"
 #include "engine.h"
 #include "log.h"
-#include "source_dir.h"
+#include "source.h"
 #include "store.h"
 
 /* Changes arriving together are applied together, but none waits longer. */
@@ -233,12 +233,12 @@ static long long now_ms(void)
  * Applies changes once the source has been quiet for SETTLE_MS, and at the
  * latest MAX_DELAY_MS after the first pending change.
  */
-static int run(struct dir_source *src, struct engine *eng)
+static int run(struct source *src, struct engine *eng)
 {
 	int sfd = signal_fd();
 	struct pollfd fds[2] = {
 		{ .fd = sfd, .events = POLLIN },
-		{ .fd = dir_source_fd(src), .events = POLLIN },
+		{ .fd = src->ops->fd(src), .events = POLLIN },
 	};
 	long long first_pending = 0, next_flush = 0;
 
@@ -267,7 +267,7 @@ static int run(struct dir_source *src, struct engine *eng)
 		}
 		now = now_ms();
 		if (fds[1].revents & POLLIN) {
-			dir_source_handle_events(src);
+			src->ops->handle_events(src);
 			if (engine_pending(eng)) {
 				if (!first_pending)
 					first_pending = now;
@@ -292,7 +292,7 @@ int main(int argc, char **argv)
 {
 	const struct datapath_ops *ops, *other;
 	struct datapath *dp = NULL;
-	struct dir_source src;
+	struct source *src;
 	struct options opt;
 	struct engine eng;
 	struct store store;
@@ -312,7 +312,7 @@ int main(int argc, char **argv)
 	}
 
 	store_init(&store);
-	err = dir_source_open(&src, opt.source + 4, &store);
+	err = dir_source_new(opt.source + 4, &store, &src);
 	if (err)
 		return 1;
 	err = open_datapath(&opt, &ops, &dp);
@@ -332,18 +332,19 @@ int main(int argc, char **argv)
 		other->cleanup(&opt.dp);
 	}
 	if (opt.once) {
-		if (src.rejected) {
-			pr_warn("%zu inputs were rejected; see the lines above", src.rejected);
+		if (src->ops->rejected(src)) {
+			pr_warn("%zu inputs were rejected; see the lines above",
+				src->ops->rejected(src));
 			err = -EINVAL;
 		}
 		goto out_engine;
 	}
-	err = run(&src, &eng);
+	err = run(src, &eng);
 out_engine:
 	engine_destroy(&eng);
 	ops->close(dp);
 out_source:
-	dir_source_close(&src);
+	src->ops->close(src);
 	store_destroy(&store);
 	return err ? 1 : 0;
 }

@@ -653,9 +653,9 @@ static void nat_lookup_rule(struct nft_batch *b, const char *chain, bool v6)
 {
 	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_RULE };
 	struct nftnl_rule *r = rule_new(chain);
+	const char *map = nft_set_name(v6 ? NFT_SET_SERVICES6 : NFT_SET_SERVICES4);
 	bool ok = r && expr_frontend_key(r, v6, true) &&
-		  expr_lookup(r, NFT_REG_1, nft_set_name(v6 ? NFT_SET_SERVICES6 : NFT_SET_SERVICES4),
-			      0, true, NFT_REG_VERDICT);
+		  expr_lookup(r, NFT_REG_1, map, 0, true, NFT_REG_VERDICT);
 
 	rule_msg(b, r, ok, &ref);
 }
@@ -693,8 +693,8 @@ static void reject_chain(struct nft_batch *b)
 	chain_msg(b, chain_new(NFT_REJECT_CHAIN), NFT_MSG_NEWCHAIN, NLM_F_CREATE, &ref);
 	ref.what = NFT_WHAT_BASE_RULE;
 	r = rule_new(NFT_REJECT_CHAIN);
-	ok = r && expr_meta(r, NFT_META_L4PROTO, NFT_REG_1) && expr_cmp_u8(r, NFT_REG_1, IPPROTO_TCP) &&
-	     expr_reject(r, NFT_REJECT_TCP_RST, 0);
+	ok = r && expr_meta(r, NFT_META_L4PROTO, NFT_REG_1) &&
+	     expr_cmp_u8(r, NFT_REG_1, IPPROTO_TCP) && expr_reject(r, NFT_REJECT_TCP_RST, 0);
 	rule_msg(b, r, ok, &ref);
 	r = rule_new(NFT_REJECT_CHAIN);
 	ok = r && expr_reject(r, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH);
@@ -781,7 +781,7 @@ static size_t endpoint_data(const struct backend *be, uint8_t *out)
 	return alen + 4;
 }
 
-/* Writes the elements of set s (named by name or id) in messages of NFT_ELEMS_PER_MSG. */
+/* An empty set object that names a set (and its transaction id) for element messages. */
 static struct nftnl_set *elems_set_new(const char *name, uint32_t set_id)
 {
 	struct nftnl_set *s = nftnl_set_alloc();

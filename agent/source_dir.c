@@ -375,3 +375,54 @@ void dir_source_close(struct dir_source *src)
 	src->path = NULL;
 	src->inotify_fd = -1;
 }
+
+static struct dir_source *to_dir(struct source *src)
+{
+	return (struct dir_source *)src;
+}
+
+static int dir_fd(struct source *src)
+{
+	return dir_source_fd(to_dir(src));
+}
+
+static int dir_handle_events(struct source *src)
+{
+	return dir_source_handle_events(to_dir(src));
+}
+
+static size_t dir_rejected(struct source *src)
+{
+	return to_dir(src)->rejected;
+}
+
+static void dir_close(struct source *src)
+{
+	dir_source_close(to_dir(src));
+	free(src);
+}
+
+static const struct source_ops dir_source_ops = {
+	.name = "dir",
+	.fd = dir_fd,
+	.handle_events = dir_handle_events,
+	.rejected = dir_rejected,
+	.close = dir_close,
+};
+
+int dir_source_new(const char *path, struct store *store, struct source **out)
+{
+	struct dir_source *src = calloc(1, sizeof(*src));
+	int err;
+
+	if (!src)
+		return -ENOMEM;
+	err = dir_source_open(src, path, store);
+	if (err) {
+		free(src);
+		return err;
+	}
+	src->base.ops = &dir_source_ops;
+	*out = &src->base;
+	return 0;
+}

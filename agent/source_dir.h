@@ -9,10 +9,12 @@
 
 #include <stddef.h>
 
+#include "source.h"
 #include "store.h"
 #include "strmap.h"
 
 struct dir_source {
+	struct source base;
 	char *path;
 	int inotify_fd;
 	struct store *store;

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../selftests/e2e/lib.sh"
 
 show() {
-	echo "\$ $*"
+	echo "\$ probe-client $*"
 	probe "$@"
 	sed -n 's/^backend /   answered by /p; s/^refused \([1-9].*\)/   refused: \1/p' \
 		"$WORK/probe.out"

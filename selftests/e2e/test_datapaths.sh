@@ -1,0 +1,85 @@
+#!/bin/bash
+# Choosing, falling back and switching datapaths; --once.
+. "$(dirname "$0")/lib.sh"
+
+write_manifests() {
+	cat >"$MANIFESTS/web.yaml" <<EOT
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: 10.96.0.10
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:
+- addresses: [10.244.1.1]
+- addresses: [10.244.1.2]
+EOT
+}
+
+bpf_pins() { find "$BPFFS" -mindepth 1 2>/dev/null | wc -l; }
+has_table() { in_node nft list table inet sluice >/dev/null 2>&1; }
+no_table() { ! has_table; }
+serves() {
+	probe --count 40 10.96.0.10:80
+	expect_backends "$1" "10.244.1.1:8080 10.244.1.2:8080 " 40
+}
+
+e2e_setup || { not_ok "setup"; exit 1; }
+start_backends 10.244.1.1:8080 10.244.1.2:8080 10.96.0.10:80
+write_manifests
+
+# auto without CAP_BPF, CAP_SYS_ADMIN and CAP_PERFMON: nftables serves.
+: >"$AGENT_LOG"
+nsenter --net="/run/netns/$NODE_NS" setpriv --bounding-set=-bpf,-sys_admin,-perfmon -- \
+	"$AGENT" --source="dir:$MANIFESTS" --datapath=auto --node-name="$NODE_NAME" \
+	--cgroup="$CGROUP" --bpffs="$BPFFS" >>"$AGENT_LOG" 2>&1 &
+AGENT_PID=$!
+for i in $(seq 100); do grep -q synced "$AGENT_LOG" && break; sleep 0.05; done
+check "auto without BPF capabilities: one log line says why BPF is not used" \
+	test "$(grep -c 'bpf datapath unavailable (.*); using nftables' "$AGENT_LOG")" = 1
+check "auto without BPF capabilities: the nftables datapath is chosen" \
+	grep -q 'synced: datapath nftables' "$AGENT_LOG"
+check "auto without BPF capabilities: no BPF state left behind" test "$(bpf_pins)" = 0
+serves "auto without BPF capabilities: every Service is served through nftables"
+stop_agent
+
+# auto with every capability: BPF; the nftables table goes.
+start_agent auto
+check "auto with capabilities: the bpf datapath is chosen" \
+	grep -q 'synced: datapath bpf' "$AGENT_LOG"
+check "switching to bpf removes the nftables table" no_table
+serves "after switching to bpf the Service is served"
+stop_agent
+
+# Back to nftables: the links, programs and pins go.
+start_agent nftables
+check "switching to nftables removes every BPF pin" test "$(bpf_pins)" = 0
+check "switching to nftables detaches the socket programs" \
+	test -z "$(bpftool cgroup show "$CGROUP" 2>/dev/null)"
+check "switching to nftables creates the table" has_table
+serves "after switching to nftables the Service is served"
+stop_agent
+
+# --once: applies, leaves the datapath in place, exits 0; bad input exits 1.
+for dp in $DATAPATHS; do
+	in_node "$AGENT" --cleanup --bpffs="$BPFFS" --cgroup="$CGROUP" >/dev/null 2>&1
+	nsenter --net="/run/netns/$NODE_NS" "$AGENT" --source="dir:$MANIFESTS" --once \
+		--datapath="$dp" --node-name="$NODE_NAME" --cgroup="$CGROUP" --bpffs="$BPFFS" \
+		>"$AGENT_LOG" 2>&1
+	check "$dp: --once exits 0 when every input applies" test $? = 0
+	serves "$dp: after --once the datapath keeps serving"
+	printf 'kind: Service\nmetadata: [\n' >"$MANIFESTS/broken.yaml"
+	nsenter --net="/run/netns/$NODE_NS" "$AGENT" --source="dir:$MANIFESTS" --once \
+		--datapath="$dp" --node-name="$NODE_NAME" --cgroup="$CGROUP" --bpffs="$BPFFS" \
+		>"$AGENT_LOG" 2>&1
+	check "$dp: --once exits 1 when an input is rejected" test $? = 1
+	serves "$dp: --once with a broken file still applies the rest"
+	rm -f "$MANIFESTS/broken.yaml"
+done
+exit 0
