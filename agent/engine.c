@@ -57,7 +57,7 @@ void engine_destroy(struct engine *eng)
 
 size_t engine_pending(const struct engine *eng)
 {
-	return eng->store->dirty_services.count;
+	return eng->store->dirty_services.count + eng->store->dirty_nodes.count;
 }
 
 static const char *fe_key_text(const struct frontend_key *key, char *buf, size_t len)

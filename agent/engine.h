@@ -36,7 +36,7 @@ void engine_destroy(struct engine *eng);
  * Services are tried again on the next flush.
  */
 int engine_flush(struct engine *eng);
-/* Number of Services whose inputs changed since the last successful flush. */
+/* Number of Services and Nodes that changed since the last successful flush. */
 size_t engine_pending(const struct engine *eng);
 
 #endif
