@@ -7,7 +7,9 @@
 #ifndef SLUICE_DATAPATH_H
 #define SLUICE_DATAPATH_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "state.h"
 
@@ -19,6 +21,15 @@ struct datapath_config {
 };
 
 struct datapath;
+
+/* Per-Service rate-limit state, as the kernel holds it (for sluicectl and metrics). */
+struct service_stats {
+	char service[256];	/* "namespace/name" */
+	uint32_t service_id;
+	struct rate_limit rate;	/* count 0: no limit */
+	uint64_t admitted;	/* new flows let through */
+	uint64_t limited;	/* new flows refused by the limit */
+};
 
 struct datapath_ops {
 	const char *name;
@@ -36,6 +47,13 @@ struct datapath_ops {
 	int (*cleanup)(const struct datapath_config *cfg);
 	/* True if there is state of this datapath in the kernel. */
 	bool (*present)(const struct datapath_config *cfg);
+	/*
+	 * Reads every Service's rate-limit state from the kernel, without
+	 * open (sluicectl runs beside the agent). *out is malloc'd, one entry
+	 * per Service that has a limit or counters. Returns 0 or -errno.
+	 */
+	int (*read_stats)(const struct datapath_config *cfg, struct service_stats **out,
+			  size_t *n);
 };
 
 extern const struct datapath_ops bpf_datapath_ops;

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "manifest.h"
+#include "ratelimit.h"
 #include "yaml_json.h"
 
 #define MAX_LIST_DEPTH 8
@@ -658,11 +659,15 @@ static bool decode_lb_ingress(struct decode_ctx *ctx, const json_t *obj, struct 
 	return true;
 }
 
-/* The rate-limit annotations, kept raw: their syntax is checked where they are used. */
+/*
+ * The rate-limit annotations. A bad value does not reject the Service: it
+ * is logged once, here, and the Service works without a limit.
+ */
 static bool decode_annotations(struct decode_ctx *ctx, const json_t *annotations,
 			       struct service *svc)
 {
 	const char *rate, *burst;
+	char why[160];
 	bool ok = true;
 
 	if (!get_string(ctx, annotations, "metadata.annotations.", "sluice.io/rate-limit", &rate) ||
@@ -672,6 +677,9 @@ static bool decode_annotations(struct decode_ctx *ctx, const json_t *annotations
 	svc->rate_limit = dup_string(ctx, rate, &ok);
 	if (ok)
 		svc->rate_limit_burst = dup_string(ctx, burst, &ok);
+	if (ok && rate_limit_parse(rate, burst, &svc->rate, why, sizeof(why)))
+		pr_warn("%s: Service %s/%s: %s; serving it without a rate limit", ctx->source,
+			ctx->ns ? ctx->ns : "?", ctx->name ? ctx->name : "?", why);
 	return ok;
 }
 

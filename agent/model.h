@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "ratelimit.h"
 
 enum l4_proto { PROTO_TCP = 6, PROTO_UDP = 17, PROTO_SCTP = 132 };
 
@@ -51,6 +52,7 @@ struct service {
 	char *traffic_distribution; /* NULL if unset */
 	char *rate_limit;	/* raw annotation sluice.io/rate-limit, NULL if absent */
 	char *rate_limit_burst; /* raw annotation sluice.io/rate-limit-burst */
+	struct rate_limit rate; /* parsed; count 0 when absent or invalid (logged) */
 	char **lb_source_ranges; /* raw CIDR strings */
 	int n_lb_source_ranges;
 };

@@ -434,6 +434,7 @@ static int cluster_ip_port_frontend(struct frontend *fe, const struct resolve_in
 	if (svc->affinity_client_ip)
 		fe->affinity_timeout =
 		    svc->affinity_timeout ? svc->affinity_timeout : DEFAULT_AFFINITY_TIMEOUT;
+	fe->rate = svc->rate;
 	/* externalTrafficPolicy concerns external frontends only, never the ClusterIP. */
 	use = svc->internal_local ? &pe.local : &pe.cluster;
 	fe->action = use->action;

@@ -30,7 +30,9 @@ bool frontend_equal(const struct frontend *a, const struct frontend *b)
 
 	if (frontend_key_cmp(&a->key, &b->key) || a->kind != b->kind || a->action != b->action ||
 	    a->choice != b->choice || a->service_id != b->service_id ||
-	    a->affinity_timeout != b->affinity_timeout || a->n_backends != b->n_backends)
+	    a->affinity_timeout != b->affinity_timeout || a->n_backends != b->n_backends ||
+	    a->rate.count != b->rate.count || a->rate.period != b->rate.period ||
+	    a->rate.burst != b->rate.burst)
 		return false;
 	if (!name_equal(a->service, b->service) || !name_equal(a->port_name, b->port_name))
 		return false;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "ratelimit.h"
 
 enum frontend_kind {
 	FE_CLUSTER_IP,
@@ -63,6 +64,7 @@ struct frontend {
 	char *port_name;	/* service port name, "" when unnamed */
 	uint32_t service_id;	/* stable per Service while the agent runs */
 	uint32_t affinity_timeout; /* seconds of idleness; 0: no session affinity */
+	struct rate_limit rate;	/* the Service's limit, shared by its ports */
 	struct backend *backends; /* sorted by address then port, no duplicates */
 	size_t n_backends;
 };
