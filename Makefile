@@ -18,11 +18,11 @@ CC      ?= cc
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 
-PKGS      := libbpf libnftnl libmnl jansson yaml-0.1
+PKGS      := libbpf libnftnl libmnl jansson yaml-0.1 libcurl
 CFLAGS    ?= -O2 -g
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	     -std=gnu11 -D_GNU_SOURCE -Iagent -Ibpf -I$(BUILD)/skel
-LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lnftnl -lmnl -ljansson -lyaml) -lelf -lz
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lnftnl -lmnl -ljansson -lyaml -lcurl) -lpthread -lelf -lz
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
 	      -I vmlinux/$(ARCH) -I bpf -I bpf/lib
 
@@ -87,7 +87,10 @@ $(BUILD)/selftests/%: selftests/unit/%.c $(BUILD)/libsluice.a $(AGENT_HDRS) | $(
 
 $(BUILD)/selftests/tools/%: selftests/tools/%.c | $(BUILD)/selftests/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< -o $@
+	$(Q)$(CC) $(CFLAGS) $< $(TOOL_LDLIBS) -o $@
+
+# Tools that need libraries say so here.
+$(BUILD)/selftests/tools/fake-apiserver: TOOL_LDLIBS = -lmicrohttpd -ljansson -lpthread
 
 $(BUILD)/bpf $(BUILD)/skel $(BUILD)/agent $(BUILD)/selftests $(BUILD)/selftests/tools:
 	$(Q)mkdir -p $@

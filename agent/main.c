@@ -19,6 +19,7 @@
 #include "engine.h"
 #include "log.h"
 #include "source.h"
+#include "source_kube.h"
 #include "store.h"
 
 /* Changes arriving together are applied together, but none waits longer. */
@@ -303,16 +304,16 @@ int main(int argc, char **argv)
 		return 2;
 	if (opt.cleanup)
 		return cleanup_all(&opt.dp) ? 1 : 0;
-	if (strncmp(opt.source, "dir:", 4)) {
-		if (!strcmp(opt.source, "kube"))
-			pr_warn("--source=kube is not available in this build yet");
-		else
-			pr_warn("--source: unknown source \"%s\" (dir:PATH or kube)", opt.source);
+	if (strncmp(opt.source, "dir:", 4) && strcmp(opt.source, "kube")) {
+		pr_warn("--source: unknown source \"%s\" (dir:PATH or kube)", opt.source);
 		return 2;
 	}
 
 	store_init(&store);
-	err = dir_source_new(opt.source + 4, &store, &src);
+	if (!strcmp(opt.source, "kube"))
+		err = kube_source_new(opt.kubeconfig, opt.node_name, &store, &src);
+	else
+		err = dir_source_new(opt.source + 4, &store, &src);
 	if (err)
 		return 1;
 	err = open_datapath(&opt, &ops, &dp);

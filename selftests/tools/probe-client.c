@@ -261,11 +261,13 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "interval-ms", required_argument, NULL, 'i' },
 		{ 0 },
 	};
 	bool udp = false, connected = false;
 	unsigned long count = 1, attempts = 0;
 	double duration = 0, start;
+	int interval_ms = 0;
 	struct sockaddr_storage dst;
 	struct results r = { 0 };
 	socklen_t len;
@@ -288,13 +290,16 @@ int main(int argc, char **argv)
 		case 't':
 			timeout_ms = atoi(optarg);
 			break;
+		case 'i':
+			interval_ms = atoi(optarg);
+			break;
 		default:
 			return 2;
 		}
 	}
 	if (optind + 1 != argc || parse_endpoint(argv[optind], &dst, &len)) {
 		fprintf(stderr, "usage: probe-client [--udp [--connected]] [--count N | "
-				"--duration SEC] [--timeout-ms MS] ADDR:PORT\n");
+				"--duration SEC] [--timeout-ms MS] [--interval-ms MS] ADDR:PORT\n");
 		return 2;
 	}
 	start = now_s();
@@ -304,6 +309,8 @@ int main(int argc, char **argv)
 		else
 			try_tcp(&r, &dst, len);
 		attempts++;
+		if (interval_ms)
+			poll(NULL, 0, interval_ms);
 	}
 	printf("attempts %lu\nelapsed %.3f\nok %lu\nrefused %lu\ntimeout %lu\nerror %lu\n"
 	       "peer-mismatch %lu\n",
