@@ -40,7 +40,7 @@ TOOL_BINS := $(patsubst selftests/tools/%.c,$(BUILD)/selftests/tools/%,$(TOOL_SR
 
 DEB_PKGS := libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev libnftnl-dev libmnl-dev \
 	    libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev \
-	    iproute2 nftables pkg-config make gcc util-linux
+	    iproute2 nftables pkg-config make gcc util-linux openssl
 
 .PHONY: all deps test unit e2e bench demo clean format
 all: $(BUILD)/sluice-agent $(BUILD)/sluicectl
