@@ -38,6 +38,9 @@ struct datapath {
 	struct bpf_link **links; /* one per program, in object order */
 	size_t n_links;
 	__u32 next_set;		/* next backend set id; 0 is never used */
+	/* Programmed frontends per service_id: the Service's entries go with the last one. */
+	__u32 *frontends_of;
+	size_t n_frontends_of;
 	char bpffs[PATH_MAX];
 };
 
@@ -281,6 +284,45 @@ static void undo_open(struct datapath *dp, struct open_undo *undo)
 	free(dp);
 }
 
+/*
+ * A pinned map of another layout (an older agent's) cannot be reused by
+ * libbpf: unpin it, so that load creates and pins a new one. Programs still
+ * attached keep their reference to the old map until they are swapped out.
+ * Returns true if the pin is gone (or there was none).
+ */
+static bool drop_incompatible_pin(const struct bpf_map *map, const char *path)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	int fd;
+
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT;
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		close(fd);
+		return false; /* let load report what is wrong */
+	}
+	close(fd);
+	if (info.type == (__u32)bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+	    info.value_size == bpf_map__value_size(map) &&
+	    info.max_entries == bpf_map__max_entries(map) &&
+	    info.map_flags == bpf_map__map_flags(map))
+		return false;
+	if (unlink(path)) {
+		pr_warn("bpf: cannot remove pinned map %s of another layout: %s", path,
+			strerror(errno));
+		return false;
+	}
+	pr_info("bpf: pinned map %s has another layout (type %u key %u value %u max %u flags "
+		"0x%x; want %u %u %u %u 0x%x): replaced by a new empty one",
+		path, info.type, info.key_size, info.value_size, info.max_entries, info.map_flags,
+		bpf_map__type(map), bpf_map__key_size(map), bpf_map__value_size(map),
+		bpf_map__max_entries(map), bpf_map__map_flags(map));
+	return true;
+}
+
 /* Sets every map's pin path so that load reuses pinned maps and pins new ones. */
 static int set_map_pins(struct datapath *dp, struct open_undo *undo, char *why, size_t why_len)
 {
@@ -301,6 +343,8 @@ static int set_map_pins(struct datapath *dp, struct open_undo *undo, char *why, 
 		if (err)
 			return fail(why, why_len, err, "cannot set pin path of map %s: %s",
 				    bpf_map__name(map), strerror(-err));
+		if (!access(path, F_OK))
+			drop_incompatible_pin(map, path);
 		undo->map_pinned_here[i++] = access(path, F_OK) != 0;
 	}
 	return 0;
@@ -607,7 +651,9 @@ static bool service_matches(struct datapath *dp, const struct sl_service *cur,
 
 	if (cur->action != want->action || cur->count != want->count ||
 	    cur->service_id != want->service_id ||
-	    cur->affinity_timeout != want->affinity_timeout || cur->flags != want->flags)
+	    cur->affinity_timeout != want->affinity_timeout || cur->flags != want->flags ||
+	    cur->rate_interval_ns != want->rate_interval_ns ||
+	    cur->rate_depth_ns != want->rate_depth_ns)
 		return false;
 	for (i = 0; i < fe->n_backends && want->count; i++) {
 		if (!backend_usable(fe, &fe->backends[i]))
@@ -646,6 +692,8 @@ static int write_frontend(struct datapath *dp, const struct frontend *fe, bool a
 						SL_ACTION_DROP;
 	want.service_id = fe->service_id;
 	want.affinity_timeout = fe->affinity_timeout;
+	want.rate_interval_ns = rate_limit_interval_ns(&fe->rate);
+	want.rate_depth_ns = rate_limit_depth_ns(&fe->rate);
 	if (fe->action == FE_SERVE) {
 		for (i = 0; i < fe->n_backends; i++)
 			want.count += backend_usable(fe, &fe->backends[i]);
@@ -812,6 +860,120 @@ out:
 	return err;
 }
 
+/* ---- per-Service entries: name, rate limit, bucket, counters ---- */
+
+static void service_info_of(const struct frontend *fe, struct sl_service_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	snprintf(info->name, sizeof(info->name), "%s", fe->service ? fe->service : "");
+	info->rate_count = fe->rate.count;
+	info->rate_period = fe->rate.count ? fe->rate.period : 0;
+	info->rate_burst = fe->rate.count ? fe->rate.burst : 0;
+	info->rate_interval_ns = rate_limit_interval_ns(&fe->rate);
+	info->rate_depth_ns = rate_limit_depth_ns(&fe->rate);
+}
+
+/* Removes the Service's name, bucket and counters (its last frontend went). */
+static void forget_service(struct datapath *dp, __u32 id)
+{
+	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_info), &id);
+	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.rate_buckets), &id);
+	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_counters), &id);
+}
+
+/*
+ * Writes the Service's name and limit if they changed. Another name under
+ * the id (left by an agent before a restart, which numbers Services anew)
+ * starts the bucket and counters afresh; a new limit starts a full bucket,
+ * because a TAT charged at a slow old rate could run hours ahead.
+ */
+static int sync_service_info(struct datapath *dp, const struct frontend *fe)
+{
+	int info_fd = bpf_map__fd(dp->skel->maps.service_info);
+	struct sl_service_info want, have;
+	__u32 id = fe->service_id;
+	char name[128];
+	int err;
+
+	service_info_of(fe, &want);
+	if (bpf_map_lookup_elem(info_fd, &id, &have) == 0) {
+		if (!memcmp(&have, &want, sizeof(want)))
+			return 0;
+		if (strcmp(have.name, want.name)) {
+			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_counters), &id);
+			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.rate_buckets), &id);
+		} else if (have.rate_interval_ns != want.rate_interval_ns ||
+			   have.rate_depth_ns != want.rate_depth_ns) {
+			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.rate_buckets), &id);
+		}
+	}
+	if (bpf_map_update_elem(info_fd, &id, &want, BPF_ANY)) {
+		err = -errno;
+		pr_warn("bpf: %s: cannot write the service_info entry: %s",
+			frontend_name(fe, name, sizeof(name)), strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int service_ref(struct datapath *dp, const struct frontend *fe)
+{
+	__u32 id = fe->service_id;
+	size_t n;
+	__u32 *bigger;
+
+	if (id >= dp->n_frontends_of) {
+		n = dp->n_frontends_of ? dp->n_frontends_of : 256;
+		while (n <= id)
+			n *= 2;
+		bigger = realloc(dp->frontends_of, n * sizeof(*bigger));
+		if (!bigger)
+			return -ENOMEM;
+		memset(bigger + dp->n_frontends_of, 0,
+		       (n - dp->n_frontends_of) * sizeof(*bigger));
+		dp->frontends_of = bigger;
+		dp->n_frontends_of = n;
+	}
+	dp->frontends_of[id]++;
+	return sync_service_info(dp, fe);
+}
+
+static void service_unref(struct datapath *dp, const struct frontend *fe)
+{
+	__u32 id = fe->service_id;
+
+	if (id < dp->n_frontends_of && dp->frontends_of[id] && !--dp->frontends_of[id])
+		forget_service(dp, id);
+}
+
+/* After a full apply: drop per-Service entries of ids no programmed frontend has. */
+static void sweep_services(struct datapath *dp)
+{
+	int fds[] = {
+		bpf_map__fd(dp->skel->maps.service_info),
+		bpf_map__fd(dp->skel->maps.rate_buckets),
+		bpf_map__fd(dp->skel->maps.service_counters),
+	};
+	__u32 key, next, *stale = NULL;
+	size_t n_stale = 0, cap = 0, i, m;
+	void *prev;
+
+	for (m = 0; m < sizeof(fds) / sizeof(fds[0]); m++) {
+		n_stale = 0;
+		for (prev = NULL; bpf_map_get_next_key(fds[m], prev, &next) == 0; prev = &key) {
+			key = next;
+			if (key < dp->n_frontends_of && dp->frontends_of[key])
+				continue;
+			if (grow((void **)&stale, &cap, n_stale, sizeof(*stale)))
+				break;
+			stale[n_stale++] = key;
+		}
+		for (i = 0; i < n_stale; i++)
+			bpf_map_delete_elem(fds[m], &stale[i]);
+	}
+	free(stale);
+}
+
 static bool same_key(const struct frontend *a, const struct frontend *b)
 {
 	struct sl_service_key ka, kb;
@@ -827,6 +989,9 @@ static int bpf_apply(struct datapath *dp, const struct state_diff *diff)
 	size_t i, written = 0, kept = 0, removed = 0;
 	int err, first_err = 0;
 
+	/* A full apply lists every frontend as added: count them from zero. */
+	if (diff->full && dp->frontends_of)
+		memset(dp->frontends_of, 0, dp->n_frontends_of * sizeof(*dp->frontends_of));
 	for (i = 0; i < diff->n_changes; i++) {
 		ch = &diff->changes[i];
 		if (ch->new) {
@@ -855,11 +1020,20 @@ static int bpf_apply(struct datapath *dp, const struct state_diff *diff)
 		}
 		if (err && !first_err)
 			first_err = err;
+		/* New reference first, so that a modify keeps the Service's counters. */
+		if (ch->new && frontend_programmable(ch->new)) {
+			err = service_ref(dp, ch->new);
+			if (err && !first_err)
+				first_err = err;
+		}
+		if (ch->old && frontend_programmable(ch->old))
+			service_unref(dp, ch->old);
 	}
 	if (diff->full) {
 		err = sweep(dp, diff);
 		if (err && !first_err)
 			first_err = err;
+		sweep_services(dp);
 	}
 	pr_debug("bpf: applied %zu changes (%zu written, %zu already in place, %zu removed)%s",
 		 diff->n_changes, written, kept, removed, diff->full ? ", full" : "");
@@ -878,6 +1052,7 @@ static void bpf_close(struct datapath *dp)
 	sock_bpf__destroy(dp->skel);
 	if (dp->cgroup_fd >= 0)
 		close(dp->cgroup_fd);
+	free(dp->frontends_of);
 	free(dp->links);
 	free(dp);
 }
@@ -965,6 +1140,145 @@ static bool bpf_present(const struct datapath_config *cfg)
 	return dir_has_entries(links) || dir_has_entries(maps);
 }
 
+static int open_pin(const struct datapath_config *cfg, const char *name)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (join(path, bpffs_dir(cfg), SL_PIN_MAPS_DIR, name))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+/* A new entry for id, named by its id until service_info names it. */
+static struct service_stats *stats_append(struct service_stats **arr, size_t *n, size_t *cap,
+					  __u32 id)
+{
+	if (grow((void **)arr, cap, *n, sizeof(**arr)))
+		return NULL;
+	memset(&(*arr)[*n], 0, sizeof(**arr));
+	(*arr)[*n].service_id = id;
+	snprintf((*arr)[*n].service, sizeof((*arr)[*n].service), "service-id %u", id);
+	return &(*arr)[(*n)++];
+}
+
+static int cmp_stats_id(const void *a, const void *b)
+{
+	const struct service_stats *x = a, *y = b;
+
+	return (x->service_id > y->service_id) - (x->service_id < y->service_id);
+}
+
+/*
+ * The entry for id: found among the first n_sorted (sorted by id), else
+ * appended. Returns NULL without memory.
+ */
+static struct service_stats *stats_entry(struct service_stats **arr, size_t *n, size_t *cap,
+					 size_t n_sorted, __u32 id)
+{
+	struct service_stats probe = { .service_id = id }, *hit;
+	size_t i;
+
+	hit = n_sorted ? bsearch(&probe, *arr, n_sorted, sizeof(**arr), cmp_stats_id) : NULL;
+	if (hit)
+		return hit;
+	/* Counters without a name are rare (a Service going away): a short scan. */
+	for (i = n_sorted; i < *n; i++) {
+		if ((*arr)[i].service_id == id)
+			return &(*arr)[i];
+	}
+	return stats_append(arr, n, cap, id);
+}
+
+static int cmp_stats(const void *a, const void *b)
+{
+	const struct service_stats *x = a, *y = b;
+	int c = strcmp(x->service, y->service);
+
+	return c ? c : (x->service_id > y->service_id) - (x->service_id < y->service_id);
+}
+
+/*
+ * Every Service with a name (service_info) or counters (summed over CPUs),
+ * read from the pins alone: sluicectl runs beside the agent.
+ */
+static int bpf_read_stats(const struct datapath_config *cfg, struct service_stats **out,
+			  size_t *n_out)
+{
+	struct service_stats *arr = NULL, *e;
+	struct sl_service_counters *percpu = NULL;
+	struct sl_service_info info;
+	size_t n = 0, cap = 0, n_named;
+	int info_fd, counters_fd, ncpus, cpu, err = 0;
+	__u32 key, next;
+	void *prev;
+
+	*out = NULL;
+	*n_out = 0;
+	info_fd = open_pin(cfg, "service_info");
+	if (info_fd < 0)
+		return info_fd;
+	counters_fd = open_pin(cfg, "service_counters");
+	if (counters_fd < 0) {
+		close(info_fd);
+		return counters_fd;
+	}
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus <= 0) {
+		err = ncpus ? ncpus : -EINVAL;
+		goto out;
+	}
+	percpu = calloc(ncpus, sizeof(*percpu));
+	if (!percpu) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (prev = NULL; bpf_map_get_next_key(info_fd, prev, &next) == 0; prev = &key) {
+		key = next;
+		if (bpf_map_lookup_elem(info_fd, &key, &info))
+			continue;
+		e = stats_append(&arr, &n, &cap, key); /* keys are unique */
+		if (!e) {
+			err = -ENOMEM;
+			goto out;
+		}
+		info.name[sizeof(info.name) - 1] = '\0';
+		snprintf(e->service, sizeof(e->service), "%s", info.name);
+		e->rate.count = info.rate_count;
+		e->rate.period = info.rate_period;
+		e->rate.burst = info.rate_burst;
+	}
+	qsort(arr, n, sizeof(*arr), cmp_stats_id);
+	n_named = n;
+	for (prev = NULL; bpf_map_get_next_key(counters_fd, prev, &next) == 0; prev = &key) {
+		key = next;
+		if (bpf_map_lookup_elem(counters_fd, &key, percpu))
+			continue;
+		e = stats_entry(&arr, &n, &cap, n_named, key);
+		if (!e) {
+			err = -ENOMEM;
+			goto out;
+		}
+		for (cpu = 0; cpu < ncpus; cpu++) {
+			e->admitted += percpu[cpu].admitted;
+			e->limited += percpu[cpu].limited;
+		}
+	}
+	qsort(arr, n, sizeof(*arr), cmp_stats);
+out:
+	free(percpu);
+	close(info_fd);
+	close(counters_fd);
+	if (err) {
+		free(arr);
+		return err;
+	}
+	*out = arr;
+	*n_out = n;
+	return 0;
+}
+
 const struct datapath_ops bpf_datapath_ops = {
 	.name = "bpf",
 	.open = bpf_open,
@@ -972,4 +1286,5 @@ const struct datapath_ops bpf_datapath_ops = {
 	.close = bpf_close,
 	.cleanup = bpf_cleanup,
 	.present = bpf_present,
+	.read_stats = bpf_read_stats,
 };

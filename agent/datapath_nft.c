@@ -21,11 +21,13 @@
 #include <libmnl/libmnl.h>
 #include <libnftnl/batch.h>
 #include <libnftnl/common.h>
+#include <libnftnl/object.h>
 #include <libnftnl/table.h>
 
 #include "datapath.h"
 #include "log.h"
 #include "nft_msg.h"
+#include "strmap.h"
 
 #ifndef NETLINK_EXT_ACK
 #define NETLINK_EXT_ACK 11
@@ -37,12 +39,30 @@
 /* The kernel answers a batch synchronously; this only bounds a stuck read. */
 #define ACK_TIMEOUT_SEC 30
 
+/*
+ * A Service with a rate limit: its objects (rate/admitted/limited.NS.NAME)
+ * and chain (limit.NS.NAME) exist while refs > 0, refs being the
+ * frontends in the kernel that carry the limit.
+ */
+struct svc_state {
+	uint32_t refs;
+	struct rate_limit rate;	/* as programmed */
+	/* While an apply is being built; committed only if the kernel accepts it. */
+	int64_t delta;
+	struct rate_limit new_rate;
+	bool touched;
+	char *service;		/* "ns/name" */
+};
+
 struct datapath {
 	struct mnl_socket *nl;
 	uint32_t portid;
 	uint32_t seq;
 	int sndbuf;		/* SO_SNDBUF as last set, 0: the default */
 	uint32_t map_serial;	/* see struct nft_batch */
+	struct strmap services;	/* "ns/name" -> struct svc_state */
+	struct svc_state **touched; /* the Services of the apply being built */
+	size_t n_touched, cap_touched;
 };
 
 static int nft_socket_open(struct datapath *dp)
@@ -306,8 +326,24 @@ static int nft_open(const struct datapath_config *cfg, struct datapath **out, ch
 	}
 	pr_info("nft: table inet %s %s; the first apply rebuilds it in one transaction",
 		NFT_TABLE_NAME, err ? "absent" : "present");
+	strmap_init(&dp->services);
 	*out = dp;
 	return 0;
+}
+
+static void services_clear(struct datapath *dp)
+{
+	struct strmap_iter it;
+
+	for (struct strmap_entry *e = strmap_first(&dp->services, &it); e;
+	     e = strmap_next(&dp->services, &it)) {
+		struct svc_state *svc = e->value;
+
+		free(svc->service);
+		free(svc);
+	}
+	strmap_destroy(&dp->services);
+	strmap_init(&dp->services);
 }
 
 static void nft_close(struct datapath *dp)
@@ -315,26 +351,295 @@ static void nft_close(struct datapath *dp)
 	if (!dp)
 		return;
 	nft_socket_close(dp);
+	services_clear(dp);
+	strmap_destroy(&dp->services);
+	free(dp->touched);
 	free(dp);
+}
+
+/* ---- stateful objects: reading them back (read_stats, adoption) ---- */
+
+struct obj_values {
+	int kind;		/* NFT_SVC_* */
+	char service[256];
+	uint64_t pkts, bytes;	/* counters */
+	struct rate_limit rate;	/* limits */
+};
+
+typedef void (*obj_cb)(const struct obj_values *v, void *data);
+
+struct obj_dump_ctx {
+	obj_cb cb;
+	void *data;
+};
+
+static int obj_dump_data_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct obj_dump_ctx *ctx = data;
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	struct obj_values v = { 0 };
+
+	if (!o)
+		return MNL_CB_ERROR;
+	if (nftnl_obj_nlmsg_parse(nlh, o) == 0 && nftnl_obj_is_set(o, NFTNL_OBJ_NAME) &&
+	    !strcmp(nftnl_obj_get_str(o, NFTNL_OBJ_TABLE), NFT_TABLE_NAME)) {
+		v.kind = nft_svc_parse_name(nftnl_obj_get_str(o, NFTNL_OBJ_NAME), v.service,
+					    sizeof(v.service));
+		switch (nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE)) {
+		case NFT_OBJECT_COUNTER:
+			if (v.kind != NFT_SVC_ADMITTED && v.kind != NFT_SVC_LIMITED)
+				v.kind = -1;
+			v.pkts = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
+			v.bytes = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES);
+			break;
+		case NFT_OBJECT_LIMIT:
+			if (v.kind != NFT_SVC_LIMIT)
+				v.kind = -1;
+			v.rate.count = nftnl_obj_get_u64(o, NFTNL_OBJ_LIMIT_RATE);
+			v.rate.period = nftnl_obj_get_u64(o, NFTNL_OBJ_LIMIT_UNIT);
+			v.rate.burst = nftnl_obj_get_u32(o, NFTNL_OBJ_LIMIT_BURST);
+			break;
+		default:
+			v.kind = -1;
+		}
+		if (v.kind >= 0)
+			ctx->cb(&v, ctx->data);
+	}
+	nftnl_obj_free(o);
+	return MNL_CB_OK;
+}
+
+/* Dumps the limit and counter objects of table sluice; -ENOENT: no table. */
+static int dump_objects(struct datapath *dp, obj_cb cb, void *data)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct obj_dump_ctx ctx = { .cb = cb, .data = data };
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	struct ack_state st = { 0 };
+	struct nlmsghdr *nlh;
+	int err;
+
+	if (!o)
+		return -ENOMEM;
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, NFT_TABLE_NAME);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK,
+				    ++dp->seq);
+	nftnl_obj_nlmsg_build_payload(nlh, o);
+	nftnl_obj_free(o);
+	st.seq_last = dp->seq;
+	if (mnl_socket_sendto(dp->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	err = read_replies(dp, &st, obj_dump_data_cb, &ctx);
+	return err ? err : st.err;
+}
+
+/* Old counter values by object name, for a full sync to start from. */
+struct old_counter {
+	uint64_t pkts, bytes;
+};
+
+static void collect_counter(const struct obj_values *v, void *data)
+{
+	char name[NFT_OBJ_NAME_MAX];
+	struct old_counter *c;
+
+	if (v->kind != NFT_SVC_ADMITTED && v->kind != NFT_SVC_LIMITED)
+		return;
+	if (!nft_svc_name(v->kind, v->service, name, sizeof(name)))
+		return;
+	c = malloc(sizeof(*c));
+	if (!c)
+		return;
+	c->pkts = v->pkts;
+	c->bytes = v->bytes;
+	free(strmap_put(data, name, c));
+}
+
+static struct old_counter old_counter_get(const struct strmap *old, enum nft_svc_name which,
+					  const char *service)
+{
+	struct old_counter zero = { 0 }, *c;
+	char name[NFT_OBJ_NAME_MAX];
+
+	if (!old || !nft_svc_name(which, service, name, sizeof(name)))
+		return zero;
+	c = strmap_get(old, name);
+	return c ? *c : zero;
+}
+
+static void old_counters_free(struct strmap *old)
+{
+	struct strmap_iter it;
+
+	for (struct strmap_entry *e = strmap_first(old, &it); e; e = strmap_next(old, &it))
+		free(e->value);
+	strmap_destroy(old);
+}
+
+/* ---- per-Service bookkeeping of one apply ---- */
+
+static struct svc_state *svc_touch(struct datapath *dp, const char *service)
+{
+	struct svc_state *svc = strmap_get(&dp->services, service);
+
+	if (!svc) {
+		svc = calloc(1, sizeof(*svc));
+		if (!svc)
+			return NULL;
+		svc->service = strdup(service);
+		if (!svc->service) {
+			free(svc);
+			return NULL;
+		}
+		strmap_put(&dp->services, service, svc);
+	}
+	if (!svc->touched) {
+		if (dp->n_touched == dp->cap_touched) {
+			size_t cap = dp->cap_touched ? 2 * dp->cap_touched : 64;
+			struct svc_state **t = realloc(dp->touched, cap * sizeof(*t));
+
+			if (!t)
+				return NULL;
+			dp->touched = t;
+			dp->cap_touched = cap;
+		}
+		dp->touched[dp->n_touched++] = svc;
+		svc->touched = true;
+		svc->delta = 0;
+		svc->new_rate = svc->rate;
+	}
+	return svc;
+}
+
+/* Counts, per Service, the frontends carrying a limit that the diff removes and adds. */
+static int svc_plan(struct datapath *dp, const struct state_diff *diff)
+{
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		const struct frontend *old = diff->changes[i].old, *new = diff->changes[i].new;
+		struct svc_state *svc;
+
+		if (old && nft_fe_has_rate(old) && !diff->full) {
+			svc = svc_touch(dp, old->service);
+			if (!svc)
+				return -ENOMEM;
+			svc->delta--;
+		}
+		if (new && nft_fe_has_rate(new)) {
+			svc = svc_touch(dp, new->service);
+			if (!svc)
+				return -ENOMEM;
+			svc->delta++;
+			svc->new_rate = new->rate;
+		}
+	}
+	return 0;
+}
+
+static bool rate_equal(const struct rate_limit *a, const struct rate_limit *b)
+{
+	return a->count == b->count && a->period == b->period && a->burst == b->burst;
+}
+
+static void svc_warn_clamped(const struct svc_state *svc)
+{
+	uint32_t burst = nft_limit_kernel_burst(&svc->new_rate);
+
+	if (burst != svc->new_rate.burst)
+		pr_warn("nft: Service %s: burst %u at %u/%us exceeds nft_limit's 64-bit bucket; "
+			"using burst %u", svc->service, svc->new_rate.burst, svc->new_rate.count,
+			svc->new_rate.period, burst);
+}
+
+/* Adds the objects of Services that gain their first limited frontend, updates changed limits. */
+static void svc_build_adds(struct datapath *dp, struct nft_batch *b, const struct strmap *old)
+{
+	for (size_t i = 0; i < dp->n_touched; i++) {
+		struct svc_state *svc = dp->touched[i];
+		int64_t after = (int64_t)svc->refs + svc->delta;
+
+		if (svc->refs == 0 && after > 0) {
+			struct old_counter a = old_counter_get(old, NFT_SVC_ADMITTED, svc->service);
+			struct old_counter l = old_counter_get(old, NFT_SVC_LIMITED, svc->service);
+
+			svc_warn_clamped(svc);
+			nft_msg_svc_add(b, svc->service, &svc->new_rate, a.pkts, a.bytes, l.pkts,
+					l.bytes);
+		} else if (svc->refs > 0 && after > 0 && !rate_equal(&svc->rate, &svc->new_rate)) {
+			svc_warn_clamped(svc);
+			nft_msg_svc_update(b, svc->service, &svc->new_rate);
+		}
+	}
+}
+
+/* Deletes the objects of Services whose last limited frontend went (after the chain work). */
+static void svc_build_dels(struct datapath *dp, struct nft_batch *b)
+{
+	for (size_t i = 0; i < dp->n_touched; i++) {
+		struct svc_state *svc = dp->touched[i];
+
+		if (svc->refs > 0 && (int64_t)svc->refs + svc->delta <= 0)
+			nft_msg_svc_del(b, svc->service);
+	}
+}
+
+/* After the kernel's answer: keep the new counts (ok) or forget the plan. */
+static void svc_finish(struct datapath *dp, bool ok)
+{
+	for (size_t i = 0; i < dp->n_touched; i++) {
+		struct svc_state *svc = dp->touched[i];
+
+		svc->touched = false;
+		if (ok) {
+			svc->refs = (int64_t)svc->refs + svc->delta > 0 ? svc->refs + svc->delta : 0;
+			svc->rate = svc->new_rate;
+		}
+		/* A Service without objects is not remembered. */
+		if (!svc->refs) {
+			strmap_remove(&dp->services, svc->service);
+			free(svc->service);
+			free(svc);
+		}
+	}
+	dp->n_touched = 0;
+}
+
+/* A served frontend's whole programming: endpoint chains (affinity), its chain, its rules. */
+static void add_served(struct nft_batch *b, const struct frontend *fe)
+{
+	if (nft_fe_has_affinity(fe))
+		for (size_t i = 0; i < fe->n_backends; i++)
+			nft_msg_ep_add(b, fe, &fe->backends[i]);
+	nft_msg_fe_chain_add(b, &fe->key);
+	nft_msg_fe_rules(b, fe);
+}
+
+/* Deleting the frontend's chain drops its references; then its endpoint chains and sets. */
+static void remove_served(struct nft_batch *b, const struct frontend *fe)
+{
+	nft_msg_fe_chain_del(b, &fe->key);
+	if (nft_fe_has_affinity(fe))
+		for (size_t i = 0; i < fe->n_backends; i++)
+			nft_msg_ep_del(b, fe, &fe->backends[i]);
 }
 
 /*
  * Full sync: add the table (a no-op if present), delete it, build it again,
  * all in one batch. Traffic sees the old ruleset or the new one, never none.
+ * Counters start from the values of the old table (old, read just before).
  */
-static void build_full(struct nft_batch *b, const struct state_diff *diff)
+static void build_full(struct datapath *dp, struct nft_batch *b, const struct state_diff *diff,
+		       const struct strmap *old)
 {
 	nft_msg_table_add(b);
 	nft_msg_table_del(b);
 	nft_msg_table_add(b);
 	nft_msg_skeleton(b);
+	svc_build_adds(dp, b, old);
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		const struct frontend *fe = diff->changes[i].new;
 
-		if (fe && nft_fe_classify(fe) == NFT_FE_SERVE) {
-			nft_msg_fe_chain_add(b, &fe->key);
-			nft_msg_fe_dnat_rule(b, fe);
-		}
+		if (fe && nft_fe_classify(fe) == NFT_FE_SERVE)
+			add_served(b, fe);
 	}
 	for (size_t i = 0; i < diff->n_changes; i++)
 		if (diff->changes[i].new)
@@ -342,21 +647,36 @@ static void build_full(struct nft_batch *b, const struct state_diff *diff)
 	nft_batch_flush_elems(b);
 }
 
+static int backend_cmp(const struct backend *a, const struct backend *b)
+{
+	int cmp = ip_addr_cmp(&a->addr, &b->addr);
+
+	if (cmp)
+		return cmp;
+	return a->port < b->port ? -1 : a->port > b->port;
+}
+
 static bool same_backends(const struct frontend *a, const struct frontend *b)
 {
 	if (a->n_backends != b->n_backends || a->key.proto != b->key.proto)
 		return false;
 	for (size_t i = 0; i < a->n_backends; i++)
-		if (a->backends[i].port != b->backends[i].port ||
-		    !ip_addr_equal(&a->backends[i].addr, &b->backends[i].addr))
+		if (backend_cmp(&a->backends[i], &b->backends[i]))
 			return false;
 	return true;
+}
+
+static bool same_limit_jump(const struct frontend *a, const struct frontend *b)
+{
+	if (nft_fe_has_rate(a) != nft_fe_has_rate(b))
+		return false;
+	return !nft_fe_has_rate(a) || !strcmp(a->service, b->service);
 }
 
 /* How one change is carried out. */
 enum change_plan {
 	PLAN_NOTHING,		/* same programming */
-	PLAN_REPLACE_RULE,	/* served before and after: flush the chain, add the new rule */
+	PLAN_REPLACE_RULE,	/* served before and after: flush the chain, write it again */
 	PLAN_REMOVE_ADD,	/* remove the old programming, add the new */
 };
 
@@ -370,17 +690,59 @@ static enum change_plan plan_change(const struct frontend *old, const struct fro
 	cn = nft_fe_classify(new);
 	if (co != cn)
 		return PLAN_REMOVE_ADD;
-	if (co == NFT_FE_SERVE)
-		return same_backends(old, new) ? PLAN_NOTHING : PLAN_REPLACE_RULE;
-	return PLAN_NOTHING;
+	if (co != NFT_FE_SERVE)
+		return PLAN_NOTHING;
+	/* A new limit value alone changes only the Service's objects, not this chain. */
+	if (same_backends(old, new) && old->affinity_timeout == new->affinity_timeout &&
+	    same_limit_jump(old, new))
+		return PLAN_NOTHING;
+	return PLAN_REPLACE_RULE;
+}
+
+/*
+ * Endpoint chains of a served frontend whose backends or affinity changed:
+ * kept for backends in both (their clients stay remembered), deleted for
+ * backends that went, added for new ones. A new timeout re-creates them
+ * all (the kernel cannot change a set's timeout). Backends are sorted.
+ */
+static void replace_endpoints(struct nft_batch *b, const struct frontend *old,
+			      const struct frontend *new)
+{
+	bool old_aff = nft_fe_has_affinity(old), new_aff = nft_fe_has_affinity(new);
+	size_t i = 0, j = 0;
+
+	if (!old_aff || !new_aff || old->affinity_timeout != new->affinity_timeout) {
+		if (old_aff)
+			for (i = 0; i < old->n_backends; i++)
+				nft_msg_ep_del(b, old, &old->backends[i]);
+		if (new_aff)
+			for (j = 0; j < new->n_backends; j++)
+				nft_msg_ep_add(b, new, &new->backends[j]);
+		return;
+	}
+	while (i < old->n_backends || j < new->n_backends) {
+		int cmp = i == old->n_backends ? 1 :
+			  j == new->n_backends ? -1 :
+						 backend_cmp(&old->backends[i], &new->backends[j]);
+
+		if (cmp < 0)
+			nft_msg_ep_del(b, old, &old->backends[i++]);
+		else if (cmp > 0)
+			nft_msg_ep_add(b, new, &new->backends[j++]);
+		else
+			i++, j++;
+	}
 }
 
 /*
  * Incremental: only the frontends in the diff. Element deletions first (so
- * the chains they point to lose their last reference), then chain work,
- * then element additions (pointing to chains that now exist).
+ * the chains they point to lose their last reference), then Services that
+ * gain a limit or change it, then chain work, then Services that lose
+ * their limit (no chain jumps to them any more), then element additions
+ * (pointing to chains that now exist).
  */
-static void build_incremental(struct nft_batch *b, const struct state_diff *diff)
+static void build_incremental(struct datapath *dp, struct nft_batch *b,
+			      const struct state_diff *diff)
 {
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		const struct frontend_change *ch = &diff->changes[i];
@@ -389,6 +751,7 @@ static void build_incremental(struct nft_batch *b, const struct state_diff *diff
 			nft_batch_queue_elem(b, NFT_MSG_DELSETELEM, ch->old);
 	}
 	nft_batch_flush_elems(b);
+	svc_build_adds(dp, b, NULL);
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		const struct frontend_change *ch = &diff->changes[i];
 
@@ -396,39 +759,52 @@ static void build_incremental(struct nft_batch *b, const struct state_diff *diff
 		case PLAN_NOTHING:
 			break;
 		case PLAN_REPLACE_RULE:
-			/* One transaction: packets see the old rule or the new one. */
+			/* One transaction: packets see the old rules or the new ones. */
 			nft_msg_fe_chain_flush(b, &ch->new->key);
-			nft_msg_fe_dnat_rule(b, ch->new);
+			replace_endpoints(b, ch->old, ch->new);
+			nft_msg_fe_rules(b, ch->new);
 			break;
 		case PLAN_REMOVE_ADD:
 			if (ch->old && nft_fe_classify(ch->old) == NFT_FE_SERVE)
-				nft_msg_fe_chain_del(b, &ch->old->key);
-			if (ch->new && nft_fe_classify(ch->new) == NFT_FE_SERVE) {
-				nft_msg_fe_chain_add(b, &ch->new->key);
-				nft_msg_fe_dnat_rule(b, ch->new);
-			}
+				remove_served(b, ch->old);
+			if (ch->new && nft_fe_classify(ch->new) == NFT_FE_SERVE)
+				add_served(b, ch->new);
 			if (ch->new)
 				nft_batch_queue_elem(b, NFT_MSG_NEWSETELEM, ch->new);
 			break;
 		}
 	}
+	svc_build_dels(dp, b);
 	nft_batch_flush_elems(b);
 }
 
 static int nft_apply(struct datapath *dp, const struct state_diff *diff)
 {
+	struct strmap old_counters;
 	struct nft_batch b;
 	int err;
 
+	strmap_init(&old_counters);
+	if (diff->full) {
+		/* Adoption: the rebuilt table's counters continue from the old table's. */
+		err = dump_objects(dp, collect_counter, &old_counters);
+		if (err && err != -ENOENT)
+			pr_warn("nft: full sync: cannot read the old counters (%s); they restart "
+				"at 0", strerror(-err));
+		services_clear(dp);
+	}
+	err = svc_plan(dp, diff);
+	if (err)
+		goto out_plan;
 	err = nft_batch_init(&b, ++dp->seq);
 	if (err)
-		return err;
+		goto out_plan;
 	/* A full sync deletes every old map in the same batch: names may start over. */
 	b.map_serial = diff->full ? 0 : dp->map_serial;
 	if (diff->full)
-		build_full(&b, diff);
+		build_full(dp, &b, diff, &old_counters);
 	else
-		build_incremental(&b, diff);
+		build_incremental(dp, &b, diff);
 	err = nft_batch_finish(&b);
 	dp->seq = b.seq;
 	if (!diff->full || b.map_serial > dp->map_serial)
@@ -444,6 +820,9 @@ static int nft_apply(struct datapath *dp, const struct state_diff *diff)
 			 diff->full ? " (full sync)" : "");
 out:
 	nft_batch_free(&b);
+out_plan:
+	svc_finish(dp, !err);
+	old_counters_free(&old_counters);
 	return err;
 }
 
@@ -485,6 +864,76 @@ static bool nft_present(const struct datapath_config *cfg)
 	return present;
 }
 
+struct stats_list {
+	struct service_stats *v;
+	size_t n, cap;
+	int err;
+};
+
+static void stats_collect(const struct obj_values *v, void *data)
+{
+	struct stats_list *l = data;
+	struct service_stats *st = NULL;
+
+	for (size_t i = 0; i < l->n && !st; i++)
+		if (!strcmp(l->v[i].service, v->service))
+			st = &l->v[i];
+	if (!st) {
+		if (l->n == l->cap) {
+			size_t cap = l->cap ? 2 * l->cap : 16;
+			struct service_stats *nv = realloc(l->v, cap * sizeof(*nv));
+
+			if (!nv) {
+				l->err = -ENOMEM;
+				return;
+			}
+			l->v = nv;
+			l->cap = cap;
+		}
+		st = &l->v[l->n++];
+		memset(st, 0, sizeof(*st));
+		snprintf(st->service, sizeof(st->service), "%s", v->service);
+	}
+	if (v->kind == NFT_SVC_LIMIT)
+		st->rate = v->rate;
+	else if (v->kind == NFT_SVC_ADMITTED)
+		st->admitted = v->pkts;
+	else if (v->kind == NFT_SVC_LIMITED)
+		st->limited = v->pkts;
+}
+
+/*
+ * Every Service's limit and counters, read from the objects of table
+ * sluice over a fresh socket (sluicectl runs beside the agent). The
+ * counters count the first packet of each flow: packets = flows.
+ */
+static int nft_read_stats(const struct datapath_config *cfg, struct service_stats **out,
+			  size_t *n)
+{
+	struct datapath dp = { 0 };
+	struct stats_list l = { 0 };
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	err = nft_socket_open(&dp);
+	if (err)
+		return err;
+	err = dump_objects(&dp, stats_collect, &l);
+	nft_socket_close(&dp);
+	if (!err)
+		err = l.err;
+	if (err == -ENOENT) /* no table: no Service has a limit */
+		err = 0;
+	if (err) {
+		free(l.v);
+		return err;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
 const struct datapath_ops nft_datapath_ops = {
 	.name = "nftables",
 	.open = nft_open,
@@ -492,4 +941,5 @@ const struct datapath_ops nft_datapath_ops = {
 	.close = nft_close,
 	.cleanup = nft_cleanup,
 	.present = nft_present,
+	.read_stats = nft_read_stats,
 };

@@ -20,6 +20,7 @@
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -329,6 +330,49 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 	case NFT_WHAT_FE_RULE:
 		snprintf(buf, len, "add dnat rule to %s", name);
 		break;
+	case NFT_WHAT_FE_LIMIT_RULE:
+	case NFT_WHAT_FE_AFFINITY_RULE:
+	case NFT_WHAT_FE_PICK_RULE:
+		snprintf(buf, len, "add %s rule to %s",
+			 ref->what == NFT_WHAT_FE_LIMIT_RULE	    ? "rate-limit jump" :
+			 ref->what == NFT_WHAT_FE_AFFINITY_RULE ? "affinity" :
+								  "endpoint pick",
+			 name);
+		break;
+	case NFT_WHAT_EP_SET_ADD:
+	case NFT_WHAT_EP_SET_DEL:
+	case NFT_WHAT_EP_CHAIN_ADD:
+	case NFT_WHAT_EP_CHAIN_DEL:
+	case NFT_WHAT_EP_RULE: {
+		char ep[NFT_EP_NAME_MAX];
+		bool is_set = ref->what == NFT_WHAT_EP_SET_ADD || ref->what == NFT_WHAT_EP_SET_DEL;
+
+		if (is_set)
+			nft_ep_set_name(&ref->key, &ref->backend, ep, sizeof(ep));
+		else
+			nft_ep_chain_name(&ref->key, &ref->backend, ep, sizeof(ep));
+		snprintf(buf, len, "%s %s %s",
+			 ref->what == NFT_WHAT_EP_SET_DEL || ref->what == NFT_WHAT_EP_CHAIN_DEL ?
+				 "delete" : "add",
+			 ref->what == NFT_WHAT_EP_RULE ? "rule to chain" : is_set ? "set" : "chain",
+			 ep);
+		break;
+	}
+	case NFT_WHAT_SVC_OBJ_ADD:
+	case NFT_WHAT_SVC_OBJ_DEL:
+	case NFT_WHAT_SVC_CHAIN_ADD:
+	case NFT_WHAT_SVC_CHAIN_DEL:
+	case NFT_WHAT_SVC_CHAIN_FLUSH:
+	case NFT_WHAT_SVC_RULE:
+		snprintf(buf, len, "%s of Service %s's rate limit",
+			 ref->what == NFT_WHAT_SVC_OBJ_ADD	   ? "add limit/counter objects" :
+			 ref->what == NFT_WHAT_SVC_OBJ_DEL	   ? "delete limit/counter objects" :
+			 ref->what == NFT_WHAT_SVC_CHAIN_ADD   ? "add chain" :
+			 ref->what == NFT_WHAT_SVC_CHAIN_DEL   ? "delete chain" :
+			 ref->what == NFT_WHAT_SVC_CHAIN_FLUSH ? "flush chain" :
+								 "add rule",
+			 ref->service ? ref->service : "?");
+		break;
 	case NFT_WHAT_ELEMS_ADD:
 	case NFT_WHAT_ELEMS_DEL:
 		snprintf(buf, len, "%s %u element(s) %s %s, first %s",
@@ -545,14 +589,92 @@ static bool expr_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, ui
 	return add_expr(r, e);
 }
 
-static bool expr_goto(struct nftnl_rule *r, const char *chain)
+/* verdict NFT_GOTO / NFT_JUMP to chain, or NFT_RETURN etc. with chain NULL. */
+static bool expr_verdict(struct nftnl_rule *r, int verdict, const char *chain)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
 
 	if (e) {
 		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NFT_GOTO);
-		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, verdict);
+		if (chain)
+			nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+	}
+	return add_expr(r, e);
+}
+
+static bool expr_goto(struct nftnl_rule *r, const char *chain)
+{
+	return expr_verdict(r, NFT_GOTO, chain);
+}
+
+static bool expr_immediate(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
+		nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
+	}
+	return add_expr(r, e);
+}
+
+/* ct state new: ct state => reg 1; reg 1 &= 0x8; reg 1 != 0 (as nft writes it). */
+static bool expr_ct_state_new(struct nftnl_rule *r)
+{
+	struct nftnl_expr *ct = nftnl_expr_alloc("ct");
+	struct nftnl_expr *bw, *cmp;
+	uint32_t mask = 1u << 3, zero = 0; /* NF_CT_STATE_BIT(IP_CT_NEW) */
+
+	if (ct) {
+		nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+		nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	}
+	if (!add_expr(r, ct))
+		return false;
+	bw = nftnl_expr_alloc("bitwise");
+	if (bw) {
+		nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_LEN, sizeof(mask));
+		nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask));
+		nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof(zero));
+	}
+	if (!add_expr(r, bw))
+		return false;
+	cmp = nftnl_expr_alloc("cmp");
+	if (cmp) {
+		nftnl_expr_set_u32(cmp, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(cmp, NFTNL_EXPR_CMP_OP, NFT_CMP_NEQ);
+		nftnl_expr_set(cmp, NFTNL_EXPR_CMP_DATA, &zero, sizeof(zero));
+	}
+	return add_expr(r, cmp);
+}
+
+/* limit name "..." / counter name "...": a reference to a named stateful object. */
+static bool expr_objref(struct nftnl_rule *r, uint32_t type, const char *name)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("objref");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, type);
+		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, name);
+	}
+	return add_expr(r, e);
+}
+
+/* update @set { reg }: adds the key, or refreshes its timeout if present. */
+static bool expr_dynset_update(struct nftnl_rule *r, uint32_t sreg, const char *set,
+			       uint32_t set_id)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("dynset");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, sreg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
+		nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set);
+		if (set_id)
+			nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, set_id);
 	}
 	return add_expr(r, e);
 }
@@ -931,12 +1053,7 @@ void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe)
 		return batch_fail(b, -EINVAL);
 	set_id = fe_backend_map(b, fe, n, map, sizeof(map));
 	nft_fe_chain_name(&fe->key, name, sizeof(name));
-	/*
-	 * Later issues plug in here, before the DNAT: session affinity
-	 * (affinity_timeout) as a per-frontend map with timeout from saddr to
-	 * the chosen backend, and the rate limit as a limit/meter expression
-	 * whose overflow is refused like a frontend without endpoints.
-	 */
+	/* Rate limit and affinity rules come before this one: nft_msg_fe_rules. */
 	r = rule_new(name);
 	/* "meta l4proto P" first: nft accepts a port mapping only after an L4 match. */
 	ok = r && expr_meta(r, NFT_META_L4PROTO, NFT_REG_1) &&
@@ -946,6 +1063,472 @@ void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe)
 	     expr_dnat(r, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, NFT_REG_1,
 		       v6 ? NFT_REG_2 : NFT_REG32_01);
 	rule_msg(b, r, ok, &ref);
+}
+
+/* ---- session affinity: one chain and one client set per endpoint ---- */
+
+/* Most clients one endpoint remembers; a full set only stops refreshing, the DNAT still runs. */
+#define NFT_AFFINITY_SET_SIZE 65536
+
+bool nft_fe_has_affinity(const struct frontend *fe)
+{
+	return fe->affinity_timeout && nft_fe_classify(fe) == NFT_FE_SERVE;
+}
+
+bool nft_fe_has_rate(const struct frontend *fe)
+{
+	return fe->service && fe->service[0] && fe->rate.count;
+}
+
+static void ep_name(const char *prefix, const struct frontend_key *key, const struct backend *be,
+		    char *buf, size_t len)
+{
+	char fe[NFT_CHAIN_NAME_MAX], addr[IP_ADDR_STRLEN];
+
+	nft_fe_chain_name(key, fe, sizeof(fe));
+	ip_addr_format(&be->addr, addr);
+	for (char *c = addr; *c; c++)
+		if (*c == ':')
+			*c = '_';
+	/* fe + 3 skips "fe-": ep-10.96.0.10-tcp-80-10.1.0.1-8080 */
+	snprintf(buf, len, "%s-%s-%s-%u", prefix, fe + 3, addr, be->port);
+}
+
+void nft_ep_chain_name(const struct frontend_key *key, const struct backend *be, char *buf,
+		       size_t len)
+{
+	ep_name("ep", key, be, buf, len);
+}
+
+void nft_ep_set_name(const struct frontend_key *key, const struct backend *be, char *buf,
+		     size_t len)
+{
+	ep_name("aff", key, be, buf, len);
+}
+
+/* Loads the packet's source address into NFT_REG_1, after "meta nfproto" so nft prints ip saddr. */
+static bool expr_saddr(struct nftnl_rule *r, bool v6)
+{
+	return expr_meta(r, NFT_META_NFPROTO, NFT_REG_1) &&
+	       expr_cmp_u8(r, NFT_REG_1, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4) &&
+	       expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 8 : 12, v6 ? 16 : 4, NFT_REG_1);
+}
+
+static uint32_t ep_set_msg(struct nft_batch *b, const struct frontend *fe,
+			   const struct backend *be, bool add)
+{
+	struct nft_msg_ref ref = { .what = add ? NFT_WHAT_EP_SET_ADD : NFT_WHAT_EP_SET_DEL,
+				   .has_key = true, .key = fe->key, .backend = *be };
+	bool v6 = fe->key.addr.family == AF_INET6;
+	struct nftnl_set *s = nftnl_set_alloc();
+	char name[NFT_EP_NAME_MAX];
+	struct nlmsghdr *nlh;
+	uint32_t set_id = 0;
+
+	if (!s) {
+		batch_fail(b, -ENOMEM);
+		return 0;
+	}
+	nft_ep_set_name(&fe->key, be, name, sizeof(name));
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	if (add) {
+		set_id = ++b->set_id;
+		nftnl_set_set_u32(s, NFTNL_SET_ID, set_id);
+		/* dynamic (updated from the packet path) with per-element expiry */
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT | NFT_SET_EVAL);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, v6 ? NFT_TYPE_IP6ADDR : NFT_TYPE_IPADDR);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, v6 ? 16 : 4);
+		nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t)fe->affinity_timeout * 1000);
+		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, NFT_AFFINITY_SET_SIZE);
+	}
+	nlh = msg_start(b, add ? NFT_MSG_NEWSET : NFT_MSG_DELSET,
+			add ? NLM_F_CREATE | NLM_F_EXCL : 0, &ref);
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		msg_end(b);
+	}
+	nftnl_set_free(s);
+	return set_id;
+}
+
+void nft_msg_ep_add(struct nft_batch *b, const struct frontend *fe, const struct backend *be)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_EP_CHAIN_ADD, .has_key = true, .key = fe->key,
+				   .backend = *be };
+	bool v6 = fe->key.addr.family == AF_INET6;
+	char chain[NFT_EP_NAME_MAX], set[NFT_EP_NAME_MAX];
+	uint8_t addr[16];
+	uint16_t port = htons(be->port);
+	struct nftnl_rule *r;
+	uint32_t set_id;
+	bool ok;
+
+	if (be->addr.family != fe->key.addr.family)
+		return;
+	set_id = ep_set_msg(b, fe, be, true);
+	nft_ep_chain_name(&fe->key, be, chain, sizeof(chain));
+	nft_ep_set_name(&fe->key, be, set, sizeof(set));
+	chain_msg(b, chain_new(chain), NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, &ref);
+
+	/* Remember (or refresh) the client, then DNAT: two rules, so a full set still DNATs. */
+	ref.what = NFT_WHAT_EP_RULE;
+	r = rule_new(chain);
+	ok = r && expr_saddr(r, v6) && expr_dynset_update(r, NFT_REG_1, set, set_id);
+	rule_msg(b, r, ok, &ref);
+	memcpy(addr, be->addr.bytes, v6 ? 16 : 4);
+	r = rule_new(chain);
+	ok = r && expr_meta(r, NFT_META_L4PROTO, NFT_REG_1) &&
+	     expr_cmp_u8(r, NFT_REG_1, fe->key.proto) &&
+	     expr_immediate(r, NFT_REG_1, addr, v6 ? 16 : 4) &&
+	     expr_immediate(r, v6 ? NFT_REG_2 : NFT_REG32_01, &port, sizeof(port)) &&
+	     expr_dnat(r, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, NFT_REG_1,
+		       v6 ? NFT_REG_2 : NFT_REG32_01);
+	rule_msg(b, r, ok, &ref);
+}
+
+void nft_msg_ep_del(struct nft_batch *b, const struct frontend *fe, const struct backend *be)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_EP_CHAIN_DEL, .has_key = true, .key = fe->key,
+				   .backend = *be };
+	char chain[NFT_EP_NAME_MAX];
+
+	if (be->addr.family != fe->key.addr.family)
+		return;
+	/* The chain's update rule holds the set: chain first. */
+	nft_ep_chain_name(&fe->key, be, chain, sizeof(chain));
+	chain_msg(b, chain_new(chain), NFT_MSG_DELCHAIN, 0, &ref);
+	ep_set_msg(b, fe, be, false);
+}
+
+/* numgen random mod N vmap { 0 : goto ep-..., ... }: the anonymous verdict map and the rule. */
+static void fe_pick_rule(struct nft_batch *b, const struct frontend *fe, const char *fe_chain,
+			 size_t n)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_FE_PICK_RULE, .has_key = true, .key = fe->key };
+	struct nftnl_udata_buf *udata = nftnl_udata_buf_alloc(64);
+	struct nftnl_set *s = nftnl_set_alloc();
+	uint32_t set_id = ++b->set_id, index = 0;
+	struct nftnl_rule *r;
+	struct nlmsghdr *nlh;
+	char map[32];
+	bool ok;
+
+	if (!s || !udata) {
+		batch_fail(b, -ENOMEM);
+		goto out;
+	}
+	snprintf(map, sizeof(map), "__map_%u", ++b->map_serial);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, map);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, set_id);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, NFT_TYPE_INTEGER);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sizeof(uint32_t));
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
+	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, n);
+	nftnl_udata_put_u32(udata, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_HOST);
+	nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(udata),
+			   nftnl_udata_buf_len(udata));
+	nlh = msg_start(b, NFT_MSG_NEWSET, NLM_F_CREATE, &ref);
+	if (!nlh)
+		goto out;
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	msg_end(b);
+	nftnl_set_free(s);
+	s = NULL;
+
+	for (size_t i = 0; i < fe->n_backends && !b->err;) {
+		struct nftnl_set *chunk = elems_set_new(map, set_id);
+		size_t in_chunk = 0;
+
+		if (!chunk) {
+			batch_fail(b, -ENOMEM);
+			break;
+		}
+		for (; i < fe->n_backends && in_chunk < NFT_ELEMS_PER_MSG; i++) {
+			struct nftnl_set_elem *e;
+			char ep[NFT_EP_NAME_MAX];
+
+			if (fe->backends[i].addr.family != fe->key.addr.family)
+				continue;
+			e = nftnl_set_elem_alloc();
+			if (!e) {
+				batch_fail(b, -ENOMEM);
+				break;
+			}
+			nft_ep_chain_name(&fe->key, &fe->backends[i], ep, sizeof(ep));
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &index, sizeof(index));
+			nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
+			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, ep);
+			nftnl_set_elem_add(chunk, e);
+			index++;
+			in_chunk++;
+		}
+		if (in_chunk)
+			elems_msg(b, chunk, NFT_MSG_NEWSETELEM, &ref);
+		nftnl_set_free(chunk);
+	}
+
+	r = rule_new(fe_chain);
+	ok = r && expr_numgen_random(r, NFT_REG_1, n) &&
+	     expr_lookup(r, NFT_REG_1, map, set_id, true, NFT_REG_VERDICT);
+	rule_msg(b, r, ok, &ref);
+out:
+	if (s)
+		nftnl_set_free(s);
+	if (udata)
+		nftnl_udata_buf_free(udata);
+}
+
+void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe)
+{
+	struct nft_msg_ref ref = { .has_key = true, .key = fe->key };
+	bool v6 = fe->key.addr.family == AF_INET6;
+	size_t n = nft_fe_usable_backends(fe);
+	char name[NFT_CHAIN_NAME_MAX];
+	struct nftnl_rule *r;
+	bool ok;
+
+	if (b->err)
+		return;
+	if (!n)
+		return batch_fail(b, -EINVAL);
+	nft_fe_chain_name(&fe->key, name, sizeof(name));
+	if (nft_fe_has_rate(fe)) {
+		char svc[NFT_OBJ_NAME_MAX];
+
+		/* New flows only: the bucket counts connections, not packets. */
+		ref.what = NFT_WHAT_FE_LIMIT_RULE;
+		if (!nft_svc_name(NFT_SVC_CHAIN, fe->service, svc, sizeof(svc)))
+			return batch_fail(b, -ENAMETOOLONG);
+		r = rule_new(name);
+		ok = r && expr_ct_state_new(r) && expr_verdict(r, NFT_JUMP, svc);
+		rule_msg(b, r, ok, &ref);
+	}
+	if (!nft_fe_has_affinity(fe))
+		return nft_msg_fe_dnat_rule(b, fe);
+	/* A known client goes back to its endpoint, as long as that endpoint is listed. */
+	ref.what = NFT_WHAT_FE_AFFINITY_RULE;
+	for (size_t i = 0; i < fe->n_backends; i++) {
+		char set[NFT_EP_NAME_MAX], ep[NFT_EP_NAME_MAX];
+
+		if (fe->backends[i].addr.family != fe->key.addr.family)
+			continue;
+		nft_ep_set_name(&fe->key, &fe->backends[i], set, sizeof(set));
+		nft_ep_chain_name(&fe->key, &fe->backends[i], ep, sizeof(ep));
+		r = rule_new(name);
+		ok = r && expr_saddr(r, v6) && expr_lookup(r, NFT_REG_1, set, 0, false, 0) &&
+		     expr_goto(r, ep);
+		rule_msg(b, r, ok, &ref);
+	}
+	fe_pick_rule(b, fe, name, n);
+}
+
+/* ---- per-Service rate limit ---- */
+
+static const char *const svc_prefixes[] = {
+	[NFT_SVC_LIMIT] = "rate.",
+	[NFT_SVC_ADMITTED] = "admitted.",
+	[NFT_SVC_LIMITED] = "limited.",
+	[NFT_SVC_CHAIN] = "limit.",
+};
+
+bool nft_svc_name(enum nft_svc_name which, const char *service, char *buf, size_t len)
+{
+	/* Namespaces and Service names have no dots: "ns/name" -> "ns.name" is reversible. */
+	int n = snprintf(buf, len, "%s%s", svc_prefixes[which], service);
+	char *slash;
+
+	if (n < 0 || (size_t)n >= len || n >= NFT_OBJ_NAME_MAX)
+		return false;
+	slash = strchr(buf + strlen(svc_prefixes[which]), '/');
+	if (slash)
+		*slash = '.';
+	return true;
+}
+
+int nft_svc_parse_name(const char *name, char *service, size_t len)
+{
+	for (int i = 0; i < (int)(sizeof(svc_prefixes) / sizeof(svc_prefixes[0])); i++) {
+		size_t plen = strlen(svc_prefixes[i]);
+		char *dot;
+
+		if (strncmp(name, svc_prefixes[i], plen))
+			continue;
+		if ((size_t)snprintf(service, len, "%s", name + plen) >= len)
+			return -1;
+		dot = strchr(service, '.');
+		if (!dot || dot == service || !dot[1] || strchr(dot + 1, '.'))
+			return -1;
+		*dot = '/';
+		return i;
+	}
+	return -1;
+}
+
+uint32_t nft_limit_kernel_burst(const struct rate_limit *rl)
+{
+	uint64_t cost = (uint64_t)rl->period * 1000000000ull / rl->count;
+	uint64_t max_burst = UINT64_MAX / (cost ? cost : 1);
+
+	return rl->burst > max_burst ? (uint32_t)max_burst : rl->burst;
+}
+
+static struct nftnl_obj *svc_obj_new(enum nft_svc_name which, const char *service, uint32_t type)
+{
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	char name[NFT_OBJ_NAME_MAX];
+
+	if (!o)
+		return NULL;
+	if (!nft_svc_name(which, service, name, sizeof(name))) {
+		nftnl_obj_free(o);
+		return NULL;
+	}
+	nftnl_obj_set_u32(o, NFTNL_OBJ_FAMILY, NFPROTO_INET);
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, NFT_TABLE_NAME);
+	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, type);
+	return o;
+}
+
+static void obj_msg(struct nft_batch *b, struct nftnl_obj *o, uint16_t type, uint16_t flags,
+		    const struct nft_msg_ref *ref)
+{
+	struct nlmsghdr *nlh;
+
+	if (!o)
+		return batch_fail(b, b->err ? b->err : -ENAMETOOLONG);
+	nlh = msg_start(b, type, flags, ref);
+	if (nlh) {
+		nftnl_obj_nlmsg_build_payload(nlh, o);
+		msg_end(b);
+	}
+	nftnl_obj_free(o);
+}
+
+static void svc_limit_obj_add(struct nft_batch *b, const char *service,
+			      const struct rate_limit *rl)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_SVC_OBJ_ADD, .service = service };
+	struct nftnl_obj *o = svc_obj_new(NFT_SVC_LIMIT, service, NFT_OBJECT_LIMIT);
+
+	if (o) {
+		nftnl_obj_set_u64(o, NFTNL_OBJ_LIMIT_RATE, rl->count);
+		nftnl_obj_set_u64(o, NFTNL_OBJ_LIMIT_UNIT, rl->period);
+		nftnl_obj_set_u32(o, NFTNL_OBJ_LIMIT_BURST, nft_limit_kernel_burst(rl));
+		nftnl_obj_set_u32(o, NFTNL_OBJ_LIMIT_TYPE, NFT_LIMIT_PKTS);
+		nftnl_obj_set_u32(o, NFTNL_OBJ_LIMIT_FLAGS, 0);
+	}
+	obj_msg(b, o, NFT_MSG_NEWOBJ, NLM_F_CREATE | NLM_F_EXCL, &ref);
+}
+
+static void svc_counter_add(struct nft_batch *b, enum nft_svc_name which, const char *service,
+			    uint64_t pkts, uint64_t bytes)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_SVC_OBJ_ADD, .service = service };
+	struct nftnl_obj *o = svc_obj_new(which, service, NFT_OBJECT_COUNTER);
+
+	if (o) {
+		nftnl_obj_set_u64(o, NFTNL_OBJ_CTR_PKTS, pkts);
+		nftnl_obj_set_u64(o, NFTNL_OBJ_CTR_BYTES, bytes);
+	}
+	obj_msg(b, o, NFT_MSG_NEWOBJ, NLM_F_CREATE | NLM_F_EXCL, &ref);
+}
+
+static void svc_obj_del(struct nft_batch *b, enum nft_svc_name which, const char *service,
+			uint32_t type)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_SVC_OBJ_DEL, .service = service };
+
+	obj_msg(b, svc_obj_new(which, service, type), NFT_MSG_DELOBJ, 0, &ref);
+}
+
+/*
+ * limit.NS.NAME:
+ *   limit name "rate.NS.NAME" counter name "admitted.NS.NAME" return
+ *   counter name "limited.NS.NAME" goto reject-chain
+ */
+static void svc_chain_rules(struct nft_batch *b, const char *service)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_SVC_RULE, .service = service };
+	char chain[NFT_OBJ_NAME_MAX], limit[NFT_OBJ_NAME_MAX], admitted[NFT_OBJ_NAME_MAX],
+		limited[NFT_OBJ_NAME_MAX];
+	struct nftnl_rule *r;
+	bool ok;
+
+	if (!nft_svc_name(NFT_SVC_CHAIN, service, chain, sizeof(chain)) ||
+	    !nft_svc_name(NFT_SVC_LIMIT, service, limit, sizeof(limit)) ||
+	    !nft_svc_name(NFT_SVC_ADMITTED, service, admitted, sizeof(admitted)) ||
+	    !nft_svc_name(NFT_SVC_LIMITED, service, limited, sizeof(limited)))
+		return batch_fail(b, -ENAMETOOLONG);
+	r = rule_new(chain);
+	ok = r && expr_objref(r, NFT_OBJECT_LIMIT, limit) &&
+	     expr_objref(r, NFT_OBJECT_COUNTER, admitted) && expr_verdict(r, NFT_RETURN, NULL);
+	rule_msg(b, r, ok, &ref);
+	/* Refused like a port without endpoints: TCP reset, ICMP port unreachable. */
+	r = rule_new(chain);
+	ok = r && expr_objref(r, NFT_OBJECT_COUNTER, limited) && expr_goto(r, NFT_REJECT_CHAIN);
+	rule_msg(b, r, ok, &ref);
+}
+
+static void svc_chain_msg(struct nft_batch *b, const char *service, uint16_t type,
+			  uint16_t flags, uint8_t what)
+{
+	struct nft_msg_ref ref = { .what = what, .service = service };
+	char chain[NFT_OBJ_NAME_MAX];
+
+	if (!nft_svc_name(NFT_SVC_CHAIN, service, chain, sizeof(chain)))
+		return batch_fail(b, -ENAMETOOLONG);
+	chain_msg(b, chain_new(chain), type, flags, &ref);
+}
+
+void nft_msg_svc_add(struct nft_batch *b, const char *service, const struct rate_limit *rl,
+		     uint64_t admitted_pkts, uint64_t admitted_bytes, uint64_t limited_pkts,
+		     uint64_t limited_bytes)
+{
+	svc_counter_add(b, NFT_SVC_ADMITTED, service, admitted_pkts, admitted_bytes);
+	svc_counter_add(b, NFT_SVC_LIMITED, service, limited_pkts, limited_bytes);
+	svc_limit_obj_add(b, service, rl);
+	svc_chain_msg(b, service, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL,
+		      NFT_WHAT_SVC_CHAIN_ADD);
+	svc_chain_rules(b, service);
+}
+
+void nft_msg_svc_update(struct nft_batch *b, const char *service, const struct rate_limit *rl)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_SVC_CHAIN_FLUSH, .service = service };
+	char chain[NFT_OBJ_NAME_MAX];
+	struct nftnl_rule *r;
+	struct nlmsghdr *nlh;
+
+	if (!nft_svc_name(NFT_SVC_CHAIN, service, chain, sizeof(chain)))
+		return batch_fail(b, -ENAMETOOLONG);
+	/* DELRULE with a chain and no handle empties the chain: the limit loses its user. */
+	r = rule_new(chain);
+	if (!r)
+		return batch_fail(b, -ENOMEM);
+	nlh = msg_start(b, NFT_MSG_DELRULE, 0, &ref);
+	if (nlh) {
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		msg_end(b);
+	}
+	nftnl_rule_free(r);
+	svc_obj_del(b, NFT_SVC_LIMIT, service, NFT_OBJECT_LIMIT);
+	svc_limit_obj_add(b, service, rl);
+	svc_chain_rules(b, service);
+}
+
+void nft_msg_svc_del(struct nft_batch *b, const char *service)
+{
+	svc_chain_msg(b, service, NFT_MSG_DELCHAIN, 0, NFT_WHAT_SVC_CHAIN_DEL);
+	svc_obj_del(b, NFT_SVC_LIMIT, service, NFT_OBJECT_LIMIT);
+	svc_obj_del(b, NFT_SVC_ADMITTED, service, NFT_OBJECT_COUNTER);
+	svc_obj_del(b, NFT_SVC_LIMITED, service, NFT_OBJECT_COUNTER);
 }
 
 /* ---- named-set elements ---- */

@@ -18,6 +18,10 @@
 #define NFT_REJECT_CHAIN "reject-chain"
 /* "fe-" + IPv6 text + "-sctp-65535" fits easily; nft allows 256. */
 #define NFT_CHAIN_NAME_MAX 80
+/* Endpoint chains and affinity sets: a frontend's name plus a backend's. */
+#define NFT_EP_NAME_MAX 160
+/* "admitted." + namespace (63) + "." + Service name (253). nft allows 256. */
+#define NFT_OBJ_NAME_MAX 256
 /* Elements per NEWSETELEM message: keeps every message far below the page overrun. */
 #define NFT_ELEMS_PER_MSG 256
 
@@ -68,6 +72,20 @@ enum nft_msg_what {
 	NFT_WHAT_FE_RULE,
 	NFT_WHAT_ELEMS_ADD,
 	NFT_WHAT_ELEMS_DEL,
+	NFT_WHAT_FE_LIMIT_RULE,		/* ct state new jump limit.NS.NAME */
+	NFT_WHAT_FE_AFFINITY_RULE,	/* ip saddr @aff-... goto ep-... */
+	NFT_WHAT_FE_PICK_RULE,		/* numgen random mod N vmap { ... } and its map */
+	NFT_WHAT_EP_SET_ADD,		/* affinity set of one endpoint */
+	NFT_WHAT_EP_SET_DEL,
+	NFT_WHAT_EP_CHAIN_ADD,
+	NFT_WHAT_EP_CHAIN_DEL,
+	NFT_WHAT_EP_RULE,
+	NFT_WHAT_SVC_OBJ_ADD,		/* a Service's limit or counter */
+	NFT_WHAT_SVC_OBJ_DEL,
+	NFT_WHAT_SVC_CHAIN_ADD,		/* limit.NS.NAME */
+	NFT_WHAT_SVC_CHAIN_DEL,
+	NFT_WHAT_SVC_CHAIN_FLUSH,
+	NFT_WHAT_SVC_RULE,
 };
 
 struct nft_msg_ref {
@@ -75,7 +93,9 @@ struct nft_msg_ref {
 	uint8_t set;		/* enum nft_named_set, for ELEMS_* */
 	bool has_key;
 	uint32_t count;		/* elements in the message, for ELEMS_* */
-	struct frontend_key key; /* for FE_*; the first element for ELEMS_* */
+	struct frontend_key key; /* for FE_*, EP_*; the first element for ELEMS_* */
+	struct backend backend;	/* for EP_* */
+	const char *service;	/* for SVC_*: the frontend's string, alive while the batch is */
 };
 
 struct nftnl_batch;
@@ -136,6 +156,74 @@ void nft_msg_fe_chain_flush(struct nft_batch *b, const struct frontend_key *key)
  * as an anonymous constant map (with its elements) plus the rule.
  */
 void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe);
+
+/* ---- session affinity (kube-proxy's nftables shape) ---- */
+
+/* ep-<frontend>-<backend address>-<port> and aff-<same>: one per backend of an affinity frontend. */
+void nft_ep_chain_name(const struct frontend_key *key, const struct backend *be, char *buf,
+		       size_t len);
+void nft_ep_set_name(const struct frontend_key *key, const struct backend *be, char *buf,
+		     size_t len);
+/* True if fe is served with session affinity (one endpoint chain per backend). */
+bool nft_fe_has_affinity(const struct frontend *fe);
+/*
+ * One endpoint of an affinity frontend: the set of its clients (timeout
+ * fe->affinity_timeout) and its chain "update @aff-... { ip saddr }; dnat".
+ * Deleting removes the chain, then the set.
+ */
+void nft_msg_ep_add(struct nft_batch *b, const struct frontend *fe, const struct backend *be);
+void nft_msg_ep_del(struct nft_batch *b, const struct frontend *fe, const struct backend *be);
+
+/*
+ * Every rule of a served frontend's chain, in order:
+ *   [ct state new jump limit.NS.NAME]             when the Service has a rate limit
+ *   then without affinity the one DNAT rule (nft_msg_fe_dnat_rule),
+ *   with affinity: ip saddr @aff-<ep> goto ep-<ep>, one per backend, then
+ *                  numgen random mod N vmap { 0 : goto ep-<ep0>, ... }
+ * The endpoint chains must exist (nft_msg_ep_add) before this is written.
+ */
+void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe);
+
+/* ---- per-Service rate limit: objects rate/admitted/limited.NS.NAME, chain limit.NS.NAME ---- */
+
+enum nft_svc_name {
+	NFT_SVC_LIMIT,		/* limit object: the bucket */
+	NFT_SVC_ADMITTED,	/* counter object: new flows let through */
+	NFT_SVC_LIMITED,	/* counter object: new flows refused */
+	NFT_SVC_CHAIN,		/* chain: limit, count, return or count, reject */
+};
+
+/* "ns/name" -> "rate.ns.name" (which = NFT_SVC_*). Returns false if it does not fit. */
+bool nft_svc_name(enum nft_svc_name which, const char *service, char *buf, size_t len);
+/* "rate.ns.name" -> NFT_SVC_LIMIT and "ns/name"; -1 if not one of ours. */
+int nft_svc_parse_name(const char *name, char *service, size_t len);
+/* True if fe carries a rate limit (its Service's objects exist while it does). */
+bool nft_fe_has_rate(const struct frontend *fe);
+
+/*
+ * How the kernel's packet limit is told our bucket: rate = count, unit =
+ * period, burst = burst. nft_limit starts full and holds unit/rate x burst
+ * nanoseconds of tokens, i.e. exactly `burst` flows (measured, see
+ * Documentation/nftables-datapath.md). It refuses cost x burst beyond 64
+ * bits: the burst is clamped to the largest that fits (returned).
+ */
+uint32_t nft_limit_kernel_burst(const struct rate_limit *rl);
+
+/*
+ * Adds a Service's counters (starting at the given values: adoption keeps
+ * them across a full sync), its limit object and its chain.
+ */
+void nft_msg_svc_add(struct nft_batch *b, const char *service, const struct rate_limit *rl,
+		     uint64_t admitted_pkts, uint64_t admitted_bytes, uint64_t limited_pkts,
+		     uint64_t limited_bytes);
+/*
+ * New limit parameters, counters untouched: the kernel cannot update a
+ * limit object in place, so flush the chain (its only user), delete the
+ * object, add it again, refill the chain, all in this batch.
+ */
+void nft_msg_svc_update(struct nft_batch *b, const char *service, const struct rate_limit *rl);
+/* Removes the chain, then the objects (no frontend chain may jump to it any more). */
+void nft_msg_svc_del(struct nft_batch *b, const char *service);
 
 /*
  * Queues the named-set element of fe (by its class) for a NEWSETELEM or

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * sluicectl: shows what the BPF datapath is doing, read straight from the
- * pinned maps under the bpffs directory (no agent needed).
+ * sluicectl: shows what the datapath in place is doing, read straight from
+ * the kernel (the BPF pins, or the nftables table), no agent needed.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +14,8 @@
 #include <linux/types.h>
 #include <bpf/bpf.h>
 
+#include "datapath.h"
+#include "log.h"
 #include "shared.h"
 
 #define DEFAULT_BPFFS "/sys/fs/bpf/sluice"
@@ -28,11 +30,12 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: sluicectl [--bpffs=PATH] COMMAND\n"
 		"\n"
-		"Reads the BPF datapath's pinned maps.\n"
+		"Reads the datapath in place: the BPF pins, else the nftables table.\n"
 		"\n"
 		"Commands:\n"
-		"  services     every frontend (address:port/proto, action, service id,\n"
-		"               session affinity), each followed by its backends\n"
+		"  services     every frontend (address:port/proto, action, Service,\n"
+		"               session affinity, rate limit), each followed by its backends\n"
+		"  ratelimits   per Service: limit, burst, new flows admitted and limited\n"
 		"\n"
 		"Options:\n"
 		"  --bpffs=PATH pin directory of the agent (default %s)\n"
@@ -40,14 +43,15 @@ static void usage(FILE *out)
 		DEFAULT_BPFFS);
 }
 
-static int open_pinned_map(const char *bpffs, const char *name)
+/* A pinned map's fd; a missing optional map (required false) is not reported. */
+static int open_pinned_map(const char *bpffs, const char *name, bool required)
 {
 	char path[PATH_MAX];
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s/%s", bpffs, SL_PIN_MAPS_DIR, name);
 	fd = bpf_obj_get(path);
-	if (fd < 0)
+	if (fd < 0 && (required || errno != ENOENT))
 		fprintf(stderr, "sluicectl: cannot open pinned map %s: %s%s\n", path,
 			strerror(errno),
 			errno == ENOENT ? " (is the agent running with the BPF datapath, "
@@ -120,24 +124,47 @@ static int cmp_entries(const void *a, const void *b)
 	return x->proto < y->proto ? -1 : x->proto > y->proto;
 }
 
-static void print_entry(const struct service_entry *e, int backends_fd)
+/* "50/s", "10/m", or "none". */
+static const char *format_rate(const struct rate_limit *rl, char *buf, size_t len)
+{
+	if (!rl->count)
+		snprintf(buf, len, "none");
+	else
+		snprintf(buf, len, "%u/%s", rl->count, rl->period == 60 ? "m" : "s");
+	return buf;
+}
+
+static void print_entry(const struct service_entry *e, int backends_fd, int info_fd)
 {
 	struct sl_backend_key slot = { .backend_set = e->val.backend_set };
-	char front[64], back[64];
+	struct sl_service_info info;
+	struct rate_limit rl = { 0 };
+	char front[64], back[64], rate[32];
+	const char *name = "?";
 	struct sl_backend be;
 
+	if (info_fd >= 0 && bpf_map_lookup_elem(info_fd, &e->val.service_id, &info) == 0) {
+		info.name[sizeof(info.name) - 1] = '\0';
+		name = info.name;
+		rl.count = info.rate_count;
+		rl.period = info.rate_period;
+		rl.burst = info.rate_burst;
+	}
 	format_endpoint(e->key.addr, e->key.family, e->key.port, front, sizeof(front));
 	if (!e->key.port && !e->key.proto) {
-		printf("%s/* %s service=%u (other ports of this address)\n", front,
-		       action_name(e->val.action), e->val.service_id);
+		printf("%s/* %s service=%u %s (other ports of this address)\n", front,
+		       action_name(e->val.action), e->val.service_id, name);
 		return;
 	}
-	printf("%s/%s %s service=%u affinity=", front, proto_name(e->key.proto),
-	       action_name(e->val.action), e->val.service_id);
+	printf("%s/%s %s service=%u %s affinity=", front, proto_name(e->key.proto),
+	       action_name(e->val.action), e->val.service_id, name);
 	if (e->val.affinity_timeout)
 		printf("%us", e->val.affinity_timeout);
 	else
 		printf("none");
+	printf(" rate=%s", format_rate(&rl, rate, sizeof(rate)));
+	if (rl.count)
+		printf(" burst=%u", rl.burst);
 	printf(" backends=%u\n", e->val.count);
 	for (slot.slot = 0; slot.slot < e->val.count; slot.slot++) {
 		if (bpf_map_lookup_elem(backends_fd, &slot, &be)) {
@@ -154,17 +181,19 @@ static int cmd_services(const char *bpffs)
 	struct service_entry *entries = NULL, *bigger;
 	struct sl_service_key key, next;
 	size_t n = 0, cap = 0, i;
-	int services_fd, backends_fd, err = 1;
+	int services_fd, backends_fd, info_fd, err = 1;
 	void *prev = NULL;
 
-	services_fd = open_pinned_map(bpffs, "services");
+	services_fd = open_pinned_map(bpffs, "services", true);
 	if (services_fd < 0)
 		return 1;
-	backends_fd = open_pinned_map(bpffs, "backends");
+	backends_fd = open_pinned_map(bpffs, "backends", true);
 	if (backends_fd < 0) {
 		close(services_fd);
 		return 1;
 	}
+	/* Names are for people: an older agent's pins without them still list. */
+	info_fd = open_pinned_map(bpffs, "service_info", false);
 	while (bpf_map_get_next_key(services_fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
@@ -183,13 +212,70 @@ static int cmd_services(const char *bpffs)
 	}
 	qsort(entries, n, sizeof(*entries), cmp_entries);
 	for (i = 0; i < n; i++)
-		print_entry(&entries[i], backends_fd);
+		print_entry(&entries[i], backends_fd, info_fd);
 	err = 0;
 out:
 	free(entries);
 	close(services_fd);
 	close(backends_fd);
+	if (info_fd >= 0)
+		close(info_fd);
 	return err;
+}
+
+/* The datapath whose state is in the kernel: BPF pins first, then the nft table. */
+static const struct datapath_ops *datapath_in_place(const struct datapath_config *cfg)
+{
+	if (bpf_datapath_ops.present(cfg))
+		return &bpf_datapath_ops;
+	if (nft_datapath_ops.present && nft_datapath_ops.present(cfg))
+		return &nft_datapath_ops;
+	return NULL;
+}
+
+static int cmd_ratelimits(const struct datapath_config *cfg)
+{
+	const struct datapath_ops *ops = datapath_in_place(cfg);
+	struct service_stats *stats = NULL;
+	char rate[32], burst[16];
+	size_t n = 0, i;
+	int err;
+
+	if (!ops) {
+		fprintf(stderr, "sluicectl: no datapath in place (no pins under %s, no nftables "
+			"table sluice)\n", cfg->bpffs);
+		return 1;
+	}
+	err = ops->read_stats ? ops->read_stats(cfg, &stats, &n) : -EOPNOTSUPP;
+	if (err) {
+		fprintf(stderr, "sluicectl: cannot read the %s datapath's counters: %s\n",
+			ops->name, strerror(-err));
+		return 1;
+	}
+	printf("%-40s %-12s %-10s %12s %12s\n", "SERVICE", "LIMIT", "BURST", "ADMITTED",
+	       "LIMITED");
+	for (i = 0; i < n; i++) {
+		if (stats[i].rate.count)
+			snprintf(burst, sizeof(burst), "%u", stats[i].rate.burst);
+		else
+			snprintf(burst, sizeof(burst), "-");
+		printf("%-40s %-12s %-10s %12llu %12llu\n", stats[i].service,
+		       format_rate(&stats[i].rate, rate, sizeof(rate)), burst,
+		       (unsigned long long)stats[i].admitted, (unsigned long long)stats[i].limited);
+	}
+	free(stats);
+	return 0;
+}
+
+static int cmd_services_any(const struct datapath_config *cfg)
+{
+	const struct datapath_ops *ops = datapath_in_place(cfg);
+
+	if (ops == &nft_datapath_ops) {
+		printf("nftables datapath: frontends: see nft list table inet sluice\n\n");
+		return cmd_ratelimits(cfg);
+	}
+	return cmd_services(cfg->bpffs);
 }
 
 int main(int argc, char **argv)
@@ -199,13 +285,13 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *bpffs = DEFAULT_BPFFS;
+	struct datapath_config cfg = { .bpffs = DEFAULT_BPFFS };
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'b':
-			bpffs = optarg;
+			cfg.bpffs = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -219,8 +305,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* The datapath code logs through log.h: keep sluicectl's output to errors. */
+	log_set_level(LOG_WARN);
 	if (!strcmp(argv[optind], "services"))
-		return cmd_services(bpffs);
+		return cmd_services_any(&cfg);
+	if (!strcmp(argv[optind], "ratelimits"))
+		return cmd_ratelimits(&cfg);
 	fprintf(stderr, "sluicectl: unknown command '%s'\n", argv[optind]);
 	usage(stderr);
 	return 2;

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,7 +373,8 @@ static bool on_watch_line(void *ctx, const char *line, size_t len)
 	char err[256];
 
 	if (kube_watch_parse_line(line, len, &ev, err, sizeof(err))) {
-		pr_warn("kube: %s watch: malformed event skipped (%s): %.120s", r->name, err, line);
+		pr_warn("kube: %s watch: malformed event skipped (%s): %.*s", r->name, err,
+			(int)(len < 120 ? len : 120), line);
 		atomic_fetch_add(&r->src->rejected, 1);
 		return true;
 	}
@@ -725,6 +727,7 @@ int kube_source_new(const char *kubeconfig, const char *node_name, struct store 
 	struct kube_source *src = calloc(1, sizeof(*src));
 	struct kube_config cfg;
 	pthread_condattr_t attr;
+	sigset_t all, old;
 	char *escaped;
 	int err;
 
@@ -785,12 +788,19 @@ int kube_source_new(const char *kubeconfig, const char *node_name, struct store 
 	}
 	pr_info("kube: API server %s%s%s", kube_client_server(src->client),
 		kubeconfig ? ", kubeconfig " : " (in-cluster)", kubeconfig ? kubeconfig : "");
-	for (int i = 0; i < N_RESOURCES; i++) {
+	/*
+	 * The threads block every signal: the main loop takes SIGTERM through
+	 * a signalfd, which only works if no other thread can receive it.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (int i = 0; i < N_RESOURCES && !err; i++) {
 		err = -pthread_create(&src->res[i].thread, NULL, resource_thread, &src->res[i]);
-		if (err)
-			goto fail;
-		src->res[i].started = true;
+		src->res[i].started = !err;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err)
+		goto fail;
 
 	/* No half-cluster: wait until every resource has been listed once. */
 	pthread_mutex_lock(&src->lock);

@@ -11,6 +11,7 @@
 #include "consts.h"
 #include "maps.h"
 #include "helpers.h"
+#include "limiter.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -42,13 +43,144 @@ static __always_inline void sl_remember(struct bpf_sock_addr *ctx, __u8 family,
 	bpf_map_update_elem(&revnat, &key, &value, BPF_ANY);
 }
 
+/*
+ * An affinity entry's last use is refreshed at most once a second (or once
+ * per timeout/8 when that is shorter): contended writes to one entry are
+ * not free, and a client is let go after between timeout - that step and
+ * timeout of idleness.
+ */
+#define SL_AFFINITY_REFRESH_NS 1000000000ull
+#define SL_NS_PER_S 1000000000ull
+
+/* The backend in slot of the service's current set, if it is usable for family. */
+static __always_inline struct sl_backend *sl_slot(const struct sl_service *svc, __u32 slot,
+						  __u8 family)
+{
+	struct sl_backend_key slot_key;
+	struct sl_backend *be;
+
+	if (slot >= svc->count)
+		return NULL;
+	slot_key.backend_set = svc->backend_set;
+	slot_key.slot = slot;
+	be = bpf_map_lookup_elem(&backends, &slot_key);
+	if (!be || be->family != family)
+		return NULL;
+	return be;
+}
+
+/* The remembered backend if its slot still holds it: never a removed backend. */
+static __always_inline struct sl_backend *sl_slot_holds(const struct sl_service *svc, __u32 slot,
+							__u8 family, const __u8 addr[16], __u16 port)
+{
+	struct sl_backend *be = sl_slot(svc, slot, family);
+
+	if (be && be->port == port && sl_addr_equal(be->addr, addr))
+		return be;
+	return NULL;
+}
+
+/*
+ * The client of session affinity: the socket's bound source address when it
+ * has one, else its network namespace (a pod is one netns with one IP).
+ */
+static __always_inline void sl_affinity_client(struct bpf_sock_addr *ctx, __u8 family,
+					       struct sl_affinity_key *key)
+{
+	struct bpf_sock *sk = ctx->sk;
+	__u64 lo, hi;
+	__u32 word;
+
+	if (sk) {
+		/* One 32-bit context load at a time, as in sl_ctx_load_addr(). */
+		if (family == SL_AF_INET) {
+			word = sk->src_ip4;
+			__builtin_memcpy(key->client_addr, &word, 4);
+		} else {
+			word = sk->src_ip6[0];
+			__builtin_memcpy(key->client_addr, &word, 4);
+			word = sk->src_ip6[1];
+			__builtin_memcpy(key->client_addr + 4, &word, 4);
+			word = sk->src_ip6[2];
+			__builtin_memcpy(key->client_addr + 8, &word, 4);
+			word = sk->src_ip6[3];
+			__builtin_memcpy(key->client_addr + 12, &word, 4);
+		}
+		__builtin_memcpy(&lo, key->client_addr, 8);
+		__builtin_memcpy(&hi, key->client_addr + 8, 8);
+		if (lo | hi)
+			return;
+	}
+	key->netns_cookie = bpf_get_netns_cookie(ctx);
+}
+
+/* A random slot of the current set. */
+static __always_inline struct sl_backend *sl_pick(const struct sl_service *svc, __u8 family,
+						  __u32 *slot)
+{
+	*slot = bpf_get_prandom_u32() % svc->count;
+	return sl_slot(svc, *slot, family);
+}
+
+/*
+ * Session affinity ClientIP: the client's remembered backend while it is
+ * still in the set and was used less than affinity_timeout ago; else a new
+ * pick, remembered.
+ */
+static __always_inline struct sl_backend *sl_pick_affine(struct bpf_sock_addr *ctx, __u8 family,
+							 const struct sl_service_key *fe,
+							 const struct sl_service *svc, __u32 *slot)
+{
+	struct sl_affinity_key key __attribute__((aligned(8)));
+	struct sl_affinity value __attribute__((aligned(8)));
+	struct sl_affinity *known;
+	struct sl_backend *be;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 timeout = (__u64)svc->affinity_timeout * SL_NS_PER_S;
+	__u64 refresh = timeout >> 3;
+
+	if (refresh > SL_AFFINITY_REFRESH_NS)
+		refresh = SL_AFFINITY_REFRESH_NS;
+	__builtin_memset(&key, 0, sizeof(key));
+	key.frontend = *fe;
+	sl_affinity_client(ctx, family, &key);
+
+	known = bpf_map_lookup_elem(&affinity, &key);
+	/* Another CPU may have stamped a few ns "after" our now: that is idle 0. */
+	if (known && (now <= known->last_used_ns || now - known->last_used_ns < timeout)) {
+		be = sl_slot_holds(svc, known->slot, family, known->addr, known->port);
+		if (be) {
+			/* One word, in place, coarsely: no LRU update. */
+			if (now > known->last_used_ns && now - known->last_used_ns > refresh)
+				known->last_used_ns = now;
+			*slot = known->slot;
+			return be;
+		}
+	}
+	be = sl_pick(svc, family, slot);
+	if (!be)
+		return NULL;
+	__builtin_memset(&value, 0, sizeof(value));
+	__builtin_memcpy(value.addr, be->addr, sizeof(value.addr));
+	value.port = be->port;
+	value.family = be->family;
+	value.slot = *slot;
+	value.last_used_ns = now;
+	bpf_map_update_elem(&affinity, &key, &value, BPF_ANY);
+	return be;
+}
+
 /* connect() and sendmsg(): frontend -> backend, or refuse, or pass through. */
-static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family)
+static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, bool datagram)
 {
 	struct sl_service_key key __attribute__((aligned(8)));
-	struct sl_backend_key slot_key;
+	struct sl_flow_key flow_key __attribute__((aligned(8)));
+	struct sl_flow flow __attribute__((aligned(8)));
 	struct sl_service *svc;
-	struct sl_backend *be;
+	struct sl_backend *be = NULL;
+	struct sl_flow *known;
+	__u32 slot = 0;
+	bool admitted;
 
 	__builtin_memset(&key, 0, sizeof(key));
 	if (!sl_ctx_load_addr(ctx, family, key.addr))
@@ -72,12 +204,45 @@ static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family)
 	if (svc->action != SL_ACTION_SERVE || svc->count == 0)
 		return sl_fail_with(SL_ECONNREFUSED);
 
-	slot_key.backend_set = svc->backend_set;
-	slot_key.slot = bpf_get_prandom_u32() % svc->count;
-	be = bpf_map_lookup_elem(&backends, &slot_key);
-	if (!be || be->family != family)
+	/* Unconnected UDP: a later datagram of a known (socket, frontend) flow is no new flow. */
+	if (datagram) {
+		__builtin_memset(&flow_key, 0, sizeof(flow_key));
+		flow_key.cookie = bpf_get_socket_cookie(ctx);
+		flow_key.frontend = key;
+		known = bpf_map_lookup_elem(&udp_flows, &flow_key);
+		if (known)
+			be = sl_slot_holds(svc, known->slot, family, known->addr, known->port);
+		if (be)
+			goto translate;
+	}
+
+	/* A new flow: charge the Service's bucket; refused like a port without endpoints. */
+	if (svc->rate_interval_ns) {
+		admitted = sl_rate_admit(svc->service_id, svc->rate_interval_ns,
+					 svc->rate_depth_ns);
+		sl_count_flow(svc->service_id, admitted);
+		if (!admitted)
+			return sl_fail_with(SL_ECONNREFUSED);
+	} else {
+		sl_count_flow(svc->service_id, true);
+	}
+
+	if (svc->affinity_timeout)
+		be = sl_pick_affine(ctx, family, &key, svc, &slot);
+	else
+		be = sl_pick(svc, family, &slot);
+	if (!be)
 		return sl_fail_with(SL_ECONNREFUSED);
 
+	if (datagram) {
+		__builtin_memset(&flow, 0, sizeof(flow));
+		__builtin_memcpy(flow.addr, be->addr, sizeof(flow.addr));
+		flow.port = be->port;
+		flow.family = be->family;
+		flow.slot = slot;
+		bpf_map_update_elem(&udp_flows, &flow_key, &flow, BPF_ANY);
+	}
+translate:
 	sl_remember(ctx, family, be, &key);
 	sl_ctx_store(ctx, family, be->addr, be->port);
 	return SL_VERDICT_ALLOW;
@@ -105,25 +270,25 @@ static __always_inline int sl_reverse(struct bpf_sock_addr *ctx, __u8 family)
 SEC("cgroup/connect4")
 int sl_connect4(struct bpf_sock_addr *ctx)
 {
-	return sl_translate(ctx, SL_AF_INET);
+	return sl_translate(ctx, SL_AF_INET, false);
 }
 
 SEC("cgroup/connect6")
 int sl_connect6(struct bpf_sock_addr *ctx)
 {
-	return sl_translate(ctx, SL_AF_INET6);
+	return sl_translate(ctx, SL_AF_INET6, false);
 }
 
 SEC("cgroup/sendmsg4")
 int sl_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return sl_translate(ctx, SL_AF_INET);
+	return sl_translate(ctx, SL_AF_INET, true);
 }
 
 SEC("cgroup/sendmsg6")
 int sl_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	return sl_translate(ctx, SL_AF_INET6);
+	return sl_translate(ctx, SL_AF_INET6, true);
 }
 
 SEC("cgroup/recvmsg4")

@@ -34,4 +34,47 @@ struct {
 	__uint(max_entries, SL_MAX_REVNAT);
 } revnat SEC(".maps");
 
+/* {frontend, client} -> backend for session affinity ClientIP; idle entries age out by LRU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct sl_affinity_key);
+	__type(value, struct sl_affinity);
+	__uint(max_entries, SL_MAX_AFFINITY);
+} affinity SEC(".maps");
+
+/* {socket cookie, frontend} -> backend of an unconnected UDP flow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct sl_flow_key);
+	__type(value, struct sl_flow);
+	__uint(max_entries, SL_MAX_UDP_FLOWS);
+} udp_flows SEC(".maps");
+
+/* service_id -> GCRA bucket word, updated by compare-and-swap from every CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct sl_bucket);
+	__uint(max_entries, SL_MAX_SERVICE_IDS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} rate_buckets SEC(".maps");
+
+/* service_id -> admitted / limited new flows, per CPU (readers sum). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, __u32);
+	__type(value, struct sl_service_counters);
+	__uint(max_entries, SL_MAX_SERVICE_IDS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} service_counters SEC(".maps");
+
+/* service_id -> name and rate limit, written by the agent only, for people. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct sl_service_info);
+	__uint(max_entries, SL_MAX_SERVICE_IDS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} service_info SEC(".maps");
+
 #endif

@@ -109,7 +109,8 @@ start_backends() {
 		*) in_be ip addr add "$addr/32" dev lo 2>/dev/null ;;
 		esac
 	done
-	in_be "$ECHO_SERVER" "$@" >"$WORK/echo.$#.$RANDOM.log" 2>&1 &
+	# nsenter execs the server, so $! is the server itself.
+	nsenter --net="/run/netns/$BE_NS" "$ECHO_SERVER" "$@" >"$WORK/echo.$#.$RANDOM.log" 2>&1 &
 	PIDS+=($!)
 	sleep 0.2
 }

@@ -29,6 +29,7 @@
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <cmocka.h>
@@ -434,6 +435,324 @@ static void test_batch_splits_large_sets(void **state)
 		frontend_clear(&fes[i]);
 	frontend_clear(&big);
 	free(fes);
+	free(ml);
+}
+
+/* ---- unit tests: affinity and rate-limit messages ---- */
+
+static void test_service_and_endpoint_names(void **state)
+{
+	struct frontend fe;
+	char name[NFT_OBJ_NAME_MAX], svc[256];
+
+	assert_true(nft_svc_name(NFT_SVC_LIMIT, "shop/cart", name, sizeof(name)));
+	assert_string_equal(name, "rate.shop.cart");
+	assert_int_equal(nft_svc_parse_name(name, svc, sizeof(svc)), NFT_SVC_LIMIT);
+	assert_string_equal(svc, "shop/cart");
+	assert_true(nft_svc_name(NFT_SVC_ADMITTED, "shop/cart", name, sizeof(name)));
+	assert_string_equal(name, "admitted.shop.cart");
+	assert_int_equal(nft_svc_parse_name(name, svc, sizeof(svc)), NFT_SVC_ADMITTED);
+	assert_true(nft_svc_name(NFT_SVC_LIMITED, "shop/cart", name, sizeof(name)));
+	assert_string_equal(name, "limited.shop.cart");
+	assert_true(nft_svc_name(NFT_SVC_CHAIN, "shop/cart", name, sizeof(name)));
+	assert_string_equal(name, "limit.shop.cart");
+	/* Not ours, or malformed. */
+	assert_int_equal(nft_svc_parse_name("other", svc, sizeof(svc)), -1);
+	assert_int_equal(nft_svc_parse_name("rate.nodot", svc, sizeof(svc)), -1);
+	assert_int_equal(nft_svc_parse_name("rate.a.b.c", svc, sizeof(svc)), -1);
+
+	fe_init(&fe, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 1, "10.1", 8080);
+	nft_ep_chain_name(&fe.key, &fe.backends[0], name, sizeof(name));
+	assert_string_equal(name, "ep-10.96.0.10-tcp-80-10.1.0.1-8080");
+	nft_ep_set_name(&fe.key, &fe.backends[0], name, sizeof(name));
+	assert_string_equal(name, "aff-10.96.0.10-tcp-80-10.1.0.1-8080");
+	frontend_clear(&fe);
+	fe_init(&fe, "fd00:96::10", IPPROTO_UDP, 53, FE_SERVE, 1, "fd00:1::", 53);
+	nft_ep_chain_name(&fe.key, &fe.backends[0], name, sizeof(name));
+	assert_string_equal(name, "ep-fd00_96__10-udp-53-fd00_1__1-53");
+	frontend_clear(&fe);
+}
+
+/* Every burst fits nft_limit's 64-bit bucket, clamped only where it would not. */
+static void test_limit_kernel_burst(void **state)
+{
+	struct rate_limit rl = { .count = 50, .period = 1, .burst = 10 };
+
+	assert_int_equal(nft_limit_kernel_burst(&rl), 10);
+	rl = (struct rate_limit){ .count = 1, .period = 60, .burst = RATE_LIMIT_MAX_BURST };
+	/* 60e9 ns per flow x burst must stay below 2^64 */
+	assert_int_equal(nft_limit_kernel_burst(&rl), UINT64_MAX / 60000000000ull);
+	rl = (struct rate_limit){ .count = RATE_LIMIT_MAX_COUNT, .period = 1,
+				  .burst = RATE_LIMIT_MAX_BURST };
+	assert_int_equal(nft_limit_kernel_burst(&rl), RATE_LIMIT_MAX_BURST);
+}
+
+static struct nftnl_rule *parse_rule(struct nlmsghdr *nlh)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	assert_int_equal(msg_type(nlh), NFT_MSG_NEWRULE);
+	assert_int_equal(nftnl_rule_nlmsg_parse(nlh, r), 0);
+	return r;
+}
+
+static size_t rule_n_exprs(struct nftnl_rule *r)
+{
+	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
+	size_t n = 0;
+
+	while (nftnl_expr_iter_next(it))
+		n++;
+	nftnl_expr_iter_destroy(it);
+	return n;
+}
+
+/* The last expression of r is a verdict (immediate) to chain. */
+static void assert_verdict(struct nftnl_rule *r, int verdict, const char *chain)
+{
+	struct nftnl_expr *x = rule_expr(r, rule_n_exprs(r) - 1);
+
+	assert_expr_name(x, "immediate");
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_IMM_DREG), NFT_REG_VERDICT);
+	assert_int_equal((int32_t)nftnl_expr_get_u32(x, NFTNL_EXPR_IMM_VERDICT), verdict);
+	if (chain)
+		assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_IMM_CHAIN), chain);
+}
+
+/* A Service's rate limit: counters with starting values, the limit, its chain and rules. */
+static void test_service_limit_messages(void **state)
+{
+	struct msg_list *ml = calloc(1, sizeof(*ml));
+	struct rate_limit rl = { .count = 50, .period = 1, .burst = 10 };
+	struct nftnl_obj *o;
+	struct nftnl_rule *r;
+	struct nftnl_expr *x;
+	struct nft_batch b;
+
+	assert_int_equal(nft_batch_init(&b, 1), 0);
+	nft_msg_svc_add(&b, "shop/cart", &rl, 7, 420, 3, 180);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	/* BEGIN, 2 counters, limit, chain, 2 rules, END */
+	assert_int_equal(ml->n, 8);
+	o = nftnl_obj_alloc();
+	assert_int_equal(msg_type(ml->msgs[1]), NFT_MSG_NEWOBJ);
+	assert_int_equal(nftnl_obj_nlmsg_parse(ml->msgs[1], o), 0);
+	assert_string_equal(nftnl_obj_get_str(o, NFTNL_OBJ_NAME), "admitted.shop.cart");
+	assert_int_equal(nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE), NFT_OBJECT_COUNTER);
+	assert_int_equal(nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS), 7);
+	assert_int_equal(nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES), 420);
+	nftnl_obj_free(o);
+	o = nftnl_obj_alloc();
+	assert_int_equal(nftnl_obj_nlmsg_parse(ml->msgs[2], o), 0);
+	assert_string_equal(nftnl_obj_get_str(o, NFTNL_OBJ_NAME), "limited.shop.cart");
+	assert_int_equal(nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS), 3);
+	nftnl_obj_free(o);
+	o = nftnl_obj_alloc();
+	assert_int_equal(nftnl_obj_nlmsg_parse(ml->msgs[3], o), 0);
+	assert_string_equal(nftnl_obj_get_str(o, NFTNL_OBJ_NAME), "rate.shop.cart");
+	assert_int_equal(nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE), NFT_OBJECT_LIMIT);
+	assert_int_equal(nftnl_obj_get_u64(o, NFTNL_OBJ_LIMIT_RATE), 50);
+	assert_int_equal(nftnl_obj_get_u64(o, NFTNL_OBJ_LIMIT_UNIT), 1);
+	assert_int_equal(nftnl_obj_get_u32(o, NFTNL_OBJ_LIMIT_BURST), 10);
+	assert_int_equal(nftnl_obj_get_u32(o, NFTNL_OBJ_LIMIT_TYPE), NFT_LIMIT_PKTS);
+	nftnl_obj_free(o);
+	assert_int_equal(msg_type(ml->msgs[4]), NFT_MSG_NEWCHAIN);
+	/* limit name "rate..." counter name "admitted..." return */
+	r = parse_rule(ml->msgs[5]);
+	assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "limit.shop.cart");
+	x = rule_expr(r, 0);
+	assert_expr_name(x, "objref");
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_OBJREF_IMM_TYPE), NFT_OBJECT_LIMIT);
+	assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_OBJREF_IMM_NAME), "rate.shop.cart");
+	x = rule_expr(r, 1);
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_OBJREF_IMM_TYPE), NFT_OBJECT_COUNTER);
+	assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_OBJREF_IMM_NAME),
+			    "admitted.shop.cart");
+	assert_verdict(r, NFT_RETURN, NULL);
+	nftnl_rule_free(r);
+	/* counter name "limited..." goto reject-chain */
+	r = parse_rule(ml->msgs[6]);
+	assert_string_equal(nftnl_expr_get_str(rule_expr(r, 0), NFTNL_EXPR_OBJREF_IMM_NAME),
+			    "limited.shop.cart");
+	assert_verdict(r, NFT_GOTO, NFT_REJECT_CHAIN);
+	nftnl_rule_free(r);
+	nft_batch_free(&b);
+
+	/* New parameters: empty the chain, replace the limit, refill; counters untouched. */
+	rl.count = 100;
+	assert_int_equal(nft_batch_init(&b, 1), 0);
+	nft_msg_svc_update(&b, "shop/cart", &rl);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_int_equal(ml->n, 7);
+	assert_int_equal(msg_type(ml->msgs[1]), NFT_MSG_DELRULE);
+	assert_int_equal(msg_type(ml->msgs[2]), NFT_MSG_DELOBJ);
+	assert_int_equal(msg_type(ml->msgs[3]), NFT_MSG_NEWOBJ);
+	o = nftnl_obj_alloc();
+	assert_int_equal(nftnl_obj_nlmsg_parse(ml->msgs[3], o), 0);
+	assert_string_equal(nftnl_obj_get_str(o, NFTNL_OBJ_NAME), "rate.shop.cart");
+	assert_int_equal(nftnl_obj_get_u64(o, NFTNL_OBJ_LIMIT_RATE), 100);
+	nftnl_obj_free(o);
+	assert_int_equal(msg_type(ml->msgs[4]), NFT_MSG_NEWRULE);
+	assert_int_equal(msg_type(ml->msgs[5]), NFT_MSG_NEWRULE);
+	nft_batch_free(&b);
+
+	/* Removal: chain first (it holds the objects), then the three objects. */
+	assert_int_equal(nft_batch_init(&b, 1), 0);
+	nft_msg_svc_del(&b, "shop/cart");
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_int_equal(ml->n, 6);
+	assert_int_equal(msg_type(ml->msgs[1]), NFT_MSG_DELCHAIN);
+	for (int i = 2; i < 5; i++)
+		assert_int_equal(msg_type(ml->msgs[i]), NFT_MSG_DELOBJ);
+	nft_batch_free(&b);
+	free(ml);
+}
+
+/* Affinity and a limit: the frontend chain's rules and one endpoint's set, chain and rules. */
+static void test_affinity_messages(void **state)
+{
+	struct msg_list *ml = calloc(1, sizeof(*ml));
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+	struct nftnl_rule *r;
+	struct nftnl_expr *x;
+	struct frontend fe;
+	struct nft_batch b;
+	uint32_t len, mask;
+	size_t m;
+
+	fe_init(&fe, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 2, "10.1", 8080);
+	fe.affinity_timeout = 10800;
+	fe.service = strdup("shop/cart");
+	fe.rate = (struct rate_limit){ .count = 50, .period = 1, .burst = 10 };
+	assert_true(nft_fe_has_affinity(&fe) && nft_fe_has_rate(&fe));
+	assert_int_equal(nft_batch_init(&b, 1), 0);
+	nft_msg_fe_rules(&b, &fe);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	/* BEGIN, limit jump, 2 affinity rules, vmap, its elements, pick rule, END */
+	assert_int_equal(ml->n, 8);
+	/* ct state new jump limit.shop.cart */
+	r = parse_rule(ml->msgs[1]);
+	assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "fe-10.96.0.10-tcp-80");
+	x = rule_expr(r, 0);
+	assert_expr_name(x, "ct");
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_CT_KEY), NFT_CT_STATE);
+	x = rule_expr(r, 1);
+	assert_expr_name(x, "bitwise");
+	memcpy(&mask, nftnl_expr_get(x, NFTNL_EXPR_BITWISE_MASK, &len), sizeof(mask));
+	assert_int_equal(mask, 8); /* NF_CT_STATE_BIT(IP_CT_NEW) */
+	x = rule_expr(r, 2);
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_CMP_OP), NFT_CMP_NEQ);
+	assert_verdict(r, NFT_JUMP, "limit.shop.cart");
+	nftnl_rule_free(r);
+	/* ip saddr @aff-<ep> goto ep-<ep>, in backend order */
+	for (int i = 0; i < 2; i++) {
+		char set[NFT_EP_NAME_MAX], chain[NFT_EP_NAME_MAX];
+
+		nft_ep_set_name(&fe.key, &fe.backends[i], set, sizeof(set));
+		nft_ep_chain_name(&fe.key, &fe.backends[i], chain, sizeof(chain));
+		r = parse_rule(ml->msgs[2 + i]);
+		x = rule_expr(r, 2);
+		assert_expr_name(x, "payload");
+		assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_PAYLOAD_OFFSET), 12);
+		x = rule_expr(r, 3);
+		assert_expr_name(x, "lookup");
+		assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_LOOKUP_SET), set);
+		assert_false(nftnl_expr_is_set(x, NFTNL_EXPR_LOOKUP_DREG));
+		assert_verdict(r, NFT_GOTO, chain);
+		nftnl_rule_free(r);
+	}
+	/* numgen random mod 2 vmap { 0 : goto ep-...1, 1 : goto ep-...2 } */
+	assert_int_equal(nftnl_set_nlmsg_parse(ml->msgs[4], s), 0);
+	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_DATA_TYPE), NFT_DATA_VERDICT);
+	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_FLAGS),
+			 NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP);
+	nftnl_set_free(s);
+	s = parse_elems(ml->msgs[5]);
+	it = nftnl_set_elems_iter_create(s);
+	m = 0;
+	for (e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it), m++) {
+		char chain[NFT_EP_NAME_MAX];
+
+		nft_ep_chain_name(&fe.key, &fe.backends[m], chain, sizeof(chain));
+		assert_int_equal(*(const uint32_t *)nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len),
+				 m);
+		assert_int_equal((int32_t)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT),
+				 NFT_GOTO);
+		assert_string_equal(nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN), chain);
+	}
+	assert_int_equal(m, 2);
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	r = parse_rule(ml->msgs[6]);
+	assert_expr_name(rule_expr(r, 0), "numgen");
+	x = rule_expr(r, 1);
+	assert_expr_name(x, "lookup");
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_LOOKUP_DREG), NFT_REG_VERDICT);
+	nftnl_rule_free(r);
+	nft_batch_free(&b);
+
+	/* One endpoint: set (timeout, dynamic), chain, update rule, DNAT rule. */
+	assert_int_equal(nft_batch_init(&b, 1), 0);
+	nft_msg_ep_add(&b, &fe, &fe.backends[1]);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_int_equal(ml->n, 6);
+	s = nftnl_set_alloc();
+	assert_int_equal(msg_type(ml->msgs[1]), NFT_MSG_NEWSET);
+	assert_int_equal(nftnl_set_nlmsg_parse(ml->msgs[1], s), 0);
+	assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME),
+			    "aff-10.96.0.10-tcp-80-10.1.0.2-8080");
+	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_FLAGS), NFT_SET_TIMEOUT | NFT_SET_EVAL);
+	assert_int_equal(nftnl_set_get_u64(s, NFTNL_SET_TIMEOUT), 10800ull * 1000);
+	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN), 4);
+	assert_int_equal(msg_type(ml->msgs[2]), NFT_MSG_NEWCHAIN);
+	r = parse_rule(ml->msgs[3]);
+	assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN),
+			    "ep-10.96.0.10-tcp-80-10.1.0.2-8080");
+	x = rule_expr(r, 3);
+	assert_expr_name(x, "dynset");
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_DYNSET_OP), NFT_DYNSET_OP_UPDATE);
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_DYNSET_SET_ID),
+			 nftnl_set_get_u32(s, NFTNL_SET_ID));
+	nftnl_rule_free(r);
+	nftnl_set_free(s);
+	r = parse_rule(ml->msgs[4]);
+	x = rule_expr(r, 2);
+	assert_expr_name(x, "immediate");
+	assert_memory_equal(nftnl_expr_get(x, NFTNL_EXPR_IMM_DATA, &len), fe.backends[1].addr.bytes,
+			    4);
+	x = rule_expr(r, 4);
+	assert_expr_name(x, "nat");
+	nftnl_rule_free(r);
+	nft_batch_free(&b);
+
+	/* Deleting: chain first (its rule holds the set), then the set. */
+	assert_int_equal(nft_batch_init(&b, 1), 0);
+	nft_msg_ep_del(&b, &fe, &fe.backends[1]);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_int_equal(ml->n, 4);
+	assert_int_equal(msg_type(ml->msgs[1]), NFT_MSG_DELCHAIN);
+	assert_int_equal(msg_type(ml->msgs[2]), NFT_MSG_DELSET);
+	nft_batch_free(&b);
+
+	/* Without affinity or limit: the one DNAT rule, as before. */
+	fe.affinity_timeout = 0;
+	fe.rate.count = 0;
+	assert_int_equal(nft_batch_init(&b, 1), 0);
+	nft_msg_fe_rules(&b, &fe);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_int_equal(ml->n, 5);
+	assert_int_equal(msg_type(ml->msgs[3]), NFT_MSG_NEWRULE);
+	nft_batch_free(&b);
+	frontend_clear(&fe);
 	free(ml);
 }
 
@@ -1062,6 +1381,333 @@ static void test_kernel_traffic_dnat_before_filter(void **state)
 	run_in_netns(child_traffic);
 }
 
+/* ---- kernel: rate limits and session affinity, with real connections ---- */
+
+/* A node namespace whose backends 10.1.0.1-3 sit on a veth, as in child_traffic. */
+static int setup_node(void)
+{
+	return sh("ip link set lo up && ip link add sl0 type veth peer name sl1 && "
+		  "ip link set sl0 up && ip link set sl1 up && "
+		  "ip addr add 10.1.0.1/24 dev sl0 && ip addr add 10.1.0.2/24 dev sl0 && "
+		  "ip route add 10.96.0.0/16 dev sl0");
+}
+
+static int tcp_listen_on(const char *addr, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+
+	inet_pton(AF_INET, addr, &a.sin_addr);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 1024)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Accepts one pending connection on any of fds; returns its index, -1 if none came. */
+static int accept_any(const int *fds, int n, int wait_ms)
+{
+	struct pollfd p[4];
+
+	for (int i = 0; i < n; i++)
+		p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	if (poll(p, n, wait_ms) <= 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (p[i].revents & POLLIN) {
+			int c = accept(fds[i], NULL, NULL);
+
+			if (c >= 0) {
+				close(c);
+				return i;
+			}
+		}
+	}
+	return -1;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* The stats of one Service from read_stats (zeroed, found false if absent). */
+static bool stats_of(const char *service, struct service_stats *out, size_t *n_services)
+{
+	struct service_stats *all;
+	size_t n;
+	bool found = false;
+
+	memset(out, 0, sizeof(*out));
+	if (nft_datapath_ops.read_stats(&test_cfg, &all, &n))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(all[i].service, service)) {
+			*out = all[i];
+			found = true;
+		}
+	}
+	if (n_services)
+		*n_services = n;
+	free(all);
+	return found;
+}
+
+/*
+ * "50/s" burst 10 on a Service with two ports: a client connecting as fast
+ * as it can, alternating ports, gets 10 + 50 x elapsed connections and
+ * refusals for the rest; the counters agree; a new limit keeps the
+ * counters; so does a full re-apply by a new agent; the last port's
+ * removal deletes the objects.
+ */
+static int child_rate_limit(void)
+{
+	struct rate_limit rl = { .count = 50, .period = 1, .burst = 10 };
+	struct frontend fes[3], fes2[3];
+	struct frontend_change ch[3];
+	struct service_stats st, st2;
+	struct state_diff diff;
+	struct datapath *dp;
+	unsigned long ok = 0, refused = 0, other = 0;
+	double t0, elapsed, expect;
+	int lfd[2];
+	size_t n;
+	char why[256];
+
+	if (setup_node())
+		return 77;
+	lfd[0] = tcp_listen_on("10.1.0.1", 8080);
+	lfd[1] = tcp_listen_on("10.1.0.1", 8081);
+	CHECK(lfd[0] >= 0 && lfd[1] >= 0);
+	for (int v = 0; v < 2; v++) {
+		struct frontend *f = v ? fes2 : fes;
+
+		fe_init(&f[0], "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 1, "10.1", 8080);
+		fe_init(&f[1], "10.96.0.10", IPPROTO_TCP, 81, FE_SERVE, 1, "10.1", 8081);
+		fe_marker(&f[2], "10.96.0.10");
+		for (int i = 0; i < 3; i++) {
+			f[i].service = strdup("shop/cart");
+			f[i].rate = rl;
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		fes2[i].rate = (struct rate_limit){ .count = 100, .period = 1, .burst = 5 };
+	diff = diff_of(ch, fes, 3, true);
+	CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(stats_of("shop/cart", &st, &n) && n == 1);
+	CHECK(st.rate.count == 50 && st.rate.period == 1 && st.rate.burst == 10);
+	CHECK(st.admitted == 0 && st.limited == 0);
+	if (getenv("NFT_SHOW"))
+		system("nft list table inet sluice");
+
+	t0 = now_s();
+	for (int i = 0; (elapsed = now_s() - t0) < 3.0; i++) {
+		int rc = try_connect(SOCK_STREAM, "10.96.0.10", 80 + (i & 1), 1000);
+
+		if (rc == 0) {
+			ok++;
+			CHECK(accept_any(&lfd[i & 1], 1, 1000) == 0);
+		} else if (rc == -ECONNREFUSED) {
+			refused++;
+		} else {
+			other++;
+		}
+	}
+	expect = rl.burst + rl.count * elapsed;
+	fprintf(stderr, "# 50/s burst 10, two ports, %.2f s: %lu admitted (expected %.0f), "
+		"%lu refused, %lu other\n", elapsed, ok, expect, refused, other);
+	CHECK(other == 0);
+	CHECK(ok > expect * 0.85 && ok < expect * 1.15);
+	CHECK(refused > ok); /* the client really went faster than the limit */
+	CHECK(stats_of("shop/cart", &st, NULL));
+	CHECK(st.admitted == ok && st.limited == refused);
+
+	/* A new limit: the limit object is replaced, the counters go on. */
+	ch[0] = (struct frontend_change){ &fes[0], &fes2[0] };
+	ch[1] = (struct frontend_change){ &fes[1], &fes2[1] };
+	ch[2] = (struct frontend_change){ &fes[2], &fes2[2] };
+	diff = (struct state_diff){ .changes = ch, .n_changes = 3 };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(stats_of("shop/cart", &st2, NULL));
+	CHECK(st2.rate.count == 100 && st2.rate.burst == 5);
+	CHECK(st2.admitted == st.admitted && st2.limited == st.limited);
+	/* The new bucket starts full: 5 admitted at once, then refusals. */
+	for (int i = 0; i < 5; i++) {
+		CHECK(try_connect(SOCK_STREAM, "10.96.0.10", 80, 1000) == 0);
+		CHECK(accept_any(lfd, 1, 1000) == 0);
+	}
+	CHECK(try_connect(SOCK_STREAM, "10.96.0.10", 81, 1000) == -ECONNREFUSED);
+	CHECK(stats_of("shop/cart", &st, NULL));
+	CHECK(st.admitted == st2.admitted + 5 && st.limited == st2.limited + 1);
+	nft_datapath_ops.close(dp);
+
+	/* A restarted agent's full sync keeps the counters. */
+	diff = diff_of(ch, fes2, 3, true);
+	CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(stats_of("shop/cart", &st2, NULL));
+	CHECK(st2.admitted == st.admitted && st2.limited == st.limited);
+
+	/* One port goes: the objects stay; the last one goes: they go. */
+	ch[0] = (struct frontend_change){ &fes2[0], NULL };
+	diff = (struct state_diff){ .changes = ch, .n_changes = 1 };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(stats_of("shop/cart", &st2, NULL));
+	ch[0] = (struct frontend_change){ &fes2[1], NULL };
+	ch[1] = (struct frontend_change){ &fes2[2], NULL };
+	diff.n_changes = 2;
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(!stats_of("shop/cart", &st2, &n) && n == 0);
+	nft_datapath_ops.close(dp);
+	for (int i = 0; i < 3; i++) {
+		frontend_clear(&fes[i]);
+		frontend_clear(&fes2[i]);
+	}
+	close(lfd[0]);
+	close(lfd[1]);
+	return 0;
+}
+
+static void test_kernel_rate_limit_traffic_and_counters(void **state)
+{
+	run_in_netns(child_rate_limit);
+}
+
+/* Connects n times; returns the backend index every connection reached, -1 if they differ. */
+static int same_backend(const int *lfd, int n_lfd, int n)
+{
+	int first = -1;
+
+	for (int i = 0; i < n; i++) {
+		int got;
+
+		if (try_connect(SOCK_STREAM, "10.96.0.10", 80, 1000))
+			return -2;
+		got = accept_any(lfd, n_lfd, 1000);
+		if (got < 0 || (first >= 0 && got != first))
+			return -1;
+		first = got;
+	}
+	return first;
+}
+
+/*
+ * Session affinity: one client stays on one backend; a new backend keeps
+ * the old endpoints' chains and remembered clients; a new timeout
+ * re-creates them; clients are forgotten after the timeout.
+ */
+static int child_affinity(void)
+{
+	struct frontend a, a3, a_short, plain;
+	struct frontend_change ch[1];
+	struct state_diff diff = { .changes = ch, .n_changes = 1 };
+	struct dump d0 = { 0 }, d = { 0 };
+	struct datapath *dp;
+	char ep1[256], set[NFT_EP_NAME_MAX];
+	int lfd[2], first;
+	char why[256];
+
+	if (setup_node())
+		return 77;
+	lfd[0] = tcp_listen_on("10.1.0.1", 8080);
+	lfd[1] = tcp_listen_on("10.1.0.2", 8080);
+	CHECK(lfd[0] >= 0 && lfd[1] >= 0);
+	fe_init(&a, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 2, "10.1", 8080);
+	fe_init(&a3, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 3, "10.1", 8080);
+	fe_init(&a_short, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 3, "10.1", 8080);
+	fe_init(&plain, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 3, "10.1", 8080);
+	a.affinity_timeout = a3.affinity_timeout = 10800;
+	a_short.affinity_timeout = 1;
+	CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
+	ch[0] = (struct frontend_change){ NULL, &a };
+	diff.full = true;
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	diff.full = false;
+	CHECK(dump_all(&d0) == 0);
+	CHECK(dump_count(&d0, "chain ep-10.96.0.10-tcp-80-10.1.0.") == 2);
+	snprintf(ep1, sizeof(ep1), "%s", dump_find(&d0, "chain ep-10.96.0.10-tcp-80-10.1.0.1-8080 "));
+
+	/* Twenty connections, one backend. */
+	first = same_backend(lfd, 2, 20);
+	CHECK(first >= 0);
+	if (getenv("NFT_SHOW"))
+		system("nft list table inet sluice");
+	nft_ep_set_name(&a.key, &a.backends[first], set, sizeof(set));
+	CHECK(dump_kernel(NFT_MSG_GETSETELEM, set, &d) >= 0 && d.n == 1);
+	dump_free(&d);
+
+	/* A third backend: the first two endpoint chains keep their handles, the client stays. */
+	ch[0] = (struct frontend_change){ &a, &a3 };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(dump_all(&d) == 0);
+	CHECK(dump_has(&d, ep1));
+	CHECK(dump_count(&d, "chain ep-10.96.0.10-tcp-80-10.1.0.") == 3);
+	dump_free(&d);
+	CHECK(dump_kernel(NFT_MSG_GETSETELEM, set, &d) >= 0 && d.n == 1);
+	dump_free(&d);
+	CHECK(same_backend(lfd, 2, 10) == first);
+
+	/* A new timeout re-creates the sets: clients are forgotten once. */
+	ch[0] = (struct frontend_change){ &a3, &a_short };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(dump_kernel(NFT_MSG_GETSETELEM, set, &d) >= 0 && d.n == 0);
+	dump_free(&d);
+	/* ... the client is remembered again, then let go after the timeout (1 s). */
+	/* 10.1.0.3 has no listener: retry until a reachable one is picked */
+	for (int i = 0; i < 50; i++) {
+		int rc = try_connect(SOCK_STREAM, "10.96.0.10", 80, 300);
+
+		if (rc == 0) {
+			first = accept_any(lfd, 2, 1000);
+			break;
+		}
+		sleep(2); /* forget the unreachable pick */
+	}
+	CHECK(first >= 0);
+	nft_ep_set_name(&a_short.key, &a_short.backends[first], set, sizeof(set));
+	CHECK(dump_kernel(NFT_MSG_GETSETELEM, set, &d) >= 0 && d.n == 1);
+	dump_free(&d);
+	sleep(2);
+	CHECK(dump_kernel(NFT_MSG_GETSETELEM, set, &d) >= 0 && d.n == 0);
+	dump_free(&d);
+
+	/* Affinity off: back to the one DNAT rule; no endpoint chain or set left. */
+	ch[0] = (struct frontend_change){ &a_short, &plain };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(dump_all(&d) == 0);
+	CHECK(dump_count(&d, "ep-10.96.0.10") == 0 && dump_count(&d, "aff-") == 0);
+	CHECK(dump_count(&d, "chain fe-10.96.0.10-tcp-80 ") == 1);
+	dump_free(&d);
+	/* On again, then removed: everything goes. */
+	ch[0] = (struct frontend_change){ &plain, &a3 };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	ch[0] = (struct frontend_change){ &a3, NULL };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(dump_all(&d) == 0);
+	CHECK(dump_count(&d, "fe-10.96.0.10") == 0 && dump_count(&d, "ep-") == 0);
+	dump_free(&d);
+	dump_free(&d0);
+	nft_datapath_ops.close(dp);
+	frontend_clear(&a);
+	frontend_clear(&a3);
+	frontend_clear(&a_short);
+	frontend_clear(&plain);
+	close(lfd[0]);
+	close(lfd[1]);
+	return 0;
+}
+
+static void test_kernel_affinity(void **state)
+{
+	run_in_netns(child_affinity);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1071,11 +1717,17 @@ int main(void)
 		cmocka_unit_test(test_dnat_rule_v6),
 		cmocka_unit_test(test_map_elements),
 		cmocka_unit_test(test_batch_splits_large_sets),
+		cmocka_unit_test(test_service_and_endpoint_names),
+		cmocka_unit_test(test_limit_kernel_burst),
+		cmocka_unit_test(test_service_limit_messages),
+		cmocka_unit_test(test_affinity_messages),
 		cmocka_unit_test(test_kernel_open_apply_cleanup),
 		cmocka_unit_test(test_kernel_add_one_keeps_handles),
 		cmocka_unit_test(test_kernel_changes_touch_only_their_frontend),
 		cmocka_unit_test(test_kernel_big_full_sync),
 		cmocka_unit_test(test_kernel_traffic_dnat_before_filter),
+		cmocka_unit_test(test_kernel_rate_limit_traffic_and_counters),
+		cmocka_unit_test(test_kernel_affinity),
 	};
 
 	log_set_level(getenv("SLUICE_DEBUG") ? LOG_DEBUG : LOG_WARN);
