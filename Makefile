@@ -18,11 +18,11 @@ CC      ?= cc
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 
-PKGS      := libbpf libnftnl libmnl jansson yaml-0.1 libcurl
+PKGS      := libbpf libnftnl libmnl jansson yaml-0.1 libcurl libmicrohttpd
 CFLAGS    ?= -O2 -g
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	     -std=gnu11 -D_GNU_SOURCE -Iagent -Ibpf -I$(BUILD)/skel
-LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lnftnl -lmnl -ljansson -lyaml -lcurl) -lpthread -lelf -lz
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lnftnl -lmnl -ljansson -lyaml -lcurl -lmicrohttpd) -lpthread -lelf -lz
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
 	      -I vmlinux/$(ARCH) -I bpf -I bpf/lib
 

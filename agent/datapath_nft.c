@@ -867,6 +867,7 @@ static bool nft_present(const struct datapath_config *cfg)
 struct stats_list {
 	struct service_stats *v;
 	size_t n, cap;
+	struct strmap index;	/* "ns/name" -> entry number + 1 */
 	int err;
 };
 
@@ -874,10 +875,10 @@ static void stats_collect(const struct obj_values *v, void *data)
 {
 	struct stats_list *l = data;
 	struct service_stats *st = NULL;
+	uintptr_t at = (uintptr_t)strmap_get(&l->index, v->service);
 
-	for (size_t i = 0; i < l->n && !st; i++)
-		if (!strcmp(l->v[i].service, v->service))
-			st = &l->v[i];
+	if (at)
+		st = &l->v[at - 1];
 	if (!st) {
 		if (l->n == l->cap) {
 			size_t cap = l->cap ? 2 * l->cap : 16;
@@ -891,6 +892,7 @@ static void stats_collect(const struct obj_values *v, void *data)
 			l->cap = cap;
 		}
 		st = &l->v[l->n++];
+		strmap_put(&l->index, v->service, (void *)(uintptr_t)l->n);
 		memset(st, 0, sizeof(*st));
 		snprintf(st->service, sizeof(st->service), "%s", v->service);
 	}
@@ -919,7 +921,9 @@ static int nft_read_stats(const struct datapath_config *cfg, struct service_stat
 	err = nft_socket_open(&dp);
 	if (err)
 		return err;
+	strmap_init(&l.index);
 	err = dump_objects(&dp, stats_collect, &l);
+	strmap_destroy(&l.index);
 	nft_socket_close(&dp);
 	if (!err)
 		err = l.err;

@@ -17,6 +17,7 @@
 
 #include "datapath.h"
 #include "engine.h"
+#include "health.h"
 #include "log.h"
 #include "source.h"
 #include "source_kube.h"
@@ -32,6 +33,7 @@ enum datapath_choice { DP_AUTO, DP_BPF, DP_NFT };
 struct options {
 	const char *source;
 	const char *kubeconfig;
+	const char *health_addr;
 	const char *node_name;
 	enum datapath_choice datapath;
 	struct datapath_config dp;
@@ -52,6 +54,7 @@ static void usage(FILE *out)
 		"                        (default: the cgroup2 mount root)\n"
 		"  --bpffs=PATH          pin directory (default /sys/fs/bpf/sluice)\n"
 		"  --devices=LIST        devices for the tc path\n"
+		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
 		"  --once                apply once, leave the datapath in place, exit\n"
 		"  --cleanup             remove every trace of both datapaths and exit\n"
 		"  -v, --verbose         debug logging\n");
@@ -89,6 +92,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "devices", required_argument, NULL, 'D' },
+		{ "health-addr", required_argument, NULL, 'H' },
 		{ "once", no_argument, NULL, 'o' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -132,6 +136,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'D':
 			opt->dp.devices = optarg;
+			break;
+		case 'H':
+			opt->health_addr = optarg;
 			break;
 		case 'o':
 			opt->once = true;
@@ -210,6 +217,21 @@ static int open_datapath(const struct options *opt, const struct datapath_ops **
 	return 0;
 }
 
+/*
+ * Blocked before any thread starts (API watchers, the health server), so
+ * that every thread inherits the mask and the signals reach only the
+ * main loop's signalfd.
+ */
+static void block_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+	sigaddset(mask, SIGPIPE);
+	sigprocmask(SIG_BLOCK, mask, NULL);
+}
+
 static int signal_fd(void)
 {
 	sigset_t mask;
@@ -218,7 +240,6 @@ static int signal_fd(void)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
 	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
@@ -296,9 +317,12 @@ int main(int argc, char **argv)
 	struct source *src;
 	struct options opt;
 	struct engine eng;
+	struct health_server *health = NULL;
 	struct store store;
+	sigset_t signals;
 	int err;
 
+	block_signals(&signals);
 	log_route_libbpf();
 	if (parse_options(argc, argv, &opt))
 		return 2;
@@ -309,13 +333,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	if (opt.health_addr && !(health = health_start(opt.health_addr)))
+		return 1;
 	store_init(&store);
 	if (!strcmp(opt.source, "kube"))
 		err = kube_source_new(opt.kubeconfig, opt.node_name, &store, &src);
 	else
 		err = dir_source_new(opt.source + 4, &store, &src);
-	if (err)
+	if (err) {
+		health_stop(health);
+		store_destroy(&store);
 		return 1;
+	}
 	err = open_datapath(&opt, &ops, &dp);
 	if (err)
 		goto out_source;
@@ -326,6 +355,7 @@ int main(int argc, char **argv)
 	if (err)
 		goto out_engine;
 	pr_info("synced: datapath %s serving %zu services", ops->name, eng.current.count);
+	health_set_ready(health);
 	/* Switching datapaths: the other one's state goes once this one serves. */
 	other = ops == &bpf_datapath_ops ? &nft_datapath_ops : &bpf_datapath_ops;
 	if (other->present(&opt.dp)) {
@@ -347,5 +377,6 @@ out_engine:
 out_source:
 	src->ops->close(src);
 	store_destroy(&store);
+	health_stop(health);
 	return err ? 1 : 0;
 }

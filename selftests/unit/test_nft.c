@@ -1503,8 +1503,6 @@ static int child_rate_limit(void)
 	CHECK(stats_of("shop/cart", &st, &n) && n == 1);
 	CHECK(st.rate.count == 50 && st.rate.period == 1 && st.rate.burst == 10);
 	CHECK(st.admitted == 0 && st.limited == 0);
-	if (getenv("NFT_SHOW"))
-		system("nft list table inet sluice");
 
 	t0 = now_s();
 	for (int i = 0; (elapsed = now_s() - t0) < 3.0; i++) {
@@ -1636,8 +1634,6 @@ static int child_affinity(void)
 	/* Twenty connections, one backend. */
 	first = same_backend(lfd, 2, 20);
 	CHECK(first >= 0);
-	if (getenv("NFT_SHOW"))
-		system("nft list table inet sluice");
 	nft_ep_set_name(&a.key, &a.backends[first], set, sizeof(set));
 	CHECK(dump_kernel(NFT_MSG_GETSETELEM, set, &d) >= 0 && d.n == 1);
 	dump_free(&d);
