@@ -604,6 +604,25 @@ static bool decode_affinity(struct decode_ctx *ctx, const json_t *spec, struct s
 	return true;
 }
 
+/* loadBalancerSourceRanges: the API server rejects a Service with a malformed one; so do we. */
+static bool decode_source_ranges(struct decode_ctx *ctx, struct service *svc)
+{
+	char buf[80];
+
+	if (!svc->n_lb_source_ranges)
+		return true;
+	svc->lb_source_cidrs = calloc(svc->n_lb_source_ranges, sizeof(*svc->lb_source_cidrs));
+	if (!svc->lb_source_cidrs)
+		return no_memory(ctx);
+	for (int i = 0; i < svc->n_lb_source_ranges; i++) {
+		if (!cidr_parse(svc->lb_source_ranges[i], &svc->lb_source_cidrs[i]))
+			return fail(ctx, "loadBalancerSourceRanges[%d]: invalid CIDR \"%s\"", i,
+				    shown(svc->lb_source_ranges[i], buf));
+		svc->n_lb_source_cidrs++;
+	}
+	return true;
+}
+
 static bool decode_service_spec(struct decode_ctx *ctx, const json_t *spec, struct service *svc)
 {
 	const char *distribution;
@@ -623,6 +642,8 @@ static bool decode_service_spec(struct decode_ctx *ctx, const json_t *spec, stru
 			     &svc->n_lb_source_ranges))
 		return false;
 	svc->health_check_node_port = hc_port;
+	if (!decode_source_ranges(ctx, svc))
+		return false;
 	if (distribution && *distribution)
 		svc->traffic_distribution = dup_string(ctx, distribution, &ok);
 	return ok;

@@ -30,6 +30,7 @@ void service_free(struct service *svc)
 	free(svc->rate_limit);
 	free(svc->rate_limit_burst);
 	free_strings(svc->lb_source_ranges, svc->n_lb_source_ranges);
+	free(svc->lb_source_cidrs);
 	free(svc);
 }
 

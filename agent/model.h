@@ -55,6 +55,8 @@ struct service {
 	struct rate_limit rate; /* parsed; count 0 when absent or invalid (logged) */
 	char **lb_source_ranges; /* raw CIDR strings */
 	int n_lb_source_ranges;
+	struct cidr *lb_source_cidrs; /* the same, parsed */
+	int n_lb_source_cidrs;
 };
 
 struct slice_port {

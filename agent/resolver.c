@@ -412,37 +412,98 @@ static int frontend_init(struct frontend *fe, const struct resolve_input *in,
 	return 0;
 }
 
-static int cluster_ip_port_frontend(struct frontend *fe, const struct resolve_input *in,
-				    const struct ip_addr *cluster_ip,
-				    const struct service_port *port, const char *service)
+/*
+ * One frontend for one service port at one address. The ClusterIP takes
+ * the local set under internalTrafficPolicy Local; external kinds take it
+ * under externalTrafficPolicy Local, and then keep the client's address.
+ */
+static int port_frontend(struct frontend *fe, const struct resolve_input *in,
+			 const struct ip_addr *addr, enum frontend_kind kind, uint16_t number,
+			 const struct service_port *port, const char *service)
 {
 	const struct service *svc = in->svc;
 	struct backend_selection *use;
 	struct port_endpoints pe;
+	bool local;
 	int err;
 
-	err = resolve_endpoints(in, port, cluster_ip->family, &pe);
+	err = resolve_endpoints(in, port, addr->family, &pe);
 	if (err)
 		return err;
-	err = frontend_init(fe, in, cluster_ip, service, port->name);
+	err = frontend_init(fe, in, addr, service, port->name);
 	if (err) {
 		port_endpoints_clear(&pe);
 		return err;
 	}
+	fe->kind = kind;
 	fe->key.proto = port->proto;
-	fe->key.port = port->port;
+	fe->key.port = number;
 	if (svc->affinity_client_ip)
 		fe->affinity_timeout =
 		    svc->affinity_timeout ? svc->affinity_timeout : DEFAULT_AFFINITY_TIMEOUT;
 	fe->rate = svc->rate;
-	/* externalTrafficPolicy concerns external frontends only, never the ClusterIP. */
-	use = svc->internal_local ? &pe.local : &pe.cluster;
+	local = kind == FE_CLUSTER_IP ? svc->internal_local : svc->external_local;
+	fe->preserve_source = kind != FE_CLUSTER_IP && svc->external_local;
+	if (kind == FE_LB_INGRESS && svc->n_lb_source_cidrs) {
+		fe->source_ranges = calloc(svc->n_lb_source_cidrs, sizeof(*fe->source_ranges));
+		if (!fe->source_ranges) {
+			port_endpoints_clear(&pe);
+			frontend_clear(fe);
+			return -ENOMEM;
+		}
+		memcpy(fe->source_ranges, svc->lb_source_cidrs,
+		       svc->n_lb_source_cidrs * sizeof(*fe->source_ranges));
+		fe->n_source_ranges = svc->n_lb_source_cidrs;
+	}
+	use = local ? &pe.local : &pe.cluster;
 	fe->action = use->action;
 	fe->choice = use->choice;
 	fe->backends = use->backends;
 	fe->n_backends = use->n_backends;
 	use->backends = NULL; /* now owned by fe */
 	port_endpoints_clear(&pe);
+	return 0;
+}
+
+/* Frontends of one service port at each address of a list (externalIPs, LB ingress IPs). */
+static int address_list_frontends(struct frontend *items, size_t *n,
+				  const struct resolve_input *in, const struct ip_addr *addrs,
+				  int n_addrs, enum frontend_kind kind,
+				  const struct service_port *port, const char *service)
+{
+	for (int a = 0; a < n_addrs; a++) {
+		int err = port_frontend(&items[*n], in, &addrs[a], kind, port->port, port, service);
+
+		if (err)
+			return err;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* NodePort frontends: one per IP family the Service has a ClusterIP in. */
+static int node_port_frontends(struct frontend *items, size_t *n, const struct resolve_input *in,
+			       const struct service_port *port, const char *service)
+{
+	const struct service *svc = in->svc;
+	bool done_v4 = false, done_v6 = false;
+
+	if (!port->node_port || (svc->type != SVC_NODE_PORT && svc->type != SVC_LOAD_BALANCER))
+		return 0;
+	for (int c = 0; c < svc->n_cluster_ips; c++) {
+		struct ip_addr any = { .family = svc->cluster_ips[c].family };
+		bool *done = any.family == AF_INET ? &done_v4 : &done_v6;
+		int err;
+
+		if (*done)
+			continue;
+		*done = true;
+		err = port_frontend(&items[*n], in, &any, FE_NODE_PORT, port->node_port, port,
+				    service);
+		if (err)
+			return err;
+		(*n)++;
+	}
 	return 0;
 }
 
@@ -460,7 +521,10 @@ int resolve_service(const struct resolve_input *in, struct frontend_list *out)
 		return 0;
 	if (asprintf(&service, "%s/%s", svc->ns ? svc->ns : "", svc->name ? svc->name : "") < 0)
 		return -ENOMEM;
-	cap = (size_t)svc->n_cluster_ips * ((size_t)(svc->n_ports > 0 ? svc->n_ports : 0) + 1);
+	cap = (size_t)svc->n_cluster_ips +
+	      (size_t)(svc->n_ports > 0 ? svc->n_ports : 0) *
+		      ((size_t)svc->n_cluster_ips * 2 + (size_t)svc->n_external_ips +
+		       (size_t)svc->n_lb_ingress_ips);
 	items = calloc(cap, sizeof(*items));
 	if (!items) {
 		free(service);
@@ -484,11 +548,27 @@ int resolve_service(const struct resolve_input *in, struct frontend_list *out)
 					 service, port->port, proto_name(port->proto));
 				continue;
 			}
-			err = cluster_ip_port_frontend(&items[n], in, cluster_ip, port, service);
+			err = port_frontend(&items[n], in, cluster_ip, FE_CLUSTER_IP, port->port, port,
+					    service);
 			if (err)
 				break;
 			n++;
 		}
+	}
+	for (p = 0; p < svc->n_ports && !err; p++) {
+		const struct service_port *port = &svc->ports[p];
+
+		if (port->proto != PROTO_TCP && port->proto != PROTO_UDP)
+			continue;
+		err = node_port_frontends(items, &n, in, port, service);
+		if (!err)
+			err = address_list_frontends(items, &n, in, svc->external_ips,
+						     svc->n_external_ips, FE_EXTERNAL_IP, port,
+						     service);
+		if (!err)
+			err = address_list_frontends(items, &n, in, svc->lb_ingress_ips,
+						     svc->n_lb_ingress_ips, FE_LB_INGRESS, port,
+						     service);
 	}
 	free(service);
 	out->items = items;

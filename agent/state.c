@@ -32,8 +32,14 @@ bool frontend_equal(const struct frontend *a, const struct frontend *b)
 	    a->choice != b->choice || a->service_id != b->service_id ||
 	    a->affinity_timeout != b->affinity_timeout || a->n_backends != b->n_backends ||
 	    a->rate.count != b->rate.count || a->rate.period != b->rate.period ||
-	    a->rate.burst != b->rate.burst)
+	    a->rate.burst != b->rate.burst || a->preserve_source != b->preserve_source ||
+	    a->n_source_ranges != b->n_source_ranges)
 		return false;
+	for (i = 0; i < a->n_source_ranges; i++) {
+		if (a->source_ranges[i].prefix_len != b->source_ranges[i].prefix_len ||
+		    ip_addr_cmp(&a->source_ranges[i].addr, &b->source_ranges[i].addr))
+			return false;
+	}
 	if (!name_equal(a->service, b->service) || !name_equal(a->port_name, b->port_name))
 		return false;
 	for (i = 0; i < a->n_backends; i++) {
@@ -51,6 +57,7 @@ void frontend_clear(struct frontend *fe)
 	free(fe->service);
 	free(fe->port_name);
 	free(fe->backends);
+	free(fe->source_ranges);
 	memset(fe, 0, sizeof(*fe));
 }
 

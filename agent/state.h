@@ -45,6 +45,9 @@ struct backend {
 };
 
 /*
+ * FE_NODE_PORT frontends carry the unspecified address of their family
+ * (all zero bytes): they match every local address of this node.
+ *
  * A frontend with proto 0 and port 0 is the "known service address" marker:
  * a connection to any port of that address that no other frontend serves is
  * refused, as kube-proxy rejects unknown ports on a ClusterIP.
@@ -65,6 +68,15 @@ struct frontend {
 	uint32_t service_id;	/* stable per Service while the agent runs */
 	uint32_t affinity_timeout; /* seconds of idleness; 0: no session affinity */
 	struct rate_limit rate;	/* the Service's limit, shared by its ports */
+	/*
+	 * External kinds only. preserve_source: externalTrafficPolicy Local,
+	 * the client's address is kept (no SNAT) and the backends are this
+	 * node's. source_ranges: loadBalancerSourceRanges, on FE_LB_INGRESS
+	 * frontends only; none means every source is allowed.
+	 */
+	bool preserve_source;
+	struct cidr *source_ranges;
+	size_t n_source_ranges;
 	struct backend *backends; /* sorted by address then port, no duplicates */
 	size_t n_backends;
 };

@@ -477,6 +477,17 @@ static const struct frontend *find_frontend(const struct frontend_list *list,
 	return NULL;
 }
 
+static size_t count_families(const struct fixture *f)
+{
+	bool v4 = false, v6 = false;
+
+	for (int c = 0; c < f->svc.n_cluster_ips; c++) {
+		v4 |= f->cluster_ips[c].family == AF_INET;
+		v6 |= f->cluster_ips[c].family == AF_INET6;
+	}
+	return (size_t)v4 + (size_t)v6;
+}
+
 /* What every resolved list must satisfy, whatever the case. */
 static void check_invariants(const struct fixture *f, const struct frontend_list *list)
 {
@@ -490,7 +501,9 @@ static void check_invariants(const struct fixture *f, const struct frontend_list
 			assert_true(frontend_key_cmp(&list->items[i - 1].key, &fe->key) < 0);
 		assert_string_equal(fe->service, "default/web");
 		assert_int_equal(fe->service_id, 42);
-		assert_int_equal(fe->kind, FE_CLUSTER_IP);
+		assert_int_equal(fe->kind, fe->key.port >= 30000 ? FE_NODE_PORT : FE_CLUSTER_IP);
+		assert_int_equal(fe->preserve_source,
+				 fe->kind != FE_CLUSTER_IP && f->svc.external_local);
 		assert_true(fe->action == FE_SERVE ? fe->n_backends > 0 : fe->n_backends == 0);
 		for (j = 1; j < fe->n_backends; j++) {
 			int cmp = ip_addr_cmp(&fe->backends[j - 1].addr, &fe->backends[j].addr);
@@ -523,7 +536,9 @@ static void run_case(void **state)
 	build_fixture(c, &f);
 	assert_int_equal(resolve_service(&f.in, &list), 0);
 	check_invariants(&f, &list);
-	assert_int_equal(list.n, (size_t)f.svc.n_cluster_ips * (f.svc.n_ports + 1));
+	/* Per ClusterIP a marker and a frontend per port; NodePorts once per family. */
+	assert_int_equal(list.n, (size_t)f.svc.n_cluster_ips * (f.svc.n_ports + 1) +
+					 (c->node_port ? (size_t)f.svc.n_ports * count_families(&f) : 0));
 	fe = find_frontend(&list, &f.cluster_ips[0], f.ports[0].proto, f.ports[0].port);
 	assert_non_null(fe);
 	assert_string_equal(fe->port_name, f.ports[0].name);
@@ -837,6 +852,113 @@ static void test_state_names(void **state)
 	assert_string_equal(frontend_action_name(FE_DROP), "drop");
 }
 
+/* External frontends: NodePort, externalIPs, LB ingress IPs. */
+
+static const struct resolver_case local_and_remote = {
+	"local_and_remote",
+	.node_port = true,
+	.cluster_ips = { "10.96.0.1", "fd00::96:1" },
+	.slices = { { V4, .eps = { EP("10.0.0.1", "node-a"), EP("10.0.0.2", "node-b") } },
+		    { V6, .eps = { EP("fd00::1", "node-b") } } },
+};
+
+static const struct frontend *find_kind(const struct frontend_list *list, enum frontend_kind kind,
+					uint8_t family)
+{
+	for (size_t i = 0; i < list->n; i++) {
+		if (list->items[i].kind == kind && list->items[i].key.addr.family == family &&
+		    list->items[i].key.proto)
+			return &list->items[i];
+	}
+	return NULL;
+}
+
+static void test_node_port_cluster_policy(void **state)
+{
+	const struct frontend *fe;
+	struct frontend_list list;
+	struct fixture f;
+
+	build_fixture(&local_and_remote, &f);
+	assert_int_equal(resolve_service(&f.in, &list), 0);
+	fe = find_kind(&list, FE_NODE_PORT, AF_INET);
+	assert_non_null(fe);
+	assert_int_equal(fe->key.port, 30000);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(fe->key.addr.bytes[i], 0);
+	assert_false(fe->preserve_source);
+	assert_int_equal(fe->choice, CHOICE_CLUSTER);
+	assert_int_equal(fe->n_backends, 2);
+	/* Dual-stack: a second NodePort frontend for IPv6. */
+	fe = find_kind(&list, FE_NODE_PORT, AF_INET6);
+	assert_non_null(fe);
+	assert_int_equal(fe->n_backends, 1);
+	frontend_list_clear(&list);
+}
+
+static void test_node_port_local_policy(void **state)
+{
+	const struct frontend *fe;
+	struct frontend_list list;
+	struct fixture f;
+
+	build_fixture(&local_and_remote, &f);
+	f.svc.external_local = true;
+	assert_int_equal(resolve_service(&f.in, &list), 0);
+	fe = find_kind(&list, FE_NODE_PORT, AF_INET);
+	assert_non_null(fe);
+	assert_true(fe->preserve_source);
+	assert_int_equal(fe->choice, CHOICE_LOCAL);
+	assert_int_equal(fe->n_backends, 1);
+	/* The only IPv6 endpoint is elsewhere: drop, not refuse. */
+	fe = find_kind(&list, FE_NODE_PORT, AF_INET6);
+	assert_non_null(fe);
+	assert_int_equal(fe->action, FE_DROP);
+	/* The ClusterIP keeps the cluster set. */
+	fe = find_kind(&list, FE_CLUSTER_IP, AF_INET);
+	assert_int_equal(fe->n_backends, 2);
+	assert_false(fe->preserve_source);
+	frontend_list_clear(&list);
+}
+
+static void test_external_ip_and_lb_frontends(void **state)
+{
+	struct ip_addr external[1], lb[1];
+	struct cidr ranges[2];
+	const struct frontend *fe;
+	struct frontend_list list;
+	struct fixture f;
+
+	build_fixture(&local_and_remote, &f);
+	f.svc.type = SVC_LOAD_BALANCER;
+	parse_or_fail("192.0.2.10", &external[0]);
+	parse_or_fail("198.51.100.7", &lb[0]);
+	assert_true(cidr_parse("203.0.113.0/24", &ranges[0]));
+	assert_true(cidr_parse("2001:db8::1/32", &ranges[1]));
+	f.svc.external_ips = external;
+	f.svc.n_external_ips = 1;
+	f.svc.lb_ingress_ips = lb;
+	f.svc.n_lb_ingress_ips = 1;
+	f.svc.lb_source_cidrs = ranges;
+	f.svc.n_lb_source_cidrs = 2;
+	assert_int_equal(resolve_service(&f.in, &list), 0);
+	fe = find_frontend(&list, &external[0], PROTO_TCP, 80);
+	assert_non_null(fe);
+	assert_int_equal(fe->kind, FE_EXTERNAL_IP);
+	assert_int_equal(fe->n_source_ranges, 0);
+	assert_int_equal(fe->n_backends, 2);
+	fe = find_frontend(&list, &lb[0], PROTO_TCP, 80);
+	assert_non_null(fe);
+	assert_int_equal(fe->kind, FE_LB_INGRESS);
+	assert_int_equal(fe->n_source_ranges, 2);
+	/* Host bits of a range are cleared when it is parsed. */
+	assert_int_equal(fe->source_ranges[1].prefix_len, 32);
+	assert_int_equal(fe->source_ranges[1].addr.bytes[4], 0);
+	/* No marker for external addresses: only ClusterIPs refuse unknown ports. */
+	assert_null(find_frontend(&list, &lb[0], 0, 0));
+	frontend_list_clear(&list);
+}
+
 static const struct CMUnitTest property_tests[] = {
 	cmocka_unit_test(test_headless_yields_nothing),
 	cmocka_unit_test(test_external_name_yields_nothing),
@@ -852,6 +974,9 @@ static const struct CMUnitTest property_tests[] = {
 	cmocka_unit_test(test_resolve_endpoints_gives_both_sets),
 	cmocka_unit_test(test_frontend_equal_and_key_order),
 	cmocka_unit_test(test_state_names),
+	cmocka_unit_test(test_node_port_cluster_policy),
+	cmocka_unit_test(test_node_port_local_policy),
+	cmocka_unit_test(test_external_ip_and_lb_frontends),
 };
 
 int main(void)
