@@ -30,6 +30,7 @@ void engine_init(struct engine *eng, struct store *store, const struct datapath_
 	strmap_init(&eng->current);
 	strmap_init(&eng->owners);
 	strmap_init(&eng->ids);
+	hc_servers_init(&eng->health_checks);
 }
 
 static void list_free(struct frontend_list *list)
@@ -52,6 +53,7 @@ void engine_destroy(struct engine *eng)
 	strmap_destroy(&eng->current);
 	strmap_destroy(&eng->owners);
 	strmap_destroy(&eng->ids);
+	hc_servers_destroy(&eng->health_checks);
 	free(eng->node_zone);
 }
 
@@ -262,6 +264,8 @@ int engine_flush(struct engine *eng)
 		struct frontend_list *old = strmap_get(&eng->current, todo[i].key);
 
 		record_owners(eng, todo[i].key, old, todo[i].next);
+		hc_servers_update(&eng->health_checks, todo[i].key,
+				  store_get_service(eng->store, todo[i].key), todo[i].next);
 		if (todo[i].next->n) {
 			strmap_put(&eng->current, todo[i].key, todo[i].next);
 		} else {

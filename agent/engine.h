@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "datapath.h"
+#include "health_nodeport.h"
 #include "store.h"
 #include "strmap.h"
 
@@ -25,6 +26,7 @@ struct engine {
 	struct strmap owners;	/* frontend key text -> owning service key */
 	struct strmap ids;	/* service key -> service id */
 	uint32_t next_id;
+	struct hc_servers health_checks; /* healthCheckNodePort servers */
 };
 
 void engine_init(struct engine *eng, struct store *store, const struct datapath_ops *ops,

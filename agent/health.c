@@ -6,6 +6,8 @@
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +97,7 @@ struct health_server *health_start(const char *addr)
 	struct health_server *hs;
 	struct sockaddr_storage ss;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD;
+	sigset_t all, old;
 
 	if (parse_listen(addr, &ss)) {
 		pr_warn("--health-addr: \"%s\" is not HOST:PORT", addr);
@@ -105,8 +108,12 @@ struct health_server *health_start(const char *addr)
 		return NULL;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* The server's thread inherits a full mask: signals belong to the main loop. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	hs->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, hs, MHD_OPTION_SOCK_ADDR, &ss,
 				      MHD_OPTION_CONNECTION_TIMEOUT, 5u, MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!hs->daemon) {
 		pr_warn("--health-addr: cannot listen on %s", addr);
 		free(hs);

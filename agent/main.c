@@ -218,20 +218,10 @@ static int open_datapath(const struct options *opt, const struct datapath_ops **
 }
 
 /*
- * Blocked before any thread starts (API watchers, the health server), so
- * that every thread inherits the mask and the signals reach only the
- * main loop's signalfd.
+ * From here on the loop takes signals from a signalfd. Until then (the
+ * initial sync may wait for the API server) they keep their default action,
+ * so the agent can still be stopped; helper threads block them themselves.
  */
-static void block_signals(sigset_t *mask)
-{
-	sigemptyset(mask);
-	sigaddset(mask, SIGTERM);
-	sigaddset(mask, SIGINT);
-	sigaddset(mask, SIGHUP);
-	sigaddset(mask, SIGPIPE);
-	sigprocmask(SIG_BLOCK, mask, NULL);
-}
-
 static int signal_fd(void)
 {
 	sigset_t mask;
@@ -240,6 +230,7 @@ static int signal_fd(void)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
 	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
@@ -319,10 +310,8 @@ int main(int argc, char **argv)
 	struct engine eng;
 	struct health_server *health = NULL;
 	struct store store;
-	sigset_t signals;
 	int err;
 
-	block_signals(&signals);
 	log_route_libbpf();
 	if (parse_options(argc, argv, &opt))
 		return 2;

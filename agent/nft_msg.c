@@ -14,7 +14,9 @@
 #include <sys/uio.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/rtnetlink.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/batch.h>
 #include <libnftnl/chain.h>
@@ -51,25 +53,47 @@
 
 #define NFT_PRIO_DSTNAT (-100)
 #define NFT_PRIO_FILTER 0
+#define NFT_PRIO_SRCNAT 100
 
 /* Concatenation fields are padded to 4 bytes each. */
 #define KEY_LEN4 (4 + 4 + 4)
 #define KEY_LEN6 (16 + 4 + 4)
+#define KEY_LEN_NODE_PORT (4 + 4)
 #define ENDPOINT_LEN4 (4 + 4)
 #define ENDPOINT_LEN6 (16 + 4)
 
-static const char *const set_names[NFT_NAMED_SETS] = {
-	[NFT_SET_SERVICES4] = "services4",
-	[NFT_SET_SERVICES6] = "services6",
-	[NFT_SET_NO_ENDPOINTS4] = "no-endpoints4",
-	[NFT_SET_NO_ENDPOINTS6] = "no-endpoints6",
-	[NFT_SET_ADDRS4] = "service-addrs4",
-	[NFT_SET_ADDRS6] = "service-addrs6",
+/* What a named set's elements are keyed by. */
+enum set_key {
+	KEY_ADDR_PROTO_PORT,	/* ip daddr . meta l4proto . th dport */
+	KEY_PROTO_PORT,		/* meta l4proto . th dport (NodePorts) */
+	KEY_ADDR,		/* ip daddr */
+};
+
+static const struct {
+	const char *name;
+	bool v6;
+	enum set_key key;
+	bool is_map;		/* : verdict */
+} named_sets[NFT_NAMED_SETS] = {
+	[NFT_SET_SERVICES4] = { "services4", false, KEY_ADDR_PROTO_PORT, true },
+	[NFT_SET_SERVICES6] = { "services6", true, KEY_ADDR_PROTO_PORT, true },
+	[NFT_SET_NO_ENDPOINTS4] = { "no-endpoints4", false, KEY_ADDR_PROTO_PORT, true },
+	[NFT_SET_NO_ENDPOINTS6] = { "no-endpoints6", true, KEY_ADDR_PROTO_PORT, true },
+	[NFT_SET_ADDRS4] = { "service-addrs4", false, KEY_ADDR, false },
+	[NFT_SET_ADDRS6] = { "service-addrs6", true, KEY_ADDR, false },
+	[NFT_SET_NODEPORTS4] = { "nodeports4", false, KEY_PROTO_PORT, true },
+	[NFT_SET_NODEPORTS6] = { "nodeports6", true, KEY_PROTO_PORT, true },
+	[NFT_SET_NO_ENDPOINT_NODEPORTS4] = { "no-endpoint-nodeports4", false, KEY_PROTO_PORT,
+					     true },
+	[NFT_SET_NO_ENDPOINT_NODEPORTS6] = { "no-endpoint-nodeports6", true, KEY_PROTO_PORT,
+					     true },
+	[NFT_SET_FIREWALL4] = { "firewall-ips4", false, KEY_ADDR_PROTO_PORT, true },
+	[NFT_SET_FIREWALL6] = { "firewall-ips6", true, KEY_ADDR_PROTO_PORT, true },
 };
 
 const char *nft_set_name(enum nft_named_set set)
 {
-	return set < NFT_NAMED_SETS ? set_names[set] : "?";
+	return set < NFT_NAMED_SETS ? named_sets[set].name : "?";
 }
 
 static bool addr_unspecified(const struct ip_addr *addr)
@@ -77,6 +101,16 @@ static bool addr_unspecified(const struct ip_addr *addr)
 	static const uint8_t zero[16];
 
 	return !memcmp(addr->bytes, zero, addr->family == AF_INET ? 4 : 16);
+}
+
+bool nft_fe_is_node_port(const struct frontend *fe)
+{
+	return fe->key.proto && addr_unspecified(&fe->key.addr);
+}
+
+bool nft_fe_masquerades(const struct frontend *fe)
+{
+	return fe->kind != FE_CLUSTER_IP && !fe->preserve_source;
 }
 
 size_t nft_fe_usable_backends(const struct frontend *fe)
@@ -94,9 +128,6 @@ enum nft_fe_class nft_fe_classify(const struct frontend *fe)
 		return NFT_FE_SKIP;
 	if (fe->key.proto == 0 && fe->key.port == 0)
 		return NFT_FE_MARKER;
-	/* NodePorts answer on every local address (fib daddr type local): a later issue. */
-	if (addr_unspecified(&fe->key.addr))
-		return NFT_FE_SKIP;
 	switch (fe->action) {
 	case FE_SERVE:
 		/* A served frontend without a usable backend is refused, never left open. */
@@ -128,7 +159,10 @@ void nft_fe_chain_name(const struct frontend_key *key, char *buf, size_t len)
 	char addr[IP_ADDR_STRLEN], proto[8];
 
 	/* ':' is not allowed in an unquoted nft identifier, '-' separates fields. */
-	ip_addr_format(&key->addr, addr);
+	if (key->proto && addr_unspecified(&key->addr))
+		snprintf(addr, sizeof(addr), "nodeport%c", key->addr.family == AF_INET ? '4' : '6');
+	else
+		ip_addr_format(&key->addr, addr);
 	for (char *c = addr; *c; c++)
 		if (*c == ':')
 			*c = '_';
@@ -143,6 +177,10 @@ void nft_fe_key_text(const struct frontend_key *key, char *buf, size_t len)
 	ip_addr_format(&key->addr, addr);
 	if (key->proto == 0 && key->port == 0)
 		snprintf(buf, len, "%s (service address)", addr);
+	else if (addr_unspecified(&key->addr))
+		snprintf(buf, len, "nodePort %s/%u (IPv%c)",
+			 proto_name(key->proto, proto, sizeof(proto)), key->port,
+			 key->addr.family == AF_INET ? '4' : '6');
 	else
 		snprintf(buf, len, "%s %s/%u", addr, proto_name(key->proto, proto, sizeof(proto)),
 			 key->port);
@@ -373,6 +411,37 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 								 "add rule",
 			 ref->service ? ref->service : "?");
 		break;
+	case NFT_WHAT_FE_MASQ_RULE:
+		snprintf(buf, len, "add masquerade-mark rule to %s", name);
+		break;
+	case NFT_WHAT_FW_SET_ADD:
+	case NFT_WHAT_FW_SET_DEL:
+	case NFT_WHAT_FW_SET_FLUSH:
+	case NFT_WHAT_FW_ELEMS: {
+		char set[NFT_CHAIN_NAME_MAX];
+
+		nft_fw_set_name(&ref->key, set, sizeof(set));
+		snprintf(buf, len, "%s set %s",
+			 ref->what == NFT_WHAT_FW_SET_ADD   ? "add" :
+			 ref->what == NFT_WHAT_FW_SET_DEL   ? "delete" :
+			 ref->what == NFT_WHAT_FW_SET_FLUSH ? "flush" :
+							      "add source ranges to",
+			 set);
+		break;
+	}
+	case NFT_WHAT_FW_CHAIN_ADD:
+	case NFT_WHAT_FW_CHAIN_DEL:
+	case NFT_WHAT_FW_RULE: {
+		char fw[NFT_CHAIN_NAME_MAX];
+
+		nft_fw_chain_name(&ref->key, fw, sizeof(fw));
+		snprintf(buf, len, "%s %s",
+			 ref->what == NFT_WHAT_FW_CHAIN_ADD ? "add chain" :
+			 ref->what == NFT_WHAT_FW_CHAIN_DEL ? "delete chain" :
+							      "add rule to chain",
+			 fw);
+		break;
+	}
 	case NFT_WHAT_ELEMS_ADD:
 	case NFT_WHAT_ELEMS_DEL:
 		snprintf(buf, len, "%s %u element(s) %s %s, first %s",
@@ -432,6 +501,16 @@ struct base_chain {
 static const struct base_chain nat_chains[] = {
 	{ "nat-prerouting", "nat", NF_INET_PRE_ROUTING, NFT_PRIO_DSTNAT },
 	{ "nat-output", "nat", NF_INET_LOCAL_OUT, NFT_PRIO_DSTNAT },
+};
+
+static const struct base_chain nat_postrouting = {
+	"nat-postrouting", "nat", NF_INET_POST_ROUTING, NFT_PRIO_SRCNAT
+};
+
+/* loadBalancerSourceRanges: checked before DNAT, while the packet carries the LB address. */
+static const struct base_chain firewall_chains[] = {
+	{ "filter-prerouting", "filter", NF_INET_PRE_ROUTING, NFT_PRIO_DSTNAT - 10 },
+	{ "filter-output-pre-dnat", "filter", NF_INET_LOCAL_OUT, NFT_PRIO_DSTNAT - 10 },
 };
 
 static const struct base_chain filter_chains[] = {
@@ -589,6 +668,101 @@ static bool expr_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, ui
 	return add_expr(r, e);
 }
 
+/* ... != @set: the inverted lookup (no dreg). */
+static bool expr_lookup_not(struct nftnl_rule *r, uint32_t sreg, const char *set,
+			    uint32_t set_id)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+		if (set_id)
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+	}
+	return add_expr(r, e);
+}
+
+/* reg = (reg & mask) ^ xor, on len bytes. */
+static bool expr_bitwise(struct nftnl_rule *r, uint32_t reg, const void *mask, const void *xor,
+			 uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, reg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, reg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, xor, len);
+	}
+	return add_expr(r, e);
+}
+
+static bool expr_cmp(struct nftnl_rule *r, uint32_t sreg, uint32_t op, const void *data,
+		     uint32_t len)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("cmp");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+		nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+	}
+	return add_expr(r, e);
+}
+
+/* fib daddr type local: the destination is an address of this node. */
+static bool expr_fib_daddr_local(struct nftnl_rule *r)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("fib");
+	uint32_t local = RTN_LOCAL;
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+	}
+	return add_expr(r, e) && expr_cmp(r, NFT_REG_1, NFT_CMP_EQ, &local, sizeof(local));
+}
+
+/* meta mark set meta mark & and_mask ^ xor_bits (set a bit: mask ~bit, xor bit). */
+static bool expr_mark_update(struct nftnl_rule *r, uint32_t and_mask, uint32_t xor_bits)
+{
+	struct nftnl_expr *e;
+
+	if (!expr_meta(r, NFT_META_MARK, NFT_REG_1) ||
+	    !expr_bitwise(r, NFT_REG_1, &and_mask, &xor_bits, sizeof(uint32_t)))
+		return false;
+	e = nftnl_expr_alloc("meta");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+	}
+	return add_expr(r, e);
+}
+
+/* meta mark & bit != 0 */
+static bool expr_mark_has(struct nftnl_rule *r, uint32_t bit)
+{
+	uint32_t zero = 0;
+
+	return expr_meta(r, NFT_META_MARK, NFT_REG_1) &&
+	       expr_bitwise(r, NFT_REG_1, &bit, &zero, sizeof(bit)) &&
+	       expr_cmp(r, NFT_REG_1, NFT_CMP_NEQ, &zero, sizeof(zero));
+}
+
+/* masquerade fully-random: SNAT to the outgoing interface's address, random ports. */
+static bool expr_masquerade(struct nftnl_rule *r)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("masq");
+
+	if (e)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY);
+	return add_expr(r, e);
+}
+
 /* verdict NFT_GOTO / NFT_JUMP to chain, or NFT_RETURN etc. with chain NULL. */
 static bool expr_verdict(struct nftnl_rule *r, int verdict, const char *chain)
 {
@@ -736,6 +910,31 @@ static bool expr_frontend_key(struct nftnl_rule *r, bool v6, bool with_port)
 	       expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, port_reg);
 }
 
+/*
+ * The NodePort key "meta l4proto . th dport" into NFT_REG_1 on, after
+ * "[fib daddr type local] ip daddr != 127.0.0.0/8" (ip6 daddr != ::1): as
+ * kube-proxy, NodePorts are not served on loopback addresses.
+ */
+static bool expr_node_port_key(struct nftnl_rule *r, bool v6, bool fib_local)
+{
+	static const uint8_t loop6[16] = { [15] = 1 };
+	const uint8_t mask4[4] = { 255, 0, 0, 0 }, zero4[4] = { 0 }, loop4[4] = { 127, 0, 0, 0 };
+
+	if (!expr_meta(r, NFT_META_NFPROTO, NFT_REG_1) ||
+	    !expr_cmp_u8(r, NFT_REG_1, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4))
+		return false;
+	if (fib_local && !expr_fib_daddr_local(r))
+		return false;
+	if (!expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 24 : 16, v6 ? 16 : 4, NFT_REG_1))
+		return false;
+	if (v6 ? !expr_cmp(r, NFT_REG_1, NFT_CMP_NEQ, loop6, sizeof(loop6)) :
+		 !expr_bitwise(r, NFT_REG_1, mask4, zero4, 4) ||
+			 !expr_cmp(r, NFT_REG_1, NFT_CMP_NEQ, loop4, sizeof(loop4)))
+		return false;
+	return expr_meta(r, NFT_META_L4PROTO, NFT_REG_1) &&
+	       expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+}
+
 /* ---- rules ---- */
 
 static struct nftnl_rule *rule_new(const char *chain)
@@ -770,13 +969,73 @@ out:
 		nftnl_rule_free(r);
 }
 
-/* nat-*: ip daddr . meta l4proto . th dport vmap @services4 (and the v6 twin). */
-static void nat_lookup_rule(struct nft_batch *b, const char *chain, bool v6)
+/*
+ * nat-*: ip daddr . meta l4proto . th dport vmap @services4 (and the v6
+ * twin), then for the node's own addresses
+ * fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @nodeports4:
+ * a frontend on a specific address wins over a NodePort, as in kube-proxy.
+ */
+static void nat_lookup_rules(struct nft_batch *b, const char *chain, bool v6)
 {
 	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_RULE };
 	struct nftnl_rule *r = rule_new(chain);
 	const char *map = nft_set_name(v6 ? NFT_SET_SERVICES6 : NFT_SET_SERVICES4);
 	bool ok = r && expr_frontend_key(r, v6, true) &&
+		  expr_lookup(r, NFT_REG_1, map, 0, true, NFT_REG_VERDICT);
+
+	rule_msg(b, r, ok, &ref);
+	r = rule_new(chain);
+	map = nft_set_name(v6 ? NFT_SET_NODEPORTS6 : NFT_SET_NODEPORTS4);
+	ok = r && expr_node_port_key(r, v6, true) &&
+	     expr_lookup(r, NFT_REG_1, map, 0, true, NFT_REG_VERDICT);
+	rule_msg(b, r, ok, &ref);
+}
+
+/*
+ * nat-postrouting: meta mark & 0x4000 != 0 meta mark set meta mark & ~0x4000
+ * masquerade fully-random. The bit is cleared so it does not leak into
+ * whatever handles the packet next (tunnels, policy routing).
+ */
+static void masquerade_rule(struct nft_batch *b, const char *chain)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_RULE };
+	struct nftnl_rule *r = rule_new(chain);
+	bool ok = r && expr_mark_has(r, NFT_MASQ_MARK) &&
+		  expr_mark_update(r, ~NFT_MASQ_MARK, 0) && expr_masquerade(r);
+
+	rule_msg(b, r, ok, &ref);
+}
+
+/*
+ * filter-prerouting / filter-output-pre-dnat, before DNAT (the packet still
+ * carries the LB address): ct state new ip daddr . meta l4proto . th dport
+ * vmap @firewall-ips4. As kube-proxy, only new flows are checked: flows
+ * admitted before a range change keep going.
+ */
+static void firewall_lookup_rule(struct nft_batch *b, const char *chain, bool v6)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_RULE };
+	struct nftnl_rule *r = rule_new(chain);
+	const char *map = nft_set_name(v6 ? NFT_SET_FIREWALL6 : NFT_SET_FIREWALL4);
+	bool ok = r && expr_ct_state_new(r) && expr_frontend_key(r, v6, true) &&
+		  expr_lookup(r, NFT_REG_1, map, 0, true, NFT_REG_VERDICT);
+
+	rule_msg(b, r, ok, &ref);
+}
+
+/*
+ * NodePorts without endpoints: [ct state new fib daddr type local] ip daddr
+ * != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports4.
+ * filter-input needs no fib (every packet there is for this node);
+ * filter-output checks new flows only, to pay the route lookup once.
+ */
+static void node_port_filter_rule(struct nft_batch *b, const char *chain, bool v6, bool output)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_RULE };
+	struct nftnl_rule *r = rule_new(chain);
+	const char *map =
+	    nft_set_name(v6 ? NFT_SET_NO_ENDPOINT_NODEPORTS6 : NFT_SET_NO_ENDPOINT_NODEPORTS4);
+	bool ok = r && (!output || expr_ct_state_new(r)) && expr_node_port_key(r, v6, output) &&
 		  expr_lookup(r, NFT_REG_1, map, 0, true, NFT_REG_VERDICT);
 
 	rule_msg(b, r, ok, &ref);
@@ -827,15 +1086,14 @@ static void reject_chain(struct nft_batch *b)
 
 static bool set_is_v6(int which)
 {
-	return which == NFT_SET_SERVICES6 || which == NFT_SET_NO_ENDPOINTS6 ||
-	       which == NFT_SET_ADDRS6;
+	return named_sets[which].v6;
 }
 
 static void named_set_add(struct nft_batch *b, enum nft_named_set which)
 {
 	struct nft_msg_ref ref = { .what = NFT_WHAT_SET_ADD, .set = which };
 	bool v6 = set_is_v6(which);
-	bool is_map = which != NFT_SET_ADDRS4 && which != NFT_SET_ADDRS6;
+	bool is_map = named_sets[which].is_map;
 	uint32_t addr_type = v6 ? NFT_TYPE_IP6ADDR : NFT_TYPE_IPADDR;
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nlmsghdr *nlh;
@@ -846,7 +1104,14 @@ static void named_set_add(struct nft_batch *b, enum nft_named_set which)
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, nft_set_name(which));
 	nftnl_set_set_u32(s, NFTNL_SET_ID, ++b->set_id);
-	if (is_map) {
+	if (is_map && named_sets[which].key == KEY_PROTO_PORT) {
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE,
+				  NFT_CONCAT2(NFT_TYPE_INET_PROTOCOL, NFT_TYPE_INET_SERVICE));
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, KEY_LEN_NODE_PORT);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
+	} else if (is_map) {
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE,
 				  NFT_CONCAT3(addr_type, NFT_TYPE_INET_PROTOCOL,
@@ -869,15 +1134,28 @@ static void named_set_add(struct nft_batch *b, enum nft_named_set which)
 
 void nft_msg_base_chains(struct nft_batch *b)
 {
+	for (size_t i = 0; i < sizeof(firewall_chains) / sizeof(firewall_chains[0]); i++) {
+		base_chain_add(b, &firewall_chains[i]);
+		firewall_lookup_rule(b, firewall_chains[i].name, false);
+		firewall_lookup_rule(b, firewall_chains[i].name, true);
+	}
 	for (size_t i = 0; i < sizeof(nat_chains) / sizeof(nat_chains[0]); i++) {
 		base_chain_add(b, &nat_chains[i]);
-		nat_lookup_rule(b, nat_chains[i].name, false);
-		nat_lookup_rule(b, nat_chains[i].name, true);
+		nat_lookup_rules(b, nat_chains[i].name, false);
+		nat_lookup_rules(b, nat_chains[i].name, true);
 	}
+	base_chain_add(b, &nat_postrouting);
+	masquerade_rule(b, nat_postrouting.name);
 	for (size_t i = 0; i < sizeof(filter_chains) / sizeof(filter_chains[0]); i++) {
-		base_chain_add(b, &filter_chains[i]);
-		filter_rules(b, filter_chains[i].name, false);
-		filter_rules(b, filter_chains[i].name, true);
+		const struct base_chain *fc = &filter_chains[i];
+
+		base_chain_add(b, fc);
+		filter_rules(b, fc->name, false);
+		filter_rules(b, fc->name, true);
+		if (fc->hook == NF_INET_LOCAL_IN || fc->hook == NF_INET_LOCAL_OUT) {
+			node_port_filter_rule(b, fc->name, false, fc->hook == NF_INET_LOCAL_OUT);
+			node_port_filter_rule(b, fc->name, true, fc->hook == NF_INET_LOCAL_OUT);
+		}
 	}
 }
 
@@ -1309,6 +1587,13 @@ void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe)
 		ok = r && expr_ct_state_new(r) && expr_verdict(r, NFT_JUMP, svc);
 		rule_msg(b, r, ok, &ref);
 	}
+	if (nft_fe_masquerades(fe)) {
+		/* externalTrafficPolicy Cluster: nat-postrouting masquerades the flow. */
+		ref.what = NFT_WHAT_FE_MASQ_RULE;
+		r = rule_new(name);
+		ok = r && expr_mark_update(r, ~NFT_MASQ_MARK, NFT_MASQ_MARK);
+		rule_msg(b, r, ok, &ref);
+	}
 	if (!nft_fe_has_affinity(fe))
 		return nft_msg_fe_dnat_rule(b, fe);
 	/* A known client goes back to its endpoint, as long as that endpoint is listed. */
@@ -1536,27 +1821,41 @@ void nft_msg_svc_del(struct nft_batch *b, const char *service)
 static int fe_named_set(const struct frontend *fe, enum nft_fe_class cls)
 {
 	bool v6 = fe->key.addr.family == AF_INET6;
+	bool np = nft_fe_is_node_port(fe);
 
 	switch (cls) {
 	case NFT_FE_MARKER:
 		return v6 ? NFT_SET_ADDRS6 : NFT_SET_ADDRS4;
 	case NFT_FE_SERVE:
+		if (np)
+			return v6 ? NFT_SET_NODEPORTS6 : NFT_SET_NODEPORTS4;
 		return v6 ? NFT_SET_SERVICES6 : NFT_SET_SERVICES4;
 	case NFT_FE_REFUSE:
 	case NFT_FE_DROP:
+		if (np)
+			return v6 ? NFT_SET_NO_ENDPOINT_NODEPORTS6 : NFT_SET_NO_ENDPOINT_NODEPORTS4;
 		return v6 ? NFT_SET_NO_ENDPOINTS6 : NFT_SET_NO_ENDPOINTS4;
 	default:
 		return -1;
 	}
 }
 
-/* addr . proto . port, each field padded to 4 bytes, or the address alone. */
-static size_t fe_elem_key(const struct frontend_key *key, bool with_port, uint8_t *out)
+/*
+ * The element key of a frontend in set which: addr . proto . port (each
+ * field padded to 4 bytes), proto . port (NodePorts), or the address alone.
+ */
+static size_t fe_elem_key(const struct frontend_key *key, int which, uint8_t *out)
 {
 	size_t alen = key->addr.family == AF_INET ? 4 : 16;
 	uint16_t port = htons(key->port);
+	bool with_port = named_sets[which].key != KEY_ADDR;
 
 	memset(out, 0, KEY_LEN6);
+	if (named_sets[which].key == KEY_PROTO_PORT) {
+		out[0] = key->proto;
+		memcpy(out + 4, &port, sizeof(port));
+		return KEY_LEN_NODE_PORT;
+	}
 	memcpy(out, key->addr.bytes, alen);
 	if (!with_port)
 		return alen;
@@ -1589,8 +1888,13 @@ static void flush_one(struct nft_batch *b, int which)
 
 		ref.has_key = true;
 		ref.key.addr.family = v6 ? AF_INET6 : AF_INET;
-		memcpy(ref.key.addr.bytes, k, v6 ? 16 : 4);
-		if (which < NFT_SET_ADDRS4) {
+		if (named_sets[which].key == KEY_PROTO_PORT) {
+			ref.key.proto = k[0];
+			ref.key.port = ntohs(*(const uint16_t *)(k + 4));
+		} else {
+			memcpy(ref.key.addr.bytes, k, v6 ? 16 : 4);
+		}
+		if (named_sets[which].key == KEY_ADDR_PROTO_PORT) {
 			ref.key.proto = k[v6 ? 16 : 4];
 			ref.key.port = ntohs(*(const uint16_t *)(k + (v6 ? 20 : 8)));
 		}
@@ -1609,15 +1913,15 @@ void nft_batch_flush_elems(struct nft_batch *b)
 		flush_one(b, i);
 }
 
-void nft_batch_queue_elem(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe)
+/* Queues one element of set which; verdict 0 with chain NULL for a plain set or a delete. */
+static void queue_elem(struct nft_batch *b, uint16_t msg_type, int which,
+		       const struct frontend_key *fkey, int verdict, const char *chain)
 {
-	enum nft_fe_class cls = nft_fe_classify(fe);
-	int which = fe_named_set(fe, cls);
 	struct nftnl_set_elem *e;
 	uint8_t key[KEY_LEN6];
 	size_t len;
 
-	if (which < 0 || b->err)
+	if (b->err)
 		return;
 	if (b->pending_type != msg_type)
 		nft_batch_flush_elems(b);
@@ -1630,22 +1934,303 @@ void nft_batch_queue_elem(struct nft_batch *b, uint16_t msg_type, const struct f
 	e = nftnl_set_elem_alloc();
 	if (!e)
 		return batch_fail(b, -ENOMEM);
-	len = fe_elem_key(&fe->key, cls != NFT_FE_MARKER, key);
+	len = fe_elem_key(fkey, which, key);
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
 	/* A delete names the key only; an add carries the verdict too. */
-	if (msg_type == NFT_MSG_NEWSETELEM && cls == NFT_FE_SERVE) {
-		char name[NFT_CHAIN_NAME_MAX];
-
-		nft_fe_chain_name(&fe->key, name, sizeof(name));
-		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
-		nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, name);
-	} else if (msg_type == NFT_MSG_NEWSETELEM && cls == NFT_FE_REFUSE) {
-		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
-		nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, NFT_REJECT_CHAIN);
-	} else if (msg_type == NFT_MSG_NEWSETELEM && cls == NFT_FE_DROP) {
-		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NF_DROP);
+	if (msg_type == NFT_MSG_NEWSETELEM && named_sets[which].is_map) {
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, verdict);
+		if (chain)
+			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
 	}
 	nftnl_set_elem_add(b->pending[which], e);
 	if (++b->n_pending[which] >= NFT_ELEMS_PER_MSG)
 		flush_one(b, which);
+}
+
+void nft_batch_queue_elem(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe)
+{
+	enum nft_fe_class cls = nft_fe_classify(fe);
+	int which = fe_named_set(fe, cls);
+	char name[NFT_CHAIN_NAME_MAX];
+
+	if (which < 0)
+		return;
+	switch (cls) {
+	case NFT_FE_SERVE:
+		nft_fe_chain_name(&fe->key, name, sizeof(name));
+		return queue_elem(b, msg_type, which, &fe->key, NFT_GOTO, name);
+	case NFT_FE_REFUSE:
+		return queue_elem(b, msg_type, which, &fe->key, NFT_GOTO, NFT_REJECT_CHAIN);
+	case NFT_FE_DROP:
+		return queue_elem(b, msg_type, which, &fe->key, NF_DROP, NULL);
+	default:
+		return queue_elem(b, msg_type, which, &fe->key, 0, NULL);
+	}
+}
+
+/* ---- loadBalancerSourceRanges ---- */
+
+static void fw_name(const char *prefix, const struct frontend_key *key, char *buf, size_t len)
+{
+	char fe[NFT_CHAIN_NAME_MAX];
+
+	nft_fe_chain_name(key, fe, sizeof(fe));
+	/* fe + 3 skips "fe-": firewall-10.0.0.5-tcp-80 */
+	snprintf(buf, len, "%s-%s", prefix, fe + 3);
+}
+
+void nft_fw_chain_name(const struct frontend_key *key, char *buf, size_t len)
+{
+	fw_name("firewall", key, buf, len);
+}
+
+void nft_fw_set_name(const struct frontend_key *key, char *buf, size_t len)
+{
+	fw_name("allow", key, buf, len);
+}
+
+bool nft_fe_has_firewall(const struct frontend *fe)
+{
+	if (fe->kind != FE_LB_INGRESS || nft_fe_classify(fe) == NFT_FE_SKIP ||
+	    nft_fe_is_node_port(fe))
+		return false;
+	for (size_t i = 0; i < fe->n_source_ranges; i++)
+		if (fe->source_ranges[i].addr.family == fe->key.addr.family)
+			return true;
+	return false;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct nft_fw_range *)a)->start,
+		      ((const struct nft_fw_range *)b)->start, 16);
+}
+
+/* Big-endian 16-byte add of one; false if it wrapped (the range ran to the top). */
+static bool addr_inc(uint8_t *a, size_t alen)
+{
+	for (size_t i = alen; i-- > 0;)
+		if (++a[i])
+			return true;
+	return false;
+}
+
+size_t nft_fw_ranges(const struct frontend *fe, struct nft_fw_range *out, size_t max)
+{
+	size_t alen = fe->key.addr.family == AF_INET ? 4 : 16, bits = alen * 8, n = 0, m = 0;
+
+	for (size_t i = 0; i < fe->n_source_ranges && n < max; i++) {
+		const struct cidr *c = &fe->source_ranges[i];
+		struct nft_fw_range *r = &out[n];
+
+		if (c->addr.family != fe->key.addr.family || c->prefix_len > bits)
+			continue;
+		memset(r, 0, sizeof(*r));
+		memcpy(r->start, c->addr.bytes, alen);
+		/* Host bits cleared in start, set in end: the last address of the block. */
+		for (size_t bit = 0; bit < bits; bit++) {
+			uint8_t m8 = 0x80u >> (bit % 8);
+
+			if (bit < c->prefix_len)
+				r->start[bit / 8] &= 0xff, r->end[bit / 8] |= c->addr.bytes[bit / 8] & m8;
+			else
+				r->start[bit / 8] &= (uint8_t)~m8, r->end[bit / 8] |= m8;
+		}
+		r->has_end = addr_inc(r->end, alen);
+		n++;
+	}
+	qsort(out, n, sizeof(*out), range_cmp);
+	/* Merge overlapping and touching blocks: the kernel's interval set refuses overlaps. */
+	for (size_t i = 0; i < n; i++) {
+		struct nft_fw_range *last = m ? &out[m - 1] : NULL;
+
+		if (last && (!last->has_end || memcmp(out[i].start, last->end, alen) <= 0)) {
+			if (!out[i].has_end)
+				last->has_end = false, memset(last->end, 0, sizeof(last->end));
+			else if (last->has_end && memcmp(out[i].end, last->end, alen) > 0)
+				memcpy(last->end, out[i].end, alen);
+			continue;
+		}
+		out[m++] = out[i];
+	}
+	return m;
+}
+
+/* Enough for any real list; more ranges than this are cut with a warning. */
+#define NFT_FW_MAX_RANGES 1024
+
+bool nft_fw_same_ranges(const struct frontend *a, const struct frontend *b)
+{
+	size_t na, nb;
+	struct nft_fw_range *ra = calloc(2 * NFT_FW_MAX_RANGES, sizeof(*ra)), *rb;
+	bool same;
+
+	if (!ra)
+		return false;
+	rb = ra + NFT_FW_MAX_RANGES;
+	na = nft_fw_ranges(a, ra, NFT_FW_MAX_RANGES);
+	nb = nft_fw_ranges(b, rb, NFT_FW_MAX_RANGES);
+	same = na == nb && a->key.addr.family == b->key.addr.family &&
+	       !memcmp(ra, rb, na * sizeof(*ra));
+	free(ra);
+	return same;
+}
+
+/* The allow set's elements: a start, and an interval end unless the range runs to the top. */
+static void fw_elems(struct nft_batch *b, const struct frontend *fe, const char *set,
+		     uint32_t set_id)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_FW_ELEMS, .has_key = true, .key = fe->key };
+	size_t alen = fe->key.addr.family == AF_INET ? 4 : 16, n;
+	struct nft_fw_range *ranges = calloc(NFT_FW_MAX_RANGES, sizeof(*ranges));
+	struct nftnl_set *chunk = NULL;
+	size_t in_chunk = 0;
+
+	if (!ranges)
+		return batch_fail(b, -ENOMEM);
+	if (fe->n_source_ranges > NFT_FW_MAX_RANGES)
+		pr_warn("nft: %s: %zu loadBalancerSourceRanges, only the first %d are used",
+			fe->service ? fe->service : "?", fe->n_source_ranges, NFT_FW_MAX_RANGES);
+	n = nft_fw_ranges(fe, ranges, NFT_FW_MAX_RANGES);
+	for (size_t i = 0; i < n && !b->err; i++) {
+		for (int end = 0; end < 2; end++) {
+			struct nftnl_set_elem *e;
+
+			if (end && !ranges[i].has_end)
+				continue;
+			if (!chunk) {
+				chunk = elems_set_new(set, set_id);
+				if (!chunk)
+					goto fail;
+			}
+			e = nftnl_set_elem_alloc();
+			if (!e)
+				goto fail;
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY,
+					   end ? ranges[i].end : ranges[i].start, alen);
+			if (end)
+				nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS,
+						       NFT_SET_ELEM_INTERVAL_END);
+			nftnl_set_elem_add(chunk, e);
+			/* A start and its end stay in one message. */
+			if (++in_chunk >= NFT_ELEMS_PER_MSG && (end || !ranges[i].has_end)) {
+				elems_msg(b, chunk, NFT_MSG_NEWSETELEM, &ref);
+				nftnl_set_free(chunk);
+				chunk = NULL;
+				in_chunk = 0;
+			}
+		}
+	}
+	if (chunk && in_chunk)
+		elems_msg(b, chunk, NFT_MSG_NEWSETELEM, &ref);
+	if (chunk)
+		nftnl_set_free(chunk);
+	free(ranges);
+	return;
+fail:
+	if (chunk)
+		nftnl_set_free(chunk);
+	free(ranges);
+	batch_fail(b, -ENOMEM);
+}
+
+void nft_msg_fw_add(struct nft_batch *b, const struct frontend *fe)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_FW_SET_ADD, .has_key = true, .key = fe->key };
+	bool v6 = fe->key.addr.family == AF_INET6;
+	char set[NFT_CHAIN_NAME_MAX], chain[NFT_CHAIN_NAME_MAX];
+	struct nftnl_set *s;
+	struct nftnl_rule *r;
+	struct nlmsghdr *nlh;
+	uint32_t set_id;
+	bool ok;
+
+	if (b->err || !nft_fe_has_firewall(fe))
+		return;
+	nft_fw_set_name(&fe->key, set, sizeof(set));
+	nft_fw_chain_name(&fe->key, chain, sizeof(chain));
+	s = nftnl_set_alloc();
+	if (!s)
+		return batch_fail(b, -ENOMEM);
+	set_id = ++b->set_id;
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, set_id);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, v6 ? NFT_TYPE_IP6ADDR : NFT_TYPE_IPADDR);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, v6 ? 16 : 4);
+	nlh = msg_start(b, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, &ref);
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		msg_end(b);
+	}
+	nftnl_set_free(s);
+	fw_elems(b, fe, set, set_id);
+
+	ref.what = NFT_WHAT_FW_CHAIN_ADD;
+	chain_msg(b, chain_new(chain), NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, &ref);
+	/* ip saddr != @allow-... drop: kube-proxy drops, it does not reject. */
+	ref.what = NFT_WHAT_FW_RULE;
+	r = rule_new(chain);
+	ok = r && expr_saddr(r, v6) && expr_lookup_not(r, NFT_REG_1, set, set_id) &&
+	     expr_verdict(r, NF_DROP, NULL);
+	rule_msg(b, r, ok, &ref);
+}
+
+void nft_msg_fw_update(struct nft_batch *b, const struct frontend *fe)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_FW_SET_FLUSH, .has_key = true, .key = fe->key };
+	char set[NFT_CHAIN_NAME_MAX];
+	struct nlmsghdr *nlh;
+
+	if (b->err || !nft_fe_has_firewall(fe))
+		return;
+	nft_fw_set_name(&fe->key, set, sizeof(set));
+	/* DELSETELEM without elements empties the set; the new ones follow in this batch. */
+	nlh = msg_start(b, NFT_MSG_DELSETELEM, 0, &ref);
+	if (!nlh)
+		return;
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, NFT_TABLE_NAME);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
+	msg_end(b);
+	fw_elems(b, fe, set, 0);
+}
+
+void nft_msg_fw_del(struct nft_batch *b, const struct frontend_key *key)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_FW_CHAIN_DEL, .has_key = true, .key = *key };
+	char set[NFT_CHAIN_NAME_MAX], chain[NFT_CHAIN_NAME_MAX];
+	struct nftnl_set *s;
+	struct nlmsghdr *nlh;
+
+	nft_fw_set_name(key, set, sizeof(set));
+	nft_fw_chain_name(key, chain, sizeof(chain));
+	/* The chain's rule holds the set: chain first. */
+	chain_msg(b, chain_new(chain), NFT_MSG_DELCHAIN, 0, &ref);
+	ref.what = NFT_WHAT_FW_SET_DEL;
+	s = nftnl_set_alloc();
+	if (!s)
+		return batch_fail(b, -ENOMEM);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+	nlh = msg_start(b, NFT_MSG_DELSET, 0, &ref);
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		msg_end(b);
+	}
+	nftnl_set_free(s);
+}
+
+void nft_batch_queue_fw_elem(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe)
+{
+	char chain[NFT_CHAIN_NAME_MAX];
+
+	if (!nft_fe_has_firewall(fe))
+		return;
+	nft_fw_chain_name(&fe->key, chain, sizeof(chain));
+	queue_elem(b, msg_type, fe->key.addr.family == AF_INET6 ? NFT_SET_FIREWALL6 :
+								   NFT_SET_FIREWALL4,
+		   &fe->key, NFT_GOTO, chain);
 }

@@ -25,6 +25,13 @@
 /* Elements per NEWSETELEM message: keeps every message far below the page overrun. */
 #define NFT_ELEMS_PER_MSG 256
 
+/*
+ * The bit of the packet mark that asks nat-postrouting to masquerade a flow
+ * (kube-proxy's masquerade bit): set in the frontend chain of an external
+ * frontend under externalTrafficPolicy Cluster, cleared when masquerading.
+ */
+#define NFT_MASQ_MARK 0x4000u
+
 /* The named sets and maps of the table. */
 enum nft_named_set {
 	NFT_SET_SERVICES4,	/* served frontends: addr . proto . port -> goto fe-... */
@@ -33,6 +40,12 @@ enum nft_named_set {
 	NFT_SET_NO_ENDPOINTS6,
 	NFT_SET_ADDRS4,		/* known service addresses (marker frontends) */
 	NFT_SET_ADDRS6,
+	NFT_SET_NODEPORTS4,	/* served NodePorts: proto . port -> goto fe-nodeport4-... */
+	NFT_SET_NODEPORTS6,
+	NFT_SET_NO_ENDPOINT_NODEPORTS4,	/* refused / dropped NodePorts */
+	NFT_SET_NO_ENDPOINT_NODEPORTS6,
+	NFT_SET_FIREWALL4,	/* LB frontends with source ranges: -> goto firewall-... */
+	NFT_SET_FIREWALL6,
 	NFT_NAMED_SETS,
 };
 
@@ -40,18 +53,25 @@ const char *nft_set_name(enum nft_named_set set);
 
 /* What the datapath does with one frontend in nftables terms. */
 enum nft_fe_class {
-	NFT_FE_SKIP,		/* not programmed here (NodePort on any address: later issue) */
+	NFT_FE_SKIP,		/* not programmed here (not IPv4/IPv6) */
 	NFT_FE_MARKER,		/* element of service-addrs */
-	NFT_FE_SERVE,		/* chain + DNAT rule + element of services */
-	NFT_FE_REFUSE,		/* element of no-endpoints: goto reject-chain */
-	NFT_FE_DROP,		/* element of no-endpoints: drop */
+	NFT_FE_SERVE,		/* chain + DNAT rule + element of services (nodeports) */
+	NFT_FE_REFUSE,		/* element of no-endpoints (no-endpoint-nodeports): reject */
+	NFT_FE_DROP,		/* element of no-endpoints (no-endpoint-nodeports): drop */
 };
 
 enum nft_fe_class nft_fe_classify(const struct frontend *fe);
+/* A NodePort: the unspecified address, served on every local address (fib daddr type local). */
+bool nft_fe_is_node_port(const struct frontend *fe);
+/* True if fe's flows are marked for masquerade (external kinds, externalTrafficPolicy Cluster). */
+bool nft_fe_masquerades(const struct frontend *fe);
 /* Backends of fe usable for DNAT (same family as the frontend). */
 size_t nft_fe_usable_backends(const struct frontend *fe);
 
-/* Writes the frontend's chain name, e.g. fe-10.96.0.10-tcp-80, fe-fd00__10-udp-53. */
+/*
+ * Writes the frontend's chain name, e.g. fe-10.96.0.10-tcp-80, fe-fd00__10-udp-53,
+ * and for NodePorts fe-nodeport4-tcp-30080 / fe-nodeport6-tcp-30080.
+ */
 void nft_fe_chain_name(const struct frontend_key *key, char *buf, size_t len);
 /* "10.96.0.10 tcp/80" for log lines. */
 void nft_fe_key_text(const struct frontend_key *key, char *buf, size_t len);
@@ -86,6 +106,14 @@ enum nft_msg_what {
 	NFT_WHAT_SVC_CHAIN_DEL,
 	NFT_WHAT_SVC_CHAIN_FLUSH,
 	NFT_WHAT_SVC_RULE,
+	NFT_WHAT_FE_MASQ_RULE,		/* meta mark set mark | 0x4000 */
+	NFT_WHAT_FW_SET_ADD,		/* allow-<frontend>: a LB frontend's source ranges */
+	NFT_WHAT_FW_SET_DEL,
+	NFT_WHAT_FW_SET_FLUSH,
+	NFT_WHAT_FW_ELEMS,
+	NFT_WHAT_FW_CHAIN_ADD,		/* firewall-<frontend> */
+	NFT_WHAT_FW_CHAIN_DEL,
+	NFT_WHAT_FW_RULE,
 };
 
 struct nft_msg_ref {
@@ -177,6 +205,7 @@ void nft_msg_ep_del(struct nft_batch *b, const struct frontend *fe, const struct
 /*
  * Every rule of a served frontend's chain, in order:
  *   [ct state new jump limit.NS.NAME]             when the Service has a rate limit
+ *   [meta mark set mark | 0x4000]                 when nft_fe_masquerades(fe)
  *   then without affinity the one DNAT rule (nft_msg_fe_dnat_rule),
  *   with affinity: ip saddr @aff-<ep> goto ep-<ep>, one per backend, then
  *                  numgen random mod N vmap { 0 : goto ep-<ep0>, ... }
@@ -232,5 +261,41 @@ void nft_msg_svc_del(struct nft_batch *b, const char *service);
  */
 void nft_batch_queue_elem(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe);
 void nft_batch_flush_elems(struct nft_batch *b);
+
+/* ---- loadBalancerSourceRanges: firewall-ips4/6 -> chain firewall-<fe> -> set allow-<fe> ---- */
+
+/* firewall-10.0.0.5-tcp-80 and allow-10.0.0.5-tcp-80. */
+void nft_fw_chain_name(const struct frontend_key *key, char *buf, size_t len);
+void nft_fw_set_name(const struct frontend_key *key, char *buf, size_t len);
+/*
+ * True if fe restricts its sources: a LB ingress frontend with source
+ * ranges of its own family (as kube-proxy, ranges of the other family are
+ * ignored; none left means everyone is allowed).
+ */
+bool nft_fe_has_firewall(const struct frontend *fe);
+/* True if a and b allow the same sources (both with a firewall). */
+bool nft_fw_same_ranges(const struct frontend *a, const struct frontend *b);
+/*
+ * The allowed sources as interval-set elements: sorted, merged ranges, each
+ * a start and (unless it runs to the top of the address space) an
+ * exclusive end. Returns the number of ranges, at most max.
+ */
+struct nft_fw_range {
+	uint8_t start[16];
+	uint8_t end[16];	/* first address after the range */
+	bool has_end;
+};
+size_t nft_fw_ranges(const struct frontend *fe, struct nft_fw_range *out, size_t max);
+/*
+ * Adds the set (with its elements) and the chain "ip saddr != @allow-... drop".
+ * The firewall-ips element is queued separately (nft_batch_queue_fw_elem).
+ */
+void nft_msg_fw_add(struct nft_batch *b, const struct frontend *fe);
+/* New ranges for an existing firewall: flush the set, add the new elements. */
+void nft_msg_fw_update(struct nft_batch *b, const struct frontend *fe);
+/* Deletes the chain, then the set (after the firewall-ips element went). */
+void nft_msg_fw_del(struct nft_batch *b, const struct frontend_key *key);
+/* Queues fe's firewall-ips4/6 element (if nft_fe_has_firewall) like nft_batch_queue_elem. */
+void nft_batch_queue_fw_elem(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe);
 
 #endif

@@ -22,6 +22,10 @@
 /* Services (not frontends) with a bucket, counters or a name. */
 #define SL_MAX_SERVICE_IDS 65536
 #define SL_SERVICE_NAME_LEN 256
+/* tc path: tracked connections (two entries each), node addresses, source ranges. */
+#define SL_MAX_CONNTRACK 262144
+#define SL_MAX_NODE_ADDRS 1024
+#define SL_MAX_SOURCE_RANGES 65536
 
 /* sl_service.action */
 enum sl_action {
@@ -48,11 +52,24 @@ struct sl_service {
 	__u32 service_id;	/* per Service, shared by its ports (rate limits) */
 	__u32 action;		/* enum sl_action */
 	__u32 affinity_timeout; /* seconds, 0 = no session affinity */
-	__u32 flags;		/* reserved, 0 */
+	__u32 flags;		/* SL_SVC_KIND_MASK: enum sl_kind; SL_SVC_F_*: below */
 	/* The Service's rate limit as GCRA parameters; interval 0 = no limit. */
 	__u64 rate_interval_ns;	/* between two admitted flows at the steady rate */
 	__u64 rate_depth_ns;	/* burst x interval: how far the TAT may run ahead */
 };
+
+/* sl_service.flags: the frontend's kind in the low bits, then properties. */
+enum sl_kind {
+	SL_KIND_CLUSTER_IP = 0,	/* socket path only */
+	SL_KIND_EXTERNAL_IP = 1, /* spec.externalIPs: tc and socket path */
+	SL_KIND_LB_INGRESS = 2,	/* status.loadBalancer.ingress: tc and socket path */
+	SL_KIND_NODE_PORT = 3,	/* addr all zero: any address of node_addrs */
+};
+#define SL_SVC_KIND_MASK 0xfu
+/* externalTrafficPolicy Local: keep the client's address, no SNAT. */
+#define SL_SVC_F_PRESERVE_SOURCE (1u << 8)
+/* loadBalancerSourceRanges: only clients in source_ranges may connect. */
+#define SL_SVC_F_SOURCE_RANGES (1u << 9)
 
 /* Backend slot: slots of a set are written before the service entry points at the set. */
 struct sl_backend_key {
@@ -151,6 +168,69 @@ struct sl_service_info {
 	__u32 pad;
 	__u64 rate_interval_ns;
 	__u64 rate_depth_ns;
+};
+
+/*
+ * tc path. An address of this node (any device): NodePort frontends match
+ * packets to these. The value is unused (1).
+ */
+struct sl_node_addr_key {
+	__u8 addr[16];
+	__u8 family;
+	__u8 pad[3];
+};
+
+/* The address a device's SNAT uses: per egress ifindex and family. */
+struct sl_dev_addr_key {
+	__u32 ifindex;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct sl_dev_addr {
+	__u8 addr[16];
+};
+
+/*
+ * loadBalancerSourceRanges, an LPM trie: prefixlen = 160 (the frontend, a
+ * whole sl_service_key) + the range's prefix length over client[].
+ */
+struct sl_source_range_key {
+	__u32 prefixlen;
+	struct sl_service_key frontend;
+	__u8 client[16];
+};
+
+/*
+ * A tracked connection of the tc path: the tuple of a packet as it arrives
+ * (before translation). Every connection has two entries, one per
+ * direction, each saying how to rewrite the packets that match it.
+ */
+struct sl_ct_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;		/* network order */
+	__u16 dport;		/* network order */
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
+/* sl_ct.flags */
+#define SL_CT_F_REPLY (1u << 0)		/* the backend -> client direction */
+#define SL_CT_F_CLOSING (1u << 1)	/* TCP FIN or RST seen: short timeout */
+#define SL_CT_F_SNAT (1u << 2)		/* the source is rewritten (externalTrafficPolicy Cluster) */
+
+/* What a matching packet becomes; the other direction's key is this tuple reversed. */
+struct sl_ct {
+	__u8 new_saddr[16];
+	__u8 new_daddr[16];
+	__u16 new_sport;	/* network order */
+	__u16 new_dport;	/* network order */
+	__u32 flags;		/* SL_CT_F_* */
+	__u32 service_id;
+	__u32 pad;
+	__u64 last_seen_ns;	/* bpf_ktime_get_ns(), refreshed at most once a second */
 };
 
 #endif

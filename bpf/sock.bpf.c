@@ -12,6 +12,7 @@
 #include "maps.h"
 #include "helpers.h"
 #include "limiter.h"
+#include "select.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -41,43 +42,6 @@ static __always_inline void sl_remember(struct bpf_sock_addr *ctx, __u8 family,
 	if (known && known->port == value.port && sl_addr_equal(known->addr, value.addr))
 		return;
 	bpf_map_update_elem(&revnat, &key, &value, BPF_ANY);
-}
-
-/*
- * An affinity entry's last use is refreshed at most once a second (or once
- * per timeout/8 when that is shorter): contended writes to one entry are
- * not free, and a client is let go after between timeout - that step and
- * timeout of idleness.
- */
-#define SL_AFFINITY_REFRESH_NS 1000000000ull
-#define SL_NS_PER_S 1000000000ull
-
-/* The backend in slot of the service's current set, if it is usable for family. */
-static __always_inline struct sl_backend *sl_slot(const struct sl_service *svc, __u32 slot,
-						  __u8 family)
-{
-	struct sl_backend_key slot_key;
-	struct sl_backend *be;
-
-	if (slot >= svc->count)
-		return NULL;
-	slot_key.backend_set = svc->backend_set;
-	slot_key.slot = slot;
-	be = bpf_map_lookup_elem(&backends, &slot_key);
-	if (!be || be->family != family)
-		return NULL;
-	return be;
-}
-
-/* The remembered backend if its slot still holds it: never a removed backend. */
-static __always_inline struct sl_backend *sl_slot_holds(const struct sl_service *svc, __u32 slot,
-							__u8 family, const __u8 addr[16], __u16 port)
-{
-	struct sl_backend *be = sl_slot(svc, slot, family);
-
-	if (be && be->port == port && sl_addr_equal(be->addr, addr))
-		return be;
-	return NULL;
 }
 
 /*
@@ -114,60 +78,39 @@ static __always_inline void sl_affinity_client(struct bpf_sock_addr *ctx, __u8 f
 	key->netns_cookie = bpf_get_netns_cookie(ctx);
 }
 
-/* A random slot of the current set. */
-static __always_inline struct sl_backend *sl_pick(const struct sl_service *svc, __u8 family,
-						  __u32 *slot)
-{
-	*slot = bpf_get_prandom_u32() % svc->count;
-	return sl_slot(svc, *slot, family);
-}
-
-/*
- * Session affinity ClientIP: the client's remembered backend while it is
- * still in the set and was used less than affinity_timeout ago; else a new
- * pick, remembered.
- */
+/* Session affinity ClientIP for a socket: see sl_affinity_client() for who the client is. */
 static __always_inline struct sl_backend *sl_pick_affine(struct bpf_sock_addr *ctx, __u8 family,
 							 const struct sl_service_key *fe,
 							 const struct sl_service *svc, __u32 *slot)
 {
 	struct sl_affinity_key key __attribute__((aligned(8)));
-	struct sl_affinity value __attribute__((aligned(8)));
-	struct sl_affinity *known;
-	struct sl_backend *be;
-	__u64 now = bpf_ktime_get_ns();
-	__u64 timeout = (__u64)svc->affinity_timeout * SL_NS_PER_S;
-	__u64 refresh = timeout >> 3;
 
-	if (refresh > SL_AFFINITY_REFRESH_NS)
-		refresh = SL_AFFINITY_REFRESH_NS;
 	__builtin_memset(&key, 0, sizeof(key));
 	key.frontend = *fe;
 	sl_affinity_client(ctx, family, &key);
+	return sl_pick_affine_key(&key, family, svc, slot);
+}
 
-	known = bpf_map_lookup_elem(&affinity, &key);
-	/* Another CPU may have stamped a few ns "after" our now: that is idle 0. */
-	if (known && (now <= known->last_used_ns || now - known->last_used_ns < timeout)) {
-		be = sl_slot_holds(svc, known->slot, family, known->addr, known->port);
-		if (be) {
-			/* One word, in place, coarsely: no LRU update. */
-			if (now > known->last_used_ns && now - known->last_used_ns > refresh)
-				known->last_used_ns = now;
-			*slot = known->slot;
-			return be;
-		}
-	}
-	be = sl_pick(svc, family, slot);
-	if (!be)
+/*
+ * A NodePort: the destination is one of this node's addresses and a
+ * frontend {unspecified address, port} exists. key keeps the real address,
+ * which recvmsg()/getpeername() must show.
+ */
+static __always_inline struct sl_service *sl_node_port_lookup(const struct sl_service_key *key)
+{
+	struct sl_node_addr_key node __attribute__((aligned(8)));
+	struct sl_service_key any __attribute__((aligned(8)));
+
+	__builtin_memset(&node, 0, sizeof(node));
+	__builtin_memcpy(node.addr, key->addr, sizeof(node.addr));
+	node.family = key->family;
+	if (!bpf_map_lookup_elem(&node_addrs, &node))
 		return NULL;
-	__builtin_memset(&value, 0, sizeof(value));
-	__builtin_memcpy(value.addr, be->addr, sizeof(value.addr));
-	value.port = be->port;
-	value.family = be->family;
-	value.slot = *slot;
-	value.last_used_ns = now;
-	bpf_map_update_elem(&affinity, &key, &value, BPF_ANY);
-	return be;
+	__builtin_memset(&any, 0, sizeof(any));
+	any.port = key->port;
+	any.proto = key->proto;
+	any.family = key->family;
+	return bpf_map_lookup_elem(&services, &any);
 }
 
 /* connect() and sendmsg(): frontend -> backend, or refuse, or pass through. */
@@ -190,6 +133,8 @@ static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, 
 	key.family = family;
 
 	svc = bpf_map_lookup_elem(&services, &key);
+	if (!svc)
+		svc = sl_node_port_lookup(&key);
 	if (!svc) {
 		/* A known service address with a port it does not serve: refuse, as kube-proxy. */
 		key.port = 0;

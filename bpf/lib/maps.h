@@ -2,7 +2,9 @@
 /*
  * The maps of the socket datapath, each with the BTF key/value types of
  * shared.h so that `bpftool map dump` prints field names. The agent pins
- * them under <bpffs>/maps/<name>.
+ * them under <bpffs>/maps/<name>; the tc object (bpf/tc.bpf.c) includes
+ * this header too and reuses the same pins, so one bucket, one affinity
+ * table and one set of counters serve both paths.
  */
 #ifndef SLUICE_BPF_MAPS_H
 #define SLUICE_BPF_MAPS_H
@@ -76,5 +78,32 @@ struct {
 	__uint(max_entries, SL_MAX_SERVICE_IDS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } service_info SEC(".maps");
+
+/* Addresses of this node (every device): NodePorts answer on them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sl_node_addr_key);
+	__type(value, __u32);
+	__uint(max_entries, SL_MAX_NODE_ADDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} node_addrs SEC(".maps");
+
+/* {ifindex, family} -> the address SNAT uses for flows leaving through that device. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sl_dev_addr_key);
+	__type(value, struct sl_dev_addr);
+	__uint(max_entries, SL_MAX_NODE_ADDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} dev_addrs SEC(".maps");
+
+/* {frontend, client prefix} -> 1: loadBalancerSourceRanges of LB frontends. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct sl_source_range_key);
+	__type(value, __u32);
+	__uint(max_entries, SL_MAX_SOURCE_RANGES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} source_ranges SEC(".maps");
 
 #endif

@@ -34,6 +34,7 @@ CGROUP="$CGROUP_ROOT/sluice-e2e-$ID"
 AGENT_PID=""
 AGENT_LOG="$WORK/agent.log"
 PIDS=()
+EXTRA_NS=() # namespaces a test adds; removed with the others
 TESTS_FAILED=0
 
 ok() { echo "ok - $*"; }
@@ -90,6 +91,7 @@ e2e_teardown() {
 	fi
 	ip netns del "$NODE_NS" 2>/dev/null
 	ip netns del "$BE_NS" 2>/dev/null
+	for ns in "${EXTRA_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 	[ -d "$CGROUP" ] && rmdir "$CGROUP" 2>/dev/null
 	umount "$BPFFS_MNT" 2>/dev/null
 	rm -rf "$WORK"
