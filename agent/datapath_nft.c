@@ -640,10 +640,15 @@ static void build_full(struct datapath *dp, struct nft_batch *b, const struct st
 
 		if (fe && nft_fe_classify(fe) == NFT_FE_SERVE)
 			add_served(b, fe);
+		if (fe)
+			nft_msg_fw_add(b, fe);
 	}
-	for (size_t i = 0; i < diff->n_changes; i++)
-		if (diff->changes[i].new)
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		if (diff->changes[i].new) {
 			nft_batch_queue_elem(b, NFT_MSG_NEWSETELEM, diff->changes[i].new);
+			nft_batch_queue_fw_elem(b, NFT_MSG_NEWSETELEM, diff->changes[i].new);
+		}
+	}
 	nft_batch_flush_elems(b);
 }
 
@@ -694,9 +699,32 @@ static enum change_plan plan_change(const struct frontend *old, const struct fro
 		return PLAN_NOTHING;
 	/* A new limit value alone changes only the Service's objects, not this chain. */
 	if (same_backends(old, new) && old->affinity_timeout == new->affinity_timeout &&
-	    same_limit_jump(old, new))
+	    same_limit_jump(old, new) && nft_fe_masquerades(old) == nft_fe_masquerades(new))
 		return PLAN_NOTHING;
 	return PLAN_REPLACE_RULE;
+}
+
+/*
+ * The source-range firewall of a LB frontend lives beside its class
+ * (a refused or dropped frontend keeps it too): removed, added, or, with
+ * the same key on both sides, its set refilled when the ranges changed.
+ */
+struct fw_plan {
+	bool del, add, update;
+};
+
+static struct fw_plan plan_firewall(const struct frontend *old, const struct frontend *new)
+{
+	bool had = old && nft_fe_has_firewall(old), has = new && nft_fe_has_firewall(new);
+	struct fw_plan p = { 0 };
+
+	if (had && has && !frontend_key_cmp(&old->key, &new->key)) {
+		p.update = !nft_fw_same_ranges(old, new);
+		return p;
+	}
+	p.del = had;
+	p.add = has;
+	return p;
 }
 
 /*
@@ -749,12 +777,23 @@ static void build_incremental(struct datapath *dp, struct nft_batch *b,
 
 		if (ch->old && plan_change(ch->old, ch->new) == PLAN_REMOVE_ADD)
 			nft_batch_queue_elem(b, NFT_MSG_DELSETELEM, ch->old);
+		if (plan_firewall(ch->old, ch->new).del)
+			nft_batch_queue_fw_elem(b, NFT_MSG_DELSETELEM, ch->old);
 	}
 	nft_batch_flush_elems(b);
 	svc_build_adds(dp, b, NULL);
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		const struct frontend_change *ch = &diff->changes[i];
+		struct fw_plan fw = plan_firewall(ch->old, ch->new);
 
+		if (fw.del)
+			nft_msg_fw_del(b, &ch->old->key);
+		if (fw.add)
+			nft_msg_fw_add(b, ch->new);
+		if (fw.update)
+			nft_msg_fw_update(b, ch->new);
+		if (fw.add)
+			nft_batch_queue_fw_elem(b, NFT_MSG_NEWSETELEM, ch->new);
 		switch (plan_change(ch->old, ch->new)) {
 		case PLAN_NOTHING:
 			break;

@@ -418,7 +418,7 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 	case NFT_WHAT_FW_SET_DEL:
 	case NFT_WHAT_FW_SET_FLUSH:
 	case NFT_WHAT_FW_ELEMS: {
-		char set[NFT_CHAIN_NAME_MAX];
+		char set[NFT_EP_NAME_MAX];
 
 		nft_fw_set_name(&ref->key, set, sizeof(set));
 		snprintf(buf, len, "%s set %s",
@@ -432,7 +432,7 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 	case NFT_WHAT_FW_CHAIN_ADD:
 	case NFT_WHAT_FW_CHAIN_DEL:
 	case NFT_WHAT_FW_RULE: {
-		char fw[NFT_CHAIN_NAME_MAX];
+		char fw[NFT_EP_NAME_MAX];
 
 		nft_fw_chain_name(&ref->key, fw, sizeof(fw));
 		snprintf(buf, len, "%s %s",
@@ -2027,14 +2027,13 @@ size_t nft_fw_ranges(const struct frontend *fe, struct nft_fw_range *out, size_t
 			continue;
 		memset(r, 0, sizeof(*r));
 		memcpy(r->start, c->addr.bytes, alen);
-		/* Host bits cleared in start, set in end: the last address of the block. */
-		for (size_t bit = 0; bit < bits; bit++) {
+		memcpy(r->end, c->addr.bytes, alen);
+		/* Host bits cleared in start, set in end (the block's last address), then + 1. */
+		for (size_t bit = c->prefix_len; bit < bits; bit++) {
 			uint8_t m8 = 0x80u >> (bit % 8);
 
-			if (bit < c->prefix_len)
-				r->start[bit / 8] &= 0xff, r->end[bit / 8] |= c->addr.bytes[bit / 8] & m8;
-			else
-				r->start[bit / 8] &= (uint8_t)~m8, r->end[bit / 8] |= m8;
+			r->start[bit / 8] &= (uint8_t)~m8;
+			r->end[bit / 8] |= m8;
 		}
 		r->has_end = addr_inc(r->end, alen);
 		n++;
@@ -2138,7 +2137,7 @@ void nft_msg_fw_add(struct nft_batch *b, const struct frontend *fe)
 {
 	struct nft_msg_ref ref = { .what = NFT_WHAT_FW_SET_ADD, .has_key = true, .key = fe->key };
 	bool v6 = fe->key.addr.family == AF_INET6;
-	char set[NFT_CHAIN_NAME_MAX], chain[NFT_CHAIN_NAME_MAX];
+	char set[NFT_EP_NAME_MAX], chain[NFT_EP_NAME_MAX];
 	struct nftnl_set *s;
 	struct nftnl_rule *r;
 	struct nlmsghdr *nlh;
@@ -2181,7 +2180,7 @@ void nft_msg_fw_add(struct nft_batch *b, const struct frontend *fe)
 void nft_msg_fw_update(struct nft_batch *b, const struct frontend *fe)
 {
 	struct nft_msg_ref ref = { .what = NFT_WHAT_FW_SET_FLUSH, .has_key = true, .key = fe->key };
-	char set[NFT_CHAIN_NAME_MAX];
+	char set[NFT_EP_NAME_MAX];
 	struct nlmsghdr *nlh;
 
 	if (b->err || !nft_fe_has_firewall(fe))
@@ -2200,7 +2199,7 @@ void nft_msg_fw_update(struct nft_batch *b, const struct frontend *fe)
 void nft_msg_fw_del(struct nft_batch *b, const struct frontend_key *key)
 {
 	struct nft_msg_ref ref = { .what = NFT_WHAT_FW_CHAIN_DEL, .has_key = true, .key = *key };
-	char set[NFT_CHAIN_NAME_MAX], chain[NFT_CHAIN_NAME_MAX];
+	char set[NFT_EP_NAME_MAX], chain[NFT_EP_NAME_MAX];
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
 
@@ -2225,7 +2224,7 @@ void nft_msg_fw_del(struct nft_batch *b, const struct frontend_key *key)
 
 void nft_batch_queue_fw_elem(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe)
 {
-	char chain[NFT_CHAIN_NAME_MAX];
+	char chain[NFT_EP_NAME_MAX];
 
 	if (!nft_fe_has_firewall(fe))
 		return;

@@ -264,7 +264,7 @@ void nft_batch_flush_elems(struct nft_batch *b);
 
 /* ---- loadBalancerSourceRanges: firewall-ips4/6 -> chain firewall-<fe> -> set allow-<fe> ---- */
 
-/* firewall-10.0.0.5-tcp-80 and allow-10.0.0.5-tcp-80. */
+/* firewall-10.0.0.5-tcp-80 and allow-10.0.0.5-tcp-80 (buffers of NFT_EP_NAME_MAX). */
 void nft_fw_chain_name(const struct frontend_key *key, char *buf, size_t len);
 void nft_fw_set_name(const struct frontend_key *key, char *buf, size_t len);
 /*
