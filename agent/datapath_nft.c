@@ -287,6 +287,7 @@ static int get_table(struct datapath *dp)
 
 	if (!t)
 		return -ENOMEM;
+	memset(buf, 0, sizeof(buf)); /* libmnl 1.0.4 leaves attribute padding unset */
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME);
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, ++dp->seq);
 	nftnl_table_nlmsg_build_payload(nlh, t);
@@ -421,6 +422,7 @@ static int dump_objects(struct datapath *dp, obj_cb cb, void *data)
 
 	if (!o)
 		return -ENOMEM;
+	memset(buf, 0, sizeof(buf)); /* libmnl 1.0.4 leaves attribute padding unset */
 	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, NFT_TABLE_NAME);
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK,
 				    ++dp->seq);

@@ -38,6 +38,8 @@
  */
 #define BATCH_PAGE_SIZE (256 * 1024)
 #define BATCH_PAGE_OVERRUN (128 * 1024)
+/* Zeroed ahead of each message: rules and objects fit, element keys are fully written. */
+#define MSG_ZEROED_BYTES 1024
 
 /* nft's own datatype numbers (src/datatype.h), so `nft list` prints the keys. */
 #define NFT_TYPE_INTEGER 4
@@ -224,6 +226,13 @@ static struct nlmsghdr *msg_start(struct nft_batch *b, uint16_t type, uint16_t f
 		batch_fail(b, -ENOMEM);
 		return NULL;
 	}
+	/*
+	 * libmnl 1.0.4 leaves attribute padding as it finds it and libnftnl
+	 * writes some names (objref) without their NUL: start from zeroed
+	 * bytes so that every message reads back the same (the page has
+	 * BATCH_PAGE_OVERRUN bytes beyond its limit, far more than this).
+	 */
+	memset(nftnl_batch_buffer(b->nb), 0, MSG_ZEROED_BYTES);
 	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(b->nb), type, NFPROTO_INET, flags,
 				     b->seq);
 }

@@ -161,7 +161,13 @@ static void test_classify(void **state)
 	frontend_clear(&fe);
 	fe_init(&fe, "0.0.0.0", IPPROTO_TCP, 30080, FE_SERVE, 1, "10.1", 8080);
 	fe.kind = FE_NODE_PORT;
-	assert_int_equal(nft_fe_classify(&fe), NFT_FE_SKIP);
+	assert_int_equal(nft_fe_classify(&fe), NFT_FE_SERVE);
+	assert_true(nft_fe_is_node_port(&fe));
+	fe.action = FE_DROP;
+	assert_int_equal(nft_fe_classify(&fe), NFT_FE_DROP);
+	frontend_clear(&fe);
+	fe_init(&fe, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 1, "10.1", 8080);
+	assert_false(nft_fe_is_node_port(&fe));
 	frontend_clear(&fe);
 }
 
@@ -756,6 +762,425 @@ static void test_affinity_messages(void **state)
 	free(ml);
 }
 
+/* ---- external traffic: NodePorts, masquerade mark, source-range firewall ---- */
+
+static void test_node_port_names(void **state)
+{
+	struct frontend_key key = { .proto = IPPROTO_TCP, .port = 30080 };
+	char name[NFT_EP_NAME_MAX];
+	struct backend be = { .port = 8080 };
+
+	key.addr.family = AF_INET;
+	nft_fe_chain_name(&key, name, sizeof(name));
+	assert_string_equal(name, "fe-nodeport4-tcp-30080");
+	nft_fe_key_text(&key, name, sizeof(name));
+	assert_string_equal(name, "nodePort tcp/30080 (IPv4)");
+	ip_addr_parse("10.1.0.1", &be.addr);
+	nft_ep_chain_name(&key, &be, name, sizeof(name));
+	assert_string_equal(name, "ep-nodeport4-tcp-30080-10.1.0.1-8080");
+	key.addr.family = AF_INET6;
+	key.proto = IPPROTO_UDP;
+	key.port = 30053;
+	nft_fe_chain_name(&key, name, sizeof(name));
+	assert_string_equal(name, "fe-nodeport6-udp-30053");
+	ip_addr_parse("203.0.113.20", &key.addr);
+	key.proto = IPPROTO_TCP;
+	key.port = 443;
+	nft_fw_chain_name(&key, name, sizeof(name));
+	assert_string_equal(name, "firewall-203.0.113.20-tcp-443");
+	nft_fw_set_name(&key, name, sizeof(name));
+	assert_string_equal(name, "allow-203.0.113.20-tcp-443");
+}
+
+/* NodePort elements: proto . port in nodeports4/6, or no-endpoint-nodeports4/6. */
+static void test_node_port_elements(void **state)
+{
+	struct msg_list *ml = calloc(1, sizeof(*ml));
+	struct frontend served, dropped, refused6;
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+	struct nftnl_set *s;
+	struct nft_batch b;
+	const uint8_t *key;
+	uint32_t len;
+
+	fe_init(&served, "0.0.0.0", IPPROTO_TCP, 30080, FE_SERVE, 1, "10.1", 8080);
+	fe_init(&dropped, "0.0.0.0", IPPROTO_UDP, 30053, FE_DROP, 0, "10.1", 0);
+	fe_init(&refused6, "::", IPPROTO_TCP, 30080, FE_REFUSE, 0, "fd00:1::", 0);
+	served.kind = dropped.kind = refused6.kind = FE_NODE_PORT;
+	assert_int_equal(nft_batch_init(&b, 1), 0);
+	nft_batch_queue_elem(&b, NFT_MSG_NEWSETELEM, &served);
+	nft_batch_queue_elem(&b, NFT_MSG_NEWSETELEM, &dropped);
+	nft_batch_queue_elem(&b, NFT_MSG_NEWSETELEM, &refused6);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_int_equal(ml->n, 2 + 3);
+
+	s = parse_elems(ml->msgs[1]);
+	assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME), "nodeports4");
+	e = first_elem(s, &it);
+	key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+	assert_int_equal(len, 8);
+	assert_int_equal(key[0], IPPROTO_TCP);
+	assert_int_equal(ntohs(*(const uint16_t *)(key + 4)), 30080);
+	assert_int_equal((int32_t)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT), NFT_GOTO);
+	assert_string_equal(nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN),
+			    "fe-nodeport4-tcp-30080");
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+
+	s = parse_elems(ml->msgs[2]);
+	assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME), "no-endpoint-nodeports4");
+	e = first_elem(s, &it);
+	key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+	assert_int_equal(len, 8);
+	assert_int_equal(key[0], IPPROTO_UDP);
+	assert_int_equal((int32_t)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT), NF_DROP);
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+
+	s = parse_elems(ml->msgs[3]);
+	assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME), "no-endpoint-nodeports6");
+	e = first_elem(s, &it);
+	assert_string_equal(nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN), NFT_REJECT_CHAIN);
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	nft_batch_free(&b);
+	frontend_clear(&served);
+	frontend_clear(&dropped);
+	frontend_clear(&refused6);
+	free(ml);
+}
+
+/* Index of the first rule of rules in chain, or -1. */
+static int find_rule(struct msg_list *ml, const char *chain, int from)
+{
+	for (size_t i = from; i < ml->n; i++) {
+		struct nftnl_rule *r;
+		bool hit;
+
+		if (msg_type(ml->msgs[i]) != NFT_MSG_NEWRULE)
+			continue;
+		r = parse_rule(ml->msgs[i]);
+		hit = !strcmp(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), chain);
+		nftnl_rule_free(r);
+		if (hit)
+			return i;
+	}
+	return -1;
+}
+
+/* meta mark set meta mark | 0x4000: meta load, bitwise (mask ~bit, xor bit), meta set. */
+static void assert_mark_or(struct nftnl_rule *r, uint32_t bit)
+{
+	struct nftnl_expr *x;
+	uint32_t len, v;
+
+	assert_int_equal(rule_n_exprs(r), 3);
+	x = rule_expr(r, 0);
+	assert_expr_name(x, "meta");
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_META_KEY), NFT_META_MARK);
+	x = rule_expr(r, 1);
+	assert_expr_name(x, "bitwise");
+	memcpy(&v, nftnl_expr_get(x, NFTNL_EXPR_BITWISE_MASK, &len), sizeof(v));
+	assert_int_equal(v, ~bit);
+	memcpy(&v, nftnl_expr_get(x, NFTNL_EXPR_BITWISE_XOR, &len), sizeof(v));
+	assert_int_equal(v, bit);
+	x = rule_expr(r, 2);
+	assert_expr_name(x, "meta");
+	assert_true(nftnl_expr_is_set(x, NFTNL_EXPR_META_SREG));
+}
+
+/* The mark rule comes after the rate-limit jump and before the DNAT, only where it masquerades. */
+static void test_masquerade_mark_rule(void **state)
+{
+	static const struct {
+		enum frontend_kind kind;
+		bool preserve;
+		bool marks;
+	} cases[] = {
+		{ FE_CLUSTER_IP, false, false }, { FE_NODE_PORT, false, true },
+		{ FE_EXTERNAL_IP, false, true }, { FE_LB_INGRESS, false, true },
+		{ FE_NODE_PORT, true, false },	 { FE_LB_INGRESS, true, false },
+	};
+	struct msg_list *ml = calloc(1, sizeof(*ml));
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct frontend fe;
+		struct nftnl_rule *r;
+		struct nft_batch b;
+		char chain[NFT_CHAIN_NAME_MAX];
+
+		fe_init(&fe, cases[c].kind == FE_NODE_PORT ? "0.0.0.0" : "203.0.113.10",
+			IPPROTO_TCP, 80, FE_SERVE, 2, "10.1", 8080);
+		fe.kind = cases[c].kind;
+		fe.preserve_source = cases[c].preserve;
+		fe.service = strdup("shop/cart");
+		fe.rate = (struct rate_limit){ .count = 50, .period = 1, .burst = 10 };
+		assert_true(nft_fe_masquerades(&fe) == cases[c].marks);
+		nft_fe_chain_name(&fe.key, chain, sizeof(chain));
+		assert_int_equal(nft_batch_init(&b, 1), 0);
+		nft_msg_fe_rules(&b, &fe);
+		assert_int_equal(nft_batch_finish(&b), 0);
+		collect_msgs(&b, ml);
+		/* BEGIN, limit jump, [mark], map, its elements, dnat, END */
+		assert_int_equal(ml->n, cases[c].marks ? 7 : 6);
+		r = parse_rule(ml->msgs[1]);
+		assert_verdict(r, NFT_JUMP, "limit.shop.cart");
+		nftnl_rule_free(r);
+		if (cases[c].marks) {
+			r = parse_rule(ml->msgs[2]);
+			assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), chain);
+			assert_mark_or(r, NFT_MASQ_MARK);
+			nftnl_rule_free(r);
+		}
+		r = parse_rule(ml->msgs[ml->n - 2]);
+		assert_expr_name(rule_expr(r, rule_n_exprs(r) - 1), "nat");
+		nftnl_rule_free(r);
+		nft_batch_free(&b);
+		frontend_clear(&fe);
+	}
+	free(ml);
+}
+
+/* The skeleton: NodePort lookups with fib daddr type local, masquerade, firewall chains. */
+static void test_skeleton_external_chains(void **state)
+{
+	struct msg_list *ml = calloc(1, sizeof(*ml));
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nftnl_rule *r;
+	struct nftnl_expr *x;
+	struct nft_batch b;
+	bool saw_post = false, saw_fw = false, saw_fw_out = false;
+	int i, n_nodeport_sets = 0;
+
+	assert_int_equal(nft_batch_init(&b, 1), 0);
+	nft_msg_skeleton(&b);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	for (size_t m = 0; m < ml->n; m++) {
+		if (msg_type(ml->msgs[m]) == NFT_MSG_NEWSET) {
+			struct nftnl_set *s = nftnl_set_alloc();
+
+			assert_int_equal(nftnl_set_nlmsg_parse(ml->msgs[m], s), 0);
+			if (strstr(nftnl_set_get_str(s, NFTNL_SET_NAME), "nodeports")) {
+				assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN), 8);
+				assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_DATA_TYPE),
+						 NFT_DATA_VERDICT);
+				n_nodeport_sets++;
+			}
+			nftnl_set_free(s);
+		}
+		if (msg_type(ml->msgs[m]) != NFT_MSG_NEWCHAIN)
+			continue;
+		assert_int_equal(nftnl_chain_nlmsg_parse(ml->msgs[m], c), 0);
+		if (!strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), "nat-postrouting")) {
+			assert_int_equal(nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
+					 NF_INET_POST_ROUTING);
+			assert_int_equal(nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO), 100);
+			saw_post = true;
+		} else if (!strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), "filter-prerouting")) {
+			assert_int_equal(nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
+					 NF_INET_PRE_ROUTING);
+			assert_int_equal(nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO), -110);
+			saw_fw = true;
+		} else if (!strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME),
+				   "filter-output-pre-dnat")) {
+			assert_int_equal(nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
+					 NF_INET_LOCAL_OUT);
+			assert_int_equal(nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO), -110);
+			saw_fw_out = true;
+		}
+	}
+	assert_true(saw_post && saw_fw && saw_fw_out);
+	assert_int_equal(n_nodeport_sets, 4);
+
+	/* nat-prerouting: services4, nodeports4, services6, nodeports6 */
+	i = find_rule(ml, "nat-prerouting", 0);
+	assert_true(i > 0);
+	i = find_rule(ml, "nat-prerouting", i + 1);
+	r = parse_rule(ml->msgs[i]);
+	x = rule_expr(r, 2);
+	assert_expr_name(x, "fib");
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_FIB_RESULT), NFT_FIB_RESULT_ADDRTYPE);
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_FIB_FLAGS), NFTA_FIB_F_DADDR);
+	x = rule_expr(r, rule_n_exprs(r) - 1);
+	assert_expr_name(x, "lookup");
+	assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_LOOKUP_SET), "nodeports4");
+	nftnl_rule_free(r);
+
+	/* nat-postrouting: mark test, mark clear, masquerade fully-random */
+	i = find_rule(ml, "nat-postrouting", 0);
+	r = parse_rule(ml->msgs[i]);
+	x = rule_expr(r, rule_n_exprs(r) - 1);
+	assert_expr_name(x, "masq");
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_MASQ_FLAGS), 1 << 4);
+	assert_int_equal(nftnl_expr_get_u32(rule_expr(r, 2), NFTNL_EXPR_CMP_OP), NFT_CMP_NEQ);
+	nftnl_rule_free(r);
+	assert_int_equal(find_rule(ml, "nat-postrouting", i + 1), -1);
+
+	/* filter-prerouting: ct state new ... vmap @firewall-ips4 */
+	i = find_rule(ml, "filter-prerouting", 0);
+	r = parse_rule(ml->msgs[i]);
+	assert_expr_name(rule_expr(r, 0), "ct");
+	x = rule_expr(r, rule_n_exprs(r) - 1);
+	assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_LOOKUP_SET), "firewall-ips4");
+	nftnl_rule_free(r);
+	nftnl_chain_free(c);
+	nft_batch_free(&b);
+	free(ml);
+}
+
+static void fe_ranges(struct frontend *fe, const char *const *cidrs, size_t n)
+{
+	fe->source_ranges = calloc(n, sizeof(*fe->source_ranges));
+	fe->n_source_ranges = n;
+	for (size_t i = 0; i < n; i++)
+		assert_true(cidr_parse(cidrs[i], &fe->source_ranges[i]));
+}
+
+static void test_firewall_ranges(void **state)
+{
+	static const char *const cidrs[] = { "192.168.1.0/24", "2001:db8::/32", "10.0.0.0/8",
+					     "192.168.0.0/24", "10.1.2.0/24", "255.255.255.0/24" };
+	static const char *const v6only[] = { "2001:db8::/32" };
+	static const char *const all[] = { "0.0.0.0/0" };
+	struct nft_fw_range r[8];
+	struct frontend fe, other;
+	size_t n;
+
+	fe_init(&fe, "203.0.113.20", IPPROTO_TCP, 80, FE_SERVE, 1, "10.1", 8080);
+	assert_false(nft_fe_has_firewall(&fe)); /* ClusterIP kind, no ranges */
+	fe.kind = FE_LB_INGRESS;
+	assert_false(nft_fe_has_firewall(&fe)); /* no ranges: everyone */
+	fe_ranges(&fe, cidrs, 6);
+	assert_true(nft_fe_has_firewall(&fe));
+	n = nft_fw_ranges(&fe, r, 8);
+	/* 10.0.0.0/8 swallows 10.1.2.0/24; 192.168.0.0/24 and .1.0/24 touch: merged. */
+	assert_int_equal(n, 3);
+	assert_memory_equal(r[0].start, ((uint8_t[]){ 10, 0, 0, 0 }), 4);
+	assert_memory_equal(r[0].end, ((uint8_t[]){ 11, 0, 0, 0 }), 4);
+	assert_true(r[0].has_end);
+	assert_memory_equal(r[1].start, ((uint8_t[]){ 192, 168, 0, 0 }), 4);
+	assert_memory_equal(r[1].end, ((uint8_t[]){ 192, 168, 2, 0 }), 4);
+	/* The last block runs to the top: no end element. */
+	assert_memory_equal(r[2].start, ((uint8_t[]){ 255, 255, 255, 0 }), 4);
+	assert_false(r[2].has_end);
+
+	/* Only ranges of the other family: none of ours, everyone allowed (as kube-proxy). */
+	fe_init(&other, "203.0.113.21", IPPROTO_TCP, 80, FE_SERVE, 1, "10.1", 8080);
+	other.kind = FE_LB_INGRESS;
+	fe_ranges(&other, v6only, 1);
+	assert_false(nft_fe_has_firewall(&other));
+	free(other.source_ranges);
+	fe_ranges(&other, all, 1);
+	assert_int_equal(nft_fw_ranges(&other, r, 8), 1);
+	assert_false(r[0].has_end);
+	assert_false(nft_fw_same_ranges(&fe, &other));
+	assert_true(nft_fw_same_ranges(&fe, &fe));
+	frontend_clear(&fe);
+	frontend_clear(&other);
+}
+
+/* set allow-... (interval), its elements, chain firewall-... with ip saddr != @allow-... drop. */
+static void test_firewall_messages(void **state)
+{
+	static const char *const cidrs[] = { "192.168.50.0/28", "198.51.100.7/32" };
+	struct msg_list *ml = calloc(1, sizeof(*ml));
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+	struct nftnl_rule *r;
+	struct nftnl_expr *x;
+	struct frontend fe;
+	struct nft_batch b;
+	uint32_t len;
+	size_t m = 0;
+
+	fe_init(&fe, "203.0.113.20", IPPROTO_TCP, 80, FE_REFUSE, 0, "10.1", 8080);
+	fe.kind = FE_LB_INGRESS;
+	fe_ranges(&fe, cidrs, 2);
+	assert_int_equal(nft_batch_init(&b, 1), 0);
+	nft_msg_fw_add(&b, &fe);
+	nft_batch_queue_fw_elem(&b, NFT_MSG_NEWSETELEM, &fe);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	/* BEGIN, set, elements, chain, rule, firewall-ips4 element, END */
+	assert_int_equal(ml->n, 7);
+	assert_int_equal(msg_type(ml->msgs[1]), NFT_MSG_NEWSET);
+	assert_int_equal(nftnl_set_nlmsg_parse(ml->msgs[1], s), 0);
+	assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME), "allow-203.0.113.20-tcp-80");
+	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_FLAGS), NFT_SET_INTERVAL);
+	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN), 4);
+	nftnl_set_free(s);
+	s = parse_elems(ml->msgs[2]);
+	it = nftnl_set_elems_iter_create(s);
+	for (e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it), m++) {
+		static const uint8_t want[4][4] = {
+			{ 192, 168, 50, 0 }, { 192, 168, 50, 16 }, { 198, 51, 100, 7 }, { 198, 51, 100, 8 }
+		};
+		bool is_end = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) &&
+			      (nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) &
+			       NFT_SET_ELEM_INTERVAL_END);
+
+		assert_true(m < 4);
+		assert_memory_equal(nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len), want[m], 4);
+		assert_true(is_end == (m % 2 == 1));
+	}
+	assert_int_equal(m, 4);
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	assert_int_equal(msg_type(ml->msgs[3]), NFT_MSG_NEWCHAIN);
+	r = parse_rule(ml->msgs[4]);
+	assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "firewall-203.0.113.20-tcp-80");
+	x = rule_expr(r, 2);
+	assert_expr_name(x, "payload");
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_PAYLOAD_OFFSET), 12); /* ip saddr */
+	x = rule_expr(r, 3);
+	assert_expr_name(x, "lookup");
+	assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_LOOKUP_SET),
+			    "allow-203.0.113.20-tcp-80");
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_LOOKUP_FLAGS), NFT_LOOKUP_F_INV);
+	assert_verdict(r, NF_DROP, NULL);
+	nftnl_rule_free(r);
+	s = parse_elems(ml->msgs[5]);
+	assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME), "firewall-ips4");
+	e = first_elem(s, &it);
+	assert_string_equal(nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN),
+			    "firewall-203.0.113.20-tcp-80");
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	nft_batch_free(&b);
+
+	/* New ranges: flush (DELSETELEM without elements), then the new elements. */
+	assert_int_equal(nft_batch_init(&b, 1), 0);
+	nft_msg_fw_update(&b, &fe);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_int_equal(ml->n, 4);
+	assert_int_equal(msg_type(ml->msgs[1]), NFT_MSG_DELSETELEM);
+	s = parse_elems(ml->msgs[1]);
+	assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME), "allow-203.0.113.20-tcp-80");
+	e = first_elem(s, &it);
+	assert_null(e);
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	assert_int_equal(msg_type(ml->msgs[2]), NFT_MSG_NEWSETELEM);
+	nft_batch_free(&b);
+
+	/* Removal: the chain (holding the set), then the set. */
+	assert_int_equal(nft_batch_init(&b, 1), 0);
+	nft_msg_fw_del(&b, &fe.key);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_int_equal(ml->n, 4);
+	assert_int_equal(msg_type(ml->msgs[1]), NFT_MSG_DELCHAIN);
+	assert_int_equal(msg_type(ml->msgs[2]), NFT_MSG_DELSET);
+	nft_batch_free(&b);
+	frontend_clear(&fe);
+	free(ml);
+}
+
 /* ---- kernel tests: each in a child process inside a fresh network namespace ---- */
 
 #define CHECK(cond)                                                                      \
@@ -890,6 +1315,7 @@ static int dump_kernel(uint16_t type, const char *set, struct dump *out)
 
 	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
 		return -1;
+	memset(buf, 0, sizeof(buf)); /* libmnl leaves attribute padding unset */
 	nlh = nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, flags, 1);
 	if (type == NFT_MSG_GETSETELEM) {
 		struct nftnl_set *s = nftnl_set_alloc();
@@ -923,8 +1349,12 @@ static int dump_kernel(uint16_t type, const char *set, struct dump *out)
 /* Everything the kernel holds for table sluice, as lines. */
 static int dump_all(struct dump *d)
 {
-	static const char *const sets[] = { "services4",      "services6",     "no-endpoints4",
-					    "no-endpoints6",  "service-addrs4", "service-addrs6" };
+	static const char *const sets[] = {
+		"services4",	      "services6",		"no-endpoints4",
+		"no-endpoints6",      "service-addrs4",		"service-addrs6",
+		"nodeports4",	      "nodeports6",		"no-endpoint-nodeports4",
+		"no-endpoint-nodeports6", "firewall-ips4",	"firewall-ips6",
+	};
 
 	if (dump_kernel(NFT_MSG_GETRULE, NULL, d) < 0 || dump_kernel(NFT_MSG_GETCHAIN, NULL, d) < 0)
 		return -1;
@@ -1704,11 +2134,364 @@ static void test_kernel_affinity(void **state)
 	run_in_netns(child_affinity);
 }
 
+/* ---- kernel: external traffic from a client namespace through the node ---- */
+
+/* The three namespaces of child_external, held open by fd. */
+static int ns_node = -1, ns_client = -1, ns_backend = -1;
+
+static int ns_enter(int fd)
+{
+	return setns(fd, CLONE_NEWNET);
+}
+
+/* A new namespace, returned as an fd; the caller stays in the namespace it was in. */
+static int ns_new(void)
+{
+	int fd;
+
+	if (unshare(CLONE_NEWNET))
+		return -1;
+	fd = open("/proc/self/ns/net", O_RDONLY);
+	ns_enter(ns_node);
+	return fd;
+}
+
+static int sock_in(int ns, int family, int type)
+{
+	int fd;
+
+	ns_enter(ns);
+	fd = socket(family, type | SOCK_NONBLOCK, 0);
+	ns_enter(ns_node);
+	return fd;
+}
+
+static int listen_in(int ns, int family, int type, uint16_t port)
+{
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = sock_in(ns, family, type), one = 1;
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, family == AF_INET ? (struct sockaddr *)&a4 : (struct sockaddr *)&a6,
+		 family == AF_INET ? sizeof(a4) : sizeof(a6)) ||
+	    (type == SOCK_STREAM && listen(fd, 64))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool wait_fd(int fd, short events, int wait_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	return poll(&p, 1, wait_ms) == 1;
+}
+
+/*
+ * One flow from a socket in namespace ns (the client, or the node itself)
+ * to addr:port. The backend's listening socket lfd answers it: on success
+ * the source address the backend saw is written to peer and 0 returned;
+ * else -ECONNREFUSED, -ETIMEDOUT...
+ */
+static int flow(int ns, int type, const char *addr, uint16_t port, int lfd, char *peer,
+		int wait_ms)
+{
+	struct sockaddr_storage ss = { 0 }, from;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len, flen = sizeof(from);
+	int fd, afd = -1, err = 0;
+
+	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+		len = sizeof(*a4);
+	} else {
+		inet_pton(AF_INET6, addr, &a6->sin6_addr);
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		len = sizeof(*a6);
+	}
+	fd = sock_in(ns, ss.ss_family, type);
+	if (connect(fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS) {
+		err = -errno;
+		goto out;
+	}
+	if (type == SOCK_DGRAM) {
+		char c = 'x';
+
+		send(fd, &c, 1, 0);
+		if (!wait_fd(lfd, POLLIN, wait_ms)) {
+			err = -ETIMEDOUT;
+			goto out;
+		}
+		recvfrom(lfd, &c, 1, 0, (struct sockaddr *)&from, &flen);
+	} else {
+		socklen_t elen = sizeof(err);
+
+		if (!wait_fd(fd, POLLOUT, wait_ms)) {
+			err = -ETIMEDOUT;
+			goto out;
+		}
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+		err = -err;
+		if (err)
+			goto out;
+		if (!wait_fd(lfd, POLLIN, wait_ms)) {
+			err = -ENOTCONN; /* connected, but not to our backend */
+			goto out;
+		}
+		afd = accept(lfd, (struct sockaddr *)&from, &flen);
+		if (afd < 0) {
+			err = -errno;
+			goto out;
+		}
+	}
+	if (from.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&from)->sin_addr, peer, IP_ADDR_STRLEN);
+	else
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&from)->sin6_addr, peer,
+			  IP_ADDR_STRLEN);
+out:
+	if (afd >= 0)
+		close(afd);
+	close(fd);
+	return err;
+}
+
+/* Checks that a flow reaches the backend from the expected source address. */
+static bool flow_from(int ns, int type, const char *addr, uint16_t port, int lfd,
+		      const char *want_src)
+{
+	char peer[IP_ADDR_STRLEN] = "";
+	int rc = flow(ns, type, addr, port, lfd, peer, 2000);
+
+	if (rc || strcmp(peer, want_src)) {
+		fprintf(stderr, "flow to %s:%u: rc %d, backend saw '%s', expected '%s'\n", addr,
+			port, rc, peer, want_src);
+		return false;
+	}
+	return true;
+}
+
+static void fe_external(struct frontend *fe, enum frontend_kind kind, const char *addr,
+			uint8_t proto, uint16_t port, enum frontend_action action,
+			const char *be_prefix, uint16_t be_port, bool local)
+{
+	fe_init(fe, addr, proto, port, action, action == FE_SERVE ? 1 : 0, be_prefix, be_port);
+	fe->kind = kind;
+	fe->preserve_source = local;
+}
+
+/*
+ *   client ns  c1 192.168.50.2, fd50::2 ---- c0 192.168.50.1, fd50::1   node ns (this one)
+ *                                            b0 10.1.0.254, fd01::fe ---- b1 10.1.0.1, fd01::1  backend ns
+ * The client routes 203.0.113.0/24 (externalIPs, LB IPs) to the node; the
+ * backend's default route is the node, so it can answer a client whose
+ * address was kept.
+ */
+static int setup_external(void)
+{
+	char cmd[1024];
+
+	ns_node = open("/proc/self/ns/net", O_RDONLY);
+	ns_client = ns_new();
+	ns_backend = ns_new();
+	if (ns_node < 0 || ns_client < 0 || ns_backend < 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd),
+		 "ip link set lo up && sysctl -qw net.ipv4.ip_forward=1 && "
+		 "sysctl -qw net.ipv6.conf.all.forwarding=1 && "
+		 "ip link add c0 type veth peer name c1 netns /proc/%d/fd/%d && "
+		 "ip link add b0 type veth peer name b1 netns /proc/%d/fd/%d && "
+		 "ip link set c0 up && ip link set b0 up && "
+		 "ip addr add 192.168.50.1/24 dev c0 && ip -6 addr add fd50::1/64 dev c0 nodad && "
+		 "ip addr add 10.1.0.254/24 dev b0 && ip -6 addr add fd01::fe/64 dev b0 nodad && "
+		 "ip route add 203.0.113.0/24 via 10.1.0.1",
+		 getpid(), ns_client, getpid(), ns_backend);
+	if (sh(cmd))
+		return -1;
+	snprintf(cmd, sizeof(cmd),
+		 "nsenter --net=/proc/%d/fd/%d sh -c 'ip link set lo up && ip link set c1 up && "
+		 "ip addr add 192.168.50.2/24 dev c1 && ip -6 addr add fd50::2/64 dev c1 nodad && "
+		 "ip route add 203.0.113.0/24 via 192.168.50.1 && "
+		 "ip route add 10.1.0.254/32 via 192.168.50.1'",
+		 getpid(), ns_client);
+	if (sh(cmd))
+		return -1;
+	snprintf(cmd, sizeof(cmd),
+		 "nsenter --net=/proc/%d/fd/%d sh -c 'ip link set lo up && ip link set b1 up && "
+		 "ip addr add 10.1.0.1/24 dev b1 && ip -6 addr add fd01::1/64 dev b1 nodad && "
+		 "ip route add default via 10.1.0.254 && ip -6 route add default via fd01::fe'",
+		 getpid(), ns_backend);
+	return sh(cmd);
+}
+
+/*
+ * NodePort (TCP, UDP, IPv6), externalIP and LB IPs from a client outside
+ * the node: Cluster policy shows the node's address to the backend, Local
+ * keeps the client's; source ranges admit and drop; no-endpoint NodePorts
+ * are refused or dropped; a local client reaches a NodePort on the node's
+ * own address. Then range changes and removal, incrementally.
+ */
+static int child_external(void)
+{
+	static const char *const admit[] = { "192.168.50.0/28", "2001:db8::/32" };
+	static const char *const others[] = { "198.51.100.0/24" };
+	struct frontend fes[10], lb_open, lb_admit2, local0;
+	struct frontend_change ch[10];
+	struct state_diff diff;
+	struct datapath *dp;
+	struct dump d = { 0 };
+	char why[256];
+	int l4, l6, lu;
+
+	if (setup_external())
+		return 77;
+	l4 = listen_in(ns_backend, AF_INET, SOCK_STREAM, 8080);
+	l6 = listen_in(ns_backend, AF_INET6, SOCK_STREAM, 8080);
+	lu = listen_in(ns_backend, AF_INET, SOCK_DGRAM, 5353);
+	CHECK(l4 >= 0 && l6 >= 0 && lu >= 0);
+
+	fe_external(&fes[0], FE_NODE_PORT, "0.0.0.0", IPPROTO_TCP, 30080, FE_SERVE, "10.1", 8080,
+		    false);
+	fe_external(&fes[1], FE_NODE_PORT, "0.0.0.0", IPPROTO_TCP, 30081, FE_SERVE, "10.1", 8080,
+		    true);
+	fes[1].backends[0] = fes[0].backends[0];
+	fe_external(&fes[2], FE_NODE_PORT, "0.0.0.0", IPPROTO_UDP, 30053, FE_SERVE, "10.1", 5353,
+		    false);
+	fes[2].backends[0] = fes[0].backends[0];
+	fes[2].backends[0].port = 5353;
+	fe_external(&fes[3], FE_NODE_PORT, "::", IPPROTO_TCP, 30080, FE_SERVE, "fd01::", 8080,
+		    false);
+	fe_external(&fes[4], FE_EXTERNAL_IP, "203.0.113.10", IPPROTO_TCP, 80, FE_SERVE, "10.1",
+		    8080, false);
+	fes[4].backends[0] = fes[0].backends[0];
+	fe_external(&fes[5], FE_LB_INGRESS, "203.0.113.20", IPPROTO_TCP, 80, FE_SERVE, "10.1",
+		    8080, true);
+	fes[5].backends[0] = fes[0].backends[0];
+	fe_ranges(&fes[5], admit, 2);
+	fe_external(&fes[6], FE_LB_INGRESS, "203.0.113.21", IPPROTO_TCP, 80, FE_SERVE, "10.1",
+		    8080, false);
+	fes[6].backends[0] = fes[0].backends[0];
+	fe_ranges(&fes[6], others, 1);
+	fe_external(&fes[7], FE_NODE_PORT, "0.0.0.0", IPPROTO_TCP, 30090, FE_DROP, "10.1", 0, true);
+	fe_external(&fes[8], FE_NODE_PORT, "0.0.0.0", IPPROTO_TCP, 30091, FE_REFUSE, "10.1", 0,
+		    false);
+	fe_external(&fes[9], FE_LB_INGRESS, "203.0.113.22", IPPROTO_TCP, 80, FE_REFUSE, "10.1", 0,
+		    false);
+	fe_ranges(&fes[9], others, 1);
+	diff = diff_of(ch, fes, 10, true);
+	CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	if (getenv("SLUICE_DEBUG"))
+		sh("nft list table inet sluice >&2");
+
+	CHECK(dump_all(&d) == 0);
+	CHECK(dump_count(&d, "chain fe-nodeport4-tcp-30080 ") == 1);
+	CHECK(dump_count(&d, "chain fe-nodeport6-tcp-30080 ") == 1);
+	CHECK(dump_count(&d, "chain nat-postrouting ") == 1);
+	CHECK(dump_count(&d, "chain filter-prerouting ") == 1);
+	CHECK(dump_count(&d, "chain firewall-203.0.113.20-tcp-80 ") == 1);
+	CHECK(dump_count(&d, "chain firewall-203.0.113.22-tcp-80 ") == 1);
+	/* (no-endpoint-nodeports4 lines contain "nodeports4: " too) */
+	CHECK(dump_count(&d, "nodeports4: ") == 3 + 2);
+	CHECK(dump_count(&d, "no-endpoint-nodeports4: ") == 2);
+	CHECK(dump_count(&d, "firewall-ips4: ") == 3);
+	CHECK(dump_count(&d, "[ masq ") == 1);
+	dump_free(&d);
+
+	/* NodePort, Cluster: the backend sees the node's address. TCP, UDP, IPv6. */
+	CHECK(flow_from(ns_client, SOCK_STREAM, "192.168.50.1", 30080, l4, "10.1.0.254"));
+	CHECK(flow_from(ns_client, SOCK_DGRAM, "192.168.50.1", 30053, lu, "10.1.0.254"));
+	CHECK(flow_from(ns_client, SOCK_STREAM, "fd50::1", 30080, l6, "fd01::fe"));
+	/* A NodePort answers on every address of the node. */
+	CHECK(flow_from(ns_client, SOCK_STREAM, "10.1.0.254", 30080, l4, "10.1.0.254"));
+	/* NodePort, Local: the client's own address. */
+	CHECK(flow_from(ns_client, SOCK_STREAM, "192.168.50.1", 30081, l4, "192.168.50.2"));
+	/* externalIP (Cluster) and LB IP (Local, client inside the ranges). */
+	CHECK(flow_from(ns_client, SOCK_STREAM, "203.0.113.10", 80, l4, "10.1.0.254"));
+	CHECK(flow_from(ns_client, SOCK_STREAM, "203.0.113.20", 80, l4, "192.168.50.2"));
+	/* Outside the ranges: dropped, even where there are no endpoints. */
+	CHECK(flow(ns_client, SOCK_STREAM, "203.0.113.21", 80, l4, why, 300) == -ETIMEDOUT);
+	CHECK(flow(ns_client, SOCK_STREAM, "203.0.113.22", 80, l4, why, 300) == -ETIMEDOUT);
+	/* NodePorts without endpoints: Local ones elsewhere dropped, others refused. */
+	CHECK(flow(ns_client, SOCK_STREAM, "192.168.50.1", 30090, l4, why, 300) == -ETIMEDOUT);
+	CHECK(flow(ns_client, SOCK_STREAM, "192.168.50.1", 30091, l4, why, 2000) ==
+	      -ECONNREFUSED);
+	/* A client on the node: nat output, masqueraded to the node's address towards the backend. */
+	CHECK(flow_from(ns_node, SOCK_STREAM, "192.168.50.1", 30080, l4, "10.1.0.254"));
+	CHECK(flow_from(ns_node, SOCK_STREAM, "203.0.113.10", 80, l4, "10.1.0.254"));
+	/* Not on loopback, as kube-proxy. */
+	CHECK(flow(ns_node, SOCK_STREAM, "127.0.0.1", 30080, l4, why, 300) == -ECONNREFUSED);
+
+	/* The client leaves the ranges of .20: dropped (new flows); back in: admitted. */
+	lb_open = fes[5];
+	lb_open.source_ranges = fes[6].source_ranges;
+	lb_open.n_source_ranges = 1;
+	ch[0] = (struct frontend_change){ &fes[5], &lb_open };
+	diff = (struct state_diff){ .changes = ch, .n_changes = 1 };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(flow(ns_client, SOCK_STREAM, "203.0.113.20", 80, l4, why, 300) == -ETIMEDOUT);
+	/* No ranges at all on .21: everyone; .20 admitted again. */
+	lb_admit2 = fes[6];
+	lb_admit2.n_source_ranges = 0;
+	ch[0] = (struct frontend_change){ &lb_open, &fes[5] };
+	ch[1] = (struct frontend_change){ &fes[6], &lb_admit2 };
+	diff.n_changes = 2;
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(flow_from(ns_client, SOCK_STREAM, "203.0.113.20", 80, l4, "192.168.50.2"));
+	CHECK(flow_from(ns_client, SOCK_STREAM, "203.0.113.21", 80, l4, "10.1.0.254"));
+	CHECK(dump_all(&d) == 0);
+	CHECK(dump_count(&d, "firewall-203.0.113.21") == 0);
+	dump_free(&d);
+	/* Cluster -> Local on the NodePort: the chain is rewritten without the mark. */
+	local0 = fes[0];
+	local0.preserve_source = true;
+	ch[0] = (struct frontend_change){ &fes[0], &local0 };
+	diff.n_changes = 1;
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(flow_from(ns_client, SOCK_STREAM, "192.168.50.1", 30080, l4, "192.168.50.2"));
+	/* Everything removed: nothing of it is left. */
+	diff.n_changes = 0;
+	for (int i = 0; i < 10; i++)
+		ch[diff.n_changes++] = (struct frontend_change){
+			i == 0 ? &local0 : i == 6 ? &lb_admit2 : &fes[i], NULL };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(dump_all(&d) == 0);
+	CHECK(dump_count(&d, "fe-") == 0 && dump_count(&d, "firewall-2") == 0 &&
+	      dump_count(&d, "allow-") == 0);
+	CHECK(dump_count(&d, "nodeports4: ") == 0 && dump_count(&d, "firewall-ips4: ") == 0);
+	dump_free(&d);
+	nft_datapath_ops.close(dp);
+	for (int i = 0; i < 10; i++)
+		frontend_clear(&fes[i]);
+	close(l4);
+	close(l6);
+	close(lu);
+	return 0;
+}
+
+static void test_kernel_external_traffic(void **state)
+{
+	run_in_netns(child_external);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chain_names),
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_node_port_names),
+		cmocka_unit_test(test_node_port_elements),
+		cmocka_unit_test(test_masquerade_mark_rule),
+		cmocka_unit_test(test_skeleton_external_chains),
+		cmocka_unit_test(test_firewall_ranges),
+		cmocka_unit_test(test_firewall_messages),
 		cmocka_unit_test(test_dnat_rule_v4),
 		cmocka_unit_test(test_dnat_rule_v6),
 		cmocka_unit_test(test_map_elements),
@@ -1724,6 +2507,7 @@ int main(void)
 		cmocka_unit_test(test_kernel_traffic_dnat_before_filter),
 		cmocka_unit_test(test_kernel_rate_limit_traffic_and_counters),
 		cmocka_unit_test(test_kernel_affinity),
+		cmocka_unit_test(test_kernel_external_traffic),
 	};
 
 	log_set_level(getenv("SLUICE_DEBUG") ? LOG_DEBUG : LOG_WARN);
