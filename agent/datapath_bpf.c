@@ -3,6 +3,8 @@
  * The BPF datapath: socket-level programs (bpf/sock.bpf.c) attached to a
  * cgroup v2 through pinned links and fed from pinned maps, so that the
  * kernel keeps serving across agent restarts and a new agent adopts it.
+ * The tc programs for traffic from outside (agent/datapath_bpf_tc.c) share
+ * these maps.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include <bpf/libbpf.h>
 
 #include "datapath.h"
+#include "datapath_bpf_tc.h"
 #include "log.h"
 #include "shared.h"
 #include "sock.skel.h"
@@ -34,6 +37,7 @@
 
 struct datapath {
 	struct sock_bpf *skel;
+	struct tc_datapath *tc;	/* NULL without --devices */
 	int cgroup_fd;
 	struct bpf_link **links; /* one per program, in object order */
 	size_t n_links;
@@ -555,6 +559,21 @@ static int bpf_open(const struct datapath_config *cfg, struct datapath **out, ch
 	if (err)
 		goto err;
 
+	err = tc_sync_node_addrs(bpf_map__fd(dp->skel->maps.node_addrs),
+				 bpf_map__fd(dp->skel->maps.dev_addrs));
+	if (err)
+		pr_warn("bpf: cannot read the node's addresses (NodePorts need them): %s",
+			strerror(-err));
+	if (cfg && cfg->devices && *cfg->devices) {
+		char maps_dir[PATH_MAX];
+
+		err = join(maps_dir, dp->bpffs, SL_PIN_MAPS_DIR, NULL);
+		if (!err)
+			err = tc_datapath_open(maps_dir, cfg->devices, &dp->tc, why, why_len);
+		if (err)
+			goto err;
+	}
+
 	dp->next_set = max_backend_set(bpf_map__fd(dp->skel->maps.services)) + 1;
 	if (!dp->next_set)
 		dp->next_set = 1;
@@ -577,12 +596,37 @@ err:
 
 /* ---- apply ---- */
 
+/*
+ * Every kind goes into the maps: the socket programs serve them all to
+ * clients on the node, the tc programs the external kinds to the outside.
+ */
 static bool frontend_programmable(const struct frontend *fe)
 {
-	/* This datapath serves traffic born on the node to ClusterIPs; tc will do the rest. */
-	return fe->key.addr.family == AF_INET || fe->key.addr.family == AF_INET6 ?
-		       fe->kind == FE_CLUSTER_IP :
-		       false;
+	return fe->key.addr.family == AF_INET || fe->key.addr.family == AF_INET6;
+}
+
+static __u32 service_flags_of(const struct frontend *fe)
+{
+	__u32 flags;
+
+	switch (fe->kind) {
+	case FE_EXTERNAL_IP:
+		flags = SL_KIND_EXTERNAL_IP;
+		break;
+	case FE_LB_INGRESS:
+		flags = SL_KIND_LB_INGRESS;
+		break;
+	case FE_NODE_PORT:
+		flags = SL_KIND_NODE_PORT;
+		break;
+	default:
+		return SL_KIND_CLUSTER_IP;
+	}
+	if (fe->preserve_source)
+		flags |= SL_SVC_F_PRESERVE_SOURCE;
+	if (fe->kind == FE_LB_INGRESS && fe->n_source_ranges)
+		flags |= SL_SVC_F_SOURCE_RANGES;
+	return flags;
 }
 
 static __u8 sl_family(uint8_t family)
@@ -640,22 +684,18 @@ static bool backend_usable(const struct frontend *fe, const struct backend *b)
 	return b->addr.family == fe->key.addr.family;
 }
 
-/* True if the kernel already holds exactly what fe asks for (adoption after restart). */
-static bool service_matches(struct datapath *dp, const struct sl_service *cur,
-			    const struct sl_service *want, const struct frontend *fe)
+/* True if the slots of cur's set hold exactly fe's usable backends, in order. */
+static bool backends_match(struct datapath *dp, const struct sl_service *cur, __u32 want_count,
+			   const struct frontend *fe)
 {
 	int fd = bpf_map__fd(dp->skel->maps.backends);
 	struct sl_backend_key key = { .backend_set = cur->backend_set };
 	struct sl_backend have, expect;
 	size_t i;
 
-	if (cur->action != want->action || cur->count != want->count ||
-	    cur->service_id != want->service_id ||
-	    cur->affinity_timeout != want->affinity_timeout || cur->flags != want->flags ||
-	    cur->rate_interval_ns != want->rate_interval_ns ||
-	    cur->rate_depth_ns != want->rate_depth_ns)
+	if (cur->count != want_count)
 		return false;
-	for (i = 0; i < fe->n_backends && want->count; i++) {
+	for (i = 0; i < fe->n_backends && want_count; i++) {
 		if (!backend_usable(fe, &fe->backends[i]))
 			continue;
 		backend_of(&fe->backends[i], &expect);
@@ -664,6 +704,99 @@ static bool service_matches(struct datapath *dp, const struct sl_service *cur,
 		key.slot++;
 	}
 	return true;
+}
+
+/* True if the kernel already holds exactly what fe asks for (adoption after restart). */
+static bool service_matches(struct datapath *dp, const struct sl_service *cur,
+			    const struct sl_service *want, const struct frontend *fe)
+{
+	if (cur->action != want->action || cur->service_id != want->service_id ||
+	    cur->affinity_timeout != want->affinity_timeout || cur->flags != want->flags ||
+	    cur->rate_interval_ns != want->rate_interval_ns ||
+	    cur->rate_depth_ns != want->rate_depth_ns)
+		return false;
+	return backends_match(dp, cur, want->count, fe);
+}
+
+/* ---- loadBalancerSourceRanges ---- */
+
+static int grow(void **arr, size_t *cap, size_t n, size_t sz);
+
+static void source_range_key_of(const struct sl_service_key *fe, const struct cidr *c,
+				struct sl_source_range_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->frontend = *fe;
+	memcpy(key->client, c->addr.bytes, c->addr.family == AF_INET ? 4 : 16);
+	key->prefixlen = sizeof(key->frontend) * 8 + c->prefix_len;
+}
+
+/*
+ * Deletes the ranges of frontend fe_key (all of them, or those not in fe's
+ * list when fe is given). With fe_key NULL: of every frontend that has no
+ * SL_SVC_F_SOURCE_RANGES entry in services (after adoption).
+ */
+static void prune_source_ranges(struct datapath *dp, const struct sl_service_key *fe_key,
+				const struct frontend *fe)
+{
+	int fd = bpf_map__fd(dp->skel->maps.source_ranges);
+	int svc_fd = bpf_map__fd(dp->skel->maps.services);
+	struct sl_source_range_key key, next, want, *stale = NULL;
+	size_t n = 0, cap = 0, i;
+	struct sl_service svc;
+	bool keep;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (fe_key) {
+			if (memcmp(&key.frontend, fe_key, sizeof(*fe_key)))
+				continue;
+			keep = false;
+			for (i = 0; fe && i < fe->n_source_ranges && !keep; i++) {
+				source_range_key_of(fe_key, &fe->source_ranges[i], &want);
+				keep = !memcmp(&want, &key, sizeof(key));
+			}
+		} else {
+			keep = bpf_map_lookup_elem(svc_fd, &key.frontend, &svc) == 0 &&
+			       (svc.flags & SL_SVC_F_SOURCE_RANGES);
+		}
+		if (keep)
+			continue;
+		if (grow((void **)&stale, &cap, n, sizeof(*stale)))
+			break;
+		stale[n++] = key;
+	}
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &stale[i]);
+	free(stale);
+}
+
+/* Writes fe's ranges, then removes the ones it no longer has: never an empty window. */
+static int write_source_ranges(struct datapath *dp, const struct sl_service_key *key,
+			       const struct frontend *fe)
+{
+	int fd = bpf_map__fd(dp->skel->maps.source_ranges);
+	struct sl_source_range_key rk;
+	__u32 one = 1;
+	char name[128];
+	size_t i;
+	int err;
+
+	for (i = 0; i < fe->n_source_ranges; i++) {
+		if (fe->source_ranges[i].addr.family != fe->key.addr.family)
+			continue; /* a v6 range says nothing about a v4 frontend */
+		source_range_key_of(key, &fe->source_ranges[i], &rk);
+		if (bpf_map_update_elem(fd, &rk, &one, BPF_ANY)) {
+			err = -errno;
+			pr_warn("bpf: %s: cannot write a source range: %s",
+				frontend_name(fe, name, sizeof(name)), strerror(-err));
+			return err;
+		}
+	}
+	prune_source_ranges(dp, key, fe);
+	return 0;
 }
 
 /*
@@ -694,12 +827,35 @@ static int write_frontend(struct datapath *dp, const struct frontend *fe, bool a
 	want.affinity_timeout = fe->affinity_timeout;
 	want.rate_interval_ns = rate_limit_interval_ns(&fe->rate);
 	want.rate_depth_ns = rate_limit_depth_ns(&fe->rate);
+	want.flags = service_flags_of(fe);
+	/* Ranges before the entry that enforces them; a stale one is gone before it could admit. */
+	if ((want.flags & SL_SVC_F_SOURCE_RANGES) ||
+	    (had_cur && (cur.flags & SL_SVC_F_SOURCE_RANGES))) {
+		err = write_source_ranges(dp, &key, fe);
+		if (err)
+			return err;
+	}
 	if (fe->action == FE_SERVE) {
 		for (i = 0; i < fe->n_backends; i++)
 			want.count += backend_usable(fe, &fe->backends[i]);
 	}
 	if (adopting && had_cur && service_matches(dp, &cur, &want, fe))
 		return 1;
+	/*
+	 * Same backends, other fields (a restarted agent numbers Services
+	 * anew, a limit changed): the entry is rewritten over the set it
+	 * already uses, so no slot is deleted under a program mid-lookup.
+	 */
+	if (had_cur && want.count && backends_match(dp, &cur, want.count, fe)) {
+		want.backend_set = cur.backend_set;
+		if (bpf_map_update_elem(svc_fd, &key, &want, BPF_ANY)) {
+			err = -errno;
+			pr_warn("bpf: %s: cannot write the service entry: %s",
+				frontend_name(fe, name, sizeof(name)), strerror(-err));
+			return err;
+		}
+		return 0;
+	}
 
 	if (want.count) {
 		want.backend_set = take_backend_set(dp);
@@ -749,6 +905,8 @@ static int remove_frontend(struct datapath *dp, const struct frontend *fe)
 		return err;
 	}
 	delete_slots(dp, cur.backend_set, cur.count);
+	if (cur.flags & SL_SVC_F_SOURCE_RANGES)
+		prune_source_ranges(dp, &key, NULL);
 	return 0;
 }
 
@@ -983,6 +1141,31 @@ static bool same_key(const struct frontend *a, const struct frontend *b)
 	return !memcmp(&ka, &kb, sizeof(ka));
 }
 
+/*
+ * The tc programs must also see the replies of SNATed connections where
+ * they come in: on the devices towards the external frontends' backends.
+ */
+static void reach_backends(struct datapath *dp, const struct state_diff *diff)
+{
+	const struct frontend *fe;
+	struct ip_addr *addrs = NULL;
+	size_t n = 0, cap = 0, i, b;
+
+	for (i = 0; i < diff->n_changes; i++) {
+		fe = diff->changes[i].new;
+		if (!fe || fe->kind == FE_CLUSTER_IP || fe->action != FE_SERVE)
+			continue;
+		for (b = 0; b < fe->n_backends; b++) {
+			if (grow((void **)&addrs, &cap, n, sizeof(*addrs)))
+				goto out;
+			addrs[n++] = fe->backends[b].addr;
+		}
+	}
+	tc_datapath_reach(dp->tc, addrs, n);
+out:
+	free(addrs);
+}
+
 static int bpf_apply(struct datapath *dp, const struct state_diff *diff)
 {
 	const struct frontend_change *ch;
@@ -1034,7 +1217,13 @@ static int bpf_apply(struct datapath *dp, const struct state_diff *diff)
 		if (err && !first_err)
 			first_err = err;
 		sweep_services(dp);
+		prune_source_ranges(dp, NULL, NULL);
 	}
+	/* Addresses come and go with devices; NodePorts follow them at each apply. */
+	tc_sync_node_addrs(bpf_map__fd(dp->skel->maps.node_addrs),
+			   bpf_map__fd(dp->skel->maps.dev_addrs));
+	if (dp->tc)
+		reach_backends(dp, diff);
 	pr_debug("bpf: applied %zu changes (%zu written, %zu already in place, %zu removed)%s",
 		 diff->n_changes, written, kept, removed, diff->full ? ", full" : "");
 	return first_err;
@@ -1049,6 +1238,7 @@ static void bpf_close(struct datapath *dp)
 	/* Closing our fds only: the pins keep links, programs and maps alive. */
 	for (i = 0; i < dp->n_links; i++)
 		bpf_link__destroy(dp->links[i]);
+	tc_datapath_close(dp->tc);
 	sock_bpf__destroy(dp->skel);
 	if (dp->cgroup_fd >= 0)
 		close(dp->cgroup_fd);
@@ -1093,7 +1283,9 @@ static int bpf_cleanup(const struct datapath_config *cfg)
 
 	if (join(links, dir, SL_PIN_LINKS_DIR, NULL) || join(maps, dir, SL_PIN_MAPS_DIR, NULL))
 		return -ENAMETOOLONG;
-	/* Links first: unpinning them detaches the programs before the maps go. */
+	/* tc filters first: they are found on the devices, the record of clsact in maps/. */
+	first_err = tc_datapath_cleanup(maps);
+	/* Links next: unpinning them detaches the programs before the maps go. */
 	n_links = unpin_all(links, &first_err);
 	n_maps = unpin_all(maps, &first_err);
 	if (n_links < 0 || n_maps < 0) {
@@ -1137,7 +1329,7 @@ static bool bpf_present(const struct datapath_config *cfg)
 
 	if (join(links, dir, SL_PIN_LINKS_DIR, NULL) || join(maps, dir, SL_PIN_MAPS_DIR, NULL))
 		return false;
-	return dir_has_entries(links) || dir_has_entries(maps);
+	return dir_has_entries(links) || dir_has_entries(maps) || tc_datapath_present();
 }
 
 static int open_pin(const struct datapath_config *cfg, const char *name)

@@ -4,7 +4,9 @@
  * .yaml and .yml file, then follows changes with inotify, re-reading only
  * the files that changed and feeding the store what they add or remove.
  *
- * Every event triggers a rescan of the directory that compares each file's
+ * Only finished writes, renames and deletions wake it (not IN_CREATE or
+ * IN_MODIFY: a file caught half-written would be reported broken). Every
+ * event triggers a rescan of the directory that compares each file's
  * identity (inode, size, mtime, ctime) with what was loaded: this also
  * covers editors that write a temporary file and rename it, and ConfigMap
  * volumes that swap a symlinked "..data" directory.
@@ -329,7 +331,7 @@ int dir_source_open(struct dir_source *src, const char *path, struct store *stor
 	}
 	if (inotify_add_watch(src->inotify_fd, path,
 			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
-				      IN_CREATE | IN_ATTRIB | IN_ONLYDIR) < 0) {
+				      IN_ONLYDIR) < 0) {
 		err = -errno;
 		pr_warn("%s: cannot watch directory: %s", path, strerror(errno));
 		goto fail;

@@ -202,6 +202,17 @@ struct sl_source_range_key {
 };
 
 /*
+ * A device the agent attached the tc programs to, by ifindex: cleanup
+ * removes the clsact qdisc only where the agent created it.
+ */
+#define SL_TC_DEV_F_QDISC_OURS (1u << 0)
+
+struct sl_tc_device {
+	char name[16];
+	__u32 flags;		/* SL_TC_DEV_F_* */
+};
+
+/*
  * A tracked connection of the tc path: the tuple of a packet as it arrives
  * (before translation). Every connection has two entries, one per
  * direction, each saying how to rewrite the packets that match it.
@@ -219,7 +230,7 @@ struct sl_ct_key {
 /* sl_ct.flags */
 #define SL_CT_F_REPLY (1u << 0)		/* the backend -> client direction */
 #define SL_CT_F_CLOSING (1u << 1)	/* TCP FIN or RST seen: short timeout */
-#define SL_CT_F_SNAT (1u << 2)		/* the source is rewritten (externalTrafficPolicy Cluster) */
+#define SL_CT_F_SNAT (1u << 2)		/* source rewritten (externalTrafficPolicy Cluster) */
 
 /* What a matching packet becomes; the other direction's key is this tuple reversed. */
 struct sl_ct {

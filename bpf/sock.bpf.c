@@ -96,7 +96,8 @@ static __always_inline struct sl_backend *sl_pick_affine(struct bpf_sock_addr *c
  * frontend {unspecified address, port} exists. key keeps the real address,
  * which recvmsg()/getpeername() must show.
  */
-static __always_inline struct sl_service *sl_node_port_lookup(const struct sl_service_key *key)
+static __always_inline bool sl_node_port_read(const struct sl_service_key *key,
+					      struct sl_service *out)
 {
 	struct sl_node_addr_key node __attribute__((aligned(8)));
 	struct sl_service_key any __attribute__((aligned(8)));
@@ -105,12 +106,12 @@ static __always_inline struct sl_service *sl_node_port_lookup(const struct sl_se
 	__builtin_memcpy(node.addr, key->addr, sizeof(node.addr));
 	node.family = key->family;
 	if (!bpf_map_lookup_elem(&node_addrs, &node))
-		return NULL;
+		return false;
 	__builtin_memset(&any, 0, sizeof(any));
 	any.port = key->port;
 	any.proto = key->proto;
 	any.family = key->family;
-	return bpf_map_lookup_elem(&services, &any);
+	return sl_service_read(&any, out);
 }
 
 /* connect() and sendmsg(): frontend -> backend, or refuse, or pass through. */
@@ -119,7 +120,8 @@ static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, 
 	struct sl_service_key key __attribute__((aligned(8)));
 	struct sl_flow_key flow_key __attribute__((aligned(8)));
 	struct sl_flow flow __attribute__((aligned(8)));
-	struct sl_service *svc;
+	struct sl_service svc_copy __attribute__((aligned(8)));
+	struct sl_service *svc = &svc_copy;
 	struct sl_backend *be = NULL;
 	struct sl_flow *known;
 	__u32 slot = 0;
@@ -132,10 +134,7 @@ static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, 
 	key.proto = sl_sock_proto(ctx);
 	key.family = family;
 
-	svc = bpf_map_lookup_elem(&services, &key);
-	if (!svc)
-		svc = sl_node_port_lookup(&key);
-	if (!svc) {
+	if (!sl_service_read(&key, svc) && !sl_node_port_read(&key, svc)) {
 		/* A known service address with a port it does not serve: refuse, as kube-proxy. */
 		key.port = 0;
 		key.proto = 0;

@@ -22,6 +22,32 @@
 #define SL_AFFINITY_REFRESH_NS 1000000000ull
 #define SL_NS_PER_S 1000000000ull
 
+/*
+ * Reads the services entry of key into out. A hash map recycles the
+ * element an update replaces at once, so a value read through the pointer
+ * of a lookup can turn into another frontend's mid-use (seen: a connect to
+ * port 80 sent to a port-53 backend while the agent rewrote entries). So:
+ * copy, look up again, and if the key now maps to another element, ours
+ * was replaced: copy the current one.
+ */
+static __always_inline bool sl_service_read(const struct sl_service_key *key,
+					    struct sl_service *out)
+{
+	struct sl_service *first, *again;
+
+	first = bpf_map_lookup_elem(&services, key);
+	if (!first)
+		return false;
+	__builtin_memcpy(out, first, sizeof(*out));
+	again = bpf_map_lookup_elem(&services, key);
+	if (again == first)
+		return true;
+	if (!again)
+		return false;
+	__builtin_memcpy(out, again, sizeof(*out));
+	return true;
+}
+
 /* The backend in slot of the service's current set, if it is usable for family. */
 static __always_inline struct sl_backend *sl_slot(const struct sl_service *svc, __u32 slot,
 						  __u8 family)
@@ -40,8 +66,9 @@ static __always_inline struct sl_backend *sl_slot(const struct sl_service *svc, 
 }
 
 /* The remembered backend if its slot still holds it: never a removed backend. */
-static __always_inline struct sl_backend *sl_slot_holds(const struct sl_service *svc, __u32 slot,
-							__u8 family, const __u8 addr[16], __u16 port)
+static __always_inline struct sl_backend *sl_slot_holds(const struct sl_service *svc,
+							__u32 slot, __u8 family,
+							const __u8 addr[16], __u16 port)
 {
 	struct sl_backend *be = sl_slot(svc, slot, family);
 

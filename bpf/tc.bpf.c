@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Load balancing of traffic that reaches the node from outside (NodePorts,
+ * externalIPs, LoadBalancer ingress IPs), on the clsact hooks of the
+ * node's devices: a new flow gets a backend, an entry in the connection
+ * table, DNAT and (externalTrafficPolicy Cluster) SNAT; every later packet
+ * of either direction, and ICMP errors about it, are translated by that
+ * entry. Translated packets are routed with bpf_fib_lookup() and sent with
+ * bpf_redirect_neigh(), so a SNATed packet never meets the stack's checks
+ * for a local source address arriving from outside.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "shared.h"
+#include "consts.h"
+#include "maps.h"
+#include "helpers.h"
+#include "limiter.h"
+#include "select.h"
+#include "parse.h"
+#include "csum.h"
+#include "conntrack.h"
+#include "nat.h"
+#include "reject.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* ifindex -> device the agent attached to; written by the agent only (cleanup, sluicectl). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct sl_tc_device);
+	__uint(max_entries, SL_MAX_NODE_ADDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} tc_devices SEC(".maps");
+
+/* A new flow's entries, built here: the stack of all calls together is 512 bytes. */
+struct sl_new_flow_scratch {
+	struct sl_ct fwd;
+	struct sl_ct reply;
+	struct sl_affinity_key aff;
+	struct sl_service svc;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct sl_new_flow_scratch);
+	__uint(max_entries, 1);
+} new_flow_scratch SEC(".maps");
+
+/*
+ * Routes the translated packet to daddr: out of the device the FIB names
+ * (bpf_redirect_neigh resolves the next hop's MAC), or up the stack when
+ * the destination is this node. ifindex_out, if not NULL, gets the device.
+ */
+static __always_inline int sl_fib(struct __sk_buff *skb, __u8 family, const __u8 daddr[16],
+				  __u32 *ifindex_out)
+{
+	struct bpf_fib_lookup fib;
+	long ret;
+
+	__builtin_memset(&fib, 0, sizeof(fib));
+	fib.ifindex = skb->ifindex;
+	if (family == SL_AF_INET) {
+		fib.family = SL_AF_INET;
+		__builtin_memcpy(&fib.ipv4_dst, daddr, 4);
+	} else {
+		fib.family = SL_AF_INET6;
+		__builtin_memcpy(fib.ipv6_dst, daddr, 16);
+	}
+	ret = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (ret == BPF_FIB_LKUP_RET_SUCCESS || ret == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		if (ifindex_out)
+			*ifindex_out = fib.ifindex;
+		return SL_TC_ACT_REDIRECT;
+	}
+	if (ifindex_out)
+		*ifindex_out = 0;
+	/* A local destination (or forwarding off): the stack decides. */
+	if (ret == BPF_FIB_LKUP_RET_NOT_FWDED || ret == BPF_FIB_LKUP_RET_FWD_DISABLED)
+		return SL_TC_ACT_OK;
+	return SL_TC_ACT_SHOT;
+}
+
+/* After translation on ingress: send the packet on towards its new destination. */
+static __always_inline int sl_forward(struct __sk_buff *skb, __u8 family, const __u8 daddr[16])
+{
+	__u32 ifindex;
+	int verdict = sl_fib(skb, family, daddr, &ifindex);
+
+	if (verdict == SL_TC_ACT_REDIRECT)
+		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
+	return verdict;
+}
+
+/* The frontend a packet to key's address and port is for: exact, else a NodePort. */
+static __always_inline bool sl_frontend(struct sl_service_key *key, struct sl_service *svc)
+{
+	struct sl_node_addr_key node __attribute__((aligned(8)));
+
+	if (sl_service_read(key, svc))
+		return true;
+	__builtin_memset(&node, 0, sizeof(node));
+	__builtin_memcpy(node.addr, key->addr, 16);
+	node.family = key->family;
+	if (!bpf_map_lookup_elem(&node_addrs, &node))
+		return false;
+	__builtin_memset(key->addr, 0, 16);
+	/* Only NodePort entries live under the unspecified address. */
+	return sl_service_read(key, svc) &&
+	       (svc->flags & SL_SVC_KIND_MASK) == SL_KIND_NODE_PORT;
+}
+
+/* loadBalancerSourceRanges: true if the client may reach the frontend. */
+static __always_inline bool sl_source_allowed(const struct sl_service_key *fe,
+					      const __u8 client[16])
+{
+	struct sl_source_range_key key __attribute__((aligned(8)));
+
+	__builtin_memset(&key, 0, sizeof(key));
+	key.prefixlen = sizeof(key.frontend) * 8 + 128;
+	key.frontend = *fe;
+	__builtin_memcpy(key.client, client, 16);
+	return bpf_map_lookup_elem(&source_ranges, &key) != NULL;
+}
+
+/*
+ * The address SNAT uses towards ifindex: that device's, as the agent wrote
+ * it; else the address the client reached (a NodePort's is the node's).
+ */
+static __always_inline bool sl_snat_addr(__u32 ifindex, const struct sl_pkt *p, __u8 out[16])
+{
+	struct sl_dev_addr_key key = { .ifindex = ifindex, .family = p->tuple.family };
+	struct sl_node_addr_key node __attribute__((aligned(8)));
+	struct sl_dev_addr *dev;
+
+	dev = bpf_map_lookup_elem(&dev_addrs, &key);
+	if (dev) {
+		__builtin_memcpy(out, dev->addr, 16);
+		return true;
+	}
+	__builtin_memset(&node, 0, sizeof(node));
+	__builtin_memcpy(node.addr, p->tuple.daddr, 16);
+	node.family = p->tuple.family;
+	if (!bpf_map_lookup_elem(&node_addrs, &node))
+		return false;
+	__builtin_memcpy(out, p->tuple.daddr, 16);
+	return true;
+}
+
+/* A packet of no tracked connection, on ingress: a new flow to a frontend, or not ours. */
+static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p)
+{
+	struct sl_service_key key __attribute__((aligned(8)));
+	struct sl_ct_key reply_key __attribute__((aligned(8)));
+	struct sl_new_flow_scratch *scratch;
+	struct sl_ct *fwd, *reply;
+	struct sl_service *svc;
+	struct sl_backend *be;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 kind, slot = 0, ifindex = 0;
+	__u8 family = p->tuple.family;
+	__u32 zero = 0;
+	int verdict;
+	bool admitted;
+
+	scratch = bpf_map_lookup_elem(&new_flow_scratch, &zero);
+	if (!scratch)
+		return SL_TC_ACT_SHOT;
+	fwd = &scratch->fwd;
+	reply = &scratch->reply;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	__builtin_memcpy(key.addr, p->tuple.daddr, 16);
+	key.port = p->tuple.dport;
+	key.proto = p->tuple.proto;
+	key.family = family;
+	svc = &scratch->svc;
+	if (!sl_frontend(&key, svc))
+		return SL_TC_ACT_OK;
+	kind = svc->flags & SL_SVC_KIND_MASK;
+	/* ClusterIPs are the socket programs' (traffic born on the node). */
+	if (kind == SL_KIND_CLUSTER_IP)
+		return SL_TC_ACT_OK;
+	if ((svc->flags & SL_SVC_F_SOURCE_RANGES) && !sl_source_allowed(&key, p->tuple.saddr))
+		return SL_TC_ACT_SHOT;
+	if (svc->action == SL_ACTION_DROP)
+		return SL_TC_ACT_SHOT;
+	if (svc->action != SL_ACTION_SERVE || svc->count == 0)
+		return sl_reject(skb, p);
+
+	if (svc->rate_interval_ns) {
+		admitted = sl_rate_admit(svc->service_id, svc->rate_interval_ns,
+					 svc->rate_depth_ns);
+		sl_count_flow(svc->service_id, admitted);
+		if (!admitted)
+			return sl_reject(skb, p);
+	} else {
+		sl_count_flow(svc->service_id, true);
+	}
+
+	if (svc->affinity_timeout) {
+		__builtin_memset(&scratch->aff, 0, sizeof(scratch->aff));
+		scratch->aff.frontend = key;
+		__builtin_memcpy(scratch->aff.client_addr, p->tuple.saddr, 16);
+		be = sl_pick_affine_key(&scratch->aff, family, svc, &slot);
+	} else {
+		be = sl_pick(svc, family, &slot);
+	}
+	if (!be)
+		return sl_reject(skb, p);
+
+	/* Forward: client -> frontend becomes (SNAT address or client) -> backend. */
+	__builtin_memset(fwd, 0, sizeof(*fwd));
+	__builtin_memcpy(fwd->new_saddr, p->tuple.saddr, 16);
+	fwd->new_sport = p->tuple.sport;
+	__builtin_memcpy(fwd->new_daddr, be->addr, 16);
+	fwd->new_dport = be->port;
+	fwd->service_id = svc->service_id;
+	fwd->last_seen_ns = now;
+
+	/* Reply: backend -> (SNAT address or client) becomes frontend -> client. */
+	__builtin_memset(reply, 0, sizeof(*reply));
+	__builtin_memcpy(reply->new_saddr, p->tuple.daddr, 16);
+	reply->new_sport = p->tuple.dport;
+	__builtin_memcpy(reply->new_daddr, p->tuple.saddr, 16);
+	reply->new_dport = p->tuple.sport;
+	reply->flags = SL_CT_F_REPLY;
+	reply->service_id = svc->service_id;
+	reply->last_seen_ns = now;
+
+	verdict = sl_fib(skb, family, be->addr, &ifindex);
+	if (verdict == SL_TC_ACT_SHOT)
+		return verdict;
+	/*
+	 * A backend on this node itself (verdict OK: delivered locally) keeps
+	 * the client's address: its replies leave through egress, where the
+	 * egress program translates them, and a local source arriving from
+	 * outside would be dropped as a martian.
+	 */
+	if (!(svc->flags & SL_SVC_F_PRESERVE_SOURCE) && verdict == SL_TC_ACT_REDIRECT) {
+		if (!sl_snat_addr(ifindex, p, fwd->new_saddr))
+			return SL_TC_ACT_SHOT;
+		fwd->flags = SL_CT_F_SNAT;
+		reply->flags |= SL_CT_F_SNAT;
+	}
+	sl_ct_pair_key(&p->tuple, fwd, &reply_key);
+	if (fwd->flags & SL_CT_F_SNAT) {
+		fwd->new_sport = sl_snat_insert(&reply_key, reply, now);
+		if (!fwd->new_sport)
+			return SL_TC_ACT_SHOT; /* every port tried is in use: as a full table */
+	} else if (bpf_map_update_elem(&conntrack, &reply_key, reply, BPF_ANY)) {
+		return SL_TC_ACT_SHOT;
+	}
+	if (bpf_map_update_elem(&conntrack, &p->tuple, fwd, BPF_ANY))
+		return SL_TC_ACT_SHOT;
+	if (sl_nat_rewrite(skb, p, fwd))
+		return SL_TC_ACT_SHOT;
+	if (verdict == SL_TC_ACT_REDIRECT)
+		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
+	return verdict;
+}
+
+/* An ICMP error: translated if it quotes a packet of a tracked connection. */
+static __noinline int sl_icmp_error(struct __sk_buff *skb, struct sl_pkt *p, bool ingress)
+{
+	struct sl_ct_key key __attribute__((aligned(8)));
+	struct sl_ct *ct;
+
+	/* The quote was sent the other way: its reverse is the tuple of this direction. */
+	__builtin_memset(&key, 0, sizeof(key));
+	__builtin_memcpy(key.saddr, p->inner.daddr, 16);
+	__builtin_memcpy(key.daddr, p->inner.saddr, 16);
+	key.sport = p->inner.dport;
+	key.dport = p->inner.sport;
+	key.proto = p->inner.proto;
+	key.family = p->inner.family;
+	ct = sl_ct_lookup(&key, bpf_ktime_get_ns());
+	if (!ct)
+		return SL_TC_ACT_OK;
+	if (sl_nat_icmp_error(skb, p, &key, ct))
+		return SL_TC_ACT_SHOT;
+	return ingress ? sl_forward(skb, p->tuple.family, ct->new_daddr) : SL_TC_ACT_OK;
+}
+
+static __always_inline int sl_tc(struct __sk_buff *skb, bool ingress)
+{
+	struct sl_pkt p;
+	struct sl_ct *ct;
+	__u64 now;
+
+	if (!sl_parse(skb, &p))
+		return SL_TC_ACT_OK;
+	if (p.icmp_error)
+		return sl_icmp_error(skb, &p, ingress);
+	now = bpf_ktime_get_ns();
+	ct = sl_ct_lookup(&p.tuple, now);
+	/* A SYN on a closing connection is the client reusing its port: a new flow. */
+	if (ct && (ct->flags & SL_CT_F_CLOSING) && !(ct->flags & SL_CT_F_REPLY) &&
+	    (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN)
+		ct = NULL;
+	if (ct) {
+		sl_ct_touch(&p.tuple, ct, p.tcp_flags, now);
+		if (sl_nat_rewrite(skb, &p, ct))
+			return SL_TC_ACT_SHOT;
+		return ingress ? sl_forward(skb, p.tuple.family, ct->new_daddr) : SL_TC_ACT_OK;
+	}
+	if (!ingress)
+		return SL_TC_ACT_OK;
+	return sl_new_flow(skb, &p);
+}
+
+/* Every packet arriving on a device: new flows, both directions of tracked ones. */
+SEC("tc")
+int sl_tc_ingress(struct __sk_buff *skb)
+{
+	return sl_tc(skb, true);
+}
+
+/*
+ * Every packet leaving a device: replies of tracked connections that did
+ * not come in through an attached device (a backend on this node, or
+ * behind a device the agent did not attach to) are translated here.
+ */
+SEC("tc")
+int sl_tc_egress(struct __sk_buff *skb)
+{
+	return sl_tc(skb, false);
+}

@@ -1,0 +1,893 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Packet-in/packet-out tests of the tc programs (bpf/tc.bpf.c) with
+ * bpf_prog_test_run_opts: new flows (DNAT + SNAT), established flows,
+ * replies, ICMP errors, UDP, IPv6, externalTrafficPolicy Local, source
+ * ranges, refusal. Checksums of every packet out are recomputed here.
+ * Runs in a network namespace of its own with two veth pairs (a client
+ * side and a backend side), so that the programs' FIB lookups have routes.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <linux/types.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <cmocka.h>
+
+#include "shared.h"
+#include "tc.skel.h"
+
+#define DEV_CLIENT "sltc0"
+#define DEV_BACKEND "sltc1"
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define TC_ACT_REDIRECT 7
+#define ETH_LEN 14
+
+/* The node: client side 192.0.2.1 / 2001:db8:a::1, backend side 10.99.0.1 / fd99::1. */
+static const char *setup_cmds[] = {
+	"ip link set lo up",
+	"ip link add " DEV_CLIENT " type veth peer name " DEV_CLIENT "p",
+	"ip link add " DEV_BACKEND " type veth peer name " DEV_BACKEND "p",
+	"ip link set " DEV_CLIENT " up",
+	"ip link set " DEV_BACKEND " up",
+	"ip link set " DEV_CLIENT "p up",
+	"ip link set " DEV_BACKEND "p up",
+	"ip addr add 192.0.2.1/24 dev " DEV_CLIENT,
+	"ip addr add 10.99.0.1/24 dev " DEV_BACKEND,
+	"ip -6 addr add 2001:db8:a::1/64 dev " DEV_CLIENT " nodad",
+	"ip -6 addr add fd99::1/64 dev " DEV_BACKEND " nodad",
+	"ip route add 10.244.0.0/16 via 10.99.0.2 dev " DEV_BACKEND,
+	"ip route add 203.0.113.0/24 via 192.0.2.254 dev " DEV_CLIENT,
+	"ip route add 198.18.0.0/16 via 192.0.2.254 dev " DEV_CLIENT,
+	"ip -6 route add fd00:244::/64 via fd99::2 dev " DEV_BACKEND,
+	"ip -6 route add 2001:db8:c::/64 via 2001:db8:a::fe dev " DEV_CLIENT,
+	"sysctl -qw net.ipv4.ip_forward=1",
+	"sysctl -qw net.ipv6.conf.all.forwarding=1",
+};
+
+static struct tc_bpf *skel;
+static int if_client, if_backend;
+
+/* ---- addresses and checksums ---- */
+
+static void addr_of(const char *text, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (inet_pton(AF_INET, text, out) != 1)
+		assert_int_equal(inet_pton(AF_INET6, text, out), 1);
+}
+
+static uint32_t sum16(const uint8_t *p, size_t len, uint32_t sum)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (p[i] << 8) | p[i + 1];
+	if (len & 1)
+		sum += p[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum & 0xffff;
+}
+
+/* The checksum an L4 header over IPv4/IPv6 must carry, computed with its own field 0. */
+static uint16_t l4_sum(bool v6, const uint8_t *saddr, const uint8_t *daddr, uint8_t proto,
+		       const uint8_t *l4, size_t len, size_t csum_off)
+{
+	uint8_t copy[2048];
+	uint32_t sum = 0;
+
+	memcpy(copy, l4, len);
+	copy[csum_off] = copy[csum_off + 1] = 0;
+	if (proto != 1) { /* ICMPv4 has no pseudo-header */
+		sum = sum16(saddr, v6 ? 16 : 4, sum);
+		sum = sum16(daddr, v6 ? 16 : 4, sum);
+		sum += proto + len;
+	}
+	return fold(sum16(copy, len, sum));
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (p[0] << 8) | p[1];
+}
+
+/* ---- packets ---- */
+
+struct pkt {
+	uint8_t b[2048];
+	size_t len;
+};
+
+/* The parsed view of a packet out, for asserts. */
+struct view {
+	bool v6;
+	uint8_t proto;
+	uint8_t saddr[16], daddr[16];
+	uint16_t sport, dport;
+	const uint8_t *l3, *l4;
+	size_t l4_len;
+};
+
+/*
+ * Builds eth + IP + L4 (TCP with flags, or UDP with payload), checksums set
+ * (UDP over IPv4 with checksum 0 if udp_csum0).
+ */
+static void build(struct pkt *p, uint8_t proto, const char *src, uint16_t sport, const char *dst,
+		  uint16_t dport, uint8_t tcp_flags, bool udp_csum0)
+{
+	uint8_t saddr[16], daddr[16], *l3 = p->b + ETH_LEN, *l4;
+	bool v6 = strchr(src, ':') != NULL;
+	size_t l3_len = v6 ? 40 : 20, l4_len = proto == 6 ? 20 : 8 + 4;
+	uint16_t sum;
+
+	memset(p, 0, sizeof(*p));
+	addr_of(src, saddr);
+	addr_of(dst, daddr);
+	memcpy(p->b, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02", 12);
+	p->b[12] = v6 ? 0x86 : 0x08;
+	p->b[13] = v6 ? 0xdd : 0x00;
+	l4 = l3 + l3_len;
+	if (v6) {
+		l3[0] = 0x60;
+		l3[4] = l4_len >> 8;
+		l3[5] = l4_len & 0xff;
+		l3[6] = proto;
+		l3[7] = 64;
+		memcpy(l3 + 8, saddr, 16);
+		memcpy(l3 + 24, daddr, 16);
+	} else {
+		l3[0] = 0x45;
+		l3[2] = (l3_len + l4_len) >> 8;
+		l3[3] = (l3_len + l4_len) & 0xff;
+		l3[8] = 64;
+		l3[9] = proto;
+		memcpy(l3 + 12, saddr, 4);
+		memcpy(l3 + 16, daddr, 4);
+		sum = fold(sum16(l3, 20, 0));
+		l3[10] = sum >> 8;
+		l3[11] = sum & 0xff;
+	}
+	l4[0] = sport >> 8;
+	l4[1] = sport & 0xff;
+	l4[2] = dport >> 8;
+	l4[3] = dport & 0xff;
+	if (proto == 6) {
+		l4[4] = 0x11; /* seq 0x11000000 */
+		l4[12] = 5 << 4;
+		l4[13] = tcp_flags;
+		l4[14] = 0xff;
+		sum = l4_sum(v6, saddr, daddr, 6, l4, l4_len, 16);
+		l4[16] = sum >> 8;
+		l4[17] = sum & 0xff;
+	} else {
+		l4[4] = l4_len >> 8;
+		l4[5] = l4_len & 0xff;
+		memcpy(l4 + 8, "ping", 4);
+		if (!udp_csum0) {
+			sum = l4_sum(v6, saddr, daddr, 17, l4, l4_len, 6);
+			l4[6] = sum >> 8;
+			l4[7] = sum & 0xff;
+		}
+	}
+	p->len = ETH_LEN + l3_len + l4_len;
+}
+
+/* Parses a packet out and asserts that every checksum in it is right. */
+static void parse_checked(const struct pkt *p, struct view *v)
+{
+	const uint8_t *l3 = p->b + ETH_LEN;
+	size_t l3_len, tot;
+	uint16_t csum_off;
+
+	memset(v, 0, sizeof(*v));
+	v->v6 = p->b[12] == 0x86;
+	v->l3 = l3;
+	if (v->v6) {
+		l3_len = 40;
+		v->proto = l3[6];
+		memcpy(v->saddr, l3 + 8, 16);
+		memcpy(v->daddr, l3 + 24, 16);
+		tot = l3_len + get16(l3 + 4);
+	} else {
+		l3_len = (l3[0] & 0xf) * 4;
+		v->proto = l3[9];
+		memcpy(v->saddr, l3 + 12, 4);
+		memcpy(v->daddr, l3 + 16, 4);
+		tot = get16(l3 + 2);
+		assert_int_equal(fold(sum16(l3, l3_len, 0)), 0); /* IPv4 header checksum */
+	}
+	assert_int_equal(ETH_LEN + tot, p->len);
+	v->l4 = l3 + l3_len;
+	v->l4_len = tot - l3_len;
+	v->sport = get16(v->l4);
+	v->dport = get16(v->l4 + 2);
+	csum_off = v->proto == 6 ? 16 : v->proto == 17 ? 6 : 2;
+	if (v->proto == 17 && !v->v6 && get16(v->l4 + 6) == 0)
+		return; /* no UDP checksum */
+	assert_int_equal(get16(v->l4 + csum_off),
+			 l4_sum(v->v6, v->saddr, v->daddr, v->proto, v->l4, v->l4_len, csum_off));
+}
+
+static void assert_addr(const uint8_t *got, const char *want)
+{
+	uint8_t w[16];
+	char buf[INET6_ADDRSTRLEN];
+
+	addr_of(want, w);
+	if (memcmp(got, w, strchr(want, ':') ? 16 : 4)) {
+		inet_ntop(strchr(want, ':') ? AF_INET6 : AF_INET, got, buf, sizeof(buf));
+		fail_msg("address %s, want %s", buf, want);
+	}
+}
+
+/* Runs a program on p (in place), as if p arrived on (ingress) or left by ifindex. */
+static int run(struct bpf_program *prog, struct pkt *p, int ifindex)
+{
+	struct __sk_buff ctx = { .ifindex = ifindex };
+	uint8_t out[2048];
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = p->b, .data_size_in = p->len,
+		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx));
+
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(prog), &opts), 0);
+	memcpy(p->b, out, opts.data_size_out);
+	p->len = opts.data_size_out;
+	return opts.retval;
+}
+
+static int ingress(struct pkt *p, int ifindex)
+{
+	return run(skel->progs.sl_tc_ingress, p, ifindex);
+}
+
+static int count_entries(int fd, size_t key_size)
+{
+	uint8_t key[64], next[64];
+	int n = 0;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+static void clear_conntrack(void)
+{
+	int fd = bpf_map__fd(skel->maps.conntrack);
+	struct sl_ct_key key;
+
+	while (bpf_map_get_next_key(fd, NULL, &key) == 0)
+		bpf_map_delete_elem(fd, &key);
+}
+
+/* ---- frontends ---- */
+
+static uint32_t next_set = 1;
+
+/* Writes a frontend with its backends ("addr:port" pairs, v6 as "[addr]:port"). */
+static void frontend(const char *addr, uint16_t port, uint8_t proto, uint32_t flags,
+		     uint32_t action, const char **backends, int n)
+{
+	struct sl_service_key key = { 0 };
+	struct sl_service svc = { 0 };
+	struct sl_backend_key slot = { 0 };
+	struct sl_backend be;
+	char host[64];
+	const char *colon;
+	int i;
+
+	addr_of(addr, key.addr);
+	key.port = htons(port);
+	key.proto = proto;
+	key.family = strchr(addr, ':') ? SL_AF_INET6 : SL_AF_INET;
+	svc.backend_set = next_set++;
+	svc.count = n;
+	svc.service_id = 7;
+	svc.action = action;
+	svc.flags = flags;
+	for (i = 0; i < n; i++) {
+		memset(&be, 0, sizeof(be));
+		colon = strrchr(backends[i], ':');
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - backends[i]), backends[i]);
+		if (host[0] == '[') {
+			memmove(host, host + 1, strlen(host));
+			host[strlen(host) - 1] = '\0';
+		}
+		addr_of(host, be.addr);
+		be.port = htons(atoi(colon + 1));
+		be.family = key.family;
+		slot.backend_set = svc.backend_set;
+		slot.slot = i;
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.backends), &slot, &be,
+						     BPF_ANY), 0);
+	}
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.services), &key, &svc, BPF_ANY),
+			 0);
+}
+
+/* Changes a frontend's entry in place (rate limit, affinity, service id). */
+static void frontend_set(const char *addr, uint16_t port, uint8_t proto, uint32_t service_id,
+			 uint32_t affinity_timeout, uint64_t rate_interval_ns,
+			 uint64_t rate_depth_ns)
+{
+	int fd = bpf_map__fd(skel->maps.services);
+	struct sl_service_key key = { 0 };
+	struct sl_service svc;
+
+	addr_of(addr, key.addr);
+	key.port = htons(port);
+	key.proto = proto;
+	key.family = strchr(addr, ':') ? SL_AF_INET6 : SL_AF_INET;
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &svc), 0);
+	svc.service_id = service_id;
+	svc.affinity_timeout = affinity_timeout;
+	svc.rate_interval_ns = rate_interval_ns;
+	svc.rate_depth_ns = rate_depth_ns;
+	assert_int_equal(bpf_map_update_elem(fd, &key, &svc, BPF_ANY), 0);
+}
+
+static void node_addr(const char *addr)
+{
+	struct sl_node_addr_key key = { 0 };
+	__u32 one = 1;
+
+	addr_of(addr, key.addr);
+	key.family = strchr(addr, ':') ? SL_AF_INET6 : SL_AF_INET;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.node_addrs), &key, &one,
+					     BPF_ANY), 0);
+}
+
+static void dev_addr(int ifindex, const char *addr)
+{
+	struct sl_dev_addr_key key = { .ifindex = ifindex };
+	struct sl_dev_addr value;
+
+	addr_of(addr, value.addr);
+	key.family = strchr(addr, ':') ? SL_AF_INET6 : SL_AF_INET;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.dev_addrs), &key, &value,
+					     BPF_ANY), 0);
+}
+
+static int setup(void **state)
+{
+	size_t i;
+
+	if (unshare(CLONE_NEWNET)) {
+		fprintf(stderr, "unshare(CLONE_NEWNET): %s (root needed)\n", strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < sizeof(setup_cmds) / sizeof(setup_cmds[0]); i++) {
+		if (system(setup_cmds[i])) {
+			fprintf(stderr, "setup failed: %s\n", setup_cmds[i]);
+			return -1;
+		}
+	}
+	if_client = if_nametoindex(DEV_CLIENT);
+	if_backend = if_nametoindex(DEV_BACKEND);
+	skel = tc_bpf__open();
+	if (!skel)
+		return -1;
+	/* Small tables: every LRU map is preallocated. */
+	bpf_map__set_max_entries(skel->maps.conntrack, 4096);
+	bpf_map__set_max_entries(skel->maps.affinity, 1024);
+	bpf_map__set_max_entries(skel->maps.revnat, 1024);
+	bpf_map__set_max_entries(skel->maps.udp_flows, 1024);
+	if (tc_bpf__load(skel)) {
+		fprintf(stderr, "cannot load tc_bpf: %s\n", strerror(errno));
+		return -1;
+	}
+	node_addr("192.0.2.1");
+	node_addr("10.99.0.1");
+	node_addr("2001:db8:a::1");
+	node_addr("fd99::1");
+	dev_addr(if_backend, "10.99.0.1");
+	dev_addr(if_backend, "fd99::1");
+	dev_addr(if_client, "192.0.2.1");
+	dev_addr(if_client, "2001:db8:a::1");
+	{
+		const char *one[] = { "10.244.1.5:8080" };
+		const char *two[] = { "10.244.1.5:8080", "10.244.2.6:8080" };
+		const char *udp[] = { "10.244.1.5:5353" };
+		const char *six[] = { "[fd00:244::5]:8080" };
+
+		frontend("0.0.0.0", 30080, 6, SL_KIND_NODE_PORT, SL_ACTION_SERVE, one, 1);
+		frontend("0.0.0.0", 30081, 6, SL_KIND_NODE_PORT, SL_ACTION_SERVE, two, 2);
+		frontend("0.0.0.0", 30053, 17, SL_KIND_NODE_PORT, SL_ACTION_SERVE, udp, 1);
+		frontend("::", 30080, 6, SL_KIND_NODE_PORT, SL_ACTION_SERVE, six, 1);
+		frontend("198.51.100.10", 80, 6, SL_KIND_EXTERNAL_IP | SL_SVC_F_PRESERVE_SOURCE,
+			 SL_ACTION_SERVE, one, 1);
+		frontend("198.51.100.20", 80, 6, SL_KIND_LB_INGRESS | SL_SVC_F_SOURCE_RANGES,
+			 SL_ACTION_SERVE, one, 1);
+		frontend("0.0.0.0", 30099, 6, SL_KIND_NODE_PORT, SL_ACTION_REFUSE, NULL, 0);
+		frontend("0.0.0.0", 30099, 17, SL_KIND_NODE_PORT, SL_ACTION_REFUSE, NULL, 0);
+		frontend("::", 30099, 17, SL_KIND_NODE_PORT, SL_ACTION_REFUSE, NULL, 0);
+		frontend("0.0.0.0", 30098, 6, SL_KIND_NODE_PORT, SL_ACTION_DROP, NULL, 0);
+		frontend("10.96.0.10", 80, 6, SL_KIND_CLUSTER_IP, SL_ACTION_SERVE, one, 1);
+	}
+	{
+		/* 198.51.100.20:80 admits 203.0.113.0/24 only. */
+		struct sl_source_range_key key = { 0 };
+		__u32 one = 1;
+
+		addr_of("198.51.100.20", key.frontend.addr);
+		key.frontend.port = htons(80);
+		key.frontend.proto = 6;
+		key.frontend.family = SL_AF_INET;
+		addr_of("203.0.113.0", key.client);
+		key.prefixlen = sizeof(key.frontend) * 8 + 24;
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.source_ranges), &key, &one,
+					BPF_ANY))
+			return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	tc_bpf__destroy(skel);
+	/* The namespace and its devices go with the process. */
+	return 0;
+}
+
+/* Sends a TCP SYN from the client to the NodePort; returns the packet out. */
+static void nodeport_syn(struct pkt *p, uint16_t node_port, uint16_t client_port)
+{
+	build(p, 6, "203.0.113.7", client_port, "192.0.2.1", node_port, 0x02, false);
+	assert_int_equal(ingress(p, if_client), TC_ACT_REDIRECT);
+}
+
+/* ---- tests ---- */
+
+static void new_nodeport_tcp_flow_is_dnated_and_snated(void **state)
+{
+	struct pkt p;
+	struct view v;
+
+	clear_conntrack();
+	nodeport_syn(&p, 30080, 40000);
+	parse_checked(&p, &v);
+	assert_addr(v.daddr, "10.244.1.5");
+	assert_int_equal(v.dport, 8080);
+	assert_addr(v.saddr, "10.99.0.1"); /* the backend side's address */
+	assert_true((v.sport >= 1024 && v.sport < 32768) || v.sport >= 61000);
+	assert_int_equal(v.l4[13], 0x02);
+	assert_int_equal(count_entries(bpf_map__fd(skel->maps.conntrack), sizeof(struct sl_ct_key)),
+			 2);
+}
+
+static void established_flow_keeps_backend_and_port(void **state)
+{
+	struct pkt p;
+	struct view first, v;
+	int i;
+
+	clear_conntrack();
+	nodeport_syn(&p, 30081, 40001);
+	parse_checked(&p, &first);
+	for (i = 0; i < 20; i++) {
+		build(&p, 6, "203.0.113.7", 40001, "192.0.2.1", 30081, 0x10, false);
+		assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+		parse_checked(&p, &v);
+		assert_memory_equal(v.daddr, first.daddr, 4);
+		assert_int_equal(v.sport, first.sport);
+		assert_int_equal(v.l4[13], 0x10);
+	}
+	assert_int_equal(count_entries(bpf_map__fd(skel->maps.conntrack), sizeof(struct sl_ct_key)),
+			 2);
+}
+
+static void reply_is_reverse_nated(void **state)
+{
+	struct pkt p;
+	struct view out, v;
+
+	clear_conntrack();
+	nodeport_syn(&p, 30080, 40002);
+	parse_checked(&p, &out);
+	build(&p, 6, "10.244.1.5", 8080, "10.99.0.1", out.sport, 0x12, false);
+	assert_int_equal(ingress(&p, if_backend), TC_ACT_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.saddr, "192.0.2.1");
+	assert_int_equal(v.sport, 30080);
+	assert_addr(v.daddr, "203.0.113.7");
+	assert_int_equal(v.dport, 40002);
+}
+
+static void reply_on_egress_is_reverse_nated(void **state)
+{
+	struct pkt p;
+	struct view v;
+
+	/* Local policy: the backend answers the client itself, maybe not via an attached device. */
+	clear_conntrack();
+	build(&p, 6, "203.0.113.9", 41000, "198.51.100.10", 80, 0x02, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	build(&p, 6, "10.244.1.5", 8080, "203.0.113.9", 41000, 0x12, false);
+	assert_int_equal(run(skel->progs.sl_tc_egress, &p, if_client), TC_ACT_OK);
+	parse_checked(&p, &v);
+	assert_addr(v.saddr, "198.51.100.10");
+	assert_int_equal(v.sport, 80);
+	assert_addr(v.daddr, "203.0.113.9");
+}
+
+static void udp_flow_is_translated_both_ways(void **state)
+{
+	struct pkt p;
+	struct view out, v;
+
+	clear_conntrack();
+	build(&p, 17, "203.0.113.7", 5000, "192.0.2.1", 30053, 0, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	parse_checked(&p, &out);
+	assert_addr(out.daddr, "10.244.1.5");
+	assert_int_equal(out.dport, 5353);
+	assert_addr(out.saddr, "10.99.0.1");
+	assert_memory_equal(out.l4 + 8, "ping", 4);
+	build(&p, 17, "10.244.1.5", 5353, "10.99.0.1", out.sport, 0, false);
+	assert_int_equal(ingress(&p, if_backend), TC_ACT_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.saddr, "192.0.2.1");
+	assert_int_equal(v.sport, 30053);
+	assert_addr(v.daddr, "203.0.113.7");
+	assert_int_equal(v.dport, 5000);
+}
+
+static void udp_zero_checksum_stays_zero(void **state)
+{
+	struct pkt p;
+	struct view v;
+
+	clear_conntrack();
+	build(&p, 17, "203.0.113.8", 5001, "192.0.2.1", 30053, 0, true);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.daddr, "10.244.1.5");
+	assert_int_equal(get16(v.l4 + 6), 0);
+}
+
+/*
+ * The backend answers the SNATed datagram with port unreachable: the
+ * client gets it from the frontend, quoting its own datagram.
+ */
+static void icmp_error_about_flow_is_translated_with_inner_header(void **state)
+{
+	struct pkt p, err;
+	struct view out, v;
+	uint8_t *l3, *icmp, *inner;
+	uint16_t sum;
+
+	clear_conntrack();
+	build(&p, 17, "203.0.113.7", 5002, "192.0.2.1", 30053, 0, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	parse_checked(&p, &out);
+
+	/* ICMP port unreachable from the backend quoting the translated datagram. */
+	memset(&err, 0, sizeof(err));
+	memcpy(err.b, p.b, ETH_LEN);
+	l3 = err.b + ETH_LEN;
+	l3[0] = 0x45;
+	l3[3] = 20 + 8 + 20 + 12;
+	l3[8] = 64;
+	l3[9] = 1;
+	memcpy(l3 + 12, out.daddr, 4);
+	memcpy(l3 + 16, out.saddr, 4);
+	sum = fold(sum16(l3, 20, 0));
+	l3[10] = sum >> 8;
+	l3[11] = sum & 0xff;
+	icmp = l3 + 20;
+	icmp[0] = 3;
+	icmp[1] = 3;
+	memcpy(icmp + 8, out.l3, 20 + 12);
+	sum = fold(sum16(icmp, 8 + 32, 0));
+	icmp[2] = sum >> 8;
+	icmp[3] = sum & 0xff;
+	err.len = ETH_LEN + 20 + 8 + 32;
+
+	assert_int_equal(ingress(&err, if_backend), TC_ACT_REDIRECT);
+	parse_checked(&err, &v);
+	assert_int_equal(v.proto, 1);
+	assert_addr(v.saddr, "192.0.2.1");
+	assert_addr(v.daddr, "203.0.113.7");
+	inner = (uint8_t *)v.l4 + 8;
+	assert_int_equal(fold(sum16(inner, 20, 0)), 0); /* quoted IPv4 header checksum */
+	assert_addr(inner + 12, "203.0.113.7");
+	assert_addr(inner + 16, "192.0.2.1");
+	assert_int_equal(get16(inner + 20), 5002);
+	assert_int_equal(get16(inner + 22), 30053);
+	/* The quoted UDP checksum matches the client's original datagram. */
+	assert_int_equal(get16(inner + 26),
+			 l4_sum(false, inner + 12, inner + 16, 17, inner + 20, 12, 6));
+}
+
+static void ipv6_nodeport_flow_is_translated_both_ways(void **state)
+{
+	struct pkt p;
+	struct view out, v;
+
+	clear_conntrack();
+	build(&p, 6, "2001:db8:c::7", 40003, "2001:db8:a::1", 30080, 0x02, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	parse_checked(&p, &out);
+	assert_true(out.v6);
+	assert_addr(out.daddr, "fd00:244::5");
+	assert_int_equal(out.dport, 8080);
+	assert_addr(out.saddr, "fd99::1");
+	build(&p, 6, "fd00:244::5", 8080, "fd99::1", out.sport, 0x12, false);
+	assert_int_equal(ingress(&p, if_backend), TC_ACT_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.saddr, "2001:db8:a::1");
+	assert_int_equal(v.sport, 30080);
+	assert_addr(v.daddr, "2001:db8:c::7");
+	assert_int_equal(v.dport, 40003);
+}
+
+/* Packet too big from the backend about the translated IPv6 segment: pseudo-header sums too. */
+static void icmp6_error_about_flow_is_translated_with_inner_header(void **state)
+{
+	struct pkt p, err;
+	struct view out, v;
+	uint8_t *l3, *icmp, *inner;
+	uint16_t sum;
+
+	clear_conntrack();
+	build(&p, 6, "2001:db8:c::7", 40010, "2001:db8:a::1", 30080, 0x02, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	parse_checked(&p, &out);
+
+	memset(&err, 0, sizeof(err));
+	memcpy(err.b, p.b, ETH_LEN);
+	l3 = err.b + ETH_LEN;
+	l3[0] = 0x60;
+	l3[5] = 8 + 60;
+	l3[6] = 58;
+	l3[7] = 64;
+	memcpy(l3 + 8, out.daddr, 16);
+	memcpy(l3 + 24, out.saddr, 16);
+	icmp = l3 + 40;
+	icmp[0] = 2; /* packet too big */
+	icmp[6] = 0x05;
+	icmp[7] = 0x00; /* MTU 1280 */
+	memcpy(icmp + 8, out.l3, 60);
+	sum = l4_sum(true, l3 + 8, l3 + 24, 58, icmp, 68, 2);
+	icmp[2] = sum >> 8;
+	icmp[3] = sum & 0xff;
+	err.len = ETH_LEN + 40 + 68;
+
+	assert_int_equal(ingress(&err, if_backend), TC_ACT_REDIRECT);
+	parse_checked(&err, &v); /* outer ICMPv6 checksum, with the new pseudo-header */
+	assert_int_equal(v.proto, 58);
+	assert_addr(v.saddr, "2001:db8:a::1");
+	assert_addr(v.daddr, "2001:db8:c::7");
+	inner = (uint8_t *)v.l4 + 8;
+	assert_addr(inner + 8, "2001:db8:c::7");
+	assert_addr(inner + 24, "2001:db8:a::1");
+	assert_int_equal(get16(inner + 40), 40010);
+	assert_int_equal(get16(inner + 42), 30080);
+	assert_int_equal(get16(inner + 40 + 16),
+			 l4_sum(true, inner + 8, inner + 24, 6, inner + 40, 20, 16));
+}
+
+static void local_policy_keeps_client_address(void **state)
+{
+	struct pkt p;
+	struct view v;
+
+	clear_conntrack();
+	build(&p, 6, "203.0.113.9", 41001, "198.51.100.10", 80, 0x02, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.saddr, "203.0.113.9");
+	assert_int_equal(v.sport, 41001);
+	assert_addr(v.daddr, "10.244.1.5");
+	assert_int_equal(v.dport, 8080);
+}
+
+static void source_range_admits_and_blocks(void **state)
+{
+	struct pkt p;
+	struct view v;
+
+	clear_conntrack();
+	build(&p, 6, "203.0.113.9", 41002, "198.51.100.20", 80, 0x02, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.daddr, "10.244.1.5");
+	build(&p, 6, "198.18.0.1", 41003, "198.51.100.20", 80, 0x02, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_SHOT);
+}
+
+static void no_endpoints_tcp_gets_rst(void **state)
+{
+	struct pkt p;
+	struct view v;
+
+	clear_conntrack();
+	build(&p, 6, "203.0.113.7", 40004, "192.0.2.1", 30099, 0x02, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.saddr, "192.0.2.1");
+	assert_int_equal(v.sport, 30099);
+	assert_addr(v.daddr, "203.0.113.7");
+	assert_int_equal(v.dport, 40004);
+	assert_int_equal(v.l4[13], 0x14); /* RST|ACK */
+	assert_int_equal(get16(v.l4 + 8), 0x1100); /* ack = their seq + 1 (SYN) */
+	assert_int_equal(get16(v.l4 + 10), 0x0001);
+	/* Sent back where it came from: MACs swapped. */
+	assert_memory_equal(p.b, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
+}
+
+static void no_endpoints_udp_gets_port_unreachable(void **state)
+{
+	struct pkt p;
+	struct view v;
+
+	build(&p, 17, "203.0.113.7", 5003, "192.0.2.1", 30099, 0, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	parse_checked(&p, &v);
+	assert_int_equal(v.proto, 1);
+	assert_addr(v.saddr, "192.0.2.1");
+	assert_addr(v.daddr, "203.0.113.7");
+	assert_int_equal(v.l4[0], 3);
+	assert_int_equal(v.l4[1], 3);
+	assert_addr(v.l4 + 8 + 12, "203.0.113.7"); /* quoting the datagram */
+	assert_int_equal(get16(v.l4 + 8 + 22), 30099);
+}
+
+static void no_endpoints_udp6_gets_port_unreachable(void **state)
+{
+	struct pkt p;
+	struct view v;
+
+	build(&p, 17, "2001:db8:c::7", 5004, "2001:db8:a::1", 30099, 0, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	parse_checked(&p, &v);
+	assert_int_equal(v.proto, 58);
+	assert_addr(v.saddr, "2001:db8:a::1");
+	assert_addr(v.daddr, "2001:db8:c::7");
+	assert_int_equal(v.l4[0], 1);
+	assert_int_equal(v.l4[1], 4);
+	assert_int_equal(get16(v.l4 + 8 + 40 + 2), 30099);
+}
+
+static void local_policy_without_local_endpoints_drops(void **state)
+{
+	struct pkt p;
+
+	build(&p, 6, "203.0.113.7", 40005, "192.0.2.1", 30098, 0x02, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_SHOT);
+}
+
+static void other_traffic_passes_untouched(void **state)
+{
+	struct pkt p, orig;
+
+	/* A ClusterIP from outside, a node address on a port no NodePort has. */
+	build(&p, 6, "203.0.113.7", 40006, "10.96.0.10", 80, 0x02, false);
+	orig = p;
+	assert_int_equal(ingress(&p, if_client), TC_ACT_OK);
+	assert_memory_equal(p.b, orig.b, orig.len);
+	build(&p, 6, "203.0.113.7", 40006, "192.0.2.1", 22, 0x02, false);
+	orig = p;
+	assert_int_equal(ingress(&p, if_client), TC_ACT_OK);
+	assert_memory_equal(p.b, orig.b, orig.len);
+}
+
+static void fin_shortens_then_syn_starts_new_flow(void **state)
+{
+	int fd = bpf_map__fd(skel->maps.conntrack);
+	struct sl_ct_key key = { 0 };
+	struct sl_ct ct;
+	struct pkt p;
+
+	clear_conntrack();
+	nodeport_syn(&p, 30080, 40007);
+	build(&p, 6, "203.0.113.7", 40007, "192.0.2.1", 30080, 0x11, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	addr_of("203.0.113.7", key.saddr);
+	addr_of("192.0.2.1", key.daddr);
+	key.sport = htons(40007);
+	key.dport = htons(30080);
+	key.proto = 6;
+	key.family = SL_AF_INET;
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &ct), 0);
+	assert_true(ct.flags & SL_CT_F_CLOSING);
+	nodeport_syn(&p, 30080, 40007);
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &ct), 0);
+	assert_false(ct.flags & SL_CT_F_CLOSING);
+}
+
+static void affinity_keeps_client_on_one_backend(void **state)
+{
+	struct pkt p;
+	struct view first, v;
+	int i;
+
+	clear_conntrack();
+	frontend_set("0.0.0.0", 30081, 6, 8, 10800, 0, 0);
+	nodeport_syn(&p, 30081, 42000);
+	parse_checked(&p, &first);
+	for (i = 1; i < 30; i++) {
+		nodeport_syn(&p, 30081, 42000 + i);
+		parse_checked(&p, &v);
+		assert_memory_equal(v.daddr, first.daddr, 4);
+	}
+	frontend_set("0.0.0.0", 30081, 6, 7, 0, 0, 0);
+}
+
+static void rate_limited_flow_gets_rst_and_is_counted(void **state)
+{
+	int fd = bpf_map__fd(skel->maps.service_counters);
+	int ncpus = libbpf_num_possible_cpus(), cpu;
+	struct sl_service_counters counts[ncpus];
+	__u64 admitted = 0, limited = 0;
+	__u32 id = 9;
+	struct pkt p;
+	struct view v;
+
+	clear_conntrack();
+	/* One flow per 1000 s, burst 1: the first is admitted, the next refused. */
+	frontend_set("0.0.0.0", 30080, 6, id, 0, 1000000000000ull, 1000000000000ull);
+	nodeport_syn(&p, 30080, 43000);
+	parse_checked(&p, &v);
+	assert_addr(v.daddr, "10.244.1.5");
+	build(&p, 6, "203.0.113.7", 43001, "192.0.2.1", 30080, 0x02, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.daddr, "203.0.113.7");
+	assert_int_equal(v.l4[13], 0x14); /* RST|ACK */
+	assert_int_equal(bpf_map_lookup_elem(fd, &id, counts), 0);
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		admitted += counts[cpu].admitted;
+		limited += counts[cpu].limited;
+	}
+	assert_int_equal(admitted, 1);
+	assert_int_equal(limited, 1);
+	frontend_set("0.0.0.0", 30080, 6, 7, 0, 0, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(new_nodeport_tcp_flow_is_dnated_and_snated),
+		cmocka_unit_test(established_flow_keeps_backend_and_port),
+		cmocka_unit_test(reply_is_reverse_nated),
+		cmocka_unit_test(reply_on_egress_is_reverse_nated),
+		cmocka_unit_test(udp_flow_is_translated_both_ways),
+		cmocka_unit_test(udp_zero_checksum_stays_zero),
+		cmocka_unit_test(icmp_error_about_flow_is_translated_with_inner_header),
+		cmocka_unit_test(ipv6_nodeport_flow_is_translated_both_ways),
+		cmocka_unit_test(icmp6_error_about_flow_is_translated_with_inner_header),
+		cmocka_unit_test(local_policy_keeps_client_address),
+		cmocka_unit_test(source_range_admits_and_blocks),
+		cmocka_unit_test(no_endpoints_tcp_gets_rst),
+		cmocka_unit_test(no_endpoints_udp_gets_port_unreachable),
+		cmocka_unit_test(no_endpoints_udp6_gets_port_unreachable),
+		cmocka_unit_test(local_policy_without_local_endpoints_drops),
+		cmocka_unit_test(other_traffic_passes_untouched),
+		cmocka_unit_test(fin_shortens_then_syn_starts_new_flow),
+		cmocka_unit_test(affinity_keeps_client_on_one_backend),
+		cmocka_unit_test(rate_limited_flow_gets_rst_and_is_counted),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
