@@ -98,6 +98,20 @@ for dp in $DATAPATHS; do
 
 	probe --count 150 10.96.0.20:80
 	expect_backends "$dp: zone hints keep traffic in this node's zone" "$A:8080 $C:8080 " 150
+	check "$dp: the agent explains the choice per service port (zone mode, 2 backends)" \
+		grep -q 'default/zoned 10.96.0.20 port 80/tcp http: serve, choice zone, 2 backends' \
+		"$AGENT_LOG"
+	# The Node object going away and coming back after the Services.
+	rm -f "$MANIFESTS/node.yaml"
+	sleep 1
+	probe --count 150 10.96.0.20:80
+	expect_backends "$dp: without its Node object the node has no zone: every endpoint" \
+		"$A:8080 $B:8080 $C:8080 " 150
+	write_node zone-1
+	sleep 1
+	probe --count 100 10.96.0.20:80
+	expect_backends "$dp: a Node object appearing after the Services brings zone mode back" \
+		"$A:8080 $C:8080 " 100
 	write_node zone-2
 	sleep 1
 	probe --count 100 10.96.0.20:80
