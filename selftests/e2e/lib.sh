@@ -177,5 +177,24 @@ expect_refused() {
 	fi
 }
 
+# expect_dropped NAME N: none of N attempts answered or was refused: they timed out.
+expect_dropped() {
+	local name=$1 n=$2
+	if [ "$(probe_value ok)" = 0 ] && [ "$(probe_value timeout)" = "$n" ]; then
+		ok "$name"
+	else
+		not_ok "$name (want $n timeouts)"
+		probe_dump
+	fi
+}
+
+# http_status NS ADDR PORT PATH: the HTTP status code ADDR:PORT answers
+# from inside namespace NS (bash's /dev/tcp: no HTTP client needed).
+http_status() {
+	nsenter --net="/run/netns/$1" timeout 3 bash -c "exec 3<>/dev/tcp/$2/$3 &&
+		printf 'GET $4 HTTP/1.0\r\n\r\n' >&3 && cat <&3" 2>/dev/null |
+		awk 'NR == 1 { print $2 }'
+}
+
 # The datapaths to run every scenario on: both unless E2E_DATAPATHS says otherwise.
 DATAPATHS=${E2E_DATAPATHS:-bpf nftables}

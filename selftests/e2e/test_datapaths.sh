@@ -67,17 +67,13 @@ serves "after switching to nftables the Service is served"
 stop_agent
 
 # The health endpoint: /healthz while running, /readyz once synced.
-http_status() {
-	in_node timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 &&
-		printf 'GET $2 HTTP/1.0\r\n\r\n' >&3 && cat <&3" 2>/dev/null |
-		awk 'NR == 1 { print $2 }'
-}
+health() { http_status "$NODE_NS" 127.0.0.1 10256 "$1"; }
 start_agent auto --health-addr=127.0.0.1:10256
-check "/healthz answers 200 while the agent runs" test "$(http_status 10256 /healthz)" = 200
-check "/readyz answers 200 once the first sync is applied" test "$(http_status 10256 /readyz)" = 200
-check "an unknown health path answers 404" test "$(http_status 10256 /nope)" = 404
+check "/healthz answers 200 while the agent runs" test "$(health /healthz)" = 200
+check "/readyz answers 200 once the first sync is applied" test "$(health /readyz)" = 200
+check "an unknown health path answers 404" test "$(health /nope)" = 404
 stop_agent
-check "the health endpoint goes away with the agent" test -z "$(http_status 10256 /healthz)"
+check "the health endpoint goes away with the agent" test -z "$(health /healthz)"
 
 # --once: applies, leaves the datapath in place, exits 0; bad input exits 1.
 for dp in $DATAPATHS; do

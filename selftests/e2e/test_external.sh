@@ -72,13 +72,6 @@ endpoints:
 EOT
 }
 
-# http_status PORT: the status code the node's PORT answers to the outside client.
-http_status() {
-	in_ext timeout 3 bash -c "exec 3<>/dev/tcp/10.99.1.1/$1 &&
-		printf 'GET / HTTP/1.0\r\n\r\n' >&3 && cat <&3" 2>/dev/null |
-		awk 'NR == 1 { print $2 }'
-}
-
 e2e_setup || { not_ok "setup"; exit 1; }
 setup_outside || { not_ok "setup of the outside namespace"; exit 1; }
 start_backends 10.244.1.1:8080 10.244.1.2:8080 10.244.1.1:5353 10.244.1.2:5353 \
@@ -117,27 +110,17 @@ for dp in $DATAPATHS; do
 	check "$dp: externalTrafficPolicy Local: the backend sees the client's own address" \
 		test "$(probe_sources)" = "10.99.1.2 "
 	probe_ext --count 3 --timeout-ms 300 10.99.2.21:80
-	if [ "$(probe_value ok)" = 0 ] && [ "$(probe_value timeout)" = 3 ]; then
-		ok "$dp: a LoadBalancer IP blocks a source outside loadBalancerSourceRanges"
-	else
-		not_ok "$dp: a LoadBalancer IP blocks a source outside loadBalancerSourceRanges"
-		probe_dump
-	fi
+	expect_dropped "$dp: a LoadBalancer IP blocks a source outside loadBalancerSourceRanges" 3
 	check "$dp: the healthCheckNodePort answers 200 while this node has a local endpoint" \
-		test "$(http_status 32081)" = 200
+		test "$(http_status "$EXT_NS" 10.99.1.1 32081 /)" = 200
 
 	# Only remote endpoints left: Local drops, the health check says 503.
 	sed -i "/10.244.1.1\\]/d; /fd00:244::1\"\\]/d" "$MANIFESTS/local.yaml"
 	sleep 1
 	probe_ext --count 3 --timeout-ms 300 10.99.1.1:30081
-	if [ "$(probe_value ok)" = 0 ] && [ "$(probe_value timeout)" = 3 ]; then
-		ok "$dp: externalTrafficPolicy Local without a local endpoint drops"
-	else
-		not_ok "$dp: externalTrafficPolicy Local without a local endpoint drops"
-		probe_dump
-	fi
+	expect_dropped "$dp: externalTrafficPolicy Local without a local endpoint drops" 3
 	check "$dp: the healthCheckNodePort answers 503 without a local endpoint" \
-		test "$(http_status 32081)" = 503
+		test "$(http_status "$EXT_NS" 10.99.1.1 32081 /)" = 503
 	stop_agent
 done
 exit 0
