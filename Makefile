@@ -92,12 +92,20 @@ $(BUILD)/selftests/tools/%: selftests/tools/%.c | $(BUILD)/selftests/tools
 # Tools that need libraries say so here.
 $(BUILD)/selftests/tools/fake-apiserver: TOOL_LDLIBS = -lmicrohttpd -ljansson -lpthread
 
-$(BUILD)/bpf $(BUILD)/skel $(BUILD)/agent $(BUILD)/selftests $(BUILD)/selftests/tools:
+$(BUILD)/bpf $(BUILD)/skel $(BUILD)/agent $(BUILD)/selftests $(BUILD)/selftests/tools $(BUILD)/bench:
 	$(Q)mkdir -p $@
 
 # Every test; the last line printed is "N passed, N failed".
 test: all $(UNIT_BINS) $(TOOL_BINS)
 	$(Q)selftests/run.sh $(TEST)
+
+# One table of side-by-side ratios (Documentation/bench.md); needs root.
+bench: all $(TOOL_BINS) $(BUILD)/bench/tc-cost
+	$(Q)BUILD=$(BUILD) bench/run.sh
+
+$(BUILD)/bench/%: bench/%.c $(SKELS) | $(BUILD)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
 
 demo: all $(TOOL_BINS)
 	$(Q)examples/demo.sh

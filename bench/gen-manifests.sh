@@ -1,0 +1,40 @@
+#!/bin/bash
+# Writes a manifest directory of N ClusterIP Services with 2 ready endpoints
+# each, for the benchmarks: services.json (one kind: List with every Service
+# and the slices of services 1..N-1) and slice-0.json (service 0's slice on
+# its own, so one endpoint change is one small file write).
+#
+#   service i:   bench/s<i>, ClusterIP 10.96.(1 + i/250).(i%250 + 1), TCP 80 -> 8080
+#   endpoints:   10.244.(n/250).(n%250 + 1) for n = 2i and 2i + 1
+# Service 0 is therefore 10.96.1.1:80 -> 10.244.0.1:8080, 10.244.0.2:8080.
+# Usage: gen-manifests.sh N DIR
+set -eu
+
+n=$1
+dir=$2
+mkdir -p "$dir"
+awk -v n="$n" -v dir="$dir" '
+function ip(base, k) { return sprintf("%s.%d.%d", base, int(k / 250), k % 250 + 1) }
+function slice(i, a, b) {
+	return sprintf("{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\"," \
+		"\"metadata\":{\"name\":\"s%d-a\",\"namespace\":\"bench\"," \
+		"\"labels\":{\"kubernetes.io/service-name\":\"s%d\"}}," \
+		"\"addressType\":\"IPv4\",\"ports\":[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}]," \
+		"\"endpoints\":[{\"addresses\":[\"%s\"],\"conditions\":{\"ready\":true}}," \
+		"{\"addresses\":[\"%s\"],\"conditions\":{\"ready\":true}}]}", i, i, a, b)
+}
+BEGIN {
+	out = dir "/services.json"
+	printf "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[\n" > out
+	for (i = 0; i < n; i++) {
+		printf "%s{\"apiVersion\":\"v1\",\"kind\":\"Service\"," \
+			"\"metadata\":{\"name\":\"s%d\",\"namespace\":\"bench\"}," \
+			"\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"%s\"," \
+			"\"ports\":[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\",\"targetPort\":8080}]}}\n",
+			(i ? "," : ""), i, ip("10.96", i + 250) > out
+		if (i)
+			printf ",%s\n", slice(i, ip("10.244", 2 * i), ip("10.244", 2 * i + 1)) > out
+	}
+	printf "]}\n" > out
+	print slice(0, ip("10.244", 0), ip("10.244", 1)) > (dir "/slice-0.json")
+}'

@@ -1,0 +1,204 @@
+#!/bin/bash
+# make bench: measures the agent and both datapaths side by side in one run
+# and prints one table (Documentation/bench.md). The machine is noisy, so
+# every row pairs a measurement with its baseline from the same run.
+#
+# Setup is the end-to-end kit's (selftests/e2e/lib.sh): private namespaces,
+# a child cgroup and a private bpffs, all removed by its EXIT trap.
+# Environment: BUILD (build directory), BENCH_SIZES (default "1000 10000"),
+# BENCH_LOADED (services loaded for the latency and connection rows,
+# default 10000), BENCH_DATAPATHS (default "bpf nftables").
+. "$(dirname "$0")/../selftests/e2e/lib.sh"
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+SIZES=${BENCH_SIZES:-1000 10000}
+LOADED=${BENCH_LOADED:-10000}
+BENCH_DPS=${BENCH_DATAPATHS:-bpf nftables}
+CHANGES=5 # one-endpoint changes timed per datapath; the median is reported
+PROBE_SECONDS=2
+
+declare -A R # results: R[metric,datapath]
+
+now_ns() { date +%s%N; }
+
+# Removes every trace of both datapaths between measurements.
+dp_cleanup() { in_node "$AGENT" --cleanup --bpffs="$BPFFS" --cgroup="$CGROUP" >/dev/null 2>&1; }
+
+# once DP N: a full sync from nothing with --once; sets R[sync-N,DP] (s) and R[rss-N,DP] (MiB).
+once() {
+	local dp=$1 n=$2 t0 t1
+	dp_cleanup
+	t0=$(now_ns)
+	nsenter --net="/run/netns/$NODE_NS" /usr/bin/time -f "%M" -o "$WORK/time.out" \
+		"$AGENT" --once --source="dir:$WORK/m-$n" --datapath="$dp" --node-name="$NODE_NAME" \
+		--cgroup="$CGROUP" --bpffs="$BPFFS" >"$WORK/once.log" 2>&1
+	local rc=$?
+	t1=$(now_ns)
+	if [ $rc -ne 0 ]; then
+		echo "# $dp --once with $n services failed (exit $rc):" >&2
+		tail -5 "$WORK/once.log" | sed 's/^/#   /' >&2
+		R[sync-$n,$dp]=fail
+		return 1
+	fi
+	R[sync-$n,$dp]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+	R[rss-$n,$dp]=$(awk '{ printf "%.1f", $1 / 1024 }' "$WORK/time.out")
+}
+
+# Starts the agent on manifest directory m-N and waits for its first sync.
+bench_agent() {
+	local dp=$1 n=$2 i
+	: >"$AGENT_LOG"
+	nsenter --net="/run/netns/$NODE_NS" "$AGENT" --source="dir:$WORK/m-$n" --datapath="$dp" \
+		--node-name="$NODE_NAME" --cgroup="$CGROUP" --bpffs="$BPFFS" -v >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	for i in $(seq 1200); do
+		grep -q "synced" "$AGENT_LOG" && return 0
+		kill -0 "$AGENT_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "# $dp agent did not sync with $n services" >&2
+	tail -5 "$AGENT_LOG" | sed 's/^/#   /' >&2
+	return 1
+}
+
+# change_latency DP N: CHANGES single-endpoint changes while the agent runs;
+# each is timed from the file write to the agent's "applied" log line.
+change_latency() {
+	local dp=$1 n=$2 dir="$WORK/m-$n" i before t0 ts lat=() addr
+	for i in $(seq $CHANGES); do
+		if [ $((i % 2)) = 1 ]; then addr=10.244.255.1; else addr=10.244.0.2; fi
+		# The last address in the file is the second endpoint's.
+		sed -E "s/\"10\.244\.[0-9.]+\"(\][^[]*)\$/\"$addr\"\1/" "$dir/slice-0.json" \
+			>"$dir/.slice-0.tmp"
+		before=$(grep -c "applied .* changes for" "$AGENT_LOG")
+		t0=$(now_ns)
+		mv "$dir/.slice-0.tmp" "$dir/slice-0.json"
+		ts=""
+		for _ in $(seq 2000); do
+			if [ "$(grep -c "applied .* changes for" "$AGENT_LOG")" -gt "$before" ]; then
+				ts=$(grep "applied .* changes for" "$AGENT_LOG" | tail -1 | awk '{ print $1 }')
+				break
+			fi
+			sleep 0.002
+		done
+		[ -n "$ts" ] || { echo "# $dp: change $i never applied" >&2; R[change-$n,$dp]=fail; return 1; }
+		lat+=("$(awk -v a="$t0" -v b="$ts" 'BEGIN { printf "%.1f", b * 1000 - a / 1e6 }')")
+		sleep 0.05
+	done
+	R[change-$n,$dp]=$(printf '%s\n' "${lat[@]}" | sort -n |
+		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+}
+
+# Connections per second over PROBE_SECONDS from the test cgroup in the node namespace.
+cps() {
+	probe --duration "$PROBE_SECONDS" "$1" || return 1
+	awk '$1 == "ok" { ok = $2 } $1 == "elapsed" { el = $2 } END { printf "%.0f", ok / el }' \
+		"$WORK/probe.out"
+}
+
+# connections DP N: direct to a backend vs through service 0, interleaved twice.
+connections() {
+	local dp=$1 n=$2 d1 s1 d2 s2
+	d1=$(cps 10.244.0.1:8080)
+	s1=$(cps 10.96.1.1:80)
+	d2=$(cps 10.244.0.1:8080)
+	s2=$(cps 10.96.1.1:80)
+	if [ "$(probe_value ok)" = 0 ] || [ -z "$s2" ]; then
+		echo "# $dp: service not answering" >&2
+		probe_dump >&2
+	fi
+	R[direct-$n,$dp]=$(((${d1:-0} + ${d2:-0}) / 2))
+	R[svc-$n,$dp]=$(((${s1:-0} + ${s2:-0}) / 2))
+}
+
+e2e_setup || { echo "bench: setup failed" >&2; exit 1; }
+# Thousands of connections a second would exhaust the client's ports in
+# TIME_WAIT within seconds; let connect() reuse them (these namespaces only).
+in_node sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
+in_be sysctl -qw net.ipv4.tcp_tw_reuse=1
+start_backends 10.244.0.1:8080 10.244.0.2:8080 10.244.255.1:8080
+
+# Row 3 first, on a quiet machine: tc ingress per packet (its own namespace).
+TC_COST="$BUILD/bench/tc-cost"
+if [ -x "$TC_COST" ]; then
+	echo "# tc program: bpf_prog_test_run" >&2
+	"$TC_COST" "$LOADED" >"$WORK/tc-cost.out" || echo "# tc-cost failed" >&2
+	while read -r k v; do R[tc-$k]=$v; done <"$WORK/tc-cost.out"
+fi
+
+for n in 1 $SIZES; do "$BENCH_DIR/gen-manifests.sh" "$n" "$WORK/m-$n"; done
+[ -d "$WORK/m-$LOADED" ] || "$BENCH_DIR/gen-manifests.sh" "$LOADED" "$WORK/m-$LOADED"
+
+for dp in $BENCH_DPS; do
+	echo "# $dp: full syncs" >&2
+	for n in 1 $SIZES; do once "$dp" "$n"; done
+	for n in 1 $LOADED; do
+		echo "# $dp: agent running with $n services" >&2
+		dp_cleanup
+		bench_agent "$dp" "$n" || { stop_agent; continue; }
+		change_latency "$dp" "$n"
+		connections "$dp" "$n"
+		stop_agent
+	done
+	dp_cleanup
+done
+
+# ---- the table ----
+ratio() {
+	awk -v a="$1" -v b="$2" \
+		'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'
+}
+per_service_us() {
+	awk -v t="$1" -v b="$2" -v n="$3" \
+		'BEGIN { if (t + 0 > 0 && n > 1) printf "%.1f", (t - b) * 1e6 / (n - 1); else print "-" }'
+}
+row() { printf '%-56s %12s %12s %12s\n' "$@"; }
+
+set -- $BENCH_DPS
+A=$1
+B=${2:-$1}
+echo
+row "measurement" "$A" "$B" "$B/$A"
+row "-----------" "---" "---" "---"
+for n in 1 $SIZES; do
+	row "full sync, $n svc (s, --once)" "${R[sync-$n,$A]:--}" "${R[sync-$n,$B]:--}" \
+		"$(ratio "${R[sync-$n,$B]:-}" "${R[sync-$n,$A]:-}")"
+done
+for n in $SIZES; do
+	a=$(per_service_us "${R[sync-$n,$A]:-}" "${R[sync-1,$A]:-}" "$n")
+	b=$(per_service_us "${R[sync-$n,$B]:-}" "${R[sync-1,$B]:-}" "$n")
+	row "  per service above 1 svc, $n (us)" "$a" "$b" "$(ratio "$b" "$a")"
+done
+for n in $SIZES; do
+	row "  sync time $n svc / 1 svc" "$(ratio "${R[sync-$n,$A]:-}" "${R[sync-1,$A]:-}")" \
+		"$(ratio "${R[sync-$n,$B]:-}" "${R[sync-1,$B]:-}")" ""
+done
+for n in 1 $SIZES; do
+	row "peak RSS, $n svc (MiB)" "${R[rss-$n,$A]:--}" "${R[rss-$n,$B]:--}" \
+		"$(ratio "${R[rss-$n,$B]:-}" "${R[rss-$n,$A]:-}")"
+done
+for n in 1 $LOADED; do
+	row "one endpoint change, $n svc (ms, median $CHANGES)" "${R[change-$n,$A]:--}" \
+		"${R[change-$n,$B]:--}" "$(ratio "${R[change-$n,$B]:-}" "${R[change-$n,$A]:-}")"
+done
+for n in 1 $LOADED; do
+	row "conn/s direct, $n svc loaded" "${R[direct-$n,$A]:--}" "${R[direct-$n,$B]:--}" \
+		"$(ratio "${R[direct-$n,$B]:-}" "${R[direct-$n,$A]:-}")"
+	a=$(ratio "${R[svc-$n,$A]:-}" "${R[direct-$n,$A]:-}")
+	b=$(ratio "${R[svc-$n,$B]:-}" "${R[direct-$n,$B]:-}")
+	row "conn/s via ClusterIP / direct, $n svc" "$a" "$b" "$(ratio "$b" "$a")"
+done
+for c in pass new established; do
+	case $c in
+	pass) what="tc ingress, no service, repeat" base=empty-repeat ;;
+	new) what="tc ingress, new NodePort flow" base=empty-single ;;
+	established) what="tc ingress, established flow" base=empty-single ;;
+	esac
+	for n in 1 $LOADED; do
+		row "$what / empty prog, $n svc" "$(ratio "${R[tc-$c-$n]:-}" "${R[tc-$base]:-}")" "n/a" ""
+	done
+done
+row "  empty tc prog, repeat / one run (ns)" "${R[tc-empty-repeat]:--} / ${R[tc-empty-single]:--}" \
+	"n/a" ""
+echo "(seconds, ms, ns and conn/s are absolute and noisy: read the ratios;"
+echo " a change's latency includes the agent's 20 ms settle time)"
