@@ -54,6 +54,41 @@ struct svc_state {
 	char *service;		/* "ns/name" */
 };
 
+/* A contiguous range of indices of a backends4/6-N map: one served frontend's backends. */
+struct idx_range {
+	uint32_t base, n;
+};
+
+/*
+ * Index ranges of one backend map (family and shard): first fit from the freed
+ * ranges (sorted, merged), else bumped past the highest range in use.
+ */
+struct range_alloc {
+	uint32_t top;		/* indices >= top are unused */
+	struct idx_range *free;
+	size_t n_free, cap_free;
+};
+
+/*
+ * Which range each served frontend (without affinity) holds, by chain
+ * name, and the allocators. A range is allocated while a batch is built
+ * and freed only once the batch that stops using it is committed, so the
+ * old and the new range of a frontend never overlap inside one batch.
+ */
+struct backend_ranges {
+	struct range_alloc alloc[2][NFT_BACKEND_SHARDS];	/* [0] backends4-N, [1] backends6-N */
+	struct strmap owner;		/* chain name -> struct idx_range */
+};
+
+/* A range change of the apply being built, settled after the kernel's answer. */
+struct range_op {
+	char name[NFT_CHAIN_NAME_MAX];
+	bool v6;
+	unsigned int shard;
+	bool is_new;		/* allocated: recorded on commit, returned on failure */
+	struct idx_range r;	/* else: released on commit */
+};
+
 struct datapath {
 	struct mnl_socket *nl;
 	uint32_t portid;
@@ -63,6 +98,10 @@ struct datapath {
 	struct strmap services;	/* "ns/name" -> struct svc_state */
 	struct svc_state **touched; /* the Services of the apply being built */
 	size_t n_touched, cap_touched;
+	struct backend_ranges ranges;
+	struct range_op *ops;	/* range changes of the apply being built */
+	size_t n_ops, cap_ops;
+	int ops_err;		/* -ENOMEM / -ENOSPC while planning ranges */
 };
 
 static int nft_socket_open(struct datapath *dp)
@@ -299,6 +338,200 @@ static int get_table(struct datapath *dp)
 	return err ? err : st.err;
 }
 
+/* ---- index ranges of the backends4/6-N maps ---- */
+
+static void ranges_init(struct backend_ranges *br)
+{
+	memset(br, 0, sizeof(*br));
+	strmap_init(&br->owner);
+}
+
+static void ranges_destroy(struct backend_ranges *br)
+{
+	struct strmap_iter it;
+
+	for (struct strmap_entry *e = strmap_first(&br->owner, &it); e;
+	     e = strmap_next(&br->owner, &it))
+		free(e->value);
+	strmap_destroy(&br->owner);
+	for (int v6 = 0; v6 < 2; v6++)
+		for (int shard = 0; shard < NFT_BACKEND_SHARDS; shard++)
+			free(br->alloc[v6][shard].free);
+}
+
+/* First fit among the freed ranges, else past the top. Returns 0 or -ENOSPC / -ENOMEM. */
+static int range_get(struct range_alloc *a, uint32_t n, uint32_t *base)
+{
+	for (size_t i = 0; i < a->n_free; i++) {
+		struct idx_range *f = &a->free[i];
+
+		if (f->n < n)
+			continue;
+		*base = f->base;
+		f->base += n;
+		f->n -= n;
+		if (!f->n) {
+			memmove(f, f + 1, (a->n_free - i - 1) * sizeof(*f));
+			a->n_free--;
+		}
+		return 0;
+	}
+	/* numgen's offset + modulus - 1 must stay within 32 bits. */
+	if ((uint64_t)a->top + n > UINT32_MAX)
+		return -ENOSPC;
+	*base = a->top;
+	a->top += n;
+	return 0;
+}
+
+/* Gives a range back: merged with its neighbours, or lowering the top. */
+static int range_put(struct range_alloc *a, struct idx_range r)
+{
+	size_t i = 0;
+
+	while (i < a->n_free && a->free[i].base < r.base)
+		i++;
+	if (i > 0 && a->free[i - 1].base + a->free[i - 1].n == r.base) {
+		a->free[i - 1].n += r.n;
+		i--;
+	} else {
+		if (a->n_free == a->cap_free) {
+			size_t cap = a->cap_free ? 2 * a->cap_free : 64;
+			struct idx_range *f = realloc(a->free, cap * sizeof(*f));
+
+			if (!f)
+				return -ENOMEM; /* the indices stay unused: a leak, not a clash */
+			a->free = f;
+			a->cap_free = cap;
+		}
+		memmove(&a->free[i + 1], &a->free[i], (a->n_free - i) * sizeof(*a->free));
+		a->free[i] = r;
+		a->n_free++;
+	}
+	/* free[i] now holds r; join the next range if it touches. */
+	if (i + 1 < a->n_free && a->free[i].base + a->free[i].n == a->free[i + 1].base) {
+		a->free[i].n += a->free[i + 1].n;
+		memmove(&a->free[i + 1], &a->free[i + 2], (a->n_free - i - 2) * sizeof(*a->free));
+		a->n_free--;
+	}
+	if (a->free[i].base + a->free[i].n == a->top) {
+		a->top = a->free[i].base;
+		a->n_free--;
+	}
+	return 0;
+}
+
+static struct range_op *range_op_new(struct datapath *dp, const struct frontend *fe)
+{
+	struct range_op *op;
+
+	if (dp->n_ops == dp->cap_ops) {
+		size_t cap = dp->cap_ops ? 2 * dp->cap_ops : 64;
+		struct range_op *ops = realloc(dp->ops, cap * sizeof(*ops));
+
+		if (!ops) {
+			dp->ops_err = -ENOMEM;
+			return NULL;
+		}
+		dp->ops = ops;
+		dp->cap_ops = cap;
+	}
+	op = &dp->ops[dp->n_ops++];
+	memset(op, 0, sizeof(*op));
+	nft_fe_chain_name(&fe->key, op->name, sizeof(op->name));
+	op->v6 = fe->key.addr.family == AF_INET6;
+	op->shard = nft_fe_backend_shard(&fe->key);
+	return op;
+}
+
+/* A new range for fe's usable backends; false (dp->ops_err set) if none. */
+static bool range_alloc_for(struct datapath *dp, const struct frontend *fe, uint32_t *base)
+{
+	uint32_t n = nft_fe_usable_backends(fe);
+	bool v6 = fe->key.addr.family == AF_INET6;
+	struct range_alloc *a = &dp->ranges.alloc[v6][nft_fe_backend_shard(&fe->key)];
+	struct range_op *op;
+	int err;
+
+	err = range_get(a, n, base);
+	if (err) {
+		char key[96];
+
+		nft_fe_key_text(&fe->key, key, sizeof(key));
+		pr_warn("nft: %s: no room for %u backends in %s", key, n,
+			v6 ? NFT_BACKENDS6 : NFT_BACKENDS4);
+		dp->ops_err = err;
+		return false;
+	}
+	op = range_op_new(dp, fe);
+	if (!op) {
+		range_put(a, (struct idx_range){ *base, n });
+		return false;
+	}
+	op->is_new = true;
+	op->r = (struct idx_range){ *base, n };
+	return true;
+}
+
+/* The range fe holds in the kernel (NULL: none, e.g. with affinity). */
+static const struct idx_range *range_of(struct datapath *dp, const struct frontend *fe)
+{
+	char name[NFT_CHAIN_NAME_MAX];
+
+	nft_fe_chain_name(&fe->key, name, sizeof(name));
+	return strmap_get(&dp->ranges.owner, name);
+}
+
+/* fe's range is released once the batch commits. */
+static void range_release(struct datapath *dp, const struct frontend *fe,
+			  const struct idx_range *r)
+{
+	struct range_op *op = range_op_new(dp, fe);
+
+	if (op)
+		op->r = *r;
+}
+
+/*
+ * After the kernel's answer. Committed: released ranges go back to the
+ * allocator, new ones are recorded. Refused: the new ones go back, the
+ * kernel still holds the old ones.
+ */
+static void ranges_finish(struct datapath *dp, bool ok)
+{
+	struct strmap *owner = &dp->ranges.owner;
+
+	for (size_t i = 0; i < dp->n_ops && ok; i++) {
+		struct range_op *op = &dp->ops[i];
+
+		if (op->is_new)
+			continue;
+		range_put(&dp->ranges.alloc[op->v6][op->shard], op->r);
+		free(strmap_remove(owner, op->name));
+	}
+	for (size_t i = 0; i < dp->n_ops; i++) {
+		struct range_op *op = &dp->ops[i];
+		struct idx_range *r;
+
+		if (!op->is_new)
+			continue;
+		if (!ok) {
+			range_put(&dp->ranges.alloc[op->v6][op->shard], op->r);
+			continue;
+		}
+		r = malloc(sizeof(*r));
+		if (!r) {
+			/* Forgotten: the frontend's next change allocates anew, its range leaks. */
+			pr_warn("nft: out of memory recording the backend range of %s", op->name);
+			continue;
+		}
+		*r = op->r;
+		free(strmap_put(owner, op->name, r));
+	}
+	dp->n_ops = 0;
+	dp->ops_err = 0;
+}
+
 static int nft_open(const struct datapath_config *cfg, struct datapath **out, char *why,
 		    size_t why_len)
 {
@@ -328,6 +561,7 @@ static int nft_open(const struct datapath_config *cfg, struct datapath **out, ch
 	pr_info("nft: table inet %s %s; the first apply rebuilds it in one transaction",
 		NFT_TABLE_NAME, err ? "absent" : "present");
 	strmap_init(&dp->services);
+	ranges_init(&dp->ranges);
 	*out = dp;
 	return 0;
 }
@@ -354,6 +588,8 @@ static void nft_close(struct datapath *dp)
 	nft_socket_close(dp);
 	services_clear(dp);
 	strmap_destroy(&dp->services);
+	ranges_destroy(&dp->ranges);
+	free(dp->ops);
 	free(dp->touched);
 	free(dp);
 }
@@ -605,23 +841,48 @@ static void svc_finish(struct datapath *dp, bool ok)
 	dp->n_touched = 0;
 }
 
-/* A served frontend's whole programming: endpoint chains (affinity), its chain, its rules. */
-static void add_served(struct nft_batch *b, const struct frontend *fe)
+/*
+ * A served frontend's whole programming: endpoint chains (affinity) or its
+ * range of its backends4/6-N map, its chain, its rules. A full sync defers
+ * writing the range's elements (defer_backends, base returned in base_out)
+ * until every rule is written.
+ */
+static void add_served(struct datapath *dp, struct nft_batch *b, const struct frontend *fe,
+		       bool defer_backends, uint32_t *base_out)
 {
-	if (nft_fe_has_affinity(fe))
+	uint32_t base = 0;
+
+	if (nft_fe_has_affinity(fe)) {
 		for (size_t i = 0; i < fe->n_backends; i++)
 			nft_msg_ep_add(b, fe, &fe->backends[i]);
+	} else {
+		if (!range_alloc_for(dp, fe, &base))
+			return;
+		if (!defer_backends)
+			nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, fe, base);
+	}
 	nft_msg_fe_chain_add(b, &fe->key);
-	nft_msg_fe_rules(b, fe);
+	nft_msg_fe_rules(b, fe, base);
+	if (base_out)
+		*base_out = base;
 }
 
-/* Deleting the frontend's chain drops its references; then its endpoint chains and sets. */
-static void remove_served(struct nft_batch *b, const struct frontend *fe)
+/*
+ * Deleting the frontend's chain drops its references; then its endpoint
+ * chains and sets, or its range of its backends4/6-N map.
+ */
+static void remove_served(struct datapath *dp, struct nft_batch *b, const struct frontend *fe)
 {
+	const struct idx_range *r = range_of(dp, fe);
+
 	nft_msg_fe_chain_del(b, &fe->key);
 	if (nft_fe_has_affinity(fe))
 		for (size_t i = 0; i < fe->n_backends; i++)
 			nft_msg_ep_del(b, fe, &fe->backends[i]);
+	if (r) {
+		nft_msg_fe_backends(b, NFT_MSG_DELSETELEM, fe, r->base);
+		range_release(dp, fe, r);
+	}
 }
 
 /*
@@ -632,6 +893,12 @@ static void remove_served(struct nft_batch *b, const struct frontend *fe)
 static void build_full(struct datapath *dp, struct nft_batch *b, const struct state_diff *diff,
 		       const struct strmap *old)
 {
+	uint32_t *bases = calloc(diff->n_changes ? diff->n_changes : 1, sizeof(*bases));
+
+	if (!bases) {
+		dp->ops_err = -ENOMEM;
+		return;
+	}
 	nft_msg_table_add(b);
 	nft_msg_table_del(b);
 	nft_msg_table_add(b);
@@ -641,10 +908,23 @@ static void build_full(struct datapath *dp, struct nft_batch *b, const struct st
 		const struct frontend *fe = diff->changes[i].new;
 
 		if (fe && nft_fe_classify(fe) == NFT_FE_SERVE)
-			add_served(b, fe);
+			add_served(dp, b, fe, true, &bases[i]);
 		if (fe)
 			nft_msg_fw_add(b, fe);
 	}
+	/*
+	 * The backends after every rule: the kernel checks a map's elements
+	 * each time a rule binds it (a walk of the whole map) and each rule's
+	 * binding each time an element is added (a list step). Binding while
+	 * the map is empty leaves only the cheaper of the two.
+	 */
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		const struct frontend *fe = diff->changes[i].new;
+
+		if (fe && nft_fe_classify(fe) == NFT_FE_SERVE && !nft_fe_has_affinity(fe))
+			nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, fe, bases[i]);
+	}
+	free(bases);
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		if (diff->changes[i].new) {
 			nft_batch_queue_elem(b, NFT_MSG_NEWSETELEM, diff->changes[i].new);
@@ -765,6 +1045,34 @@ static void replace_endpoints(struct nft_batch *b, const struct frontend *old,
 }
 
 /*
+ * A served frontend whose chain is written again (flushed and refilled in
+ * this batch). Without affinity and with the same backends it keeps its
+ * range; new backends get a new range, added before the rule that uses it,
+ * and the old range's elements are deleted after it, in the same batch.
+ */
+static void replace_served(struct datapath *dp, struct nft_batch *b, const struct frontend *old,
+			   const struct frontend *new)
+{
+	const struct idx_range *r = range_of(dp, old);
+	bool keep = r && !nft_fe_has_affinity(new) && same_backends(old, new);
+	uint32_t base = keep ? r->base : 0;
+
+	if (!keep && !nft_fe_has_affinity(new)) {
+		if (!range_alloc_for(dp, new, &base))
+			return;
+		nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, new, base);
+	}
+	/* One transaction: packets see the old rules or the new ones. */
+	nft_msg_fe_chain_flush(b, &new->key);
+	replace_endpoints(b, old, new);
+	nft_msg_fe_rules(b, new, base);
+	if (r && !keep) {
+		nft_msg_fe_backends(b, NFT_MSG_DELSETELEM, old, r->base);
+		range_release(dp, old, r);
+	}
+}
+
+/*
  * Incremental: only the frontends in the diff. Element deletions first (so
  * the chains they point to lose their last reference), then Services that
  * gain a limit or change it, then chain work, then Services that lose
@@ -800,16 +1108,13 @@ static void build_incremental(struct datapath *dp, struct nft_batch *b,
 		case PLAN_NOTHING:
 			break;
 		case PLAN_REPLACE_RULE:
-			/* One transaction: packets see the old rules or the new ones. */
-			nft_msg_fe_chain_flush(b, &ch->new->key);
-			replace_endpoints(b, ch->old, ch->new);
-			nft_msg_fe_rules(b, ch->new);
+			replace_served(dp, b, ch->old, ch->new);
 			break;
 		case PLAN_REMOVE_ADD:
 			if (ch->old && nft_fe_classify(ch->old) == NFT_FE_SERVE)
-				remove_served(b, ch->old);
+				remove_served(dp, b, ch->old);
 			if (ch->new && nft_fe_classify(ch->new) == NFT_FE_SERVE)
-				add_served(b, ch->new);
+				add_served(dp, b, ch->new, false, NULL);
 			if (ch->new)
 				nft_batch_queue_elem(b, NFT_MSG_NEWSETELEM, ch->new);
 			break;
@@ -821,10 +1126,12 @@ static void build_incremental(struct datapath *dp, struct nft_batch *b,
 
 static int nft_apply(struct datapath *dp, const struct state_diff *diff)
 {
+	struct backend_ranges before;
 	struct strmap old_counters;
 	struct nft_batch b;
 	int err;
 
+	memset(&before, 0, sizeof(before));
 	strmap_init(&old_counters);
 	if (diff->full) {
 		/* Adoption: the rebuilt table's counters continue from the old table's. */
@@ -833,6 +1140,12 @@ static int nft_apply(struct datapath *dp, const struct state_diff *diff)
 			pr_warn("nft: full sync: cannot read the old counters (%s); they restart "
 				"at 0", strerror(-err));
 		services_clear(dp);
+		/*
+		 * The rebuilt table starts with empty backend maps: so do the
+		 * ranges. The old ones come back if the kernel refuses the batch.
+		 */
+		before = dp->ranges;
+		ranges_init(&dp->ranges);
 	}
 	err = svc_plan(dp, diff);
 	if (err)
@@ -847,6 +1160,8 @@ static int nft_apply(struct datapath *dp, const struct state_diff *diff)
 	else
 		build_incremental(dp, &b, diff);
 	err = nft_batch_finish(&b);
+	if (!err)
+		err = dp->ops_err;
 	dp->seq = b.seq;
 	if (!diff->full || b.map_serial > dp->map_serial)
 		dp->map_serial = b.map_serial;
@@ -863,6 +1178,13 @@ out:
 	nft_batch_free(&b);
 out_plan:
 	svc_finish(dp, !err);
+	ranges_finish(dp, !err);
+	if (diff->full && err) {
+		ranges_destroy(&dp->ranges);
+		dp->ranges = before;
+	} else if (diff->full) {
+		ranges_destroy(&before);
+	}
 	old_counters_free(&old_counters);
 	return err;
 }

@@ -43,6 +43,8 @@
 
 /* nft's own datatype numbers (src/datatype.h), so `nft list` prints the keys. */
 #define NFT_TYPE_INTEGER 4
+/* A 32-bit host-order integer nft can print a named map's key with (backends4/6-N). */
+#define NFT_TYPE_MARK 19
 #define NFT_TYPE_IPADDR 7
 #define NFT_TYPE_IP6ADDR 8
 #define NFT_TYPE_INET_PROTOCOL 12
@@ -368,15 +370,23 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 	case NFT_WHAT_FE_CHAIN_FLUSH:
 		snprintf(buf, len, "flush chain %s", name);
 		break;
-	case NFT_WHAT_FE_MAP_ADD:
-		snprintf(buf, len, "add backend map of %s", name);
-		break;
-	case NFT_WHAT_FE_MAP_ELEMS:
-		snprintf(buf, len, "add backends of %s", name);
-		break;
 	case NFT_WHAT_FE_RULE:
 		snprintf(buf, len, "add dnat rule to %s", name);
 		break;
+	case NFT_WHAT_BACKENDS_MAP_ADD:
+		snprintf(buf, len, "add backend maps");
+		break;
+	case NFT_WHAT_BACKENDS_ADD:
+	case NFT_WHAT_BACKENDS_DEL: {
+		char map[NFT_BACKENDS_NAME_MAX];
+
+		nft_backends_map_name(ref->key.addr.family == AF_INET6,
+				      nft_fe_backend_shard(&ref->key), map, sizeof(map));
+		snprintf(buf, len, "%s %u backend(s) of %s %s %s",
+			 ref->what == NFT_WHAT_BACKENDS_ADD ? "add" : "delete", ref->count, name,
+			 ref->what == NFT_WHAT_BACKENDS_ADD ? "to" : "from", map);
+		break;
+	}
 	case NFT_WHAT_FE_LIMIT_RULE:
 	case NFT_WHAT_FE_AFFINITY_RULE:
 	case NFT_WHAT_FE_PICK_RULE:
@@ -873,7 +883,8 @@ static bool expr_reject(struct nftnl_rule *r, uint32_t type, uint8_t code)
 	return add_expr(r, e);
 }
 
-static bool expr_numgen_random(struct nftnl_rule *r, uint32_t dreg, uint32_t modulus)
+static bool expr_numgen_random(struct nftnl_rule *r, uint32_t dreg, uint32_t modulus,
+			       uint32_t offset)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("numgen");
 
@@ -881,7 +892,7 @@ static bool expr_numgen_random(struct nftnl_rule *r, uint32_t dreg, uint32_t mod
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, dreg);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, modulus);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_OFFSET, 0);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NG_OFFSET, offset);
 	}
 	return add_expr(r, e);
 }
@@ -1168,10 +1179,17 @@ void nft_msg_base_chains(struct nft_batch *b)
 	}
 }
 
+/* Forward: the backend maps are declared with the DNAT rule below. */
+static void backends_map_add(struct nft_batch *b, bool v6, unsigned int shard);
+
 void nft_msg_skeleton(struct nft_batch *b)
 {
 	for (int i = 0; i < NFT_NAMED_SETS; i++)
 		named_set_add(b, i);
+	for (unsigned int shard = 0; shard < NFT_BACKEND_SHARDS; shard++) {
+		backends_map_add(b, false, shard);
+		backends_map_add(b, true, shard);
+	}
 	reject_chain(b);
 	nft_msg_base_chains(b);
 }
@@ -1237,17 +1255,37 @@ static void elems_msg(struct nft_batch *b, struct nftnl_set *s, uint16_t type,
 	msg_end(b);
 }
 
-/* The anonymous map { 0 : a . p, 1 : ... } of one frontend, and its elements. */
-static uint32_t fe_backend_map(struct nft_batch *b, const struct frontend *fe, size_t n,
-			       char *name, size_t name_len)
+/*
+ * backends4/6-N: a 32-bit host-order index (numgen's value) -> address . port.
+ * Not constant: ranges come and go with incremental updates. A named map
+ * is bound by reference, so adding thousands of rules that look it up costs
+ * no walk of the transaction per rule (an anonymous map per rule did).
+ */
+unsigned int nft_fe_backend_shard(const struct frontend_key *key)
 {
-	struct nft_msg_ref ref = { .what = NFT_WHAT_FE_MAP_ADD, .has_key = true, .key = fe->key };
-	bool v6 = fe->key.addr.family == AF_INET6;
+	size_t alen = key->addr.family == AF_INET6 ? 16 : 4;
+	uint32_t h = 2166136261u; /* FNV-1a of address, protocol, port */
+
+	for (size_t i = 0; i < alen; i++)
+		h = (h ^ key->addr.bytes[i]) * 16777619u;
+	h = (h ^ key->proto) * 16777619u;
+	h = (h ^ (key->port >> 8)) * 16777619u;
+	h = (h ^ (key->port & 0xff)) * 16777619u;
+	return h % NFT_BACKEND_SHARDS;
+}
+
+void nft_backends_map_name(bool v6, unsigned int shard, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s-%u", v6 ? NFT_BACKENDS6 : NFT_BACKENDS4, shard);
+}
+
+static void backends_map_add(struct nft_batch *b, bool v6, unsigned int shard)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BACKENDS_MAP_ADD, .set = v6 };
 	struct nftnl_udata_buf *udata = nftnl_udata_buf_alloc(64);
 	struct nftnl_set *s = nftnl_set_alloc();
-	uint32_t set_id = ++b->set_id;
+	char name[NFT_BACKENDS_NAME_MAX];
 	struct nlmsghdr *nlh;
-	uint32_t index = 0;
 
 	if (!s || !udata) {
 		batch_fail(b, -ENOMEM);
@@ -1255,48 +1293,57 @@ static uint32_t fe_backend_map(struct nft_batch *b, const struct frontend *fe, s
 	}
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
-	/*
-	 * Named by us, not "__map%d": the kernel's %d search scans every set of
-	 * the table, which made a 10k-service sync quadratic. The rule and the
-	 * elements find the map by its transaction id.
-	 */
-	snprintf(name, name_len, "__map_%u", ++b->map_serial);
+	nft_backends_map_name(v6, shard, name, sizeof(name));
 	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-	nftnl_set_set_u32(s, NFTNL_SET_ID, set_id);
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, NFT_TYPE_INTEGER);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, ++b->set_id);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+	/* "integer" alone has no width for nft to print a named map with: 0 : ... */
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, NFT_TYPE_MARK);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sizeof(uint32_t));
 	nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE,
 			  NFT_CONCAT2(v6 ? NFT_TYPE_IP6ADDR : NFT_TYPE_IPADDR,
 				      NFT_TYPE_INET_SERVICE));
 	nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, v6 ? ENDPOINT_LEN6 : ENDPOINT_LEN4);
-	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, n);
-	/* Tells nft the numgen keys are host order, so it prints 0, 1, 2... */
+	/* Tells nft the keys are host order, so it prints 0, 1, 2... */
 	nftnl_udata_put_u32(udata, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_HOST);
 	nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(udata),
 			   nftnl_udata_buf_len(udata));
 	nlh = msg_start(b, NFT_MSG_NEWSET, NLM_F_CREATE, &ref);
-	if (!nlh)
-		goto out;
-	nftnl_set_nlmsg_build_payload(nlh, s);
-	msg_end(b);
-	nftnl_set_free(s);
-	s = NULL;
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		msg_end(b);
+	}
+out:
+	if (s)
+		nftnl_set_free(s);
+	if (udata)
+		nftnl_udata_buf_free(udata);
+}
 
-	ref.what = NFT_WHAT_FE_MAP_ELEMS;
+void nft_msg_fe_backends(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe,
+			 uint32_t base)
+{
+	struct nft_msg_ref ref = {
+		.what = msg_type == NFT_MSG_NEWSETELEM ? NFT_WHAT_BACKENDS_ADD :
+							 NFT_WHAT_BACKENDS_DEL,
+		.has_key = true,
+		.key = fe->key,
+	};
+	char map[NFT_BACKENDS_NAME_MAX];
+	uint32_t index = base;
+
+	nft_backends_map_name(fe->key.addr.family == AF_INET6, nft_fe_backend_shard(&fe->key), map,
+			      sizeof(map));
 	for (size_t i = 0; i < fe->n_backends && !b->err;) {
-		struct nftnl_set *chunk = elems_set_new(name, set_id);
+		struct nftnl_set *chunk = elems_set_new(map, 0);
 		size_t in_chunk = 0;
 
-		if (!chunk) {
-			batch_fail(b, -ENOMEM);
-			break;
-		}
+		if (!chunk)
+			return batch_fail(b, -ENOMEM);
 		for (; i < fe->n_backends && in_chunk < NFT_ELEMS_PER_MSG; i++) {
 			const struct backend *be = &fe->backends[i];
 			struct nftnl_set_elem *e;
 			uint8_t data[ENDPOINT_LEN6];
-			size_t len;
 
 			if (be->addr.family != fe->key.addr.family)
 				continue;
@@ -1305,48 +1352,44 @@ static uint32_t fe_backend_map(struct nft_batch *b, const struct frontend *fe, s
 				batch_fail(b, -ENOMEM);
 				break;
 			}
-			len = endpoint_data(be, data);
 			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &index, sizeof(index));
-			nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, len);
+			/* A delete names the key only. */
+			if (msg_type == NFT_MSG_NEWSETELEM)
+				nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data,
+						   endpoint_data(be, data));
 			nftnl_set_elem_add(chunk, e);
 			index++;
 			in_chunk++;
 		}
+		ref.count = in_chunk;
 		if (in_chunk)
-			elems_msg(b, chunk, NFT_MSG_NEWSETELEM, &ref);
+			elems_msg(b, chunk, msg_type, &ref);
 		nftnl_set_free(chunk);
 	}
-out:
-	if (s)
-		nftnl_set_free(s);
-	if (udata)
-		nftnl_udata_buf_free(udata);
-	return set_id;
 }
 
-void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe)
+void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe, uint32_t base)
 {
 	struct nft_msg_ref ref = { .what = NFT_WHAT_FE_RULE, .has_key = true, .key = fe->key };
 	bool v6 = fe->key.addr.family == AF_INET6;
 	size_t n = nft_fe_usable_backends(fe);
-	char name[NFT_CHAIN_NAME_MAX], map[32];
+	char name[NFT_CHAIN_NAME_MAX], map[NFT_BACKENDS_NAME_MAX];
 	struct nftnl_rule *r;
-	uint32_t set_id;
 	bool ok;
 
 	if (b->err)
 		return;
 	if (!n) /* callers classify first; a DNAT to nothing must never be written */
 		return batch_fail(b, -EINVAL);
-	set_id = fe_backend_map(b, fe, n, map, sizeof(map));
 	nft_fe_chain_name(&fe->key, name, sizeof(name));
+	nft_backends_map_name(v6, nft_fe_backend_shard(&fe->key), map, sizeof(map));
 	/* Rate limit and affinity rules come before this one: nft_msg_fe_rules. */
 	r = rule_new(name);
 	/* "meta l4proto P" first: nft accepts a port mapping only after an L4 match. */
 	ok = r && expr_meta(r, NFT_META_L4PROTO, NFT_REG_1) &&
 	     expr_cmp_u8(r, NFT_REG_1, fe->key.proto) &&
-	     expr_numgen_random(r, NFT_REG_1, n) &&
-	     expr_lookup(r, NFT_REG_1, map, set_id, true, NFT_REG_1) &&
+	     expr_numgen_random(r, NFT_REG_1, n, base) &&
+	     expr_lookup(r, NFT_REG_1, map, 0, true, NFT_REG_1) &&
 	     expr_dnat(r, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, NFT_REG_1,
 		       v6 ? NFT_REG_2 : NFT_REG32_01);
 	rule_msg(b, r, ok, &ref);
@@ -1561,7 +1604,7 @@ static void fe_pick_rule(struct nft_batch *b, const struct frontend *fe, const c
 	}
 
 	r = rule_new(fe_chain);
-	ok = r && expr_numgen_random(r, NFT_REG_1, n) &&
+	ok = r && expr_numgen_random(r, NFT_REG_1, n, 0) &&
 	     expr_lookup(r, NFT_REG_1, map, set_id, true, NFT_REG_VERDICT);
 	rule_msg(b, r, ok, &ref);
 out:
@@ -1571,7 +1614,7 @@ out:
 		nftnl_udata_buf_free(udata);
 }
 
-void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe)
+void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe, uint32_t base)
 {
 	struct nft_msg_ref ref = { .has_key = true, .key = fe->key };
 	bool v6 = fe->key.addr.family == AF_INET6;
@@ -1604,7 +1647,7 @@ void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe)
 		rule_msg(b, r, ok, &ref);
 	}
 	if (!nft_fe_has_affinity(fe))
-		return nft_msg_fe_dnat_rule(b, fe);
+		return nft_msg_fe_dnat_rule(b, fe, base);
 	/* A known client goes back to its endpoint, as long as that endpoint is listed. */
 	ref.what = NFT_WHAT_FE_AFFINITY_RULE;
 	for (size_t i = 0; i < fe->n_backends; i++) {

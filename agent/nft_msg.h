@@ -16,6 +16,24 @@
 
 #define NFT_TABLE_NAME "sluice"
 #define NFT_REJECT_CHAIN "reject-chain"
+/*
+ * The shared backend maps: index -> address . port, per family, split in
+ * NFT_BACKEND_SHARDS maps backends4-0 ... backends4-31 (backends6-...). Each
+ * served frontend without affinity owns a contiguous range of indices
+ * [base, base + N) of its shard's map and its rule picks one with
+ * numgen random mod N offset base. Shards because the kernel checks every
+ * rule bound to a map each time an element is added to it.
+ */
+#define NFT_BACKENDS4 "backends4"
+#define NFT_BACKENDS6 "backends6"
+#define NFT_BACKEND_SHARDS 32
+/* "backends6-31" */
+#define NFT_BACKENDS_NAME_MAX 16
+
+/* The shard of a frontend's backends: a hash of its key, the same in every agent. */
+unsigned int nft_fe_backend_shard(const struct frontend_key *key);
+/* backends4-<shard> or backends6-<shard>. */
+void nft_backends_map_name(bool v6, unsigned int shard, char *buf, size_t len);
 /* "fe-" + IPv6 text + "-sctp-65535" fits easily; nft allows 256. */
 #define NFT_CHAIN_NAME_MAX 80
 /* Endpoint chains and affinity sets: a frontend's name plus a backend's. */
@@ -87,8 +105,6 @@ enum nft_msg_what {
 	NFT_WHAT_FE_CHAIN_ADD,
 	NFT_WHAT_FE_CHAIN_DEL,
 	NFT_WHAT_FE_CHAIN_FLUSH,
-	NFT_WHAT_FE_MAP_ADD,		/* the anonymous backend map of a DNAT rule */
-	NFT_WHAT_FE_MAP_ELEMS,
 	NFT_WHAT_FE_RULE,
 	NFT_WHAT_ELEMS_ADD,
 	NFT_WHAT_ELEMS_DEL,
@@ -114,6 +130,9 @@ enum nft_msg_what {
 	NFT_WHAT_FW_CHAIN_ADD,		/* firewall-<frontend> */
 	NFT_WHAT_FW_CHAIN_DEL,
 	NFT_WHAT_FW_RULE,
+	NFT_WHAT_BACKENDS_MAP_ADD,	/* backends4/6-N (the skeleton) */
+	NFT_WHAT_BACKENDS_ADD,		/* a frontend's index range in backends4/6-N */
+	NFT_WHAT_BACKENDS_DEL,
 };
 
 struct nft_msg_ref {
@@ -140,7 +159,8 @@ struct nft_batch {
 	uint32_t seq;		/* seq of the next message */
 	uint32_t set_id;	/* last transaction-local set id used */
 	/*
-	 * Last number used in an anonymous map name (__map_N). Carried from
+	 * Last number used in an anonymous map name (__map_N: the endpoint
+	 * pick of affinity frontends). Carried from
 	 * batch to batch by the caller so that a name is never reused while
 	 * the old map may still exist; a full sync may restart it at 0.
 	 */
@@ -180,10 +200,19 @@ void nft_msg_fe_chain_del(struct nft_batch *b, const struct frontend_key *key);
 void nft_msg_fe_chain_flush(struct nft_batch *b, const struct frontend_key *key);
 /*
  * The frontend's one rule:
- *   meta l4proto P dnat ip[6] to numgen random mod N map { 0 : a . p, ... }
- * as an anonymous constant map (with its elements) plus the rule.
+ *   meta l4proto P dnat ip[6] to numgen random mod N offset BASE map @backends4-<shard>
+ * where N = nft_fe_usable_backends(fe) and [BASE, BASE + N) is the
+ * frontend's range of its backends4/6-N map (written by nft_msg_fe_backends).
  */
-void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe);
+void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe, uint32_t base);
+/*
+ * Adds (NFT_MSG_NEWSETELEM) the usable backends of fe as elements base,
+ * base + 1, ... of its shard's backends4/6-N map, or deletes
+ * (NFT_MSG_DELSETELEM) those indices, in messages of at most
+ * NFT_ELEMS_PER_MSG elements.
+ */
+void nft_msg_fe_backends(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe,
+			 uint32_t base);
 
 /* ---- session affinity (kube-proxy's nftables shape) ---- */
 
@@ -206,12 +235,12 @@ void nft_msg_ep_del(struct nft_batch *b, const struct frontend *fe, const struct
  * Every rule of a served frontend's chain, in order:
  *   [ct state new jump limit.NS.NAME]             when the Service has a rate limit
  *   [meta mark set mark | 0x4000]                 when nft_fe_masquerades(fe)
- *   then without affinity the one DNAT rule (nft_msg_fe_dnat_rule),
+ *   then without affinity the one DNAT rule (nft_msg_fe_dnat_rule, range at base),
  *   with affinity: ip saddr @aff-<ep> goto ep-<ep>, one per backend, then
  *                  numgen random mod N vmap { 0 : goto ep-<ep0>, ... }
  * The endpoint chains must exist (nft_msg_ep_add) before this is written.
  */
-void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe);
+void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe, uint32_t base);
 
 /* ---- per-Service rate limit: objects rate/admitted/limited.NS.NAME, chain limit.NS.NAME ---- */
 

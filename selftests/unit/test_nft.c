@@ -171,48 +171,45 @@ static void test_classify(void **state)
 	frontend_clear(&fe);
 }
 
-/* Checks the anonymous map, its elements and the rule of one served frontend. */
+/*
+ * Checks one served frontend's range of backends4/6 (added, then deleted)
+ * and its rule: numgen random mod N offset BASE, lookup @backends4.
+ */
 static void check_dnat_messages(const struct frontend *fe, bool v6)
 {
+	const uint32_t base = 1000;
 	struct nft_batch b;
 	struct msg_list *ml = calloc(1, sizeof(*ml));
-	struct nftnl_set *set = nftnl_set_alloc();
 	struct nftnl_set *elems = nftnl_set_alloc();
+	struct nftnl_set *dels = nftnl_set_alloc();
 	struct nftnl_rule *rule = nftnl_rule_alloc();
 	struct nftnl_set_elems_iter *it;
 	struct nftnl_set_elem *e;
 	char chain[NFT_CHAIN_NAME_MAX];
 	struct nftnl_expr *x;
 	uint32_t len, idx = 0;
+	char map[NFT_BACKENDS_NAME_MAX];
 
 	assert_non_null(ml);
+	nft_backends_map_name(v6, nft_fe_backend_shard(&fe->key), map, sizeof(map));
+	assert_true(nft_fe_backend_shard(&fe->key) < NFT_BACKEND_SHARDS);
+	assert_int_equal(strncmp(map, v6 ? "backends6-" : "backends4-", 10), 0);
 	assert_int_equal(nft_batch_init(&b, 100), 0);
-	nft_msg_fe_dnat_rule(&b, fe);
+	nft_msg_fe_backends(&b, NFT_MSG_NEWSETELEM, fe, base);
+	nft_msg_fe_dnat_rule(&b, fe, base);
+	nft_msg_fe_backends(&b, NFT_MSG_DELSETELEM, fe, base);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
-	/* BEGIN, NEWSET, NEWSETELEM, NEWRULE, END */
+	/* BEGIN, NEWSETELEM, NEWRULE, DELSETELEM, END */
 	assert_int_equal(ml->n, 5);
 	assert_int_equal(ml->msgs[0]->nlmsg_type, NFNL_MSG_BATCH_BEGIN);
 	assert_int_equal(ml->msgs[0]->nlmsg_seq, 100);
 	assert_int_equal(ml->msgs[4]->nlmsg_type, NFNL_MSG_BATCH_END);
 
-	assert_int_equal(msg_type(ml->msgs[1]), NFT_MSG_NEWSET);
-	assert_int_equal(nftnl_set_nlmsg_parse(ml->msgs[1], set), 0);
-	assert_string_equal(nftnl_set_get_str(set, NFTNL_SET_TABLE), "sluice");
-	assert_string_equal(nftnl_set_get_str(set, NFTNL_SET_NAME), "__map_1");
-	assert_int_equal(nftnl_set_get_u32(set, NFTNL_SET_FLAGS),
-			 NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP);
-	assert_int_equal(nftnl_set_get_u32(set, NFTNL_SET_KEY_TYPE), 4);	/* integer */
-	assert_int_equal(nftnl_set_get_u32(set, NFTNL_SET_KEY_LEN), 4);
-	/* ipv4_addr . inet_service = 7 << 6 | 13 (ipv6_addr: 8), as nft sends it */
-	assert_int_equal(nftnl_set_get_u32(set, NFTNL_SET_DATA_TYPE), v6 ? 525 : 461);
-	assert_int_equal(nftnl_set_get_u32(set, NFTNL_SET_DATA_LEN), v6 ? 20 : 8);
-	assert_int_equal(nftnl_set_get_u32(set, NFTNL_SET_DESC_SIZE), fe->n_backends);
-
-	assert_int_equal(msg_type(ml->msgs[2]), NFT_MSG_NEWSETELEM);
-	assert_int_equal(nftnl_set_elems_nlmsg_parse(ml->msgs[2], elems), 0);
-	assert_int_equal(nftnl_set_get_u32(elems, NFTNL_SET_ID),
-			 nftnl_set_get_u32(set, NFTNL_SET_ID));
+	assert_int_equal(msg_type(ml->msgs[1]), NFT_MSG_NEWSETELEM);
+	assert_int_equal(nftnl_set_elems_nlmsg_parse(ml->msgs[1], elems), 0);
+	assert_string_equal(nftnl_set_get_str(elems, NFTNL_SET_NAME), map);
+	assert_false(nftnl_set_is_set(elems, NFTNL_SET_ID)); /* found by name: it is named */
 	it = nftnl_set_elems_iter_create(elems);
 	for (e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it), idx++) {
 		const uint32_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
@@ -221,7 +218,7 @@ static void check_dnat_messages(const struct frontend *fe, bool v6)
 		size_t alen = v6 ? 16 : 4;
 		uint16_t port;
 
-		assert_int_equal(*key, idx); /* numgen's value, host order */
+		assert_int_equal(*key, base + idx); /* numgen's value, host order */
 		assert_int_equal(len, alen + 4);
 		assert_memory_equal(data, be->addr.bytes, alen);
 		memcpy(&port, data + alen, 2);
@@ -229,11 +226,12 @@ static void check_dnat_messages(const struct frontend *fe, bool v6)
 	}
 	nftnl_set_elems_iter_destroy(it);
 	assert_int_equal(idx, fe->n_backends);
+	assert_int_equal(nft_batch_ref(&b, 101)->what, NFT_WHAT_BACKENDS_ADD);
+	assert_int_equal(nft_batch_ref(&b, 101)->count, fe->n_backends);
 
-	assert_int_equal(msg_type(ml->msgs[3]), NFT_MSG_NEWRULE);
-	assert_true(ml->msgs[3]->nlmsg_flags & NLM_F_ACK); /* the last message asks for the ACK */
+	assert_int_equal(msg_type(ml->msgs[2]), NFT_MSG_NEWRULE);
 	assert_false(ml->msgs[1]->nlmsg_flags & NLM_F_ACK);
-	assert_int_equal(nftnl_rule_nlmsg_parse(ml->msgs[3], rule), 0);
+	assert_int_equal(nftnl_rule_nlmsg_parse(ml->msgs[2], rule), 0);
 	nft_fe_chain_name(&fe->key, chain, sizeof(chain));
 	assert_string_equal(nftnl_rule_get_str(rule, NFTNL_RULE_CHAIN), chain);
 	/* meta l4proto => reg 1; cmp eq reg 1 P */
@@ -244,17 +242,18 @@ static void check_dnat_messages(const struct frontend *fe, bool v6)
 	assert_expr_name(x, "cmp");
 	assert_int_equal(*(const uint8_t *)nftnl_expr_get(x, NFTNL_EXPR_CMP_DATA, &len),
 			 fe->key.proto);
-	/* numgen reg 1 = random mod N */
+	/* numgen reg 1 = random mod N offset BASE */
 	x = rule_expr(rule, 2);
 	assert_expr_name(x, "numgen");
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NG_TYPE), NFT_NG_RANDOM);
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NG_MODULUS), fe->n_backends);
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NG_OFFSET), base);
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NG_DREG), NFT_REG_1);
-	/* lookup reg 1 set __map%d dreg 1 */
+	/* lookup reg 1 set backends4-<shard> dreg 1 */
 	x = rule_expr(rule, 3);
 	assert_expr_name(x, "lookup");
-	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_LOOKUP_SET_ID),
-			 nftnl_set_get_u32(set, NFTNL_SET_ID));
+	assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_LOOKUP_SET), map);
+	assert_false(nftnl_expr_is_set(x, NFTNL_EXPR_LOOKUP_SET_ID));
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_LOOKUP_SREG), NFT_REG_1);
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_LOOKUP_DREG), NFT_REG_1);
 	/* nat dnat ip addr_min reg 1 proto_min reg 9 (ip6: reg 2) */
@@ -267,9 +266,25 @@ static void check_dnat_messages(const struct frontend *fe, bool v6)
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NAT_REG_PROTO_MIN),
 			 v6 ? NFT_REG_2 : NFT_REG32_01);
 
+	/* The delete names the range's keys only; the last message asks for the ACK. */
+	assert_int_equal(msg_type(ml->msgs[3]), NFT_MSG_DELSETELEM);
+	assert_true(ml->msgs[3]->nlmsg_flags & NLM_F_ACK);
+	assert_int_equal(nftnl_set_elems_nlmsg_parse(ml->msgs[3], dels), 0);
+	idx = 0;
+	it = nftnl_set_elems_iter_create(dels);
+	for (e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it), idx++) {
+		const uint32_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+
+		assert_int_equal(*key, base + idx);
+		assert_false(nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_DATA));
+	}
+	nftnl_set_elems_iter_destroy(it);
+	assert_int_equal(idx, fe->n_backends);
+	assert_int_equal(nft_batch_ref(&b, 103)->what, NFT_WHAT_BACKENDS_DEL);
+
 	nftnl_rule_free(rule);
+	nftnl_set_free(dels);
 	nftnl_set_free(elems);
-	nftnl_set_free(set);
 	nft_batch_free(&b);
 	free(ml);
 }
@@ -414,7 +429,8 @@ static void test_batch_splits_large_sets(void **state)
 	}
 	fe_init(&big, "fd00:96::1", IPPROTO_TCP, 80, FE_SERVE, 1000, "fd00:1::", 8080);
 	nft_batch_flush_elems(&b);
-	nft_msg_fe_dnat_rule(&b, &big);
+	nft_msg_fe_backends(&b, NFT_MSG_NEWSETELEM, &big, 0);
+	nft_msg_fe_dnat_rule(&b, &big, 0);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	for (size_t i = 0; i < ml->n; i++) {
@@ -637,7 +653,7 @@ static void test_affinity_messages(void **state)
 	fe.rate = (struct rate_limit){ .count = 50, .period = 1, .burst = 10 };
 	assert_true(nft_fe_has_affinity(&fe) && nft_fe_has_rate(&fe));
 	assert_int_equal(nft_batch_init(&b, 1), 0);
-	nft_msg_fe_rules(&b, &fe);
+	nft_msg_fe_rules(&b, &fe, 0);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	/* BEGIN, limit jump, 2 affinity rules, vmap, its elements, pick rule, END */
@@ -752,11 +768,11 @@ static void test_affinity_messages(void **state)
 	fe.affinity_timeout = 0;
 	fe.rate.count = 0;
 	assert_int_equal(nft_batch_init(&b, 1), 0);
-	nft_msg_fe_rules(&b, &fe);
+	nft_msg_fe_rules(&b, &fe, 0);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
-	assert_int_equal(ml->n, 5);
-	assert_int_equal(msg_type(ml->msgs[3]), NFT_MSG_NEWRULE);
+	assert_int_equal(ml->n, 3);
+	assert_int_equal(msg_type(ml->msgs[1]), NFT_MSG_NEWRULE);
 	nft_batch_free(&b);
 	frontend_clear(&fe);
 	free(ml);
@@ -920,11 +936,11 @@ static void test_masquerade_mark_rule(void **state)
 		assert_true(nft_fe_masquerades(&fe) == cases[c].marks);
 		nft_fe_chain_name(&fe.key, chain, sizeof(chain));
 		assert_int_equal(nft_batch_init(&b, 1), 0);
-		nft_msg_fe_rules(&b, &fe);
+		nft_msg_fe_rules(&b, &fe, 0);
 		assert_int_equal(nft_batch_finish(&b), 0);
 		collect_msgs(&b, ml);
-		/* BEGIN, limit jump, [mark], map, its elements, dnat, END */
-		assert_int_equal(ml->n, cases[c].marks ? 7 : 6);
+		/* BEGIN, limit jump, [mark], dnat (its backends are written apart), END */
+		assert_int_equal(ml->n, cases[c].marks ? 5 : 4);
 		r = parse_rule(ml->msgs[1]);
 		assert_verdict(r, NFT_JUMP, "limit.shop.cart");
 		nftnl_rule_free(r);
@@ -952,7 +968,7 @@ static void test_skeleton_external_chains(void **state)
 	struct nftnl_expr *x;
 	struct nft_batch b;
 	bool saw_post = false, saw_fw = false, saw_fw_out = false;
-	int i, n_nodeport_sets = 0;
+	int i, n_nodeport_sets = 0, n_backend_maps = 0;
 
 	assert_int_equal(nft_batch_init(&b, 1), 0);
 	nft_msg_skeleton(&b);
@@ -968,6 +984,20 @@ static void test_skeleton_external_chains(void **state)
 				assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_DATA_TYPE),
 						 NFT_DATA_VERDICT);
 				n_nodeport_sets++;
+			}
+			/* backends4/6-N: mark : ipv4_addr . inet_service (7 << 6 | 13), named */
+			if (!strncmp(nftnl_set_get_str(s, NFTNL_SET_NAME), "backends", 8)) {
+				bool v6 = !strncmp(nftnl_set_get_str(s, NFTNL_SET_NAME),
+						   "backends6-", 10);
+
+				assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_FLAGS), NFT_SET_MAP);
+				assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE), 19);
+				assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN), 4);
+				assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_DATA_TYPE),
+						 v6 ? 525 : 461);
+				assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_DATA_LEN),
+						 v6 ? 20 : 8);
+				n_backend_maps++;
 			}
 			nftnl_set_free(s);
 		}
@@ -993,6 +1023,7 @@ static void test_skeleton_external_chains(void **state)
 		}
 	}
 	assert_true(saw_post && saw_fw && saw_fw_out);
+	assert_int_equal(n_backend_maps, 2 * NFT_BACKEND_SHARDS);
 	assert_int_equal(n_nodeport_sets, 4);
 
 	/* nat-prerouting: services4, nodeports4, services6, nodeports6 */
@@ -1370,6 +1401,19 @@ static int dump_all(struct dump *d)
 		}
 		dump_free(&elems);
 	}
+	for (unsigned int i = 0; i < 2 * NFT_BACKEND_SHARDS; i++) {
+		struct dump elems = { 0 };
+		char map[NFT_BACKENDS_NAME_MAX], line[600];
+
+		nft_backends_map_name(i & 1, i / 2, map, sizeof(map));
+		if (dump_kernel(NFT_MSG_GETSETELEM, map, &elems) < 0)
+			return -1;
+		for (size_t j = 0; j < elems.n; j++) {
+			snprintf(line, sizeof(line), "%s: %s", map, elems.lines[j]);
+			dump_add(d, line);
+		}
+		dump_free(&elems);
+	}
 	return 0;
 }
 
@@ -1463,7 +1507,7 @@ static int child_add_one_keeps_handles(void)
 	struct dump before = { 0 }, after = { 0 };
 	struct state_diff diff;
 	struct datapath *dp;
-	char why[256];
+	char why[256], map[NFT_BACKENDS_NAME_MAX + 2];
 
 	CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
 	diff = diff_of(ch, fes, n, true);
@@ -1483,8 +1527,14 @@ static int child_add_one_keeps_handles(void)
 			return 1;
 		}
 	}
-	/* ... and the only new ones are the added service's chain, rule and two elements. */
-	CHECK(after.n == before.n + 4);
+	/*
+	 * ... and the only new ones are the added service's chain, rule, two
+	 * elements and its two backends in its backends4 map.
+	 */
+	CHECK(after.n == before.n + 6);
+	nft_backends_map_name(false, nft_fe_backend_shard(&extra[0].key), map, sizeof(map));
+	strcat(map, ": ");
+	CHECK(dump_count(&after, map) == dump_count(&before, map) + 2);
 	CHECK(dump_count(&after, "chain fe-10.97.0.1-tcp-443 handle") == 1);
 	dump_free(&before);
 	dump_free(&after);
@@ -1512,6 +1562,34 @@ static const char *dump_find(const struct dump *d, const char *needle)
 	return found;
 }
 
+/* The "offset N" of fe's DNAT rule in d, -1 if there is none. */
+static long dnat_offset(const struct dump *d, const struct frontend *fe)
+{
+	char chain[NFT_CHAIN_NAME_MAX + 16];
+	const char *line, *off;
+
+	nft_fe_chain_name(&fe->key, chain, sizeof(chain));
+	strcat(chain, " ");
+	for (size_t i = 0; i < d->n; i++) {
+		line = d->lines[i];
+		/* libnftnl prints "offset N" only when N is not 0. */
+		if (strstr(line, chain) && strstr(line, "numgen"))
+			return (off = strstr(line, "offset ")) ? strtol(off + 7, NULL, 10) : 0;
+	}
+	return -1;
+}
+
+/* Elements of fe's backend map in d. */
+static size_t backend_elems(const struct dump *d, const struct frontend *fe)
+{
+	char map[NFT_BACKENDS_NAME_MAX + 2];
+
+	nft_backends_map_name(fe->key.addr.family == AF_INET6, nft_fe_backend_shard(&fe->key), map,
+			      sizeof(map));
+	strcat(map, ": ");
+	return dump_count(d, map);
+}
+
 /* Backend change, serve -> refuse -> drop -> serve, delete: each touches only its frontend. */
 static int child_changes(void)
 {
@@ -1523,6 +1601,8 @@ static int child_changes(void)
 	char b_chain[256], a_chain[256], b_rule[4096], a_rule[4096];
 	struct datapath *dp;
 	char why[256];
+	size_t b_share; /* b's backends in a's map (the two may share a shard) */
+	long a_off;
 
 	fe_init(&a, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 2, "10.1", 8080);
 	fe_init(&a2, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 3, "10.1", 8080);
@@ -1542,6 +1622,10 @@ static int child_changes(void)
 	snprintf(b_chain, sizeof(b_chain), "%s", dump_find(&d0, "chain fe-10.96.0.20-udp-53 "));
 	snprintf(b_rule, sizeof(b_rule), "%s", dump_find(&d0, "sluice fe-10.96.0.20-udp-53 "));
 	snprintf(a_rule, sizeof(a_rule), "%s", dump_find(&d0, "sluice fe-10.96.0.10-tcp-80 "));
+	b_share = nft_fe_backend_shard(&a.key) == nft_fe_backend_shard(&b.key) ? 1 : 0;
+	a_off = dnat_offset(&d0, &a);
+	CHECK(a_off >= 0 && dnat_offset(&d0, &b) >= 0);
+	CHECK(backend_elems(&d0, &a) == 2 + b_share);
 
 	/* New backends: same chain (same handle), new rule with mod 3. */
 	diff.full = false;
@@ -1555,6 +1639,11 @@ static int child_changes(void)
 	line = dump_find(&d1, "sluice fe-10.96.0.10-tcp-80 ");
 	CHECK(line && strstr(line, "mod 3"));
 	CHECK(dump_count(&d1, "services4:") == 2);
+	/* ... in a new range of the map; the old range's two elements are gone. */
+	CHECK(dnat_offset(&d1, &a2) >= 0 && dnat_offset(&d1, &a2) != a_off);
+	CHECK(labs(dnat_offset(&d1, &a2) - a_off) >= 2);
+	CHECK(backend_elems(&d1, &a2) == 3 + b_share);
+	CHECK(dnat_offset(&d1, &b) == dnat_offset(&d0, &b));
 
 	/* No endpoints: chain gone, element moves to no-endpoints4 -> reject-chain. */
 	ch[0] = (struct frontend_change){ &a2, &a_refuse };
@@ -1564,6 +1653,7 @@ static int child_changes(void)
 	CHECK(dump_count(&d, "services4:") == 1);
 	CHECK(dump_count(&d, "no-endpoints4:") == 1 && dump_count(&d, "reject-chain") >= 1);
 	CHECK(dump_has(&d, b_chain) && dump_has(&d, b_rule));
+	CHECK(backend_elems(&d, &a) == b_share); /* its range went with the chain */
 	dump_free(&d);
 
 	/* Local policy, endpoints elsewhere: drop. */
@@ -1580,6 +1670,7 @@ static int child_changes(void)
 	CHECK(dump_all(&d) == 0);
 	CHECK(dump_count(&d, "chain fe-10.96.0.10-tcp-80 ") == 1);
 	CHECK(dump_count(&d, "no-endpoints4:") == 0);
+	CHECK(backend_elems(&d, &a) == 2 + b_share);
 	dump_free(&d);
 	ch[0] = (struct frontend_change){ &a, NULL };
 	ch[1] = (struct frontend_change){ &marker, NULL };
@@ -1666,6 +1757,53 @@ static int child_big_full_sync(void)
 static void test_kernel_big_full_sync(void **state)
 {
 	run_in_netns(child_big_full_sync);
+}
+
+/*
+ * Full sync time against the number of served frontends (each a tcp/80
+ * service with 1-3 backends plus its marker). Sizes from
+ * SLUICE_NFT_SCALE (e.g. "3000,6000,12000"), default 3000 so the suite
+ * stays quick; the numbers in Documentation/nftables-datapath.md.
+ */
+static int child_full_sync_scale(void)
+{
+	const char *env = getenv("SLUICE_NFT_SCALE");
+	char sizes[128];
+
+	snprintf(sizes, sizeof(sizes), "%s", env && *env ? env : "3000");
+	for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {
+		size_t n_served = strtoul(tok, NULL, 10), n;
+		struct frontend *fes = make_services(n_served, &n);
+		struct frontend_change *ch = calloc(n, sizeof(*ch));
+		struct state_diff diff = diff_of(ch, fes, n, true);
+		struct timespec t0, t1;
+		struct datapath *dp;
+		struct dump d = { 0 };
+		char why[256];
+
+		CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		fprintf(stderr, "# full sync of %zu served frontends (+%zu markers): %.2f s\n",
+			n_served, n - n_served,
+			(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		CHECK(dump_kernel(NFT_MSG_GETCHAIN, NULL, &d) >= 0);
+		CHECK(dump_count(&d, "chain fe-") == n_served);
+		dump_free(&d);
+		nft_datapath_ops.close(dp);
+		CHECK(nft_datapath_ops.cleanup(&test_cfg) == 0);
+		for (size_t i = 0; i < n; i++)
+			frontend_clear(&fes[i]);
+		free(fes);
+		free(ch);
+	}
+	return 0;
+}
+
+static void test_kernel_full_sync_scale(void **state)
+{
+	run_in_netns(child_full_sync_scale);
 }
 
 /* ---- real packets inside the namespace: DNAT before filter, refusals ---- */
@@ -2504,6 +2642,7 @@ int main(void)
 		cmocka_unit_test(test_kernel_add_one_keeps_handles),
 		cmocka_unit_test(test_kernel_changes_touch_only_their_frontend),
 		cmocka_unit_test(test_kernel_big_full_sync),
+		cmocka_unit_test(test_kernel_full_sync_scale),
 		cmocka_unit_test(test_kernel_traffic_dnat_before_filter),
 		cmocka_unit_test(test_kernel_rate_limit_traffic_and_counters),
 		cmocka_unit_test(test_kernel_affinity),
