@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <curl/curl.h>
 
+#include "file.h"
 #include "kube_client.h"
 #include "log.h"
 #include "yaml_json.h"
@@ -43,36 +44,6 @@ void kube_config_free(struct kube_config *cfg)
 	blob_free(&cfg->cert);
 	blob_free(&cfg->key);
 	memset(cfg, 0, sizeof(*cfg));
-}
-
-static int read_file(const char *path, char **text, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t used = 0, cap = 0, got;
-
-	if (!f)
-		return -errno;
-	do {
-		if (used + 4096 + 1 > cap) {
-			char *b = realloc(buf, cap = cap ? cap * 2 : 8192);
-
-			if (!b) {
-				free(buf);
-				fclose(f);
-				return -ENOMEM;
-			}
-			buf = b;
-		}
-		got = fread(buf + used, 1, cap - used - 1, f);
-		used += got;
-	} while (got);
-	fclose(f);
-	buf[used] = '\0';
-	*text = buf;
-	if (len)
-		*len = used;
-	return 0;
 }
 
 /* Strips trailing white space in place (token files often end in a newline). */
@@ -281,7 +252,7 @@ int kube_config_load(const char *path, struct kube_config *out)
 	size_t len;
 	int err;
 
-	err = read_file(path, &text, &len);
+	err = read_whole_file(path, &text, &len);
 	if (err) {
 		pr_warn("%s: cannot read kubeconfig: %s", path, strerror(-err));
 		return err;
@@ -339,7 +310,7 @@ static char *current_token(struct kube_client *c)
 	    (st.st_ino != c->token_st.st_ino || st.st_size != c->token_st.st_size ||
 	     st.st_mtim.tv_sec != c->token_st.st_mtim.tv_sec ||
 	     st.st_mtim.tv_nsec != c->token_st.st_mtim.tv_nsec)) {
-		int err = read_file(c->cfg.token_file, &text, NULL);
+		int err = read_whole_file(c->cfg.token_file, &text, NULL);
 
 		if (!err) {
 			if (c->token)

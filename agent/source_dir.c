@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "log.h"
 #include "manifest.h"
 #include "source_dir.h"
@@ -136,40 +137,6 @@ static int add_ref(struct object_ref **refs, size_t *n, enum object_kind kind, c
 	r[*n].ns = ns ? strdup(ns) : NULL;
 	r[*n].name = strdup(name);
 	(*n)++;
-	return 0;
-}
-
-static int read_whole_file(const char *path, char **text, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t size = 0, used = 0, got;
-
-	if (!f)
-		return -errno;
-	do {
-		if (used + 65536 > size) {
-			char *b = realloc(buf, size = size ? size * 2 : 131072);
-
-			if (!b) {
-				free(buf);
-				fclose(f);
-				return -ENOMEM;
-			}
-			buf = b;
-		}
-		got = fread(buf + used, 1, size - used - 1, f);
-		used += got;
-	} while (got);
-	if (ferror(f)) {
-		free(buf);
-		fclose(f);
-		return -EIO;
-	}
-	fclose(f);
-	buf[used] = '\0';
-	*text = buf;
-	*len = used;
 	return 0;
 }
 
