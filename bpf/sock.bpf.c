@@ -91,29 +91,6 @@ static __always_inline struct sl_backend *sl_pick_affine(struct bpf_sock_addr *c
 	return sl_pick_affine_key(&key, family, svc, slot);
 }
 
-/*
- * A NodePort: the destination is one of this node's addresses and a
- * frontend {unspecified address, port} exists. key keeps the real address,
- * which recvmsg()/getpeername() must show.
- */
-static __always_inline bool sl_node_port_read(const struct sl_service_key *key,
-					      struct sl_service *out)
-{
-	struct sl_node_addr_key node __attribute__((aligned(8)));
-	struct sl_service_key any __attribute__((aligned(8)));
-
-	__builtin_memset(&node, 0, sizeof(node));
-	__builtin_memcpy(node.addr, key->addr, sizeof(node.addr));
-	node.family = key->family;
-	if (!bpf_map_lookup_elem(&node_addrs, &node))
-		return false;
-	__builtin_memset(&any, 0, sizeof(any));
-	any.port = key->port;
-	any.proto = key->proto;
-	any.family = key->family;
-	return sl_service_read(&any, out);
-}
-
 /* connect() and sendmsg(): frontend -> backend, or refuse, or pass through. */
 static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, bool datagram)
 {
@@ -125,7 +102,6 @@ static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, 
 	struct sl_backend *be = NULL;
 	struct sl_flow *known;
 	__u32 slot = 0;
-	bool admitted;
 
 	__builtin_memset(&key, 0, sizeof(key));
 	if (!sl_ctx_load_addr(ctx, family, key.addr))
@@ -161,15 +137,8 @@ static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, 
 	}
 
 	/* A new flow: charge the Service's bucket; refused like a port without endpoints. */
-	if (svc->rate_interval_ns) {
-		admitted = sl_rate_admit(svc->service_id, svc->rate_interval_ns,
-					 svc->rate_depth_ns);
-		sl_count_flow(svc->service_id, admitted);
-		if (!admitted)
-			return sl_fail_with(SL_ECONNREFUSED);
-	} else {
-		sl_count_flow(svc->service_id, true);
-	}
+	if (!sl_admit_new_flow(svc))
+		return sl_fail_with(SL_ECONNREFUSED);
 
 	if (svc->affinity_timeout)
 		be = sl_pick_affine(ctx, family, &key, svc, &slot);

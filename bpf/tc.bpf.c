@@ -96,22 +96,18 @@ static __always_inline int sl_forward(struct __sk_buff *skb, __u8 family, const 
 	return verdict;
 }
 
-/* The frontend a packet to key's address and port is for: exact, else a NodePort. */
+/*
+ * The frontend a packet to key's address and port is for: exact, else a
+ * NodePort, whose key then takes the unspecified address it is stored under.
+ */
 static __always_inline bool sl_frontend(struct sl_service_key *key, struct sl_service *svc)
 {
-	struct sl_node_addr_key node __attribute__((aligned(8)));
-
 	if (sl_service_read(key, svc))
 		return true;
-	__builtin_memset(&node, 0, sizeof(node));
-	__builtin_memcpy(node.addr, key->addr, 16);
-	node.family = key->family;
-	if (!bpf_map_lookup_elem(&node_addrs, &node))
+	if (!sl_node_port_read(key, svc))
 		return false;
 	__builtin_memset(key->addr, 0, 16);
-	/* Only NodePort entries live under the unspecified address. */
-	return sl_service_read(key, svc) &&
-	       (svc->flags & SL_SVC_KIND_MASK) == SL_KIND_NODE_PORT;
+	return true;
 }
 
 /* loadBalancerSourceRanges: true if the client may reach the frontend. */
@@ -134,7 +130,6 @@ static __always_inline bool sl_source_allowed(const struct sl_service_key *fe,
 static __always_inline bool sl_snat_addr(__u32 ifindex, const struct sl_pkt *p, __u8 out[16])
 {
 	struct sl_dev_addr_key key = { .ifindex = ifindex, .family = p->tuple.family };
-	struct sl_node_addr_key node __attribute__((aligned(8)));
 	struct sl_dev_addr *dev;
 
 	dev = bpf_map_lookup_elem(&dev_addrs, &key);
@@ -142,17 +137,14 @@ static __always_inline bool sl_snat_addr(__u32 ifindex, const struct sl_pkt *p, 
 		__builtin_memcpy(out, dev->addr, 16);
 		return true;
 	}
-	__builtin_memset(&node, 0, sizeof(node));
-	__builtin_memcpy(node.addr, p->tuple.daddr, 16);
-	node.family = p->tuple.family;
-	if (!bpf_map_lookup_elem(&node_addrs, &node))
+	if (!sl_is_node_addr(p->tuple.daddr, p->tuple.family))
 		return false;
 	__builtin_memcpy(out, p->tuple.daddr, 16);
 	return true;
 }
 
 /* A packet of no tracked connection, on ingress: a new flow to a frontend, or not ours. */
-static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p)
+static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64 now)
 {
 	struct sl_service_key key __attribute__((aligned(8)));
 	struct sl_ct_key reply_key __attribute__((aligned(8)));
@@ -160,12 +152,10 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p)
 	struct sl_ct *fwd, *reply;
 	struct sl_service *svc;
 	struct sl_backend *be;
-	__u64 now = bpf_ktime_get_ns();
 	__u32 kind, slot = 0, ifindex = 0;
 	__u8 family = p->tuple.family;
 	__u32 zero = 0;
 	int verdict;
-	bool admitted;
 
 	scratch = bpf_map_lookup_elem(&new_flow_scratch, &zero);
 	if (!scratch)
@@ -192,15 +182,8 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p)
 	if (svc->action != SL_ACTION_SERVE || svc->count == 0)
 		return sl_reject(skb, p);
 
-	if (svc->rate_interval_ns) {
-		admitted = sl_rate_admit(svc->service_id, svc->rate_interval_ns,
-					 svc->rate_depth_ns);
-		sl_count_flow(svc->service_id, admitted);
-		if (!admitted)
-			return sl_reject(skb, p);
-	} else {
-		sl_count_flow(svc->service_id, true);
-	}
+	if (!sl_admit_new_flow(svc))
+		return sl_reject(skb, p);
 
 	if (svc->affinity_timeout) {
 		__builtin_memset(&scratch->aff, 0, sizeof(scratch->aff));
@@ -310,7 +293,7 @@ static __always_inline int sl_tc(struct __sk_buff *skb, bool ingress)
 	}
 	if (!ingress)
 		return SL_TC_ACT_OK;
-	return sl_new_flow(skb, &p);
+	return sl_new_flow(skb, &p, now);
 }
 
 /* Every packet arriving on a device: new flows, both directions of tracked ones. */

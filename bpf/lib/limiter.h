@@ -69,4 +69,19 @@ static __always_inline bool sl_rate_admit(__u32 service_id, __u64 interval, __u6
 	return false;
 }
 
+/*
+ * Charges a new flow of svc: to its bucket when the Service has a limit,
+ * and to its admitted or limited counter. True if the flow may go on.
+ */
+static __always_inline bool sl_admit_new_flow(const struct sl_service *svc)
+{
+	bool admitted = true;
+
+	if (svc->rate_interval_ns)
+		admitted = sl_rate_admit(svc->service_id, svc->rate_interval_ns,
+					 svc->rate_depth_ns);
+	sl_count_flow(svc->service_id, admitted);
+	return admitted;
+}
+
 #endif

@@ -48,6 +48,37 @@ static __always_inline bool sl_service_read(const struct sl_service_key *key,
 	return true;
 }
 
+/* True if addr is one of this node's addresses (the agent fills node_addrs). */
+static __always_inline bool sl_is_node_addr(const __u8 addr[16], __u8 family)
+{
+	struct sl_node_addr_key node __attribute__((aligned(8)));
+
+	__builtin_memset(&node, 0, sizeof(node));
+	__builtin_memcpy(node.addr, addr, sizeof(node.addr));
+	node.family = family;
+	return bpf_map_lookup_elem(&node_addrs, &node) != NULL;
+}
+
+/*
+ * A NodePort: key's address is one of this node's and a NodePort entry
+ * {unspecified address, port, proto} exists. key itself is not changed.
+ */
+static __always_inline bool sl_node_port_read(const struct sl_service_key *key,
+					      struct sl_service *out)
+{
+	struct sl_service_key any __attribute__((aligned(8)));
+
+	if (!sl_is_node_addr(key->addr, key->family))
+		return false;
+	__builtin_memset(&any, 0, sizeof(any));
+	any.port = key->port;
+	any.proto = key->proto;
+	any.family = key->family;
+	/* Only NodePort entries live under the unspecified address. */
+	return sl_service_read(&any, out) &&
+	       (out->flags & SL_SVC_KIND_MASK) == SL_KIND_NODE_PORT;
+}
+
 /* The backend in slot of the service's current set, if it is usable for family. */
 static __always_inline struct sl_backend *sl_slot(const struct sl_service *svc, __u32 slot,
 						  __u8 family)
