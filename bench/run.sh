@@ -44,21 +44,9 @@ once() {
 	R[rss-$n,$dp]=$(awk '{ printf "%.1f", $1 / 1024 }' "$WORK/time.out")
 }
 
-# Starts the agent on manifest directory m-N and waits for its first sync.
+# Starts the agent on manifest directory m-N and waits (up to 60 s) for its first sync.
 bench_agent() {
-	local dp=$1 n=$2 i
-	: >"$AGENT_LOG"
-	nsenter --net="/run/netns/$NODE_NS" "$AGENT" --source="dir:$WORK/m-$n" --datapath="$dp" \
-		--node-name="$NODE_NAME" --cgroup="$CGROUP" --bpffs="$BPFFS" -v >>"$AGENT_LOG" 2>&1 &
-	AGENT_PID=$!
-	for i in $(seq 1200); do
-		grep -q "synced" "$AGENT_LOG" && return 0
-		kill -0 "$AGENT_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "# $dp agent did not sync with $n services" >&2
-	tail -5 "$AGENT_LOG" | sed 's/^/#   /' >&2
-	return 1
+	MANIFESTS="$WORK/m-$2" SYNC_WAIT_STEPS=1200 start_agent "$1"
 }
 
 # change_latency DP N: CHANGES single-endpoint changes while the agent runs;

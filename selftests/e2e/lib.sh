@@ -117,16 +117,19 @@ start_backends() {
 	sleep 0.2
 }
 
-# Starts the agent in the node namespace. Usage: start_agent DATAPATH [extra flags]
+# Starts the agent on $MANIFESTS in the node namespace and waits for its
+# first sync, at most SYNC_WAIT_STEPS x 50 ms (default 5 s).
+# Usage: start_agent DATAPATH [extra flags]
 start_agent() {
 	local dp=$1 i
 	shift
 	: >"$AGENT_LOG"
 	# nsenter execs the agent, so $! is the agent itself.
-	nsenter --net="/run/netns/$NODE_NS" "$AGENT" --source="dir:$MANIFESTS" --datapath="$dp" --node-name="$NODE_NAME" \
-		--cgroup="$CGROUP" --bpffs="$BPFFS" -v "$@" >>"$AGENT_LOG" 2>&1 &
+	nsenter --net="/run/netns/$NODE_NS" "$AGENT" --source="dir:$MANIFESTS" --datapath="$dp" \
+		--node-name="$NODE_NAME" --cgroup="$CGROUP" --bpffs="$BPFFS" -v "$@" \
+		>>"$AGENT_LOG" 2>&1 &
 	AGENT_PID=$!
-	for i in $(seq 100); do
+	for i in $(seq "${SYNC_WAIT_STEPS:-100}"); do
 		grep -q "synced" "$AGENT_LOG" && return 0
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.05
