@@ -4,6 +4,19 @@
 
 #include "model.h"
 
+const char *l4_proto_name(uint8_t proto)
+{
+	switch (proto) {
+	case PROTO_TCP:
+		return "tcp";
+	case PROTO_UDP:
+		return "udp";
+	case PROTO_SCTP:
+		return "sctp";
+	}
+	return NULL;
+}
+
 static void free_strings(char **strings, int n)
 {
 	for (int i = 0; i < n; i++)

@@ -98,6 +98,9 @@ struct node {
 	int n_addresses;
 };
 
+/* "tcp", "udp" or "sctp"; NULL for any other protocol number. */
+const char *l4_proto_name(uint8_t proto);
+
 void service_free(struct service *svc);
 void endpoint_slice_free(struct endpoint_slice *slice);
 void node_free(struct node *node);

@@ -29,6 +29,7 @@
 #include <libnftnl/udata.h>
 
 #include "log.h"
+#include "model.h"
 #include "nft_msg.h"
 
 /*
@@ -146,14 +147,10 @@ enum nft_fe_class nft_fe_classify(const struct frontend *fe)
 
 static const char *proto_name(uint8_t proto, char *buf, size_t len)
 {
-	switch (proto) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_SCTP:
-		return "sctp";
-	}
+	const char *name = l4_proto_name(proto);
+
+	if (name)
+		return name;
 	snprintf(buf, len, "p%u", proto);
 	return buf;
 }

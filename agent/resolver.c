@@ -76,15 +76,9 @@ static bool name_equal(const char *a, const char *b)
 
 static const char *proto_name(uint8_t proto)
 {
-	switch (proto) {
-	case PROTO_TCP:
-		return "tcp";
-	case PROTO_UDP:
-		return "udp";
-	case PROTO_SCTP:
-		return "sctp";
-	}
-	return "?";
+	const char *name = l4_proto_name(proto);
+
+	return name ? name : "?";
 }
 
 static int candidates_push(struct candidates *cands, const struct candidate *c)

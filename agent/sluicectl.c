@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 
 #include "datapath.h"
+#include "model.h"
 #include "log.h"
 #include "shared.h"
 
@@ -80,16 +81,10 @@ static const char *proto_name(__u8 proto)
 {
 	static char other[8];
 
-	switch (proto) {
-	case 0:
+	if (!proto)
 		return "*";
-	case 6:
-		return "tcp";
-	case 17:
-		return "udp";
-	case 132:
-		return "sctp";
-	}
+	if (l4_proto_name(proto))
+		return l4_proto_name(proto);
 	snprintf(other, sizeof(other), "%u", proto);
 	return other;
 }
