@@ -85,7 +85,7 @@ $(BUILD)/selftests/%: selftests/unit/%.c $(BUILD)/libsluice.a $(AGENT_HDRS) | $(
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(BUILD)/libsluice.a $(LDLIBS) -lcmocka -o $@
 
-$(BUILD)/selftests/tools/%: selftests/tools/%.c | $(BUILD)/selftests/tools
+$(BUILD)/selftests/tools/%: selftests/tools/%.c $(wildcard selftests/tools/*.h) | $(BUILD)/selftests/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(TOOL_LDLIBS) -o $@
 

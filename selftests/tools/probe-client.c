@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "endpoint.h"
+
 #define MAX_SEEN 256
 
 struct tally {
@@ -48,33 +50,6 @@ static void count_name(struct tally *t, int *n, const char *name)
 		snprintf(t[*n].name, sizeof(t[*n].name), "%s", name);
 		t[(*n)++].count = 1;
 	}
-}
-
-static int parse_endpoint(const char *text, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[128];
-	const char *colon = strrchr(text, ':');
-
-	if (!colon || colon - text >= (int)sizeof(host))
-		return -1;
-	memcpy(host, text, colon - text);
-	host[colon - text] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (host[0] == '[') {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		host[strlen(host) - 1] = '\0';
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(atoi(colon + 1));
-		*len = sizeof(*s6);
-		return inet_pton(AF_INET6, host + 1, &s6->sin6_addr) == 1 ? 0 : -1;
-	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons(atoi(colon + 1));
-	*len = sizeof(*s4);
-	return inet_pton(AF_INET, host, &s4->sin_addr) == 1 ? 0 : -1;
 }
 
 static bool same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
