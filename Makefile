@@ -23,26 +23,32 @@ CFLAGS    ?= -O2 -g
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	     -std=gnu11 -D_GNU_SOURCE -Iagent -Ibpf -I$(BUILD)/skel
 LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lnftnl -lmnl -ljansson -lyaml -lcurl -lmicrohttpd) -lpthread -lelf -lz
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Wno-unused-function \
 	      -I vmlinux/$(ARCH) -I bpf -I bpf/lib
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/skel/%.skel.h,$(BPF_SRCS))
-BPF_HDRS  := $(wildcard bpf/*.h bpf/lib/*.h)
-AGENT_HDRS := $(wildcard agent/*.h)
-LIB_SRCS  := $(filter-out agent/main.c agent/sluicectl.c,$(wildcard agent/*.c))
-LIB_OBJS  := $(patsubst agent/%.c,$(BUILD)/agent/%.o,$(LIB_SRCS))
-UNIT_SRCS := $(wildcard selftests/unit/test_*.c)
-UNIT_BINS := $(patsubst selftests/unit/%.c,$(BUILD)/selftests/%,$(UNIT_SRCS))
+# agent/cmd holds the two programs; every other agent file goes into libsluice.a.
+LIB_SRCS  := $(shell find agent -name '*.c' -not -path 'agent/cmd/*' | sort)
+LIB_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
+# selftests/unit: no root, no kernel; selftests/kernel: netlink and bpf_prog_test_run.
+TEST_SRCS := $(wildcard selftests/unit/test_*.c selftests/kernel/test_*.c)
+TEST_BINS := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(TEST_SRCS))
 TOOL_SRCS := $(wildcard selftests/tools/*.c)
 TOOL_BINS := $(patsubst selftests/tools/%.c,$(BUILD)/selftests/tools/%,$(TOOL_SRCS))
+FORMAT_SRCS = $(shell find agent bpf selftests bench -name '*.[ch]' | sort)
+# Header dependencies come from the compiler (-MMD -MP), one .d file per object.
+DEPFLAGS   = -MMD -MP -MF $(@:.o=.d)
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
 
 DEB_PKGS := libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev libnftnl-dev libmnl-dev \
 	    libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev \
-	    iproute2 nftables pkg-config make gcc util-linux openssl
+	    iproute2 nftables pkg-config make gcc util-linux openssl procps clang-format
 
-.PHONY: all deps test unit e2e bench demo clean format
+.PHONY: all deps test bench demo clean format format-check install
 all: $(BUILD)/sluice-agent $(BUILD)/sluicectl
 
 # Installs the Debian packages of design.md section 8 that are missing.
@@ -55,63 +61,90 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp.o
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -MF $(@:.o=.d) -MT $@ -c $< -o $@.tmp.o
 	$(Q)$(BPFTOOL) gen object $@ $@.tmp.o
 	$(Q)rm -f $@.tmp.o
 
-$(BUILD)/skel/%.skel.h: $(BUILD)/bpf/%.bpf.o | $(BUILD)/skel
+$(BUILD)/skel/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
-$(BUILD)/agent/%.o: agent/%.c $(AGENT_HDRS) $(BPF_HDRS) $(SKELS) | $(BUILD)/agent
+# The skeletons exist before any agent file is compiled; after that the
+# compiler's .d files say which object includes which header.
+$(BUILD)/agent/%.o: agent/%.c | $(SKELS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/libsluice.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/sluice-agent: $(BUILD)/agent/main.o $(BUILD)/libsluice.a
+$(BUILD)/sluice-agent: $(BUILD)/agent/cmd/sluice-agent.o $(BUILD)/libsluice.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/sluicectl: $(BUILD)/agent/sluicectl.o $(BUILD)/libsluice.a
+$(BUILD)/sluicectl: $(BUILD)/agent/cmd/sluicectl.o $(BUILD)/libsluice.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/selftests/%: selftests/unit/%.c $(BUILD)/libsluice.a $(AGENT_HDRS) | $(BUILD)/selftests
+define build_test
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(BUILD)/libsluice.a $(LDLIBS) -lcmocka -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -MF $@.d -MT $@ $< $(BUILD)/libsluice.a $(LDLIBS) -lcmocka -o $@
+endef
 
-$(BUILD)/selftests/tools/%: selftests/tools/%.c $(wildcard selftests/tools/*.h) | $(BUILD)/selftests/tools
+$(BUILD)/selftests/unit/%: selftests/unit/%.c $(BUILD)/libsluice.a | $(SKELS)
+	$(build_test)
+
+$(BUILD)/selftests/kernel/%: selftests/kernel/%.c $(BUILD)/libsluice.a | $(SKELS)
+	$(build_test)
+
+$(BUILD)/selftests/tools/%: selftests/tools/%.c
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(TOOL_LDLIBS) -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -MF $@.d -MT $@ $< $(TOOL_LDLIBS) -o $@
 
 # Tools that need libraries say so here.
 $(BUILD)/selftests/tools/fake-apiserver: TOOL_LDLIBS = -lmicrohttpd -ljansson -lpthread
 
-$(BUILD)/bpf $(BUILD)/skel $(BUILD)/agent $(BUILD)/selftests $(BUILD)/selftests/tools $(BUILD)/bench:
-	$(Q)mkdir -p $@
-
-# Every test; the last line printed is "N passed, N failed".
-test: all $(UNIT_BINS) $(TOOL_BINS)
-	$(Q)selftests/run.sh $(TEST)
+# Every test; the last line printed is "N passed, N failed[, N skipped]".
+test: all $(TEST_BINS) $(TOOL_BINS)
+	$(Q)BUILD=$(BUILD) selftests/run.sh $(TEST)
 
 # One table of side-by-side ratios (Documentation/bench.md); needs root.
 bench: all $(TOOL_BINS) $(BUILD)/bench/tc-cost
 	$(Q)BUILD=$(BUILD) bench/run.sh
 
-$(BUILD)/bench/%: bench/%.c $(SKELS) | $(BUILD)/bench
+$(BUILD)/bench/%: bench/%.c | $(SKELS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -MF $@.d -MT $@ $< $(LDLIBS) -o $@
 
 demo: all $(TOOL_BINS)
 	$(Q)examples/demo.sh
+
+install: all
+	$(Q)install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	$(Q)install -m 0755 $(BUILD)/sluice-agent $(DESTDIR)$(PREFIX)/sbin/sluice-agent
+	$(Q)install -m 0755 $(BUILD)/sluicectl $(DESTDIR)$(PREFIX)/bin/sluicectl
 
 clean:
 	$(Q)rm -rf $(BUILD)
 
 format:
-	$(Q)clang-format -i agent/*.c agent/*.h bpf/*.c bpf/*.h bpf/lib/*.h selftests/unit/*.c selftests/tools/*.c
+	$(Q)clang-format -i $(FORMAT_SRCS)
+
+# Fails on any deviation from .clang-format, naming the files.
+format-check:
+	$(Q)bad=$$(for f in $(FORMAT_SRCS); do \
+		clang-format --dry-run --Werror $$f >/dev/null 2>&1 || echo $$f; done); \
+	if [ -n "$$bad" ]; then echo "format-check: not formatted (make format):"; \
+		echo "$$bad" | sed 's/^/  /'; exit 1; fi; \
+	echo "format-check: $(words $(FORMAT_SRCS)) files formatted"
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,6 +1,8 @@
 #!/bin/bash
-# Runs every test: the cmocka unit tests (TAP output) and the end-to-end
-# scripts (TAP-style lines), then prints "N passed, N failed" last.
+# Runs every test: the cmocka unit tests (no root, no kernel), the kernel
+# tests (netlink, bpf_prog_test_run) and the end-to-end scripts, all in TAP,
+# then prints "N passed, N failed, N skipped" last. A TAP line with
+# "# SKIP" counts as skipped, never as passed.
 # Usage: selftests/run.sh [PATTERN]  (only tests whose file name contains PATTERN)
 set -u
 cd "$(dirname "$0")/.."
@@ -8,22 +10,24 @@ BUILD=${BUILD:-build}
 pattern=${1:-}
 passed=0
 failed=0
+skipped=0
 
 run_one() {
-	local name=$1 out rc p f
+	local name=$1 out rc p f s
 	shift
 	out=$(mktemp)
 	echo "# $name"
 	"$@" >"$out" 2>&1
 	rc=$?
-	p=$(grep -cE '^ok ' "$out")
-	f=$(grep -cE '^not ok ' "$out")
+	s=$(grep -cE '^(not )?ok .*# *(SKIP|skip)' "$out")
+	p=$(grep -E '^ok ' "$out" | grep -cvE '# *(SKIP|skip)')
+	f=$(grep -E '^not ok ' "$out" | grep -cvE '# *(SKIP|skip)')
 	grep -E '^(ok|not ok) ' "$out" | sed "s|^|  |"
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "  not ok - $name exited with status $rc"
 		f=1
 	fi
-	if [ $((p + f)) -eq 0 ]; then
+	if [ $((p + f + s)) -eq 0 ]; then
 		echo "  not ok - $name ran no test"
 		f=1
 	fi
@@ -33,11 +37,12 @@ run_one() {
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
+	skipped=$((skipped + s))
 	rm -f "$out"
 }
 
-for t in "$BUILD"/selftests/test_*; do
-	[ -x "$t" ] || continue
+for t in "$BUILD"/selftests/unit/test_* "$BUILD"/selftests/kernel/test_*; do
+	[ -x "$t" ] && [ "${t%.d}" = "$t" ] || continue
 	case "$(basename "$t")" in *"$pattern"*) ;; *) continue ;; esac
 	CMOCKA_MESSAGE_OUTPUT=TAP run_one "$(basename "$t")" "$t"
 done
@@ -46,5 +51,5 @@ for t in selftests/e2e/test_*.sh; do
 	case "$(basename "$t")" in *"$pattern"*) ;; *) continue ;; esac
 	BUILD=$BUILD run_one "$(basename "$t")" bash "$t"
 done
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

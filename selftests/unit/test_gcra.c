@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #include <cmocka.h>
 
-#include "ratelimit.h"
+#include "core/ratelimit.h"
 #include "lib/gcra.h"
 
 #define NS_PER_S 1000000000ull

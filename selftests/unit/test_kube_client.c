@@ -10,8 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "kube_client.h"
-#include "log.h"
+#include "source/kube_client.h"
+#include "lib/log.h"
 
 static int parse(const char *text, struct kube_config *cfg)
 {

@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "log.h"
-#include "manifest.h"
+#include "lib/log.h"
+#include "source/manifest.h"
 
 /* What one decode produced, with the warning lines it logged. */
 struct decoded {

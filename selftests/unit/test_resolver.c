@@ -13,8 +13,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "log.h"
-#include "resolver.h"
+#include "lib/log.h"
+#include "core/resolver.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_SLICES 3

@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * sluice-agent: reads Services, EndpointSlices and Nodes from a source,
+ * resolves them for this node and programs one datapath (bpf or nftables).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "datapath/datapath.h"
+#include "core/engine.h"
+#include "serve/health.h"
+#include "lib/log.h"
+#include "source/source.h"
+#include "source/source_kube.h"
+#include "core/store.h"
+
+/* Changes arriving together are applied together, but none waits longer. */
+#define SETTLE_MS 20
+#define MAX_DELAY_MS 100
+#define RETRY_MS 1000
+
+enum datapath_choice { DP_AUTO, DP_BPF, DP_NFT };
+
+struct options {
+	const char *source;
+	const char *kubeconfig;
+	const char *health_addr;
+	const char *node_name;
+	enum datapath_choice datapath;
+	struct datapath_config dp;
+	bool once, cleanup;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: sluice-agent --source=dir:PATH|kube [options]\n"
+		"       sluice-agent --cleanup [--bpffs=PATH] [--cgroup=PATH]\n"
+		"\n"
+		"  --source=dir:PATH     manifest directory (watched) or kube (API server)\n"
+		"  --kubeconfig=PATH     kubeconfig for --source=kube\n"
+		"  --node-name=NAME      this node (default $NODE_NAME, then the host name)\n"
+		"  --datapath=MODE       auto (default), bpf or nftables\n"
+		"  --cgroup=PATH         cgroup v2 directory for the socket hooks\n"
+		"                        (default: the cgroup2 mount root)\n"
+		"  --bpffs=PATH          pin directory (default /sys/fs/bpf/sluice)\n"
+		"  --devices=LIST        devices for the tc path\n"
+		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
+		"  --once                apply once, leave the datapath in place, exit\n"
+		"  --cleanup             remove every trace of both datapaths and exit\n"
+		"  -v, --verbose         debug logging\n");
+}
+
+/* The cgroup v2 mount point, from /proc/self/mountinfo. */
+static char *cgroup2_root(void)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096], mnt[PATH_MAX], fstype[64];
+	char *found = NULL;
+
+	if (!f)
+		return NULL;
+	while (!found && fgets(line, sizeof(line), f)) {
+		const char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		    sscanf(sep + 3, "%63s", fstype) != 1)
+			continue;
+		if (!strcmp(fstype, "cgroup2"))
+			found = strdup(mnt);
+	}
+	fclose(f);
+	return found;
+}
+
+static int parse_options(int argc, char **argv, struct options *opt)
+{
+	static const struct option longopts[] = {
+		{ "source", required_argument, NULL, 's' },
+		{ "kubeconfig", required_argument, NULL, 'k' },
+		{ "node-name", required_argument, NULL, 'n' },
+		{ "datapath", required_argument, NULL, 'd' },
+		{ "cgroup", required_argument, NULL, 'c' },
+		{ "bpffs", required_argument, NULL, 'b' },
+		{ "devices", required_argument, NULL, 'D' },
+		{ "health-addr", required_argument, NULL, 'H' },
+		{ "once", no_argument, NULL, 'o' },
+		{ "cleanup", no_argument, NULL, 'C' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static char hostname[256];
+	int c;
+
+	memset(opt, 0, sizeof(*opt));
+	opt->dp.bpffs = "/sys/fs/bpf/sluice";
+	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			opt->source = optarg;
+			break;
+		case 'k':
+			opt->kubeconfig = optarg;
+			break;
+		case 'n':
+			opt->node_name = optarg;
+			break;
+		case 'd':
+			if (!strcmp(optarg, "auto"))
+				opt->datapath = DP_AUTO;
+			else if (!strcmp(optarg, "bpf"))
+				opt->datapath = DP_BPF;
+			else if (!strcmp(optarg, "nftables"))
+				opt->datapath = DP_NFT;
+			else {
+				pr_warn("--datapath: unknown value \"%s\" (auto, bpf or nftables)",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'c':
+			opt->dp.cgroup = optarg;
+			break;
+		case 'b':
+			opt->dp.bpffs = optarg;
+			break;
+		case 'D':
+			opt->dp.devices = optarg;
+			break;
+		case 'H':
+			opt->health_addr = optarg;
+			break;
+		case 'o':
+			opt->once = true;
+			break;
+		case 'C':
+			opt->cleanup = true;
+			break;
+		case 'v':
+			log_set_level(LOG_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		pr_warn("unexpected argument \"%s\"", argv[optind]);
+		return -EINVAL;
+	}
+	if (!opt->node_name)
+		opt->node_name = getenv("NODE_NAME");
+	if (!opt->node_name || !*opt->node_name) {
+		gethostname(hostname, sizeof(hostname) - 1);
+		opt->node_name = hostname;
+	}
+	if (!opt->dp.cgroup)
+		opt->dp.cgroup = cgroup2_root();
+	opt->dp.node_name = opt->node_name;
+	if (!opt->cleanup && !opt->source) {
+		pr_warn("--source is required (dir:PATH or kube)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int cleanup_all(const struct datapath_config *cfg)
+{
+	int err_bpf = bpf_datapath_ops.cleanup(cfg);
+	int err_nft = nft_datapath_ops.cleanup(cfg);
+
+	if (err_bpf)
+		pr_warn("bpf cleanup: %s", strerror(-err_bpf));
+	if (err_nft)
+		pr_warn("nftables cleanup: %s", strerror(-err_nft));
+	return err_bpf ? err_bpf : err_nft;
+}
+
+/* Opens the chosen datapath; with auto, BPF where it loads, else nftables. */
+static int open_datapath(const struct options *opt, const struct datapath_ops **ops,
+			 struct datapath **dp)
+{
+	char why[512] = "";
+	int err;
+
+	if (opt->datapath != DP_NFT) {
+		err = bpf_datapath_ops.open(&opt->dp, dp, why, sizeof(why));
+		if (!err) {
+			*ops = &bpf_datapath_ops;
+			return 0;
+		}
+		if (opt->datapath == DP_BPF) {
+			pr_warn("bpf datapath: %s", why);
+			return err;
+		}
+		pr_warn("bpf datapath unavailable (%s); using nftables", why);
+	}
+	err = nft_datapath_ops.open(&opt->dp, dp, why, sizeof(why));
+	if (err) {
+		pr_warn("nftables datapath: %s", why);
+		return err;
+	}
+	*ops = &nft_datapath_ops;
+	return 0;
+}
+
+/*
+ * From here on the loop takes signals from a signalfd. Until then (the
+ * initial sync may wait for the API server) they keep their default action,
+ * so the agent can still be stopped; helper threads block them themselves.
+ */
+static int signal_fd(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Applies changes once the source has been quiet for SETTLE_MS, and at the
+ * latest MAX_DELAY_MS after the first pending change.
+ */
+static int run(struct source *src, struct engine *eng)
+{
+	int sfd = signal_fd();
+	struct pollfd fds[2] = {
+		{ .fd = sfd, .events = POLLIN },
+		{ .fd = src->ops->fd(src), .events = POLLIN },
+	};
+	long long first_pending = 0, next_flush = 0;
+
+	if (sfd < 0)
+		return -errno;
+	for (;;) {
+		long long now;
+		int timeout = -1;
+
+		if (engine_pending(eng)) {
+			long long left = next_flush - now_ms();
+
+			timeout = left < 0 ? 0 : (int)left;
+		}
+		if (poll(fds, 2, timeout) < 0 && errno != EINTR)
+			return -errno;
+		if (fds[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				pr_info("signal %u: stopping; the datapath keeps serving",
+					si.ssi_signo);
+				close(sfd);
+				return 0;
+			}
+		}
+		now = now_ms();
+		if (fds[1].revents & POLLIN) {
+			src->ops->handle_events(src);
+			if (engine_pending(eng)) {
+				if (!first_pending)
+					first_pending = now;
+				next_flush = now + SETTLE_MS;
+				if (next_flush > first_pending + MAX_DELAY_MS)
+					next_flush = first_pending + MAX_DELAY_MS;
+			}
+		}
+		if (!engine_pending(eng) || now < next_flush)
+			continue;
+		if (engine_flush(eng)) {
+			/* The datapath keeps its last good state; try again later. */
+			first_pending = now + RETRY_MS;
+			next_flush = first_pending;
+		} else {
+			first_pending = 0;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const struct datapath_ops *ops, *other;
+	struct datapath *dp = NULL;
+	struct source *src;
+	struct options opt;
+	struct engine eng;
+	struct health_server *health = NULL;
+	struct store store;
+	int err;
+
+	log_route_libbpf();
+	if (parse_options(argc, argv, &opt))
+		return 2;
+	if (opt.cleanup)
+		return cleanup_all(&opt.dp) ? 1 : 0;
+	if (strncmp(opt.source, "dir:", 4) && strcmp(opt.source, "kube")) {
+		pr_warn("--source: unknown source \"%s\" (dir:PATH or kube)", opt.source);
+		return 2;
+	}
+
+	if (opt.health_addr && !(health = health_start(opt.health_addr)))
+		return 1;
+	store_init(&store);
+	if (!strcmp(opt.source, "kube"))
+		err = kube_source_new(opt.kubeconfig, opt.node_name, &store, &src);
+	else
+		err = dir_source_new(opt.source + 4, &store, &src);
+	if (err) {
+		health_stop(health);
+		store_destroy(&store);
+		return 1;
+	}
+	err = open_datapath(&opt, &ops, &dp);
+	if (err)
+		goto out_source;
+	pr_info("node %s, datapath %s, source %s", opt.node_name, ops->name, opt.source);
+
+	engine_init(&eng, &store, ops, dp, opt.node_name);
+	err = engine_flush(&eng);
+	if (err)
+		goto out_engine;
+	pr_info("synced: datapath %s serving %zu services", ops->name, eng.current.count);
+	health_set_ready(health);
+	/* Switching datapaths: the other one's state goes once this one serves. */
+	other = ops == &bpf_datapath_ops ? &nft_datapath_ops : &bpf_datapath_ops;
+	if (other->present(&opt.dp)) {
+		pr_info("removing the %s datapath's state", other->name);
+		other->cleanup(&opt.dp);
+	}
+	if (opt.once) {
+		if (src->ops->rejected(src)) {
+			pr_warn("%zu inputs were rejected; see the lines above",
+				src->ops->rejected(src));
+			err = -EINVAL;
+		}
+		goto out_engine;
+	}
+	err = run(src, &eng);
+out_engine:
+	engine_destroy(&eng);
+	ops->close(dp);
+out_source:
+	src->ops->close(src);
+	store_destroy(&store);
+	health_stop(health);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,591 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The resolver: one Service, its EndpointSlices and this node's name and
+ * zone in; the sorted frontends that Service needs out, with kube-proxy's
+ * topology, traffic-policy and terminating-fallback rules (design.md
+ * section 4). Pure: no kernel, no globals, only pr_debug lines.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "core/resolver.h"
+
+#define DEFAULT_AFFINITY_TIMEOUT 10800 /* Kubernetes' default timeoutSeconds */
+
+/* One (address, port) an endpoint offers for a service port, before deduplication. */
+struct candidate {
+	struct backend be;
+	const struct endpoint *ep;
+	size_t order; /* position in the input, so that ties resolve the same way each time */
+};
+
+struct candidates {
+	struct candidate *items;
+	size_t n, cap;
+};
+
+/* Which endpoints a set takes. */
+enum pick {
+	PICK_READY_IN_MODE,		/* ready, and allowed by the topology mode */
+	PICK_SERVING_TERMINATING,	/* not ready, serving and terminating */
+	PICK_LOCAL_READY,
+	PICK_LOCAL_SERVING_TERMINATING,
+};
+
+struct topology {
+	enum backend_choice mode; /* CHOICE_CLUSTER (none), CHOICE_ZONE or CHOICE_NODE */
+	const char *node_name;
+	const char *zone;
+};
+
+/* 2: ready; 1: serving and terminating (usable only when nothing is ready); 0: never used. */
+static int usefulness(const struct endpoint *ep)
+{
+	if (ep->ready)
+		return 2;
+	if (ep->serving && ep->terminating)
+		return 1;
+	return 0;
+}
+
+static bool names_contain(char *const *names, int n, const char *name)
+{
+	int i;
+
+	if (!name)
+		return false;
+	for (i = 0; i < n; i++) {
+		if (names[i] && strcmp(names[i], name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool is_local(const struct endpoint *ep, const char *node_name)
+{
+	return node_name && ep->node_name && strcmp(ep->node_name, node_name) == 0;
+}
+
+static bool name_equal(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static const char *proto_name(uint8_t proto)
+{
+	const char *name = l4_proto_name(proto);
+
+	return name ? name : "?";
+}
+
+static int candidates_push(struct candidates *cands, const struct candidate *c)
+{
+	if (cands->n == cands->cap) {
+		size_t cap = cands->cap ? cands->cap * 2 : 16;
+		struct candidate *items = realloc(cands->items, cap * sizeof(*items));
+
+		if (!items)
+			return -ENOMEM;
+		cands->items = items;
+		cands->cap = cap;
+	}
+	cands->items[cands->n++] = *c;
+	return 0;
+}
+
+static int backend_cmp(const struct backend *a, const struct backend *b)
+{
+	int cmp = ip_addr_cmp(&a->addr, &b->addr);
+
+	if (cmp)
+		return cmp;
+	return a->port < b->port ? -1 : a->port > b->port;
+}
+
+/* Address and port, then the most useful duplicate first, then input order. */
+static int candidate_cmp(const void *pa, const void *pb)
+{
+	const struct candidate *a = pa, *b = pb;
+	int cmp = backend_cmp(&a->be, &b->be);
+
+	if (cmp)
+		return cmp;
+	cmp = usefulness(b->ep) - usefulness(a->ep);
+	if (cmp)
+		return cmp;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
+/* The slice's port for a service port: same name and protocol, with a number. */
+static const struct slice_port *slice_port_for(const struct endpoint_slice *slice,
+					       const struct service_port *port)
+{
+	int i;
+
+	for (i = 0; i < slice->n_ports; i++) {
+		const struct slice_port *sp = &slice->ports[i];
+
+		if (sp->proto == port->proto && sp->port && name_equal(sp->name, port->name))
+			return sp;
+	}
+	return NULL;
+}
+
+/*
+ * Gathers every endpoint of `port` in `family` across the slices, keeps one
+ * per (address, port) preferring the ready one, and drops endpoints that are
+ * never used. The result is sorted by address then port.
+ */
+static int collect_candidates(const struct resolve_input *in, const struct service_port *port,
+			      uint8_t family, struct candidates *cands)
+{
+	size_t s, kept, i;
+	int e;
+
+	for (s = 0; s < in->n_slices; s++) {
+		const struct endpoint_slice *slice = in->slices[s];
+		const struct slice_port *sp;
+
+		if (!slice || slice->address_family != family)
+			continue;
+		sp = slice_port_for(slice, port);
+		if (!sp)
+			continue;
+		for (e = 0; e < slice->n_endpoints; e++) {
+			const struct endpoint *ep = &slice->endpoints[e];
+			struct candidate c = { .ep = ep, .order = cands->n };
+
+			/* Only the first address counts, as in kube-proxy. */
+			if (ep->n_addresses < 1 || ep->addresses[0].family != family)
+				continue;
+			c.be.addr = ep->addresses[0];
+			c.be.port = sp->port;
+			if (candidates_push(cands, &c))
+				return -ENOMEM;
+		}
+	}
+	if (cands->n > 1)
+		qsort(cands->items, cands->n, sizeof(*cands->items), candidate_cmp);
+	kept = 0;
+	for (i = 0; i < cands->n; i++) {
+		const struct candidate *c = &cands->items[i];
+
+		if (i > 0 && backend_cmp(&c->be, &cands->items[i - 1].be) == 0)
+			continue; /* a less useful duplicate of the one before */
+		if (usefulness(c->ep) == 0)
+			continue;
+		cands->items[kept++] = *c;
+	}
+	cands->n = kept;
+	return 0;
+}
+
+/*
+ * kube-proxy's topology mode, from the ready endpoints only: same node if
+ * every one has a node hint and one names this node; else same zone if every
+ * one has a zone hint and one names this node's zone; else none.
+ */
+static enum backend_choice topology_mode(const struct candidates *cands, const char *node_name,
+					 const char *zone)
+{
+	bool all_node_hints = true, all_zone_hints = true;
+	bool node_hinted = false, zone_hinted = false;
+	size_t i;
+
+	for (i = 0; i < cands->n; i++) {
+		const struct endpoint *ep = cands->items[i].ep;
+
+		if (!ep->ready)
+			continue;
+		if (ep->n_hint_nodes < 1)
+			all_node_hints = false;
+		else if (names_contain(ep->hint_nodes, ep->n_hint_nodes, node_name))
+			node_hinted = true;
+		if (ep->n_hint_zones < 1)
+			all_zone_hints = false;
+		else if (names_contain(ep->hint_zones, ep->n_hint_zones, zone))
+			zone_hinted = true;
+	}
+	/* With no ready endpoint nothing is hinted: no mode. */
+	if (all_node_hints && node_hinted)
+		return CHOICE_NODE;
+	if (all_zone_hints && zone_hinted)
+		return CHOICE_ZONE;
+	return CHOICE_CLUSTER;
+}
+
+static bool picks(const struct endpoint *ep, enum pick pick, const struct topology *topo)
+{
+	switch (pick) {
+	case PICK_READY_IN_MODE:
+		if (!ep->ready)
+			return false;
+		if (topo->mode == CHOICE_NODE)
+			return names_contain(ep->hint_nodes, ep->n_hint_nodes, topo->node_name);
+		if (topo->mode == CHOICE_ZONE)
+			return names_contain(ep->hint_zones, ep->n_hint_zones, topo->zone);
+		return true;
+	case PICK_SERVING_TERMINATING:
+		return usefulness(ep) == 1;
+	case PICK_LOCAL_READY:
+		return ep->ready && is_local(ep, topo->node_name);
+	case PICK_LOCAL_SERVING_TERMINATING:
+		return usefulness(ep) == 1 && is_local(ep, topo->node_name);
+	}
+	return false;
+}
+
+/* Fills sel with the candidates that `pick` takes; sel->n_backends is 0 if none. */
+static int take(const struct candidates *cands, enum pick pick, const struct topology *topo,
+		struct backend_selection *sel)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < cands->n; i++)
+		n += picks(cands->items[i].ep, pick, topo);
+	sel->backends = NULL;
+	sel->n_backends = 0;
+	if (!n)
+		return 0;
+	sel->backends = calloc(n, sizeof(*sel->backends));
+	if (!sel->backends)
+		return -ENOMEM;
+	for (i = 0; i < cands->n; i++) {
+		if (picks(cands->items[i].ep, pick, topo))
+			sel->backends[sel->n_backends++] = cands->items[i].be;
+	}
+	return 0;
+}
+
+static int cluster_set(const struct candidates *cands, const struct topology *topo,
+		       struct backend_selection *sel)
+{
+	int err = take(cands, PICK_READY_IN_MODE, topo, sel);
+
+	if (err)
+		return err;
+	sel->action = FE_SERVE;
+	sel->choice = topo->mode;
+	if (sel->n_backends)
+		return 0;
+	/* Nothing ready anywhere: serving-and-terminating endpoints, topology ignored. */
+	err = take(cands, PICK_SERVING_TERMINATING, topo, sel);
+	if (err)
+		return err;
+	sel->choice = CHOICE_TERMINATING;
+	if (!sel->n_backends) {
+		sel->action = FE_REFUSE;
+		sel->choice = CHOICE_NONE;
+	}
+	return 0;
+}
+
+static int local_set(const struct candidates *cands, const struct topology *topo,
+		     struct backend_selection *sel)
+{
+	int err = take(cands, PICK_LOCAL_READY, topo, sel);
+
+	if (err)
+		return err;
+	sel->action = FE_SERVE;
+	sel->choice = CHOICE_LOCAL;
+	if (sel->n_backends)
+		return 0;
+	err = take(cands, PICK_LOCAL_SERVING_TERMINATING, topo, sel);
+	if (err)
+		return err;
+	sel->choice = CHOICE_LOCAL_TERMINATING;
+	if (!sel->n_backends) {
+		/* Usable endpoints elsewhere: drop, as kube-proxy does; none at all: refuse. */
+		sel->action = cands->n ? FE_DROP : FE_REFUSE;
+		sel->choice = CHOICE_NONE;
+	}
+	return 0;
+}
+
+void port_endpoints_clear(struct port_endpoints *pe)
+{
+	if (!pe)
+		return;
+	free(pe->cluster.backends);
+	free(pe->local.backends);
+	memset(pe, 0, sizeof(*pe));
+}
+
+int resolve_endpoints(const struct resolve_input *in, const struct service_port *port,
+		      uint8_t family, struct port_endpoints *out)
+{
+	struct candidates cands = { 0 };
+	struct topology topo = { .node_name = in->node_name, .zone = in->node_zone };
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = collect_candidates(in, port, family, &cands);
+	if (err)
+		goto out;
+	topo.mode = topology_mode(&cands, in->node_name, in->node_zone);
+	err = cluster_set(&cands, &topo, &out->cluster);
+	if (err)
+		goto out;
+	err = local_set(&cands, &topo, &out->local);
+out:
+	free(cands.items);
+	if (err)
+		port_endpoints_clear(out);
+	return err;
+}
+
+bool service_externally_reachable(const struct service *svc)
+{
+	int i;
+
+	if (svc->n_external_ips > 0 || svc->n_lb_ingress_ips > 0)
+		return true;
+	if (svc->type != SVC_NODE_PORT && svc->type != SVC_LOAD_BALANCER)
+		return false;
+	for (i = 0; i < svc->n_ports; i++) {
+		if (svc->ports[i].node_port)
+			return true;
+	}
+	return false;
+}
+
+void frontend_list_clear(struct frontend_list *list)
+{
+	size_t i;
+
+	if (!list)
+		return;
+	for (i = 0; i < list->n; i++)
+		frontend_clear(&list->items[i]);
+	free(list->items);
+	list->items = NULL;
+	list->n = 0;
+}
+
+static int frontend_cmp(const void *a, const void *b)
+{
+	return frontend_key_cmp(&((const struct frontend *)a)->key,
+				&((const struct frontend *)b)->key);
+}
+
+static void log_frontend(const struct frontend *fe)
+{
+	char addr[IP_ADDR_STRLEN];
+
+	if (log_get_level() < LOG_DEBUG)
+		return;
+	ip_addr_format(&fe->key.addr, addr);
+	if (!fe->key.proto) {
+		pr_debug("resolver: %s %s other ports: %s", fe->service, addr,
+			 frontend_action_name(fe->action));
+		return;
+	}
+	pr_debug("resolver: %s %s port %u/%s%s%s: %s, choice %s, %zu backends", fe->service, addr,
+		 fe->key.port, proto_name(fe->key.proto), *fe->port_name ? " " : "", fe->port_name,
+		 frontend_action_name(fe->action), backend_choice_name(fe->choice), fe->n_backends);
+}
+
+/* Common fields of every frontend of the Service; takes copies of the strings. */
+static int frontend_init(struct frontend *fe, const struct resolve_input *in,
+			 const struct ip_addr *addr, const char *service, const char *port_name)
+{
+	memset(fe, 0, sizeof(*fe));
+	fe->key.addr = *addr;
+	fe->kind = FE_CLUSTER_IP;
+	fe->service_id = in->service_id;
+	fe->service = strdup(service);
+	fe->port_name = strdup(port_name ? port_name : "");
+	if (!fe->service || !fe->port_name) {
+		frontend_clear(fe);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * One frontend for one service port at one address. The ClusterIP takes
+ * the local set under internalTrafficPolicy Local; external kinds take it
+ * under externalTrafficPolicy Local, and then keep the client's address.
+ */
+static int port_frontend(struct frontend *fe, const struct resolve_input *in,
+			 const struct ip_addr *addr, enum frontend_kind kind, uint16_t number,
+			 const struct service_port *port, const char *service)
+{
+	const struct service *svc = in->svc;
+	struct backend_selection *use;
+	struct port_endpoints pe;
+	bool local;
+	int err;
+
+	err = resolve_endpoints(in, port, addr->family, &pe);
+	if (err)
+		return err;
+	err = frontend_init(fe, in, addr, service, port->name);
+	if (err) {
+		port_endpoints_clear(&pe);
+		return err;
+	}
+	fe->kind = kind;
+	fe->key.proto = port->proto;
+	fe->key.port = number;
+	if (svc->affinity_client_ip)
+		fe->affinity_timeout =
+		    svc->affinity_timeout ? svc->affinity_timeout : DEFAULT_AFFINITY_TIMEOUT;
+	fe->rate = svc->rate;
+	local = kind == FE_CLUSTER_IP ? svc->internal_local : svc->external_local;
+	fe->preserve_source = kind != FE_CLUSTER_IP && svc->external_local;
+	if (kind == FE_LB_INGRESS && svc->n_lb_source_cidrs) {
+		fe->source_ranges = calloc(svc->n_lb_source_cidrs, sizeof(*fe->source_ranges));
+		if (!fe->source_ranges) {
+			port_endpoints_clear(&pe);
+			frontend_clear(fe);
+			return -ENOMEM;
+		}
+		memcpy(fe->source_ranges, svc->lb_source_cidrs,
+		       svc->n_lb_source_cidrs * sizeof(*fe->source_ranges));
+		fe->n_source_ranges = svc->n_lb_source_cidrs;
+	}
+	use = local ? &pe.local : &pe.cluster;
+	fe->action = use->action;
+	fe->choice = use->choice;
+	fe->backends = use->backends;
+	fe->n_backends = use->n_backends;
+	use->backends = NULL; /* now owned by fe */
+	port_endpoints_clear(&pe);
+	return 0;
+}
+
+/* Frontends of one service port at each address of a list (externalIPs, LB ingress IPs). */
+static int address_list_frontends(struct frontend *items, size_t *n,
+				  const struct resolve_input *in, const struct ip_addr *addrs,
+				  int n_addrs, enum frontend_kind kind,
+				  const struct service_port *port, const char *service)
+{
+	for (int a = 0; a < n_addrs; a++) {
+		int err = port_frontend(&items[*n], in, &addrs[a], kind, port->port, port, service);
+
+		if (err)
+			return err;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* NodePort frontends: one per IP family the Service has a ClusterIP in. */
+static int node_port_frontends(struct frontend *items, size_t *n, const struct resolve_input *in,
+			       const struct service_port *port, const char *service)
+{
+	const struct service *svc = in->svc;
+	bool done_v4 = false, done_v6 = false;
+
+	if (!port->node_port || (svc->type != SVC_NODE_PORT && svc->type != SVC_LOAD_BALANCER))
+		return 0;
+	for (int c = 0; c < svc->n_cluster_ips; c++) {
+		struct ip_addr any = { .family = svc->cluster_ips[c].family };
+		bool *done = any.family == AF_INET ? &done_v4 : &done_v6;
+		int err;
+
+		if (*done)
+			continue;
+		*done = true;
+		err = port_frontend(&items[*n], in, &any, FE_NODE_PORT, port->node_port, port,
+				    service);
+		if (err)
+			return err;
+		(*n)++;
+	}
+	return 0;
+}
+
+int resolve_service(const struct resolve_input *in, struct frontend_list *out)
+{
+	const struct service *svc = in->svc;
+	struct frontend *items;
+	char *service = NULL;
+	size_t n = 0, cap, i, kept;
+	int c, p, err = 0;
+
+	out->items = NULL;
+	out->n = 0;
+	if (!svc || svc->headless || svc->type == SVC_EXTERNAL_NAME || svc->n_cluster_ips < 1)
+		return 0;
+	if (asprintf(&service, "%s/%s", svc->ns ? svc->ns : "", svc->name ? svc->name : "") < 0)
+		return -ENOMEM;
+	cap = (size_t)svc->n_cluster_ips +
+	      (size_t)(svc->n_ports > 0 ? svc->n_ports : 0) *
+		      ((size_t)svc->n_cluster_ips * 2 + (size_t)svc->n_external_ips +
+		       (size_t)svc->n_lb_ingress_ips);
+	items = calloc(cap, sizeof(*items));
+	if (!items) {
+		free(service);
+		return -ENOMEM;
+	}
+	for (c = 0; c < svc->n_cluster_ips && !err; c++) {
+		const struct ip_addr *cluster_ip = &svc->cluster_ips[c];
+
+		/* The marker: ports of this ClusterIP that no frontend serves are refused. */
+		err = frontend_init(&items[n], in, cluster_ip, service, "");
+		if (err)
+			break;
+		items[n].action = FE_REFUSE;
+		items[n].choice = CHOICE_NONE;
+		n++;
+		for (p = 0; p < svc->n_ports; p++) {
+			const struct service_port *port = &svc->ports[p];
+
+			if (port->proto != PROTO_TCP && port->proto != PROTO_UDP) {
+				pr_debug("resolver: %s port %u/%s skipped: protocol not supported",
+					 service, port->port, proto_name(port->proto));
+				continue;
+			}
+			err = port_frontend(&items[n], in, cluster_ip, FE_CLUSTER_IP, port->port, port,
+					    service);
+			if (err)
+				break;
+			n++;
+		}
+	}
+	for (p = 0; p < svc->n_ports && !err; p++) {
+		const struct service_port *port = &svc->ports[p];
+
+		if (port->proto != PROTO_TCP && port->proto != PROTO_UDP)
+			continue;
+		err = node_port_frontends(items, &n, in, port, service);
+		if (!err)
+			err = address_list_frontends(items, &n, in, svc->external_ips,
+						     svc->n_external_ips, FE_EXTERNAL_IP, port,
+						     service);
+		if (!err)
+			err = address_list_frontends(items, &n, in, svc->lb_ingress_ips,
+						     svc->n_lb_ingress_ips, FE_LB_INGRESS, port,
+						     service);
+	}
+	free(service);
+	out->items = items;
+	out->n = n;
+	if (err) {
+		frontend_list_clear(out);
+		return err;
+	}
+	qsort(items, n, sizeof(*items), frontend_cmp);
+	/* The API server rejects duplicate ClusterIPs and ports; never hand the datapath two. */
+	kept = 0;
+	for (i = 0; i < n; i++) {
+		if (kept && frontend_key_cmp(&items[kept - 1].key, &items[i].key) == 0) {
+			pr_warn("resolver: %s (%s): duplicate frontend for port %u/%s ignored",
+				items[i].service, svc->source ? svc->source : "?",
+				items[i].key.port, proto_name(items[i].key.proto));
+			frontend_clear(&items[i]);
+			continue;
+		}
+		items[kept++] = items[i];
+	}
+	out->n = kept;
+	for (i = 0; i < kept; i++)
+		log_frontend(&items[i]);
+	return 0;
+}

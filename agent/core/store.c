@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The store: the current Services, EndpointSlices and Nodes from every
+ * source, indexed so that the engine can find a Service's slices, and the
+ * set of Services whose inputs changed since the engine last looked.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/store.h"
+
+#define KEY_MAX 512
+
+const char *object_key(char *buf, size_t len, const char *ns, const char *name)
+{
+	snprintf(buf, len, "%s/%s", ns ? ns : "", name ? name : "");
+	return buf;
+}
+
+void store_init(struct store *st)
+{
+	strmap_init(&st->services);
+	strmap_init(&st->slices);
+	strmap_init(&st->slices_by_service);
+	strmap_init(&st->nodes);
+	strmap_init(&st->dirty_services);
+	strmap_init(&st->dirty_nodes);
+}
+
+void store_destroy(struct store *st)
+{
+	struct strmap_iter it;
+	struct strmap_entry *e;
+
+	for (e = strmap_first(&st->services, &it); e; e = strmap_next(&st->services, &it))
+		service_free(e->value);
+	for (e = strmap_first(&st->slices, &it); e; e = strmap_next(&st->slices, &it))
+		endpoint_slice_free(e->value);
+	for (e = strmap_first(&st->slices_by_service, &it); e;
+	     e = strmap_next(&st->slices_by_service, &it)) {
+		struct slice_group *group = e->value;
+
+		free(group->slices);
+		free(group);
+	}
+	for (e = strmap_first(&st->nodes, &it); e; e = strmap_next(&st->nodes, &it))
+		node_free(e->value);
+	strmap_destroy(&st->services);
+	strmap_destroy(&st->slices);
+	strmap_destroy(&st->slices_by_service);
+	strmap_destroy(&st->nodes);
+	strmap_destroy(&st->dirty_services);
+	strmap_destroy(&st->dirty_nodes);
+}
+
+static void mark_dirty(struct store *st, const char *ns, const char *name)
+{
+	char key[KEY_MAX];
+
+	if (name)
+		strmap_put(&st->dirty_services, object_key(key, sizeof(key), ns, name), (void *)1);
+}
+
+void store_mark_all_dirty(struct store *st)
+{
+	struct strmap_iter it;
+	struct strmap_entry *e;
+
+	for (e = strmap_first(&st->services, &it); e; e = strmap_next(&st->services, &it))
+		strmap_put(&st->dirty_services, e->key, (void *)1);
+}
+
+void store_put_service(struct store *st, struct service *svc)
+{
+	char key[KEY_MAX];
+
+	object_key(key, sizeof(key), svc->ns, svc->name);
+	service_free(strmap_put(&st->services, key, svc));
+	strmap_put(&st->dirty_services, key, (void *)1);
+}
+
+void store_delete_service(struct store *st, const char *ns, const char *name)
+{
+	char key[KEY_MAX];
+
+	object_key(key, sizeof(key), ns, name);
+	service_free(strmap_remove(&st->services, key));
+	strmap_put(&st->dirty_services, key, (void *)1);
+}
+
+static void group_remove(struct store *st, struct endpoint_slice *slice)
+{
+	char key[KEY_MAX];
+	struct slice_group *group;
+
+	if (!slice->service_name)
+		return;
+	object_key(key, sizeof(key), slice->ns, slice->service_name);
+	group = strmap_get(&st->slices_by_service, key);
+	if (!group)
+		return;
+	for (size_t i = 0; i < group->n; i++) {
+		if (group->slices[i] == slice) {
+			group->slices[i] = group->slices[--group->n];
+			break;
+		}
+	}
+	if (!group->n) {
+		strmap_remove(&st->slices_by_service, key);
+		free(group->slices);
+		free(group);
+	}
+}
+
+static void group_add(struct store *st, struct endpoint_slice *slice)
+{
+	char key[KEY_MAX];
+	struct slice_group *group;
+
+	if (!slice->service_name)
+		return;
+	object_key(key, sizeof(key), slice->ns, slice->service_name);
+	group = strmap_get(&st->slices_by_service, key);
+	if (!group) {
+		group = calloc(1, sizeof(*group));
+		if (!group)
+			abort();
+		strmap_put(&st->slices_by_service, key, group);
+	}
+	if (group->n == group->cap) {
+		group->cap = group->cap ? group->cap * 2 : 4;
+		group->slices = realloc(group->slices, group->cap * sizeof(*group->slices));
+		if (!group->slices)
+			abort();
+	}
+	group->slices[group->n++] = slice;
+}
+
+static void drop_slice(struct store *st, const char *key)
+{
+	struct endpoint_slice *old = strmap_remove(&st->slices, key);
+
+	if (!old)
+		return;
+	group_remove(st, old);
+	mark_dirty(st, old->ns, old->service_name);
+	endpoint_slice_free(old);
+}
+
+void store_put_slice(struct store *st, struct endpoint_slice *slice)
+{
+	char key[KEY_MAX];
+
+	object_key(key, sizeof(key), slice->ns, slice->name);
+	drop_slice(st, key);
+	strmap_put(&st->slices, key, slice);
+	group_add(st, slice);
+	mark_dirty(st, slice->ns, slice->service_name);
+}
+
+void store_delete_slice(struct store *st, const char *ns, const char *name)
+{
+	char key[KEY_MAX];
+
+	drop_slice(st, object_key(key, sizeof(key), ns, name));
+}
+
+void store_put_node(struct store *st, struct node *node)
+{
+	node_free(strmap_put(&st->nodes, node->name, node));
+	strmap_put(&st->dirty_nodes, node->name, (void *)1);
+}
+
+void store_delete_node(struct store *st, const char *name)
+{
+	node_free(strmap_remove(&st->nodes, name));
+	strmap_put(&st->dirty_nodes, name, (void *)1);
+}
+
+const struct service *store_get_service(const struct store *st, const char *key)
+{
+	return strmap_get(&st->services, key);
+}
+
+const struct node *store_get_node(const struct store *st, const char *name)
+{
+	return strmap_get(&st->nodes, name);
+}
+
+const struct slice_group *store_service_slices(const struct store *st, const char *key)
+{
+	return strmap_get(&st->slices_by_service, key);
+}

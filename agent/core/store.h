@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store: the current Services, EndpointSlices and Nodes from every
+ * source, indexed so that the engine can find a Service's slices, and the
+ * set of Services whose inputs changed since the engine last looked.
+ */
+#ifndef SLUICE_STORE_H
+#define SLUICE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/model.h"
+#include "lib/strmap.h"
+
+struct slice_group {
+	struct endpoint_slice **slices;
+	size_t n, cap;
+};
+
+struct store {
+	struct strmap services;		/* "ns/name" -> struct service * */
+	struct strmap slices;		/* "ns/name" -> struct endpoint_slice * */
+	struct strmap slices_by_service; /* "ns/service" -> struct slice_group * */
+	struct strmap nodes;		/* name -> struct node * */
+	struct strmap dirty_services;	/* "ns/name" -> (void *)1 */
+	struct strmap dirty_nodes;	/* name -> (void *)1 */
+};
+
+void store_init(struct store *st);
+void store_destroy(struct store *st);
+
+/* The put functions take ownership and replace an object of the same name. */
+void store_put_service(struct store *st, struct service *svc);
+void store_put_slice(struct store *st, struct endpoint_slice *slice);
+void store_put_node(struct store *st, struct node *node);
+void store_delete_service(struct store *st, const char *ns, const char *name);
+void store_delete_slice(struct store *st, const char *ns, const char *name);
+void store_delete_node(struct store *st, const char *name);
+
+const struct service *store_get_service(const struct store *st, const char *key);
+const struct node *store_get_node(const struct store *st, const char *name);
+/* The slices labelled for Service key "ns/name"; NULL if none. */
+const struct slice_group *store_service_slices(const struct store *st, const char *key);
+
+/* Marks every Service dirty (for example when this node's zone changes). */
+void store_mark_all_dirty(struct store *st);
+
+/* Writes "ns/name" into buf (size len) and returns buf. */
+const char *object_key(char *buf, size_t len, const char *ns, const char *name);
+
+#endif

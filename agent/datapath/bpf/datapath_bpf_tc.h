@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The tc half of the BPF datapath (bpf/tc.bpf.c): load the programs over
+ * the socket datapath's pinned maps, attach them as clsact filters to the
+ * devices, adopt or remove them, and keep the node-address maps current.
+ */
+#ifndef SLUICE_DATAPATH_BPF_TC_H
+#define SLUICE_DATAPATH_BPF_TC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/addr.h"
+
+struct tc_datapath;
+
+/*
+ * Loads the tc programs, sharing the maps pinned under maps_dir, and
+ * attaches them (ingress and egress) to each device of the comma-separated
+ * list, replacing our filters in place if an agent left them. Returns 0 or
+ * -errno with one reason in why.
+ */
+int tc_datapath_open(const char *maps_dir, const char *devices, struct tc_datapath **out,
+		     char *why, size_t why_len);
+/*
+ * Attaches the programs also to the devices the node routes these
+ * addresses through (backends of external frontends): replies of SNATed
+ * connections must be translated before the stack delivers them locally.
+ */
+void tc_datapath_reach(struct tc_datapath *tc, const struct ip_addr *addrs, size_t n);
+/* Releases the agent's handles; the filters keep serving. */
+void tc_datapath_close(struct tc_datapath *tc);
+/*
+ * Removes our filters from every device of this network namespace, and the
+ * clsact qdiscs we created where no other filter remains.
+ */
+int tc_datapath_cleanup(const char *maps_dir);
+/* True if a filter of ours is attached to a device of this namespace. */
+bool tc_datapath_present(void);
+
+/*
+ * Writes the node's addresses (node_addrs: NodePorts answer on them) and
+ * each device's SNAT address (dev_addrs), removing the ones that went.
+ */
+int tc_sync_node_addrs(int node_addrs_fd, int dev_addrs_fd);
+
+#endif

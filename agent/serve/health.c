@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The agent's health endpoint (--health-addr): /healthz answers 200 while the
+ * agent runs, /readyz 200 once the first full sync is applied (503 before),
+ * for the DaemonSet's probes. libmicrohttpd serves it from its own thread.
+ */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/addr.h"
+#include "serve/health.h"
+#include "lib/log.h"
+
+struct health_server {
+	struct MHD_Daemon *daemon;
+	atomic_bool ready;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *body)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", "text/plain");
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_cls)
+{
+	struct health_server *hs = cls;
+
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+	if (!strcmp(url, "/healthz"))
+		return reply(conn, MHD_HTTP_OK, "ok\n");
+	if (!strcmp(url, "/readyz"))
+		return atomic_load(&hs->ready) ? reply(conn, MHD_HTTP_OK, "ready\n") :
+		       reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not synced yet\n");
+	return reply(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+/* Splits "HOST:PORT" or "[V6]:PORT" into a socket address. */
+static int parse_listen(const char *text, struct sockaddr_storage *ss)
+{
+	char host[64];
+	const char *colon = strrchr(text, ':');
+	struct ip_addr ip;
+	size_t len;
+	long port;
+	char *end;
+
+	if (!colon)
+		return -1;
+	port = strtol(colon + 1, &end, 10);
+	len = colon - text;
+	if (*end || port < 1 || port > 65535 || len >= sizeof(host))
+		return -1;
+	memcpy(host, text, len);
+	host[len] = '\0';
+	if (host[0] == '[' && len > 2 && host[len - 1] == ']') {
+		memmove(host, host + 1, len - 2);
+		host[len - 2] = '\0';
+	}
+	if (!ip_addr_parse(host, &ip))
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (ip.family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		memcpy(&s4->sin_addr, ip.bytes, 4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		memcpy(&s6->sin6_addr, ip.bytes, 16);
+	}
+	return 0;
+}
+
+struct health_server *health_start(const char *addr)
+{
+	struct health_server *hs;
+	struct sockaddr_storage ss;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD;
+	sigset_t all, old;
+
+	if (parse_listen(addr, &ss)) {
+		pr_warn("--health-addr: \"%s\" is not HOST:PORT", addr);
+		return NULL;
+	}
+	hs = calloc(1, sizeof(*hs));
+	if (!hs)
+		return NULL;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	/* The server's thread inherits a full mask: signals belong to the main loop. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	hs->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, hs, MHD_OPTION_SOCK_ADDR, &ss,
+				      MHD_OPTION_CONNECTION_TIMEOUT, 5u, MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!hs->daemon) {
+		pr_warn("--health-addr: cannot listen on %s", addr);
+		free(hs);
+		return NULL;
+	}
+	pr_info("health endpoint on http://%s/healthz and /readyz", addr);
+	return hs;
+}
+
+void health_set_ready(struct health_server *hs)
+{
+	if (hs)
+		atomic_store(&hs->ready, true);
+}
+
+void health_stop(struct health_server *hs)
+{
+	if (!hs)
+		return;
+	MHD_stop_daemon(hs->daemon);
+	free(hs);
+}

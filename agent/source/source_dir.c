@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The manifest directory source (--source=dir:PATH): loads every .json,
+ * .yaml and .yml file, then follows changes with inotify, re-reading only
+ * the files that changed and feeding the store what they add or remove.
+ *
+ * Only finished writes, renames and deletions wake it (not IN_CREATE or
+ * IN_MODIFY: a file caught half-written would be reported broken). Every
+ * event triggers a rescan of the directory that compares each file's
+ * identity (inode, size, mtime, ctime) with what was loaded: this also
+ * covers editors that write a temporary file and rename it, and ConfigMap
+ * volumes that swap a symlinked "..data" directory.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/file.h"
+#include "lib/log.h"
+#include "source/manifest.h"
+#include "source/source_dir.h"
+
+enum object_kind { KIND_SERVICE, KIND_SLICE, KIND_NODE };
+
+struct object_ref {
+	enum object_kind kind;
+	char *ns, *name;
+};
+
+struct dir_file {
+	struct stat st;		/* identity when last read */
+	struct object_ref *refs; /* objects it contributed */
+	size_t n_refs;
+	bool seen;		/* found by the current scan */
+};
+
+static bool is_manifest_name(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (name[0] == '.' || !dot)
+		return false;
+	return !strcmp(dot, ".json") || !strcmp(dot, ".yaml") || !strcmp(dot, ".yml");
+}
+
+static bool same_identity(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void refs_free(struct object_ref *refs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(refs[i].ns);
+		free(refs[i].name);
+	}
+	free(refs);
+}
+
+static void file_free(struct dir_file *f)
+{
+	if (!f)
+		return;
+	refs_free(f->refs, f->n_refs);
+	free(f);
+}
+
+static const char *ref_source(const struct store *st, const struct object_ref *ref)
+{
+	char key[512];
+	const struct service *svc;
+	const struct endpoint_slice *slice;
+	const struct node *node;
+
+	switch (ref->kind) {
+	case KIND_SERVICE:
+		svc = store_get_service(st, object_key(key, sizeof(key), ref->ns, ref->name));
+		return svc ? svc->source : NULL;
+	case KIND_SLICE:
+		slice = strmap_get(&st->slices, object_key(key, sizeof(key), ref->ns, ref->name));
+		return slice ? slice->source : NULL;
+	case KIND_NODE:
+		node = store_get_node(st, ref->name);
+		return node ? node->source : NULL;
+	}
+	return NULL;
+}
+
+/* Removes an object this file had contributed, unless another file has taken it over since. */
+static void forget_ref(struct store *st, const struct object_ref *ref, const char *source)
+{
+	const char *owner = ref_source(st, ref);
+
+	if (!owner || strcmp(owner, source))
+		return;
+	switch (ref->kind) {
+	case KIND_SERVICE:
+		store_delete_service(st, ref->ns, ref->name);
+		break;
+	case KIND_SLICE:
+		store_delete_slice(st, ref->ns, ref->name);
+		break;
+	case KIND_NODE:
+		store_delete_node(st, ref->name);
+		break;
+	}
+}
+
+static bool refs_contain(const struct object_ref *refs, size_t n, const struct object_ref *ref)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (refs[i].kind == ref->kind && !strcmp(refs[i].name, ref->name) &&
+		    !strcmp(refs[i].ns ? refs[i].ns : "", ref->ns ? ref->ns : ""))
+			return true;
+	}
+	return false;
+}
+
+static int add_ref(struct object_ref **refs, size_t *n, enum object_kind kind, const char *ns,
+		   const char *name)
+{
+	struct object_ref *r = realloc(*refs, (*n + 1) * sizeof(**refs));
+
+	if (!r)
+		return -ENOMEM;
+	*refs = r;
+	r[*n].kind = kind;
+	r[*n].ns = ns ? strdup(ns) : NULL;
+	r[*n].name = strdup(name);
+	(*n)++;
+	return 0;
+}
+
+/*
+ * Re-reads one file and moves the store to its new contents. A file that
+ * does not parse keeps its previous objects, as a rejected update would.
+ */
+static void load_file(struct dir_source *src, const char *name, const struct stat *st,
+		      struct dir_file *old)
+{
+	struct manifest_objects objs = { 0 };
+	struct object_ref *refs = NULL;
+	struct dir_file *f;
+	size_t n_refs = 0;
+	char path[4096], *text = NULL;
+	size_t len = 0;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/%s", src->path, name);
+	err = read_whole_file(path, &text, &len);
+	if (err) {
+		pr_warn("%s: cannot read: %s", path, strerror(-err));
+		src->rejected++;
+		return;
+	}
+	err = manifest_decode(text, len, path, &objs);
+	free(text);
+	if (err) {
+		src->rejected++;
+		/* Keep the old objects; don't re-read until the file changes again. */
+		if (!old) {
+			old = calloc(1, sizeof(*old));
+			if (!old)
+				abort();
+			strmap_put(&src->files, name, old);
+		}
+		old->st = *st;
+		old->seen = true;
+		return;
+	}
+	src->rejected += objs.n_rejected;
+
+	for (size_t i = 0; i < objs.n_services; i++)
+		add_ref(&refs, &n_refs, KIND_SERVICE, objs.services[i]->ns, objs.services[i]->name);
+	for (size_t i = 0; i < objs.n_slices; i++)
+		add_ref(&refs, &n_refs, KIND_SLICE, objs.slices[i]->ns, objs.slices[i]->name);
+	for (size_t i = 0; i < objs.n_nodes; i++)
+		add_ref(&refs, &n_refs, KIND_NODE, NULL, objs.nodes[i]->name);
+	/* An object rejected as invalid keeps its last good version. */
+	for (size_t i = 0; old && i < old->n_refs; i++) {
+		const struct object_ref *ref = &old->refs[i];
+
+		if (refs_contain(refs, n_refs, ref))
+			continue;
+		if (manifest_rejected_contains(&objs, ref->kind == KIND_SERVICE ? "Service" :
+						      ref->kind == KIND_SLICE ? "EndpointSlice" : "Node",
+					       ref->ns, ref->name))
+			add_ref(&refs, &n_refs, ref->kind, ref->ns, ref->name);
+		else
+			forget_ref(src->store, ref, path);
+	}
+
+	for (size_t i = 0; i < objs.n_services; i++)
+		store_put_service(src->store, objs.services[i]);
+	for (size_t i = 0; i < objs.n_slices; i++)
+		store_put_slice(src->store, objs.slices[i]);
+	for (size_t i = 0; i < objs.n_nodes; i++)
+		store_put_node(src->store, objs.nodes[i]);
+	objs.n_services = objs.n_slices = objs.n_nodes = 0; /* the store owns them now */
+	manifest_objects_clear(&objs);
+
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		abort();
+	f->st = *st;
+	f->refs = refs;
+	f->n_refs = n_refs;
+	f->seen = true;
+	file_free(strmap_put(&src->files, name, f));
+	pr_debug("%s: loaded %zu objects", path, n_refs);
+}
+
+static void forget_file(struct dir_source *src, const char *name, struct dir_file *f)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", src->path, name);
+	pr_info("%s: removed", path);
+	for (size_t i = 0; i < f->n_refs; i++)
+		forget_ref(src->store, &f->refs[i], path);
+}
+
+static int scan(struct dir_source *src)
+{
+	struct strmap_iter it;
+	struct strmap_entry *e;
+	struct dirent *de;
+	DIR *dir;
+	char **gone = NULL;
+	size_t n_gone = 0;
+
+	dir = opendir(src->path);
+	if (!dir) {
+		pr_warn("%s: cannot open directory: %s", src->path, strerror(errno));
+		return -errno;
+	}
+	for (e = strmap_first(&src->files, &it); e; e = strmap_next(&src->files, &it))
+		((struct dir_file *)e->value)->seen = false;
+	src->rejected = 0;
+	while ((de = readdir(dir))) {
+		struct dir_file *f;
+		struct stat st;
+
+		if (!is_manifest_name(de->d_name))
+			continue;
+		if (fstatat(dirfd(dir), de->d_name, &st, 0) || !S_ISREG(st.st_mode))
+			continue;
+		f = strmap_get(&src->files, de->d_name);
+		if (f) {
+			f->seen = true;
+			if (same_identity(&f->st, &st))
+				continue;
+		}
+		load_file(src, de->d_name, &st, f);
+	}
+	closedir(dir);
+
+	for (e = strmap_first(&src->files, &it); e; e = strmap_next(&src->files, &it)) {
+		if (((struct dir_file *)e->value)->seen)
+			continue;
+		gone = realloc(gone, (n_gone + 1) * sizeof(*gone));
+		if (!gone)
+			abort();
+		gone[n_gone++] = strdup(e->key);
+	}
+	for (size_t i = 0; i < n_gone; i++) {
+		struct dir_file *f = strmap_remove(&src->files, gone[i]);
+
+		forget_file(src, gone[i], f);
+		file_free(f);
+		free(gone[i]);
+	}
+	free(gone);
+	return 0;
+}
+
+int dir_source_open(struct dir_source *src, const char *path, struct store *store)
+{
+	int err;
+
+	memset(src, 0, sizeof(*src));
+	src->store = store;
+	strmap_init(&src->files);
+	src->path = strdup(path);
+	src->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (!src->path || src->inotify_fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (inotify_add_watch(src->inotify_fd, path,
+			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+				      IN_ONLYDIR) < 0) {
+		err = -errno;
+		pr_warn("%s: cannot watch directory: %s", path, strerror(errno));
+		goto fail;
+	}
+	err = scan(src);
+	if (err)
+		goto fail;
+	return 0;
+fail:
+	dir_source_close(src);
+	return err;
+}
+
+int dir_source_fd(const struct dir_source *src)
+{
+	return src->inotify_fd;
+}
+
+int dir_source_handle_events(struct dir_source *src)
+{
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool any = false;
+	ssize_t n;
+
+	while ((n = read(src->inotify_fd, buf, sizeof(buf))) > 0)
+		any = true;
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return -errno;
+	return any ? scan(src) : 0;
+}
+
+void dir_source_close(struct dir_source *src)
+{
+	struct strmap_iter it;
+	struct strmap_entry *e;
+
+	for (e = strmap_first(&src->files, &it); e; e = strmap_next(&src->files, &it))
+		file_free(e->value);
+	strmap_destroy(&src->files);
+	if (src->inotify_fd > 0)
+		close(src->inotify_fd);
+	free(src->path);
+	src->path = NULL;
+	src->inotify_fd = -1;
+}
+
+static struct dir_source *to_dir(struct source *src)
+{
+	return (struct dir_source *)src;
+}
+
+static int dir_fd(struct source *src)
+{
+	return dir_source_fd(to_dir(src));
+}
+
+static int dir_handle_events(struct source *src)
+{
+	return dir_source_handle_events(to_dir(src));
+}
+
+static size_t dir_rejected(struct source *src)
+{
+	return to_dir(src)->rejected;
+}
+
+static void dir_close(struct source *src)
+{
+	dir_source_close(to_dir(src));
+	free(src);
+}
+
+static const struct source_ops dir_source_ops = {
+	.name = "dir",
+	.fd = dir_fd,
+	.handle_events = dir_handle_events,
+	.rejected = dir_rejected,
+	.close = dir_close,
+};
+
+int dir_source_new(const char *path, struct store *store, struct source **out)
+{
+	struct dir_source *src = calloc(1, sizeof(*src));
+	int err;
+
+	if (!src)
+		return -ENOMEM;
+	err = dir_source_open(src, path, store);
+	if (err) {
+		free(src);
+		return err;
+	}
+	src->base.ops = &dir_source_ops;
+	*out = &src->base;
+	return 0;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The manifest directory source (--source=dir:PATH): loads every .json,
+ * .yaml and .yml file, then follows changes with inotify, re-reading only
+ * the files that changed and feeding the store what they add or remove.
+ */
+#ifndef SLUICE_SOURCE_DIR_H
+#define SLUICE_SOURCE_DIR_H
+
+#include <stddef.h>
+
+#include "source/source.h"
+#include "core/store.h"
+#include "lib/strmap.h"
+
+struct dir_source {
+	struct source base;
+	char *path;
+	int inotify_fd;
+	struct store *store;
+	struct strmap files;	/* file name -> struct dir_file * */
+	size_t rejected;	/* files or objects rejected by the last scan */
+};
+
+/* Loads the directory and starts watching it. Returns 0 or -errno. */
+int dir_source_open(struct dir_source *src, const char *path, struct store *store);
+/* The descriptor to poll for changes. */
+int dir_source_fd(const struct dir_source *src);
+/* Drains pending inotify events and re-reads what changed. */
+int dir_source_handle_events(struct dir_source *src);
+void dir_source_close(struct dir_source *src);
+
+#endif
