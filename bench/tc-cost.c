@@ -156,8 +156,11 @@ static int add_frontend(const char *addr, uint16_t port, uint32_t kind, uint32_t
 			uint32_t n_backends)
 {
 	struct sl_service_key key = { .port = htons(port), .proto = 6, .family = SL_AF_INET };
-	struct sl_service svc = { .backend_set = set, .count = n_backends, .service_id = set,
-				  .action = SL_ACTION_SERVE, .flags = kind };
+	struct sl_service svc = { .backend_set = set,
+				  .count = n_backends,
+				  .service_id = set,
+				  .action = SL_ACTION_SERVE,
+				  .flags = kind };
 
 	inet_pton(AF_INET, addr, key.addr);
 	for (uint32_t i = 0; i < n_backends; i++) {

@@ -47,23 +47,23 @@ struct sl_service_key {
 };
 
 struct sl_service {
-	__u32 backend_set;	/* generation id of the backend slots in use */
-	__u32 count;		/* number of slots 0..count-1 in that set */
-	__u32 service_id;	/* per Service, shared by its ports (rate limits) */
-	__u32 action;		/* enum sl_action */
+	__u32 backend_set; /* generation id of the backend slots in use */
+	__u32 count; /* number of slots 0..count-1 in that set */
+	__u32 service_id; /* per Service, shared by its ports (rate limits) */
+	__u32 action; /* enum sl_action */
 	__u32 affinity_timeout; /* seconds, 0 = no session affinity */
-	__u32 flags;		/* SL_SVC_KIND_MASK: enum sl_kind; SL_SVC_F_*: below */
+	__u32 flags; /* SL_SVC_KIND_MASK: enum sl_kind; SL_SVC_F_*: below */
 	/* The Service's rate limit as GCRA parameters; interval 0 = no limit. */
-	__u64 rate_interval_ns;	/* between two admitted flows at the steady rate */
-	__u64 rate_depth_ns;	/* burst x interval: how far the TAT may run ahead */
+	__u64 rate_interval_ns; /* between two admitted flows at the steady rate */
+	__u64 rate_depth_ns; /* burst x interval: how far the TAT may run ahead */
 };
 
 /* sl_service.flags: the frontend's kind in the low bits, then properties. */
 enum sl_kind {
-	SL_KIND_CLUSTER_IP = 0,	/* socket path only */
+	SL_KIND_CLUSTER_IP = 0, /* socket path only */
 	SL_KIND_EXTERNAL_IP = 1, /* spec.externalIPs: tc and socket path */
-	SL_KIND_LB_INGRESS = 2,	/* status.loadBalancer.ingress: tc and socket path */
-	SL_KIND_NODE_PORT = 3,	/* addr all zero: any address of node_addrs */
+	SL_KIND_LB_INGRESS = 2, /* status.loadBalancer.ingress: tc and socket path */
+	SL_KIND_NODE_PORT = 3, /* addr all zero: any address of node_addrs */
 };
 #define SL_SVC_KIND_MASK 0xfu
 /* externalTrafficPolicy Local: keep the client's address, no SNAT. */
@@ -79,7 +79,7 @@ struct sl_backend_key {
 
 struct sl_backend {
 	__u8 addr[16];
-	__u16 port;		/* network order */
+	__u16 port; /* network order */
 	__u8 family;
 	__u8 pad;
 };
@@ -122,11 +122,11 @@ struct sl_affinity_key {
  */
 struct sl_affinity {
 	__u8 addr[16];
-	__u16 port;		/* network order */
+	__u16 port; /* network order */
 	__u8 family;
 	__u8 pad;
 	__u32 slot;
-	__u64 last_used_ns;	/* bpf_ktime_get_ns(), refreshed at most once a second */
+	__u64 last_used_ns; /* bpf_ktime_get_ns(), refreshed at most once a second */
 };
 
 /*
@@ -135,14 +135,14 @@ struct sl_affinity {
  * limit again. Checked against the slot like sl_affinity.
  */
 struct sl_flow_key {
-	__u64 cookie;		/* bpf_get_socket_cookie() */
+	__u64 cookie; /* bpf_get_socket_cookie() */
 	struct sl_service_key frontend;
 	__u32 pad;
 };
 
 struct sl_flow {
 	__u8 addr[16];
-	__u16 port;		/* network order */
+	__u16 port; /* network order */
 	__u8 family;
 	__u8 pad;
 	__u32 slot;
@@ -162,7 +162,7 @@ struct sl_service_counters {
 /* Per Service, written by the agent for people: bpftool and sluicectl show names. */
 struct sl_service_info {
 	char name[SL_SERVICE_NAME_LEN]; /* "namespace/name" */
-	__u32 rate_count;	/* flows per rate_period seconds; 0 = no limit */
+	__u32 rate_count; /* flows per rate_period seconds; 0 = no limit */
 	__u32 rate_period;
 	__u32 rate_burst;
 	__u32 pad;
@@ -209,7 +209,7 @@ struct sl_source_range_key {
 
 struct sl_tc_device {
 	char name[16];
-	__u32 flags;		/* SL_TC_DEV_F_* */
+	__u32 flags; /* SL_TC_DEV_F_* */
 };
 
 /*
@@ -220,28 +220,28 @@ struct sl_tc_device {
 struct sl_ct_key {
 	__u8 saddr[16];
 	__u8 daddr[16];
-	__u16 sport;		/* network order */
-	__u16 dport;		/* network order */
+	__u16 sport; /* network order */
+	__u16 dport; /* network order */
 	__u8 proto;
 	__u8 family;
 	__u8 pad[2];
 };
 
 /* sl_ct.flags */
-#define SL_CT_F_REPLY (1u << 0)		/* the backend -> client direction */
-#define SL_CT_F_CLOSING (1u << 1)	/* TCP FIN or RST seen: short timeout */
-#define SL_CT_F_SNAT (1u << 2)		/* source rewritten (externalTrafficPolicy Cluster) */
+#define SL_CT_F_REPLY (1u << 0) /* the backend -> client direction */
+#define SL_CT_F_CLOSING (1u << 1) /* TCP FIN or RST seen: short timeout */
+#define SL_CT_F_SNAT (1u << 2) /* source rewritten (externalTrafficPolicy Cluster) */
 
 /* What a matching packet becomes; the other direction's key is this tuple reversed. */
 struct sl_ct {
 	__u8 new_saddr[16];
 	__u8 new_daddr[16];
-	__u16 new_sport;	/* network order */
-	__u16 new_dport;	/* network order */
-	__u32 flags;		/* SL_CT_F_* */
+	__u16 new_sport; /* network order */
+	__u16 new_dport; /* network order */
+	__u32 flags; /* SL_CT_F_* */
 	__u32 service_id;
 	__u32 pad;
-	__u64 last_seen_ns;	/* bpf_ktime_get_ns(), refreshed at most once a second */
+	__u64 last_seen_ns; /* bpf_ktime_get_ns(), refreshed at most once a second */
 };
 
 #endif

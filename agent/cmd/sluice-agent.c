@@ -42,22 +42,21 @@ struct options {
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: sluice-agent --source=dir:PATH|kube [options]\n"
-		"       sluice-agent --cleanup [--bpffs=PATH] [--cgroup=PATH]\n"
-		"\n"
-		"  --source=dir:PATH     manifest directory (watched) or kube (API server)\n"
-		"  --kubeconfig=PATH     kubeconfig for --source=kube\n"
-		"  --node-name=NAME      this node (default $NODE_NAME, then the host name)\n"
-		"  --datapath=MODE       auto (default), bpf or nftables\n"
-		"  --cgroup=PATH         cgroup v2 directory for the socket hooks\n"
-		"                        (default: the cgroup2 mount root)\n"
-		"  --bpffs=PATH          pin directory (default /sys/fs/bpf/sluice)\n"
-		"  --devices=LIST        devices for the tc path\n"
-		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
-		"  --once                apply once, leave the datapath in place, exit\n"
-		"  --cleanup             remove every trace of both datapaths and exit\n"
-		"  -v, --verbose         debug logging\n");
+	fprintf(out, "usage: sluice-agent --source=dir:PATH|kube [options]\n"
+		     "       sluice-agent --cleanup [--bpffs=PATH] [--cgroup=PATH]\n"
+		     "\n"
+		     "  --source=dir:PATH     manifest directory (watched) or kube (API server)\n"
+		     "  --kubeconfig=PATH     kubeconfig for --source=kube\n"
+		     "  --node-name=NAME      this node (default $NODE_NAME, then the host name)\n"
+		     "  --datapath=MODE       auto (default), bpf or nftables\n"
+		     "  --cgroup=PATH         cgroup v2 directory for the socket hooks\n"
+		     "                        (default: the cgroup2 mount root)\n"
+		     "  --bpffs=PATH          pin directory (default /sys/fs/bpf/sluice)\n"
+		     "  --devices=LIST        devices for the tc path\n"
+		     "  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
+		     "  --once                apply once, leave the datapath in place, exit\n"
+		     "  --cleanup             remove every trace of both datapaths and exit\n"
+		     "  -v, --verbose         debug logging\n");
 }
 
 /* The cgroup v2 mount point, from /proc/self/mountinfo. */

@@ -62,8 +62,7 @@ static int open_pinned_map(const char *bpffs, const char *name, bool required)
 }
 
 /* "10.0.0.1:80" or "[fd00::1]:80"; port in network order, 0 printed as "*". */
-static void format_endpoint(const __u8 addr[16], __u8 family, __u16 port, char *buf,
-			    size_t len)
+static void format_endpoint(const __u8 addr[16], __u8 family, __u16 port, char *buf, size_t len)
 {
 	char text[INET6_ADDRSTRLEN] = "?";
 	char port_text[8] = "*";
@@ -237,8 +236,10 @@ static int cmd_ratelimits(const struct datapath_config *cfg)
 	int err;
 
 	if (!ops) {
-		fprintf(stderr, "sluicectl: no datapath in place (no pins under %s, no nftables "
-			"table sluice)\n", cfg->bpffs);
+		fprintf(stderr,
+			"sluicectl: no datapath in place (no pins under %s, no nftables "
+			"table sluice)\n",
+			cfg->bpffs);
 		return 1;
 	}
 	err = ops->read_stats ? ops->read_stats(cfg, &stats, &n) : -EOPNOTSUPP;
@@ -247,8 +248,7 @@ static int cmd_ratelimits(const struct datapath_config *cfg)
 			ops->name, strerror(-err));
 		return 1;
 	}
-	printf("%-40s %-12s %-10s %12s %12s\n", "SERVICE", "LIMIT", "BURST", "ADMITTED",
-	       "LIMITED");
+	printf("%-40s %-12s %-10s %12s %12s\n", "SERVICE", "LIMIT", "BURST", "ADMITTED", "LIMITED");
 	for (i = 0; i < n; i++) {
 		if (stats[i].rate.count)
 			snprintf(burst, sizeof(burst), "%u", stats[i].rate.burst);

@@ -14,8 +14,8 @@
 #include "core/resolver.h"
 
 struct pending {
-	char *key;			/* service key */
-	struct frontend_list *next;	/* resolved, owner conflicts removed */
+	char *key; /* service key */
+	struct frontend_list *next; /* resolved, owner conflicts removed */
 };
 
 void engine_init(struct engine *eng, struct store *store, const struct datapath_ops *ops,
@@ -80,8 +80,7 @@ static void check_node(struct engine *eng)
 		goto out;
 	node = store_get_node(eng->store, eng->node_name);
 	zone = node ? node->zone : NULL;
-	if ((zone == NULL) != (eng->node_zone == NULL) ||
-	    (zone && strcmp(zone, eng->node_zone))) {
+	if ((zone == NULL) != (eng->node_zone == NULL) || (zone && strcmp(zone, eng->node_zone))) {
 		pr_info("node %s: zone is now %s", eng->node_name, zone ? zone : "(none)");
 		free(eng->node_zone);
 		eng->node_zone = zone ? strdup(zone) : NULL;
@@ -132,8 +131,7 @@ static void drop_conflicts(struct engine *eng, struct strmap *claims, const char
 	list->n = kept;
 }
 
-static struct frontend_list *resolve_one(struct engine *eng, struct strmap *claims,
-					 const char *key)
+static struct frontend_list *resolve_one(struct engine *eng, struct strmap *claims, const char *key)
 {
 	const struct service *svc = store_get_service(eng->store, key);
 	const struct slice_group *group;
@@ -186,8 +184,9 @@ static int diff_lists(struct state_diff *diff, size_t *cap, const struct fronten
 	int err = 0;
 
 	while (!err && (i < n_old || j < n_new)) {
-		int cmp = i == n_old ? 1 : j == n_new ? -1 :
-			  frontend_key_cmp(&old->items[i].key, &new->items[j].key);
+		int cmp = i == n_old ? 1 :
+			  j == n_new ? -1 :
+				       frontend_key_cmp(&old->items[i].key, &new->items[j].key);
 
 		if (cmp < 0) {
 			err = push_change(diff, cap, &old->items[i++], NULL);
@@ -209,8 +208,8 @@ static void record_owners(struct engine *eng, const char *key, const struct fron
 	char text[96];
 
 	for (size_t i = 0; old && i < old->n; i++)
-		free(strmap_remove(&eng->owners, fe_key_text(&old->items[i].key, text,
-							     sizeof(text))));
+		free(strmap_remove(&eng->owners,
+				   fe_key_text(&old->items[i].key, text, sizeof(text))));
 	for (size_t i = 0; i < new->n; i++) {
 		char *owner = strdup(key);
 

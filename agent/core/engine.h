@@ -20,11 +20,11 @@ struct engine {
 	const struct datapath_ops *ops;
 	struct datapath *dp;
 	const char *node_name;
-	char *node_zone;	/* this node's zone label as last seen */
-	bool synced;		/* the first (full) apply has succeeded */
-	struct strmap current;	/* service key -> struct frontend_list *, as applied */
-	struct strmap owners;	/* frontend key text -> owning service key */
-	struct strmap ids;	/* service key -> service id */
+	char *node_zone; /* this node's zone label as last seen */
+	bool synced; /* the first (full) apply has succeeded */
+	struct strmap current; /* service key -> struct frontend_list *, as applied */
+	struct strmap owners; /* frontend key text -> owning service key */
+	struct strmap ids; /* service key -> service id */
 	uint32_t next_id;
 	struct hc_servers health_checks; /* healthCheckNodePort servers */
 };

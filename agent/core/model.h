@@ -23,19 +23,19 @@ enum service_type {
 };
 
 struct service_port {
-	char *name;		/* "" when the port is unnamed */
-	uint8_t proto;		/* enum l4_proto */
+	char *name; /* "" when the port is unnamed */
+	uint8_t proto; /* enum l4_proto */
 	uint16_t port;
-	uint16_t node_port;	/* 0 if none */
-	uint16_t target_port;	/* numeric targetPort, 0 if named or absent */
+	uint16_t node_port; /* 0 if none */
+	uint16_t target_port; /* numeric targetPort, 0 if named or absent */
 	char *target_port_name; /* named targetPort, NULL if numeric */
 };
 
 struct service {
 	char *ns, *name;
-	char *source;		/* where it came from (file path, "api"), for log lines */
+	char *source; /* where it came from (file path, "api"), for log lines */
 	enum service_type type;
-	bool headless;		/* clusterIP: None */
+	bool headless; /* clusterIP: None */
 	struct ip_addr *cluster_ips;
 	int n_cluster_ips;
 	struct service_port *ports;
@@ -44,13 +44,13 @@ struct service {
 	int n_external_ips;
 	struct ip_addr *lb_ingress_ips;
 	int n_lb_ingress_ips;
-	bool internal_local;	/* internalTrafficPolicy: Local */
-	bool external_local;	/* externalTrafficPolicy: Local */
+	bool internal_local; /* internalTrafficPolicy: Local */
+	bool external_local; /* externalTrafficPolicy: Local */
 	bool affinity_client_ip;
 	uint32_t affinity_timeout; /* seconds, default 10800 */
 	uint16_t health_check_node_port;
 	char *traffic_distribution; /* NULL if unset */
-	char *rate_limit;	/* raw annotation sluice.io/rate-limit, NULL if absent */
+	char *rate_limit; /* raw annotation sluice.io/rate-limit, NULL if absent */
 	char *rate_limit_burst; /* raw annotation sluice.io/rate-limit-burst */
 	struct rate_limit rate; /* parsed; count 0 when absent or invalid (logged) */
 	char **lb_source_ranges; /* raw CIDR strings */
@@ -60,9 +60,9 @@ struct service {
 };
 
 struct slice_port {
-	char *name;		/* "" when unnamed */
+	char *name; /* "" when unnamed */
 	uint8_t proto;
-	uint16_t port;		/* 0 when the slice port has no number */
+	uint16_t port; /* 0 when the slice port has no number */
 };
 
 struct endpoint {
@@ -71,18 +71,18 @@ struct endpoint {
 	/* Conditions with the API's defaults applied: unset ready means
 	 * true, unset serving follows ready, unset terminating means false. */
 	bool ready, serving, terminating;
-	char *node_name;	/* NULL if unset */
-	char *zone;		/* NULL if unset */
-	char **hint_zones;	/* hints.forZones[].name */
+	char *node_name; /* NULL if unset */
+	char *zone; /* NULL if unset */
+	char **hint_zones; /* hints.forZones[].name */
 	int n_hint_zones;
-	char **hint_nodes;	/* hints.forNodes[].name */
+	char **hint_nodes; /* hints.forNodes[].name */
 	int n_hint_nodes;
 };
 
 struct endpoint_slice {
 	char *ns, *name;
 	char *source;
-	char *service_name;	/* label kubernetes.io/service-name, NULL if absent */
+	char *service_name; /* label kubernetes.io/service-name, NULL if absent */
 	uint8_t address_family; /* AF_INET, AF_INET6, or 0 for FQDN (ignored) */
 	struct slice_port *ports;
 	int n_ports;
@@ -93,7 +93,7 @@ struct endpoint_slice {
 struct node {
 	char *name;
 	char *source;
-	char *zone;		/* label topology.kubernetes.io/zone, NULL if absent */
+	char *zone; /* label topology.kubernetes.io/zone, NULL if absent */
 	struct ip_addr *addresses; /* status.addresses InternalIP/ExternalIP */
 	int n_addresses;
 };

@@ -37,8 +37,10 @@ int rate_limit_parse(const char *rate, const char *burst, struct rate_limit *out
 	memset(out, 0, sizeof(*out));
 	if (!rate) {
 		if (burst) {
-			snprintf(err, err_len, "sluice.io/rate-limit-burst \"%.40s\" without "
-				 "sluice.io/rate-limit", burst);
+			snprintf(err, err_len,
+				 "sluice.io/rate-limit-burst \"%.40s\" without "
+				 "sluice.io/rate-limit",
+				 burst);
 			return -EINVAL;
 		}
 		return 0;
@@ -46,16 +48,20 @@ int rate_limit_parse(const char *rate, const char *burst, struct rate_limit *out
 	slash = strchr(rate, '/');
 	if (!slash || strlen(slash) != 2 || (slash[1] != 's' && slash[1] != 'm') ||
 	    !parse_count(rate, slash - rate, RATE_LIMIT_MAX_COUNT, &rl.count) || !rl.count) {
-		snprintf(err, err_len, "invalid sluice.io/rate-limit \"%.40s\" (want N/s or N/m, "
-			 "N from 1 to %u)", rate, RATE_LIMIT_MAX_COUNT);
+		snprintf(err, err_len,
+			 "invalid sluice.io/rate-limit \"%.40s\" (want N/s or N/m, "
+			 "N from 1 to %u)",
+			 rate, RATE_LIMIT_MAX_COUNT);
 		return -EINVAL;
 	}
 	rl.period = slash[1] == 's' ? 1 : 60;
 	rl.burst = rl.count;
-	if (burst && (!parse_count(burst, strlen(burst), RATE_LIMIT_MAX_BURST, &rl.burst) ||
-		      !rl.burst)) {
-		snprintf(err, err_len, "invalid sluice.io/rate-limit-burst \"%.40s\" (want a "
-			 "whole number from 1 to %u)", burst, RATE_LIMIT_MAX_BURST);
+	if (burst &&
+	    (!parse_count(burst, strlen(burst), RATE_LIMIT_MAX_BURST, &rl.burst) || !rl.burst)) {
+		snprintf(err, err_len,
+			 "invalid sluice.io/rate-limit-burst \"%.40s\" (want a "
+			 "whole number from 1 to %u)",
+			 burst, RATE_LIMIT_MAX_BURST);
 		return -EINVAL;
 	}
 	*out = rl;

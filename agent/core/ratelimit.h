@@ -16,7 +16,7 @@
  */
 struct rate_limit {
 	uint32_t count;
-	uint32_t period;	/* seconds: 1 or 60 */
+	uint32_t period; /* seconds: 1 or 60 */
 	uint32_t burst;
 };
 

@@ -29,8 +29,8 @@ struct candidates {
 
 /* Which endpoints a set takes. */
 enum pick {
-	PICK_READY_IN_MODE,		/* ready, and allowed by the topology mode */
-	PICK_SERVING_TERMINATING,	/* not ready, serving and terminating */
+	PICK_READY_IN_MODE, /* ready, and allowed by the topology mode */
+	PICK_SERVING_TERMINATING, /* not ready, serving and terminating */
 	PICK_LOCAL_READY,
 	PICK_LOCAL_SERVING_TERMINATING,
 };
@@ -433,8 +433,8 @@ static int port_frontend(struct frontend *fe, const struct resolve_input *in,
 	fe->key.proto = port->proto;
 	fe->key.port = number;
 	if (svc->affinity_client_ip)
-		fe->affinity_timeout =
-		    svc->affinity_timeout ? svc->affinity_timeout : DEFAULT_AFFINITY_TIMEOUT;
+		fe->affinity_timeout = svc->affinity_timeout ? svc->affinity_timeout :
+							       DEFAULT_AFFINITY_TIMEOUT;
 	fe->rate = svc->rate;
 	local = kind == FE_CLUSTER_IP ? svc->internal_local : svc->external_local;
 	fe->preserve_source = kind != FE_CLUSTER_IP && svc->external_local;
@@ -460,9 +460,8 @@ static int port_frontend(struct frontend *fe, const struct resolve_input *in,
 }
 
 /* Frontends of one service port at each address of a list (externalIPs, LB ingress IPs). */
-static int address_list_frontends(struct frontend *items, size_t *n,
-				  const struct resolve_input *in, const struct ip_addr *addrs,
-				  int n_addrs, enum frontend_kind kind,
+static int address_list_frontends(struct frontend *items, size_t *n, const struct resolve_input *in,
+				  const struct ip_addr *addrs, int n_addrs, enum frontend_kind kind,
 				  const struct service_port *port, const char *service)
 {
 	for (int a = 0; a < n_addrs; a++) {
@@ -542,8 +541,8 @@ int resolve_service(const struct resolve_input *in, struct frontend_list *out)
 					 service, port->port, proto_name(port->proto));
 				continue;
 			}
-			err = port_frontend(&items[n], in, cluster_ip, FE_CLUSTER_IP, port->port, port,
-					    service);
+			err = port_frontend(&items[n], in, cluster_ip, FE_CLUSTER_IP, port->port,
+					    port, service);
 			if (err)
 				break;
 			n++;

@@ -16,9 +16,9 @@ struct resolve_input {
 	const struct service *svc;
 	const struct endpoint_slice *const *slices; /* the Service's slices, any family */
 	size_t n_slices;
-	const char *node_name;	/* this node */
-	const char *node_zone;	/* this node's zone label, NULL if none */
-	uint32_t service_id;	/* copied into every frontend */
+	const char *node_name; /* this node */
+	const char *node_zone; /* this node's zone label, NULL if none */
+	uint32_t service_id; /* copied into every frontend */
 };
 
 struct frontend_list {
@@ -37,9 +37,9 @@ void frontend_list_clear(struct frontend_list *list);
 
 /* One backend set and what a frontend that uses it must do. */
 struct backend_selection {
-	enum frontend_action action;	/* FE_SERVE iff n_backends > 0 */
+	enum frontend_action action; /* FE_SERVE iff n_backends > 0 */
 	enum backend_choice choice;
-	struct backend *backends;	/* sorted by address then port, no duplicates */
+	struct backend *backends; /* sorted by address then port, no duplicates */
 	size_t n_backends;
 };
 

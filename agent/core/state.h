@@ -23,19 +23,19 @@ enum frontend_kind {
 
 /* What a packet or connect() to the frontend gets. */
 enum frontend_action {
-	FE_SERVE,	/* pick a backend */
-	FE_REFUSE,	/* no usable endpoint: ECONNREFUSED / TCP RST / ICMP unreachable */
-	FE_DROP,	/* Local policy and endpoints only on other nodes: drop silently */
+	FE_SERVE, /* pick a backend */
+	FE_REFUSE, /* no usable endpoint: ECONNREFUSED / TCP RST / ICMP unreachable */
+	FE_DROP, /* Local policy and endpoints only on other nodes: drop silently */
 };
 
 /* Why these backends were chosen (design.md section 4), for sluicectl and logs. */
 enum backend_choice {
-	CHOICE_NONE,		/* no usable endpoint */
-	CHOICE_CLUSTER,		/* all ready endpoints, no topology mode */
-	CHOICE_ZONE,		/* ready endpoints hinted for this node's zone */
-	CHOICE_NODE,		/* ready endpoints hinted for this node */
-	CHOICE_TERMINATING,	/* no ready endpoint: serving-and-terminating ones */
-	CHOICE_LOCAL,		/* traffic policy Local: this node's ready endpoints */
+	CHOICE_NONE, /* no usable endpoint */
+	CHOICE_CLUSTER, /* all ready endpoints, no topology mode */
+	CHOICE_ZONE, /* ready endpoints hinted for this node's zone */
+	CHOICE_NODE, /* ready endpoints hinted for this node */
+	CHOICE_TERMINATING, /* no ready endpoint: serving-and-terminating ones */
+	CHOICE_LOCAL, /* traffic policy Local: this node's ready endpoints */
 	CHOICE_LOCAL_TERMINATING, /* Local, no ready local one: local terminating ones */
 };
 
@@ -54,8 +54,8 @@ struct backend {
  */
 struct frontend_key {
 	struct ip_addr addr;
-	uint8_t proto;		/* IPPROTO_TCP / IPPROTO_UDP, or 0 for the marker */
-	uint16_t port;		/* host order */
+	uint8_t proto; /* IPPROTO_TCP / IPPROTO_UDP, or 0 for the marker */
+	uint16_t port; /* host order */
 };
 
 struct frontend {
@@ -63,11 +63,11 @@ struct frontend {
 	enum frontend_kind kind;
 	enum frontend_action action;
 	enum backend_choice choice;
-	char *service;		/* "namespace/name" */
-	char *port_name;	/* service port name, "" when unnamed */
-	uint32_t service_id;	/* stable per Service while the agent runs */
+	char *service; /* "namespace/name" */
+	char *port_name; /* service port name, "" when unnamed */
+	uint32_t service_id; /* stable per Service while the agent runs */
 	uint32_t affinity_timeout; /* seconds of idleness; 0: no session affinity */
-	struct rate_limit rate;	/* the Service's limit, shared by its ports */
+	struct rate_limit rate; /* the Service's limit, shared by its ports */
 	/*
 	 * External kinds only. preserve_source: externalTrafficPolicy Local,
 	 * the client's address is kept (no SNAT) and the backends are this

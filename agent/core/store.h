@@ -19,12 +19,12 @@ struct slice_group {
 };
 
 struct store {
-	struct strmap services;		/* "ns/name" -> struct service * */
-	struct strmap slices;		/* "ns/name" -> struct endpoint_slice * */
+	struct strmap services; /* "ns/name" -> struct service * */
+	struct strmap slices; /* "ns/name" -> struct endpoint_slice * */
 	struct strmap slices_by_service; /* "ns/service" -> struct slice_group * */
-	struct strmap nodes;		/* name -> struct node * */
-	struct strmap dirty_services;	/* "ns/name" -> (void *)1 */
-	struct strmap dirty_nodes;	/* name -> (void *)1 */
+	struct strmap nodes; /* name -> struct node * */
+	struct strmap dirty_services; /* "ns/name" -> (void *)1 */
+	struct strmap dirty_nodes; /* name -> (void *)1 */
 };
 
 void store_init(struct store *st);

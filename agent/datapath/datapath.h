@@ -14,9 +14,9 @@
 #include "core/state.h"
 
 struct datapath_config {
-	const char *bpffs;	/* pin directory, e.g. /sys/fs/bpf/sluice */
-	const char *cgroup;	/* cgroup v2 directory for the socket hooks */
-	const char *devices;	/* comma-separated devices for the tc path, or NULL */
+	const char *bpffs; /* pin directory, e.g. /sys/fs/bpf/sluice */
+	const char *cgroup; /* cgroup v2 directory for the socket hooks */
+	const char *devices; /* comma-separated devices for the tc path, or NULL */
 	const char *node_name;
 };
 
@@ -24,11 +24,11 @@ struct datapath;
 
 /* Per-Service rate-limit state, as the kernel holds it (for sluicectl and metrics). */
 struct service_stats {
-	char service[256];	/* "namespace/name" */
+	char service[256]; /* "namespace/name" */
 	uint32_t service_id;
-	struct rate_limit rate;	/* count 0: no limit */
-	uint64_t admitted;	/* new flows let through */
-	uint64_t limited;	/* new flows refused by the limit */
+	struct rate_limit rate; /* count 0: no limit */
+	uint64_t admitted; /* new flows let through */
+	uint64_t limited; /* new flows refused by the limit */
 };
 
 struct datapath_ops {
@@ -52,8 +52,7 @@ struct datapath_ops {
 	 * open (sluicectl runs beside the agent). *out is malloc'd, one entry
 	 * per Service that has a limit or counters. Returns 0 or -errno.
 	 */
-	int (*read_stats)(const struct datapath_config *cfg, struct service_stats **out,
-			  size_t *n);
+	int (*read_stats)(const struct datapath_config *cfg, struct service_stats **out, size_t *n);
 };
 
 extern const struct datapath_ops bpf_datapath_ops;

@@ -63,6 +63,6 @@ bool cidr_parse(const char *text, struct cidr *out)
 		return false;
 	out->prefix_len = (uint8_t)prefix;
 	for (int i = prefix; i < bits; i++)
-		out->addr.bytes[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+		out->addr.bytes[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
 	return true;
 }

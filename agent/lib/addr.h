@@ -17,7 +17,7 @@ struct ip_addr {
 
 /* An address block, e.g. loadBalancerSourceRanges' "203.0.113.0/24". */
 struct cidr {
-	struct ip_addr addr;	/* host bits cleared */
+	struct ip_addr addr; /* host bits cleared */
 	uint8_t prefix_len;
 };
 

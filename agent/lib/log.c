@@ -50,7 +50,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	enum log_level ours = level == LIBBPF_WARN ? LOG_WARN :
-			      level == LIBBPF_INFO ? LOG_INFO : LOG_DEBUG;
+			      level == LIBBPF_INFO ? LOG_INFO :
+						     LOG_DEBUG;
 
 	/* libbpf's info messages are noise for an operator; keep them at debug. */
 	if (ours == LOG_INFO)

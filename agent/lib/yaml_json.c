@@ -16,15 +16,15 @@
 
 /* An open sequence or mapping. */
 struct yaml_frame {
-	json_t *node;	/* array or object, owned by its parent or by the builder's root */
-	char *key;	/* object: the key read, waiting for its value */
+	json_t *node; /* array or object, owned by its parent or by the builder's root */
+	char *key; /* object: the key read, waiting for its value */
 };
 
 struct yaml_builder {
 	struct yaml_frame *frames;
 	size_t depth, cap;
-	json_t *docs;	/* one element per finished document */
-	json_t *root;	/* the document being built */
+	json_t *docs; /* one element per finished document */
+	json_t *root; /* the document being built */
 	struct yaml_json_error *err;
 };
 

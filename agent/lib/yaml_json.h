@@ -8,8 +8,8 @@
 #include <jansson.h>
 
 struct yaml_json_error {
-	int line;		/* 1-based line of the problem, 0 if none */
-	bool nomem;		/* out of memory rather than bad text */
+	int line; /* 1-based line of the problem, 0 if none */
+	bool nomem; /* out of memory rather than bad text */
 	char text[200];
 };
 

@@ -46,8 +46,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (!strcmp(url, "/healthz"))
 		return reply(conn, MHD_HTTP_OK, "ok\n");
 	if (!strcmp(url, "/readyz"))
-		return atomic_load(&hs->ready) ? reply(conn, MHD_HTTP_OK, "ready\n") :
-		       reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not synced yet\n");
+		return atomic_load(&hs->ready) ?
+			       reply(conn, MHD_HTTP_OK, "ready\n") :
+			       reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not synced yet\n");
 	return reply(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 

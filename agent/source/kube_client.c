@@ -19,10 +19,10 @@
 
 struct kube_client {
 	struct kube_config cfg;
-	pthread_mutex_t lock;	/* guards the token below */
-	char *token;		/* current bearer token, NULL for none */
-	struct stat token_st;	/* identity of token_file when last read */
-	bool token_warned;	/* token_file unreadable, already logged */
+	pthread_mutex_t lock; /* guards the token below */
+	char *token; /* current bearer token, NULL for none */
+	struct stat token_st; /* identity of token_file when last read */
+	bool token_warned; /* token_file unreadable, already logged */
 };
 
 static void blob_free(struct kube_blob *b)
@@ -112,7 +112,8 @@ static json_t *named_entry(json_t *root, const char *list, const char *field, co
 	json_t *arr = json_object_get(root, list), *item;
 	size_t i;
 
-	json_array_foreach(arr, i, item) {
+	json_array_foreach(arr, i, item)
+	{
 		const char *n = json_string_value(json_object_get(item, "name"));
 
 		if (n && !strcmp(n, name))
@@ -232,8 +233,8 @@ int kube_config_parse(const char *text, size_t len, const char *dir, const char 
 		if (!err)
 			err = file_or_data(user, "client-key", "client-key-data", dir, name,
 					   &out->key_file, &out->key);
-		if (!err && (!!(out->cert_file || out->cert.data) !=
-			     !!(out->key_file || out->key.data))) {
+		if (!err &&
+		    (!!(out->cert_file || out->cert.data) != !!(out->key_file || out->key.data))) {
 			pr_warn("%s: user \"%s\": a client certificate needs its key and the other way round",
 				name, user_name);
 			err = -EINVAL;
@@ -432,8 +433,8 @@ static void set_blob(CURL *curl, CURLoption opt, const struct kube_blob *b)
 	curl_easy_setopt(curl, opt, &blob);
 }
 
-int kube_client_get(struct kube_client *client, const char *path, long timeout_s,
-		    kube_body_fn fn, void *ctx, atomic_bool *stop, struct kube_response *resp)
+int kube_client_get(struct kube_client *client, const char *path, long timeout_s, kube_body_fn fn,
+		    void *ctx, atomic_bool *stop, struct kube_response *resp)
 {
 	struct kube_config *cfg = &client->cfg;
 	struct request r = { .fn = fn, .ctx = ctx, .stop = stop, .resp = resp };
@@ -542,8 +543,8 @@ void kube_line_buffer_free(struct kube_line_buffer *lb)
 }
 
 static const char *const watch_types[] = {
-	[KUBE_WATCH_ADDED] = "ADDED",	    [KUBE_WATCH_MODIFIED] = "MODIFIED",
-	[KUBE_WATCH_DELETED] = "DELETED",   [KUBE_WATCH_BOOKMARK] = "BOOKMARK",
+	[KUBE_WATCH_ADDED] = "ADDED",	  [KUBE_WATCH_MODIFIED] = "MODIFIED",
+	[KUBE_WATCH_DELETED] = "DELETED", [KUBE_WATCH_BOOKMARK] = "BOOKMARK",
 	[KUBE_WATCH_ERROR] = "ERROR",
 };
 

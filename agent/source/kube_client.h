@@ -23,11 +23,11 @@ struct kube_blob {
 };
 
 struct kube_config {
-	char *server;		/* "https://host:port", without a trailing slash */
-	char *ca_file;		/* CA bundle to verify the server, or ... */
-	struct kube_blob ca;	/* ... the same in memory */
-	char *token;		/* a fixed bearer token, or ... */
-	char *token_file;	/* ... a file holding it, re-read when it changes */
+	char *server; /* "https://host:port", without a trailing slash */
+	char *ca_file; /* CA bundle to verify the server, or ... */
+	struct kube_blob ca; /* ... the same in memory */
+	char *token; /* a fixed bearer token, or ... */
+	char *token_file; /* ... a file holding it, re-read when it changes */
 	char *cert_file, *key_file; /* client certificate and key, or ... */
 	struct kube_blob cert, key; /* ... the same in memory */
 };
@@ -56,8 +56,8 @@ const char *kube_client_server(const struct kube_client *client);
 typedef bool (*kube_body_fn)(void *ctx, const char *data, size_t len);
 
 struct kube_response {
-	long status;		/* HTTP status, 0 if no answer came */
-	char error[512];	/* transport error, or the start of a non-2xx body */
+	long status; /* HTTP status, 0 if no answer came */
+	char error[512]; /* transport error, or the start of a non-2xx body */
 };
 
 /*
@@ -67,8 +67,8 @@ struct kube_response {
  * more, or -EIO (connection or TLS failure, described in resp->error).
  * timeout_s: 0 for none (watches).
  */
-int kube_client_get(struct kube_client *client, const char *path, long timeout_s,
-		    kube_body_fn fn, void *ctx, atomic_bool *stop, struct kube_response *resp);
+int kube_client_get(struct kube_client *client, const char *path, long timeout_s, kube_body_fn fn,
+		    void *ctx, atomic_bool *stop, struct kube_response *resp);
 
 /* Splits a byte stream into lines, for watch streams. */
 struct kube_line_buffer {
@@ -95,17 +95,17 @@ enum kube_watch_type {
 /* One event of a watch stream: {"type": "...", "object": {...}}. */
 struct kube_watch_event {
 	enum kube_watch_type type;
-	json_t *root;		/* owns everything below */
+	json_t *root; /* owns everything below */
 	json_t *object;
 	const char *resource_version; /* object.metadata.resourceVersion, or NULL */
-	const char *ns, *name;	/* object.metadata, or NULL */
-	int error_code;		/* ERROR: the Status' code (410: history expired) */
+	const char *ns, *name; /* object.metadata, or NULL */
+	int error_code; /* ERROR: the Status' code (410: history expired) */
 	const char *error_message; /* ERROR: the Status' message, or "" */
 };
 
 /* Returns 0 or -EINVAL (why in err, size errlen) for a line that is no valid event. */
-int kube_watch_parse_line(const char *line, size_t len, struct kube_watch_event *ev,
-			  char *err, size_t errlen);
+int kube_watch_parse_line(const char *line, size_t len, struct kube_watch_event *ev, char *err,
+			  size_t errlen);
 void kube_watch_event_clear(struct kube_watch_event *ev);
 
 #endif

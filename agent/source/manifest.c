@@ -17,7 +17,7 @@
 #include "lib/yaml_json.h"
 
 #define MAX_LIST_DEPTH 8
-#define SHOWN_MAX 64		/* bytes of a bad value quoted in a log line */
+#define SHOWN_MAX 64 /* bytes of a bad value quoted in a log line */
 #define DEFAULT_AFFINITY_TIMEOUT 10800
 #define MAX_AFFINITY_TIMEOUT 86400
 
@@ -28,22 +28,22 @@ struct collected {
 };
 
 /* Appends item to array (count n, capacity cap); false when out of memory. */
-#define APPEND(array, n, cap, item)                                                         \
-	({                                                                                  \
-		bool ok_ = true;                                                            \
-		if ((n) == (cap)) {                                                         \
-			size_t cap_ = (cap) ? 2 * (cap) : 8;                                \
-			typeof(array) bigger_ = realloc((array), cap_ * sizeof(*(array)));  \
-			if (bigger_) {                                                      \
-				(array) = bigger_;                                          \
-				(cap) = cap_;                                               \
-			} else {                                                            \
-				ok_ = false;                                                \
-			}                                                                   \
-		}                                                                           \
-		if (ok_)                                                                    \
-			(array)[(n)++] = (item);                                            \
-		ok_;                                                                        \
+#define APPEND(array, n, cap, item)                                                        \
+	({                                                                                 \
+		bool ok_ = true;                                                           \
+		if ((n) == (cap)) {                                                        \
+			size_t cap_ = (cap) ? 2 * (cap) : 8;                               \
+			typeof(array) bigger_ = realloc((array), cap_ * sizeof(*(array))); \
+			if (bigger_) {                                                     \
+				(array) = bigger_;                                         \
+				(cap) = cap_;                                              \
+			} else {                                                           \
+				ok_ = false;                                               \
+			}                                                                  \
+		}                                                                          \
+		if (ok_)                                                                   \
+			(array)[(n)++] = (item);                                           \
+		ok_;                                                                       \
 	})
 
 /* One object being decoded: what to call it in a log line, and its first problem. */
@@ -51,7 +51,7 @@ struct decode_ctx {
 	const char *source;
 	const char *kind;
 	bool namespaced;
-	const char *ns;		/* points into the tree; NULL until known */
+	const char *ns; /* points into the tree; NULL until known */
 	const char *name;
 	bool failed;
 	bool nomem;
@@ -204,8 +204,9 @@ static bool get_int(struct decode_ctx *ctx, const json_t *obj, const char *at, c
 	if (!json_is_integer(v))
 		return fail(ctx, "%s%s: expected an integer, got %s", at, key, json_kind(v));
 	if (json_integer_value(v) < min || json_integer_value(v) > max)
-		return fail(ctx, "%s%s: %" JSON_INTEGER_FORMAT " is out of range %"
-			    JSON_INTEGER_FORMAT "..%" JSON_INTEGER_FORMAT,
+		return fail(ctx,
+			    "%s%s: %" JSON_INTEGER_FORMAT " is out of range %" JSON_INTEGER_FORMAT
+			    "..%" JSON_INTEGER_FORMAT,
 			    at, key, json_integer_value(v), min, max);
 	*out = json_integer_value(v);
 	*present = true;
@@ -263,7 +264,8 @@ static bool get_ip_list(struct decode_ctx *ctx, const json_t *obj, const char *a
 	*out = calloc(json_array_size(list), sizeof(**out));
 	if (!*out)
 		return no_memory(ctx);
-	json_array_foreach(list, i, item) {
+	json_array_foreach(list, i, item)
+	{
 		snprintf(what, sizeof(what), "%s%s[%zu]", at, key, i);
 		if (!check_string(ctx, item, what, ""))
 			return false;
@@ -290,7 +292,8 @@ static bool get_string_list(struct decode_ctx *ctx, const json_t *obj, const cha
 	*out = calloc(json_array_size(list), sizeof(**out));
 	if (!*out)
 		return no_memory(ctx);
-	json_array_foreach(list, i, item) {
+	json_array_foreach(list, i, item)
+	{
 		snprintf(what, sizeof(what), "%s%s[%zu]", at, key, i);
 		if (!check_string(ctx, item, what, ""))
 			return false;
@@ -319,7 +322,8 @@ static bool get_hint_names(struct decode_ctx *ctx, const json_t *hints, const ch
 	*out = calloc(json_array_size(list), sizeof(**out));
 	if (!*out)
 		return no_memory(ctx);
-	json_array_foreach(list, i, item) {
+	json_array_foreach(list, i, item)
+	{
 		snprintf(item_at, sizeof(item_at), "%s%s[%zu].", at, key, i);
 		if (!check_object_element(ctx, item, item_at) ||
 		    !get_string(ctx, item, item_at, "name", &name))
@@ -468,7 +472,8 @@ static bool decode_cluster_ips(struct decode_ctx *ctx, const json_t *spec, struc
 	svc->cluster_ips = calloc(n, sizeof(*svc->cluster_ips));
 	if (!svc->cluster_ips)
 		return no_memory(ctx);
-	json_array_foreach(list, i, item) {
+	json_array_foreach(list, i, item)
+	{
 		snprintf(what, sizeof(what), "clusterIPs[%zu]", i);
 		if (!check_string(ctx, item, what, ""))
 			return false;
@@ -503,8 +508,10 @@ static bool decode_target_port(struct decode_ctx *ctx, const json_t *item, const
 		return true;
 	if (json_is_integer(v)) {
 		if (json_integer_value(v) < 0 || json_integer_value(v) > 65535)
-			return fail(ctx, "%stargetPort: %" JSON_INTEGER_FORMAT
-				    " is out of range 1..65535", at, json_integer_value(v));
+			return fail(ctx,
+				    "%stargetPort: %" JSON_INTEGER_FORMAT
+				    " is out of range 1..65535",
+				    at, json_integer_value(v));
 		p->target_port = json_integer_value(v);
 		return true;
 	}
@@ -538,7 +545,8 @@ static bool decode_service_ports(struct decode_ctx *ctx, const json_t *spec, str
 	svc->ports = calloc(json_array_size(ports), sizeof(*svc->ports));
 	if (!svc->ports)
 		return no_memory(ctx);
-	json_array_foreach(ports, i, item) {
+	json_array_foreach(ports, i, item)
+	{
 		/* Counted first so that service_free() sees what is filled in. */
 		struct service_port *p = &svc->ports[svc->n_ports++];
 
@@ -666,7 +674,8 @@ static bool decode_lb_ingress(struct decode_ctx *ctx, const json_t *obj, struct 
 	svc->lb_ingress_ips = calloc(json_array_size(ingress), sizeof(*svc->lb_ingress_ips));
 	if (!svc->lb_ingress_ips)
 		return no_memory(ctx);
-	json_array_foreach(ingress, i, item) {
+	json_array_foreach(ingress, i, item)
+	{
 		snprintf(at, sizeof(at), "status.loadBalancer.ingress[%zu].", i);
 		if (!check_object_element(ctx, item, at) || !get_string(ctx, item, at, "ip", &ip))
 			return false;
@@ -789,7 +798,8 @@ static bool decode_slice_ports(struct decode_ctx *ctx, const json_t *obj,
 	slice->ports = calloc(json_array_size(ports), sizeof(*slice->ports));
 	if (!slice->ports)
 		return no_memory(ctx);
-	json_array_foreach(ports, i, item) {
+	json_array_foreach(ports, i, item)
+	{
 		struct slice_port *p = &slice->ports[slice->n_ports++];
 
 		snprintf(at, sizeof(at), "ports[%zu].", i);
@@ -805,8 +815,8 @@ static bool decode_slice_ports(struct decode_ctx *ctx, const json_t *obj,
 	return true;
 }
 
-static bool decode_endpoint(struct decode_ctx *ctx, const json_t *item, const char *at,
-			    int family, struct endpoint *ep)
+static bool decode_endpoint(struct decode_ctx *ctx, const json_t *item, const char *at, int family,
+			    struct endpoint *ep)
 {
 	json_t *conditions, *hints;
 	const char *node_name, *zone;
@@ -841,8 +851,7 @@ static bool decode_endpoint(struct decode_ctx *ctx, const json_t *item, const ch
 	snprintf(hints_at, sizeof(hints_at), "%shints.", at);
 	return get_hint_names(ctx, hints, hints_at, "forZones", &ep->hint_zones,
 			      &ep->n_hint_zones) &&
-	       get_hint_names(ctx, hints, hints_at, "forNodes", &ep->hint_nodes,
-			      &ep->n_hint_nodes);
+	       get_hint_names(ctx, hints, hints_at, "forNodes", &ep->hint_nodes, &ep->n_hint_nodes);
 }
 
 static bool decode_slice_body(struct decode_ctx *ctx, const json_t *obj, const json_t *labels,
@@ -880,7 +889,8 @@ static bool decode_slice_body(struct decode_ctx *ctx, const json_t *obj, const j
 	slice->endpoints = calloc(json_array_size(endpoints), sizeof(*slice->endpoints));
 	if (!slice->endpoints)
 		return no_memory(ctx);
-	json_array_foreach(endpoints, i, item) {
+	json_array_foreach(endpoints, i, item)
+	{
 		snprintf(at, sizeof(at), "endpoints[%zu].", i);
 		if (!decode_endpoint(ctx, item, at, slice->address_family,
 				     &slice->endpoints[slice->n_endpoints++]))
@@ -927,14 +937,14 @@ static bool decode_node_addresses(struct decode_ctx *ctx, const json_t *obj, str
 	node->addresses = calloc(json_array_size(addresses), sizeof(*node->addresses));
 	if (!node->addresses)
 		return no_memory(ctx);
-	json_array_foreach(addresses, i, item) {
+	json_array_foreach(addresses, i, item)
+	{
 		snprintf(at, sizeof(at), "status.addresses[%zu].", i);
 		if (!check_object_element(ctx, item, at) ||
 		    !get_string(ctx, item, at, "type", &type) ||
 		    !get_string(ctx, item, at, "address", &address))
 			return false;
-		if (!type || (strcmp(type, "InternalIP") && strcmp(type, "ExternalIP")) ||
-		    !address)
+		if (!type || (strcmp(type, "InternalIP") && strcmp(type, "ExternalIP")) || !address)
 			continue;
 		if (!ip_addr_parse(address, &node->addresses[node->n_addresses])) {
 			pr_debug("%s: Node %s: ignoring %s%s that is not an IP address",
@@ -1026,7 +1036,8 @@ static int decode_list(struct collected *c, const json_t *list, const char *sour
 		if (!item_kind)
 			return -ENOMEM;
 	}
-	json_array_foreach(items, i, item) {
+	json_array_foreach(items, i, item)
+	{
 		if (!json_is_object(item)) {
 			snprintf(what, sizeof(what), "%s item %zu", kind, i);
 			rc = reject_non_object(c, source, what, item);
@@ -1077,23 +1088,23 @@ static int move_collected(struct collected *c, struct manifest_objects *out)
 {
 	struct manifest_objects *from = &c->objs;
 
-#define RESERVE(field, count)                                                                \
-	do {                                                                                 \
-		if (from->count) {                                                           \
-			typeof(out->field) bigger_ = realloc(                                \
+#define RESERVE(field, count)                                                                  \
+	do {                                                                                   \
+		if (from->count) {                                                             \
+			typeof(out->field) bigger_ = realloc(                                  \
 				out->field, (out->count + from->count) * sizeof(*out->field)); \
-			if (!bigger_)                                                        \
-				return -ENOMEM;                                              \
-			out->field = bigger_;                                                \
-		}                                                                            \
+			if (!bigger_)                                                          \
+				return -ENOMEM;                                                \
+			out->field = bigger_;                                                  \
+		}                                                                              \
 	} while (0)
-#define MOVE(field, count)                                                                   \
-	do {                                                                                 \
-		if (from->count)                                                             \
-			memcpy(out->field + out->count, from->field,                         \
-			       from->count * sizeof(*out->field));                           \
-		out->count += from->count;                                                   \
-		from->count = 0;                                                             \
+#define MOVE(field, count)                                           \
+	do {                                                         \
+		if (from->count)                                     \
+			memcpy(out->field + out->count, from->field, \
+			       from->count * sizeof(*out->field));   \
+		out->count += from->count;                           \
+		from->count = 0;                                     \
 	} while (0)
 
 	RESERVE(services, n_services);
@@ -1187,8 +1198,7 @@ static json_t *parse_documents(const char *text, size_t len, const char *source,
 	return docs;
 }
 
-int manifest_decode(const char *text, size_t len, const char *source,
-		    struct manifest_objects *out)
+int manifest_decode(const char *text, size_t len, const char *source, struct manifest_objects *out)
 {
 	struct collected c = { 0 };
 	json_t *docs, *doc;
@@ -1203,7 +1213,8 @@ int manifest_decode(const char *text, size_t len, const char *source,
 	docs = parse_documents(text ? text : "", len, source, &err);
 	if (!docs)
 		return err;
-	json_array_foreach(docs, i, doc) {
+	json_array_foreach(docs, i, doc)
+	{
 		if (json_is_null(doc))
 			continue;
 		snprintf(what, sizeof(what), "document %zu", i + 1);

@@ -14,9 +14,9 @@
 
 /* An object of one of our kinds that was left out as invalid (already logged). */
 struct manifest_rejected {
-	char *kind;		/* "Service", "EndpointSlice" or "Node"; NULL if unknown */
-	char *ns;		/* NULL for Nodes, or when unknown */
-	char *name;		/* NULL when the object had no usable name */
+	char *kind; /* "Service", "EndpointSlice" or "Node"; NULL if unknown */
+	char *ns; /* NULL for Nodes, or when unknown */
+	char *name; /* NULL when the object had no usable name */
 };
 
 struct manifest_objects {
@@ -40,8 +40,7 @@ struct manifest_objects {
  * Decoded objects are appended to out, so one manifest_objects can collect
  * several texts; on any error out is left as it was.
  */
-int manifest_decode(const char *text, size_t len, const char *source,
-		    struct manifest_objects *out);
+int manifest_decode(const char *text, size_t len, const char *source, struct manifest_objects *out);
 /*
  * Decodes one already-parsed object (for the API server source): a Service,
  * EndpointSlice or Node, or a List of them (items of a typed list such as

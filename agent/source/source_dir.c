@@ -35,10 +35,10 @@ struct object_ref {
 };
 
 struct dir_file {
-	struct stat st;		/* identity when last read */
+	struct stat st; /* identity when last read */
 	struct object_ref *refs; /* objects it contributed */
 	size_t n_refs;
-	bool seen;		/* found by the current scan */
+	bool seen; /* found by the current scan */
 };
 
 static bool is_manifest_name(const char *name)
@@ -191,8 +191,10 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 
 		if (refs_contain(refs, n_refs, ref))
 			continue;
-		if (manifest_rejected_contains(&objs, ref->kind == KIND_SERVICE ? "Service" :
-						      ref->kind == KIND_SLICE ? "EndpointSlice" : "Node",
+		if (manifest_rejected_contains(&objs,
+					       ref->kind == KIND_SERVICE ? "Service" :
+					       ref->kind == KIND_SLICE	 ? "EndpointSlice" :
+									   "Node",
 					       ref->ns, ref->name))
 			add_ref(&refs, &n_refs, ref->kind, ref->ns, ref->name);
 		else

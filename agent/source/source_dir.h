@@ -18,8 +18,8 @@ struct dir_source {
 	char *path;
 	int inotify_fd;
 	struct store *store;
-	struct strmap files;	/* file name -> struct dir_file * */
-	size_t rejected;	/* files or objects rejected by the last scan */
+	struct strmap files; /* file name -> struct dir_file * */
+	size_t rejected; /* files or objects rejected by the last scan */
 };
 
 /* Loads the directory and starts watching it. Returns 0 or -errno. */

@@ -28,10 +28,10 @@
 #include "source/manifest.h"
 #include "source/source_kube.h"
 
-#define SOURCE_NAME "kube-apiserver"	/* objects' source, in log lines */
+#define SOURCE_NAME "kube-apiserver" /* objects' source, in log lines */
 #define LIST_PAGE_SIZE 500
 #define LIST_TIMEOUT_S 120
-#define WATCH_MIN_S 300			/* watches end after 5 to 10 minutes, as client-go's */
+#define WATCH_MIN_S 300 /* watches end after 5 to 10 minutes, as client-go's */
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 30000
 
@@ -40,14 +40,14 @@ enum resource_id { RES_SERVICES, RES_SLICES, RES_NODES, N_RESOURCES };
 struct resource {
 	struct kube_source *src;
 	enum resource_id id;
-	const char *name;		/* for log lines */
-	const char *path;		/* collection URL path */
-	char *selector;			/* "&fieldSelector=..." or "" */
+	const char *name; /* for log lines */
+	const char *path; /* collection URL path */
+	char *selector; /* "&fieldSelector=..." or "" */
 	pthread_t thread;
 	bool started;
-	char rv[128];			/* last resourceVersion seen; "" until listed */
-	int backoff_ms;			/* next delay; 0 after a success */
-	unsigned int seed;		/* for jitter */
+	char rv[128]; /* last resourceVersion seen; "" until listed */
+	int backoff_ms; /* next delay; 0 after a success */
+	unsigned int seed; /* for jitter */
 };
 
 enum change_type { CHANGE_PUT, CHANGE_DELETE, CHANGE_REPLACE };
@@ -57,8 +57,8 @@ struct change {
 	struct change *next;
 	enum resource_id res;
 	enum change_type type;
-	struct manifest_objects objs;	/* PUT: the object; REPLACE: everything listed */
-	char *ns, *name;		/* DELETE */
+	struct manifest_objects objs; /* PUT: the object; REPLACE: everything listed */
+	char *ns, *name; /* DELETE */
 };
 
 struct kube_source {
@@ -66,11 +66,11 @@ struct kube_source {
 	struct store *store;
 	struct kube_client *client;
 	struct resource res[N_RESOURCES];
-	pthread_mutex_t lock;		/* guards the queue, n_listed, and cond */
-	pthread_cond_t cond;		/* signalled on stop and when a first list is done */
+	pthread_mutex_t lock; /* guards the queue, n_listed, and cond */
+	pthread_cond_t cond; /* signalled on stop and when a first list is done */
 	struct change *head, **tail;
-	int n_listed;			/* resources whose first list is queued */
-	int efd;			/* readable when the queue is not empty */
+	int n_listed; /* resources whose first list is queued */
+	int efd; /* readable when the queue is not empty */
 	atomic_bool stop;
 	atomic_size_t rejected;
 	struct strmap known[N_RESOURCES]; /* keys of what we put in the store (main thread) */
@@ -277,8 +277,8 @@ static int list_resource(struct resource *r, char *why, size_t whylen)
 		list_rv = json_string_value(json_object_get(meta, "resourceVersion"));
 		if (!json_is_object(list) || !list_rv || !*list_rv) {
 			json_decref(list);
-			snprintf(why, whylen, "%s list: the answer is no list with a resourceVersion",
-				 r->name);
+			snprintf(why, whylen,
+				 "%s list: the answer is no list with a resourceVersion", r->name);
 			err = -EIO;
 			break;
 		}
@@ -319,7 +319,7 @@ static int list_resource(struct resource *r, char *why, size_t whylen)
 struct watch_stream {
 	struct resource *r;
 	struct kube_line_buffer lines;
-	int result;			/* why the stream was abandoned: -ESTALE, -EIO */
+	int result; /* why the stream was abandoned: -ESTALE, -EIO */
 	char why[512];
 	size_t events;
 };
@@ -331,7 +331,7 @@ static void queue_put(struct resource *r, json_t *object)
 	int err = manifest_decode_object(object, SOURCE_NAME, &objs);
 
 	if (err == -EINVAL)
-		atomic_fetch_add(&r->src->rejected, 1);	/* logged; the last good version stays */
+		atomic_fetch_add(&r->src->rejected, 1); /* logged; the last good version stays */
 	if (objs.n_services + objs.n_slices + objs.n_nodes == 0) {
 		manifest_objects_clear(&objs);
 		return;
@@ -424,9 +424,10 @@ static int watch_resource(struct resource *r, char *why, size_t whylen)
 	char *path, *rv = url_escape(r->rv);
 	int err;
 
-	if (!rv || asprintf(&path,
-			    "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d%s",
-			    r->path, rv, timeout_s, r->selector) < 0) {
+	if (!rv ||
+	    asprintf(&path,
+		     "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d%s",
+		     r->path, rv, timeout_s, r->selector) < 0) {
 		free(rv);
 		snprintf(why, whylen, "%s watch: out of memory", r->name);
 		return -EIO;
@@ -529,8 +530,9 @@ static void put_objects(struct kube_source *src, struct manifest_objects *objs,
 	}
 	for (size_t i = 0; i < objs->n_slices; i++) {
 		if (known)
-			strmap_put(known, object_key(key, sizeof(key), objs->slices[i]->ns,
-						     objs->slices[i]->name),
+			strmap_put(known,
+				   object_key(key, sizeof(key), objs->slices[i]->ns,
+					      objs->slices[i]->name),
 				   (void *)1);
 		store_put_slice(src->store, objs->slices[i]);
 	}

@@ -78,8 +78,8 @@ static __always_inline bool sl_admit_new_flow(const struct sl_service *svc)
 	bool admitted = true;
 
 	if (svc->rate_interval_ns)
-		admitted = sl_rate_admit(svc->service_id, svc->rate_interval_ns,
-					 svc->rate_depth_ns);
+		admitted =
+			sl_rate_admit(svc->service_id, svc->rate_interval_ns, svc->rate_depth_ns);
 	sl_count_flow(svc->service_id, admitted);
 	return admitted;
 }

@@ -97,7 +97,8 @@ static __always_inline int sl_nat_quote(struct __sk_buff *skb, const struct sl_p
 		} else if (l4_csum) {
 			bpf_l3_csum_replace(skb, l4_csum, 0,
 					    bpf_csum_diff((__be32 *)p->inner.daddr, 16,
-							  (__be32 *)ct->new_saddr, 16, 0), 0);
+							  (__be32 *)ct->new_saddr, 16, 0),
+					    0);
 		}
 	}
 	if (!sl_addr_equal(p->inner.saddr, ct->new_daddr)) {
@@ -115,7 +116,8 @@ static __always_inline int sl_nat_quote(struct __sk_buff *skb, const struct sl_p
 		} else if (l4_csum) {
 			bpf_l3_csum_replace(skb, l4_csum, 0,
 					    bpf_csum_diff((__be32 *)p->inner.saddr, 16,
-							  (__be32 *)ct->new_daddr, 16, 0), 0);
+							  (__be32 *)ct->new_daddr, 16, 0),
+					    0);
 		}
 	}
 	if (p->inner.dport != ct->new_sport) {

@@ -16,11 +16,11 @@
 
 /* A parsed packet: its tuple and where its fields are. */
 struct sl_pkt {
-	struct sl_ct_key tuple;	/* ports 0 for an ICMP error */
+	struct sl_ct_key tuple; /* ports 0 for an ICMP error */
 	__u32 l3_off;
 	__u32 l4_off;
 	__u8 tcp_flags;
-	__u8 icmp_error;	/* 1: an ICMP/ICMPv6 error, inner tuple below */
+	__u8 icmp_error; /* 1: an ICMP/ICMPv6 error, inner tuple below */
 	__u8 pad[2];
 	/* ICMP errors: the quoted packet's tuple, as it was sent. */
 	struct sl_ct_key inner;

@@ -151,8 +151,8 @@ static __always_inline int sl_reject_tcp(struct __sk_buff *skb, const struct sl_
 		out->ack = 1;
 		out->ack_seq = bpf_htonl(bpf_ntohl(in.seq) + payload + in.syn + in.fin);
 	}
-	out->check = sl_csum_fold(bpf_csum_diff(NULL, 0, (__be32 *)scratch->b,
-						 pseudo == 12 ? 32 : 60, 0));
+	out->check = sl_csum_fold(
+		bpf_csum_diff(NULL, 0, (__be32 *)scratch->b, pseudo == 12 ? 32 : 60, 0));
 	if (bpf_skb_store_bytes(skb, p->l4_off, out, sizeof(*out), 0))
 		return SL_TC_ACT_SHOT;
 

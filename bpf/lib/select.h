@@ -75,8 +75,7 @@ static __always_inline bool sl_node_port_read(const struct sl_service_key *key,
 	any.proto = key->proto;
 	any.family = key->family;
 	/* Only NodePort entries live under the unspecified address. */
-	return sl_service_read(&any, out) &&
-	       (out->flags & SL_SVC_KIND_MASK) == SL_KIND_NODE_PORT;
+	return sl_service_read(&any, out) && (out->flags & SL_SVC_KIND_MASK) == SL_KIND_NODE_PORT;
 }
 
 /* The backend in slot of the service's current set, if it is usable for family. */
@@ -97,9 +96,9 @@ static __always_inline struct sl_backend *sl_slot(const struct sl_service *svc, 
 }
 
 /* The remembered backend if its slot still holds it: never a removed backend. */
-static __always_inline struct sl_backend *sl_slot_holds(const struct sl_service *svc,
-							__u32 slot, __u8 family,
-							const __u8 addr[16], __u16 port)
+static __always_inline struct sl_backend *sl_slot_holds(const struct sl_service *svc, __u32 slot,
+							__u8 family, const __u8 addr[16],
+							__u16 port)
 {
 	struct sl_backend *be = sl_slot(svc, slot, family);
 

@@ -504,7 +504,8 @@ static void test_limit_kernel_burst(void **state)
 	rl = (struct rate_limit){ .count = 1, .period = 60, .burst = RATE_LIMIT_MAX_BURST };
 	/* 60e9 ns per flow x burst must stay below 2^64 */
 	assert_int_equal(nft_limit_kernel_burst(&rl), UINT64_MAX / 60000000000ull);
-	rl = (struct rate_limit){ .count = RATE_LIMIT_MAX_COUNT, .period = 1,
+	rl = (struct rate_limit){ .count = RATE_LIMIT_MAX_COUNT,
+				  .period = 1,
 				  .burst = RATE_LIMIT_MAX_BURST };
 	assert_int_equal(nft_limit_kernel_burst(&rl), RATE_LIMIT_MAX_BURST);
 }
@@ -990,7 +991,8 @@ static void test_skeleton_external_chains(void **state)
 				bool v6 = !strncmp(nftnl_set_get_str(s, NFTNL_SET_NAME),
 						   "backends6-", 10);
 
-				assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_FLAGS), NFT_SET_MAP);
+				assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_FLAGS),
+						 NFT_SET_MAP);
 				assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE), 19);
 				assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN), 4);
 				assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_DATA_TYPE),
@@ -1073,7 +1075,7 @@ static void fe_ranges(struct frontend *fe, const char *const *cidrs, size_t n)
 static void test_firewall_ranges(void **state)
 {
 	static const char *const cidrs[] = { "192.168.1.0/24", "2001:db8::/32", "10.0.0.0/8",
-					     "192.168.0.0/24", "10.1.2.0/24", "255.255.255.0/24" };
+					     "192.168.0.0/24", "10.1.2.0/24",	"255.255.255.0/24" };
 	static const char *const v6only[] = { "2001:db8::/32" };
 	static const char *const all[] = { "0.0.0.0/0" };
 	struct nft_fw_range r[8];
@@ -1147,9 +1149,10 @@ static void test_firewall_messages(void **state)
 	s = parse_elems(ml->msgs[2]);
 	it = nftnl_set_elems_iter_create(s);
 	for (e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it), m++) {
-		static const uint8_t want[4][4] = {
-			{ 192, 168, 50, 0 }, { 192, 168, 50, 16 }, { 198, 51, 100, 7 }, { 198, 51, 100, 8 }
-		};
+		static const uint8_t want[4][4] = { { 192, 168, 50, 0 },
+						    { 192, 168, 50, 16 },
+						    { 198, 51, 100, 7 },
+						    { 198, 51, 100, 8 } };
 		bool is_end = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) &&
 			      (nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) &
 			       NFT_SET_ELEM_INTERVAL_END);
@@ -1163,7 +1166,8 @@ static void test_firewall_messages(void **state)
 	nftnl_set_free(s);
 	assert_int_equal(msg_type(ml->msgs[3]), NFT_MSG_NEWCHAIN);
 	r = parse_rule(ml->msgs[4]);
-	assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "firewall-203.0.113.20-tcp-80");
+	assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN),
+			    "firewall-203.0.113.20-tcp-80");
 	x = rule_expr(r, 2);
 	assert_expr_name(x, "payload");
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_PAYLOAD_OFFSET), 12); /* ip saddr */
@@ -1214,13 +1218,12 @@ static void test_firewall_messages(void **state)
 
 /* ---- kernel tests: each in a child process inside a fresh network namespace ---- */
 
-#define CHECK(cond)                                                                      \
-	do {                                                                             \
-		if (!(cond)) {                                                           \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                                  \
-			return 1;                                                        \
-		}                                                                        \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+			return 1;                                                                \
+		}                                                                                \
 	} while (0)
 
 static const struct datapath_config test_cfg = { .node_name = "test-node" };
@@ -1381,10 +1384,18 @@ static int dump_kernel(uint16_t type, const char *set, struct dump *out)
 static int dump_all(struct dump *d)
 {
 	static const char *const sets[] = {
-		"services4",	      "services6",		"no-endpoints4",
-		"no-endpoints6",      "service-addrs4",		"service-addrs6",
-		"nodeports4",	      "nodeports6",		"no-endpoint-nodeports4",
-		"no-endpoint-nodeports6", "firewall-ips4",	"firewall-ips6",
+		"services4",
+		"services6",
+		"no-endpoints4",
+		"no-endpoints6",
+		"service-addrs4",
+		"service-addrs6",
+		"nodeports4",
+		"nodeports6",
+		"no-endpoint-nodeports4",
+		"no-endpoint-nodeports6",
+		"firewall-ips4",
+		"firewall-ips6",
 	};
 
 	if (dump_kernel(NFT_MSG_GETRULE, NULL, d) < 0 || dump_kernel(NFT_MSG_GETCHAIN, NULL, d) < 0)
@@ -1827,7 +1838,8 @@ static int tcp_listen(int family, uint16_t port)
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, family == AF_INET ? (struct sockaddr *)&a4 : (struct sockaddr *)&a6,
-		 family == AF_INET ? sizeof(a4) : sizeof(a6)) || listen(fd, 64)) {
+		 family == AF_INET ? sizeof(a4) : sizeof(a6)) ||
+	    listen(fd, 64)) {
 		close(fd);
 		return -1;
 	}
@@ -2086,8 +2098,10 @@ static int child_rate_limit(void)
 		}
 	}
 	expect = rl.burst + rl.count * elapsed;
-	fprintf(stderr, "# 50/s burst 10, two ports, %.2f s: %lu admitted (expected %.0f), "
-		"%lu refused, %lu other\n", elapsed, ok, expect, refused, other);
+	fprintf(stderr,
+		"# 50/s burst 10, two ports, %.2f s: %lu admitted (expected %.0f), "
+		"%lu refused, %lu other\n",
+		elapsed, ok, expect, refused, other);
 	CHECK(other == 0);
 	CHECK(ok > expect * 0.85 && ok < expect * 1.15);
 	CHECK(refused > ok); /* the client really went faster than the limit */
@@ -2197,7 +2211,8 @@ static int child_affinity(void)
 	diff.full = false;
 	CHECK(dump_all(&d0) == 0);
 	CHECK(dump_count(&d0, "chain ep-10.96.0.10-tcp-80-10.1.0.") == 2);
-	snprintf(ep1, sizeof(ep1), "%s", dump_find(&d0, "chain ep-10.96.0.10-tcp-80-10.1.0.1-8080 "));
+	snprintf(ep1, sizeof(ep1), "%s",
+		 dump_find(&d0, "chain ep-10.96.0.10-tcp-80-10.1.0.1-8080 "));
 
 	/* Twenty connections, one backend. */
 	first = same_backend(lfd, 2, 20);
@@ -2335,8 +2350,7 @@ static bool wait_fd(int fd, short events, int wait_ms)
  * the source address the backend saw is written to peer and 0 returned;
  * else -ECONNREFUSED, -ETIMEDOUT...
  */
-static int flow(int ns, int type, const char *addr, uint16_t port, int lfd, char *peer,
-		int wait_ms)
+static int flow(int ns, int type, const char *addr, uint16_t port, int lfd, char *peer, int wait_ms)
 {
 	struct sockaddr_storage ss = { 0 }, from;
 	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
@@ -2509,12 +2523,12 @@ static int child_external(void)
 	fe_external(&fes[4], FE_EXTERNAL_IP, "203.0.113.10", IPPROTO_TCP, 80, FE_SERVE, "10.1",
 		    8080, false);
 	fes[4].backends[0] = fes[0].backends[0];
-	fe_external(&fes[5], FE_LB_INGRESS, "203.0.113.20", IPPROTO_TCP, 80, FE_SERVE, "10.1",
-		    8080, true);
+	fe_external(&fes[5], FE_LB_INGRESS, "203.0.113.20", IPPROTO_TCP, 80, FE_SERVE, "10.1", 8080,
+		    true);
 	fes[5].backends[0] = fes[0].backends[0];
 	fe_ranges(&fes[5], admit, 2);
-	fe_external(&fes[6], FE_LB_INGRESS, "203.0.113.21", IPPROTO_TCP, 80, FE_SERVE, "10.1",
-		    8080, false);
+	fe_external(&fes[6], FE_LB_INGRESS, "203.0.113.21", IPPROTO_TCP, 80, FE_SERVE, "10.1", 8080,
+		    false);
 	fes[6].backends[0] = fes[0].backends[0];
 	fe_ranges(&fes[6], others, 1);
 	fe_external(&fes[7], FE_NODE_PORT, "0.0.0.0", IPPROTO_TCP, 30090, FE_DROP, "10.1", 0, true);
@@ -2559,8 +2573,7 @@ static int child_external(void)
 	CHECK(flow(ns_client, SOCK_STREAM, "203.0.113.22", 80, l4, why, 300) == -ETIMEDOUT);
 	/* NodePorts without endpoints: Local ones elsewhere dropped, others refused. */
 	CHECK(flow(ns_client, SOCK_STREAM, "192.168.50.1", 30090, l4, why, 300) == -ETIMEDOUT);
-	CHECK(flow(ns_client, SOCK_STREAM, "192.168.50.1", 30091, l4, why, 2000) ==
-	      -ECONNREFUSED);
+	CHECK(flow(ns_client, SOCK_STREAM, "192.168.50.1", 30091, l4, why, 2000) == -ECONNREFUSED);
 	/* A client on the node: nat output, masqueraded to the node's address towards the backend. */
 	CHECK(flow_from(ns_node, SOCK_STREAM, "192.168.50.1", 30080, l4, "10.1.0.254"));
 	CHECK(flow_from(ns_node, SOCK_STREAM, "203.0.113.10", 80, l4, "10.1.0.254"));
@@ -2597,8 +2610,10 @@ static int child_external(void)
 	/* Everything removed: nothing of it is left. */
 	diff.n_changes = 0;
 	for (int i = 0; i < 10; i++)
-		ch[diff.n_changes++] = (struct frontend_change){
-			i == 0 ? &local0 : i == 6 ? &lb_admit2 : &fes[i], NULL };
+		ch[diff.n_changes++] = (struct frontend_change){ i == 0 ? &local0 :
+								 i == 6 ? &lb_admit2 :
+									  &fes[i],
+								 NULL };
 	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
 	CHECK(dump_all(&d) == 0);
 	CHECK(dump_count(&d, "fe-") == 0 && dump_count(&d, "firewall-2") == 0 &&

@@ -319,7 +319,8 @@ static void frontend(const char *addr, uint16_t port, uint8_t proto, uint32_t fl
 		slot.backend_set = svc.backend_set;
 		slot.slot = i;
 		assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.backends), &slot, &be,
-						     BPF_ANY), 0);
+						     BPF_ANY),
+				 0);
 	}
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.services), &key, &svc, BPF_ANY),
 			 0);
@@ -353,8 +354,8 @@ static void node_addr(const char *addr)
 
 	addr_of(addr, key.addr);
 	key.family = strchr(addr, ':') ? SL_AF_INET6 : SL_AF_INET;
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.node_addrs), &key, &one,
-					     BPF_ANY), 0);
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(skel->maps.node_addrs), &key, &one, BPF_ANY), 0);
 }
 
 static void dev_addr(int ifindex, const char *addr)
@@ -364,8 +365,8 @@ static void dev_addr(int ifindex, const char *addr)
 
 	addr_of(addr, value.addr);
 	key.family = strchr(addr, ':') ? SL_AF_INET6 : SL_AF_INET;
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.dev_addrs), &key, &value,
-					     BPF_ANY), 0);
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(skel->maps.dev_addrs), &key, &value, BPF_ANY), 0);
 }
 
 static int setup(void **state)
@@ -435,8 +436,7 @@ static int setup(void **state)
 		key.frontend.family = SL_AF_INET;
 		addr_of("203.0.113.0", key.client);
 		key.prefixlen = sizeof(key.frontend) * 8 + 24;
-		if (bpf_map_update_elem(bpf_map__fd(skel->maps.source_ranges), &key, &one,
-					BPF_ANY))
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.source_ranges), &key, &one, BPF_ANY))
 			return -1;
 	}
 	return 0;

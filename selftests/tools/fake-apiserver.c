@@ -52,23 +52,23 @@ static const struct {
 
 /* One line a watch may send: a change, a bookmark, an error, or junk. */
 struct event {
-	long long rv;			/* resourceVersion after this event */
+	long long rv; /* resourceVersion after this event */
 	enum resource_id res;
-	char *line;			/* the JSON line with its newline */
-	const char *name;		/* the object's name, for field selectors; NULL: all */
-	bool bookmark;			/* only for watches that asked for bookmarks */
-	bool ends_stream;		/* ERROR 410: the watch ends after it */
+	char *line; /* the JSON line with its newline */
+	const char *name; /* the object's name, for field selectors; NULL: all */
+	bool bookmark; /* only for watches that asked for bookmarks */
+	bool ends_stream; /* ERROR 410: the watch ends after it */
 };
 
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
-	long long rv;			/* current resourceVersion */
-	long long min_rv;		/* oldest version a watch may start from */
-	json_t *objects[N_RESOURCES];	/* "ns/name" -> object */
-	struct event *events;		/* the history; a watch replays from here */
+	long long rv; /* current resourceVersion */
+	long long min_rv; /* oldest version a watch may start from */
+	json_t *objects[N_RESOURCES]; /* "ns/name" -> object */
+	struct event *events; /* the history; a watch replays from here */
 	size_t n_events, cap_events;
-	unsigned int drop_generation;	/* bumped by /drop */
+	unsigned int drop_generation; /* bumped by /drop */
 	long long unavailable_until, paused_until, slow_ms; /* monotonic ms */
 	bool quitting;
 	const char *token_file;
@@ -186,9 +186,7 @@ static int apply_tree(json_t *tree, bool record)
 
 	if (!json_is_array(items))
 		return apply_object(tree, record);
-	json_array_foreach(items, i, item)
-		if (apply_object(item, record))
-			err = -EINVAL;
+	json_array_foreach(items, i, item) if (apply_object(item, record)) err = -EINVAL;
 	return err;
 }
 
@@ -328,9 +326,9 @@ static enum MHD_Result serve_list(struct MHD_Connection *conn, enum resource_id 
 		}
 	}
 	keys = calloc(json_object_size(S.objects[res]) + 1, sizeof(*keys));
-	json_object_foreach(S.objects[res], key, obj)
-		if (!only_name || !strcmp(meta_string(obj, "name"), only_name))
-			keys[n++] = key;
+	json_object_foreach(S.objects[res], key,
+			    obj) if (!only_name || !strcmp(meta_string(obj, "name"), only_name))
+		keys[n++] = key;
 	qsort(keys, n, sizeof(*keys), compare_strings);
 	for (i = offset; i < n && (limit <= 0 || i < offset + (size_t)limit); i++) {
 		json_t *item = json_deep_copy(json_object_get(S.objects[res], keys[i]));
@@ -359,12 +357,12 @@ struct watch {
 	enum resource_id res;
 	char *only_name;
 	bool bookmarks;
-	size_t cursor;			/* next event index */
+	size_t cursor; /* next event index */
 	long long deadline;
 	unsigned int drop_generation;
-	char *pending;			/* the part of a line not yet written */
+	char *pending; /* the part of a line not yet written */
 	size_t pending_len, pending_off;
-	bool ending;			/* the stream ends once pending is written */
+	bool ending; /* the stream ends once pending is written */
 };
 
 static void watch_free(void *cls)
@@ -443,12 +441,12 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 static enum MHD_Result serve_watch(struct MHD_Connection *conn, enum resource_id res,
 				   const char *only_name)
 {
-	const char *rv_arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-							 "resourceVersion");
-	const char *bm = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-						     "allowWatchBookmarks");
-	const char *timeout = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-							  "timeoutSeconds");
+	const char *rv_arg =
+		MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "resourceVersion");
+	const char *bm =
+		MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "allowWatchBookmarks");
+	const char *timeout =
+		MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "timeoutSeconds");
 	long long from = rv_arg && *rv_arg ? strtoll(rv_arg, NULL, 10) : 0;
 	struct MHD_Response *resp;
 	struct watch *w;
@@ -479,8 +477,8 @@ static enum MHD_Result serve_watch(struct MHD_Connection *conn, enum resource_id
 }
 
 static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn, const char *url,
-				   const char *method, const char *version,
-				   const char *upload_data, size_t *upload_size, void **con_cls)
+				   const char *method, const char *version, const char *upload_data,
+				   size_t *upload_size, void **con_cls)
 {
 	const char *watch = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "watch");
 	const char *only_name;
@@ -545,8 +543,8 @@ static int control(struct MHD_Connection *conn, const char *url, struct upload *
 	}
 	if (!strcmp(url, "/delete")) {
 		const char *name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name");
-		const char *ns = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-							     "namespace");
+		const char *ns =
+			MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "namespace");
 
 		if (res < 0 || !name)
 			return 400;
@@ -556,8 +554,8 @@ static int control(struct MHD_Connection *conn, const char *url, struct upload *
 		snprintf(rv, sizeof(rv), "%lld", S.rv);
 		for (int i = 0; i < N_RESOURCES; i++) {
 			json_t *obj = json_pack("{s:s, s:s, s:{s:s}}", "kind", resources[i].kind,
-						"apiVersion", resources[i].api_version,
-						"metadata", "resourceVersion", rv);
+						"apiVersion", resources[i].api_version, "metadata",
+						"resourceVersion", rv);
 
 			add_event(i, event_line("BOOKMARK", obj), NULL, true, false);
 			json_decref(obj);
@@ -603,8 +601,7 @@ static int control(struct MHD_Connection *conn, const char *url, struct upload *
 
 static enum MHD_Result control_handler(void *cls, struct MHD_Connection *conn, const char *url,
 				       const char *method, const char *version,
-				       const char *upload_data, size_t *upload_size,
-				       void **con_cls)
+				       const char *upload_data, size_t *upload_size, void **con_cls)
 {
 	struct upload *up = *con_cls;
 	struct MHD_Response *resp;
@@ -629,9 +626,8 @@ static enum MHD_Result control_handler(void *cls, struct MHD_Connection *conn, c
 	free(up);
 	*con_cls = NULL;
 	fprintf(stderr, "fake-apiserver: control %s: %d\n", url, status);
-	resp = MHD_create_response_from_buffer(status == 200 ? 3 : 5,
-					       status == 200 ? "ok\n" : "fail\n",
-					       MHD_RESPMEM_PERSISTENT);
+	resp = MHD_create_response_from_buffer(
+		status == 200 ? 3 : 5, status == 200 ? "ok\n" : "fail\n", MHD_RESPMEM_PERSISTENT);
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -728,13 +724,12 @@ int main(int argc, char **argv)
 	api = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 				       MHD_USE_TLS | MHD_USE_ERROR_LOG,
 			       0, NULL, NULL, api_handler, NULL, MHD_OPTION_SOCK_ADDR, &api_sa,
-			       MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-			       MHD_OPTION_HTTPS_MEM_CERT, read_text(cert),
-			       MHD_OPTION_HTTPS_MEM_KEY, read_text(key), MHD_OPTION_END);
+			       MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_HTTPS_MEM_CERT,
+			       read_text(cert), MHD_OPTION_HTTPS_MEM_KEY, read_text(key),
+			       MHD_OPTION_END);
 	control_d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
 				     NULL, control_handler, NULL, MHD_OPTION_SOCK_ADDR, &ctl_sa,
-				     MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-				     MHD_OPTION_END);
+				     MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
 	if (!api || !control_d) {
 		fprintf(stderr, "fake-apiserver: cannot listen on %s / %s\n", listen, ctl);
 		return 1;

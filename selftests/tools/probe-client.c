@@ -188,8 +188,7 @@ static void try_udp(struct results *r, const struct sockaddr_storage *dst, sockl
 		return;
 	}
 	if (connected) {
-		if (connect(fd, (const struct sockaddr *)dst, len) ||
-		    send(fd, "ping", 4, 0) < 0) {
+		if (connect(fd, (const struct sockaddr *)dst, len) || send(fd, "ping", 4, 0) < 0) {
 			classify_error(r, pending_error(fd, errno));
 			goto out;
 		}

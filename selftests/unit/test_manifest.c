@@ -785,9 +785,8 @@ static void test_invalid_address_among_valid(void **state)
 	assert_string_equal(d.objs.services[0]->name, "good-1");
 	assert_string_equal(d.objs.services[1]->name, "good-2");
 	assert_int_equal(d.n_warnings, 1);
-	assert_non_null(
-		strstr(d.log, "examples/x.yaml: Service default/web:"
-			      " invalid clusterIP \"10.0.0.999\""));
+	assert_non_null(strstr(d.log, "examples/x.yaml: Service default/web:"
+				      " invalid clusterIP \"10.0.0.999\""));
 	assert_int_equal(d.objs.n_rejected, 1);
 	assert_true(manifest_rejected_contains(&d.objs, "Service", "default", "web"));
 	assert_false(manifest_rejected_contains(&d.objs, "Service", "default", "good-1"));

@@ -25,12 +25,12 @@
 #define DEFAULT_NODE "node-a"
 
 enum ep_cond {
-	READY,			/* ready, serving */
-	NOT_READY,		/* neither ready nor serving */
-	SERVING_TERMINATING,	/* serving, terminating, not ready */
-	TERMINATING,		/* terminating, not serving */
-	READY_TERMINATING,	/* ready and terminating at once */
-	SERVING_NOT_READY,	/* serving but not ready, not terminating */
+	READY, /* ready, serving */
+	NOT_READY, /* neither ready nor serving */
+	SERVING_TERMINATING, /* serving, terminating, not ready */
+	TERMINATING, /* terminating, not serving */
+	READY_TERMINATING, /* ready and terminating at once */
+	SERVING_NOT_READY, /* serving but not ready, not terminating */
 };
 
 struct ep_desc {
@@ -45,13 +45,13 @@ struct ep_desc {
 
 struct port_desc {
 	const char *name; /* NULL ends the list; "" is an unnamed port */
-	uint8_t proto;	  /* 0: TCP */
+	uint8_t proto; /* 0: TCP */
 	uint16_t port;
 };
 
 struct slice_desc {
 	uint8_t family; /* 0 ends the list of slices; AF_UNSPEC slices use FQDN below */
-	bool fqdn;	/* addressType FQDN: address_family 0 */
+	bool fqdn; /* addressType FQDN: address_family 0 */
 	struct port_desc ports[MAX_PORTS]; /* ports[0].name NULL: one unnamed TCP port 8080 */
 	struct ep_desc eps[MAX_EPS];
 };
@@ -85,7 +85,10 @@ struct fixture {
 
 #define V4 AF_INET
 #define V6 AF_INET6
-#define EP(a, n, ...) { .addr = a, .node = n, __VA_ARGS__ }
+#define EP(a, n, ...)                             \
+	{                                         \
+		.addr = a, .node = n, __VA_ARGS__ \
+	}
 #define ZONES(...) .for_zones = { __VA_ARGS__ }
 #define NODES(...) .for_nodes = { __VA_ARGS__ }
 #define COND(c) .cond = c
@@ -122,19 +125,16 @@ static const struct resolver_case cases[] = {
 	  EXPECT(FE_SERVE, CHOICE_CLUSTER, "10.0.0.1:8080") },
 
 	/* Zone hints. */
-	{ "zone_hints_match",
-	  .zone = "z1",
+	{ "zone_hints_match", .zone = "z1",
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b", ZONES("z1")),
 				     EP("10.0.0.2", "node-c", ZONES("z2")),
 				     EP("10.0.0.3", "node-d", ZONES("z1")) } } },
 	  EXPECT(FE_SERVE, CHOICE_ZONE, "10.0.0.1:8080", "10.0.0.3:8080") },
-	{ "zone_hints_no_match_uses_all",
-	  .zone = "z3",
+	{ "zone_hints_no_match_uses_all", .zone = "z3",
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b", ZONES("z1")),
 				     EP("10.0.0.2", "node-c", ZONES("z2")) } } },
 	  EXPECT(FE_SERVE, CHOICE_CLUSTER, "10.0.0.1:8080", "10.0.0.2:8080") },
-	{ "zone_hints_missing_on_one_endpoint_uses_all",
-	  .zone = "z1",
+	{ "zone_hints_missing_on_one_endpoint_uses_all", .zone = "z1",
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b", ZONES("z1")),
 				     EP("10.0.0.2", "node-c") } } },
 	  EXPECT(FE_SERVE, CHOICE_CLUSTER, "10.0.0.1:8080", "10.0.0.2:8080") },
@@ -142,21 +142,18 @@ static const struct resolver_case cases[] = {
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b", ZONES("z1")),
 				     EP("10.0.0.2", "node-c", ZONES("z2")) } } },
 	  EXPECT(FE_SERVE, CHOICE_CLUSTER, "10.0.0.1:8080", "10.0.0.2:8080") },
-	{ "zone_hints_endpoint_for_several_zones",
-	  .zone = "z2",
+	{ "zone_hints_endpoint_for_several_zones", .zone = "z2",
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b", ZONES("z1", "z2")),
 				     EP("10.0.0.2", "node-c", ZONES("z1")),
 				     EP("10.0.0.3", "node-d", ZONES("z3", "z2")) } } },
 	  EXPECT(FE_SERVE, CHOICE_ZONE, "10.0.0.1:8080", "10.0.0.3:8080") },
-	{ "zone_hints_unhinted_not_ready_endpoint_does_not_matter",
-	  .zone = "z1",
+	{ "zone_hints_unhinted_not_ready_endpoint_does_not_matter", .zone = "z1",
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b", ZONES("z1")),
 				     EP("10.0.0.2", "node-c", ZONES("z2")),
 				     EP("10.0.0.3", "node-d", COND(NOT_READY)),
 				     EP("10.0.0.4", "node-d", COND(SERVING_TERMINATING)) } } },
 	  EXPECT(FE_SERVE, CHOICE_ZONE, "10.0.0.1:8080") },
-	{ "zone_hints_ignore_endpoint_zone_field",
-	  .zone = "z1",
+	{ "zone_hints_ignore_endpoint_zone_field", .zone = "z1",
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b", .zone = "z1", ZONES("z2")),
 				     EP("10.0.0.2", "node-c", .zone = "z2", ZONES("z1")) } } },
 	  EXPECT(FE_SERVE, CHOICE_ZONE, "10.0.0.2:8080") },
@@ -174,24 +171,20 @@ static const struct resolver_case cases[] = {
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-a", NODES("node-a")),
 				     EP("10.0.0.2", "node-c") } } },
 	  EXPECT(FE_SERVE, CHOICE_CLUSTER, "10.0.0.1:8080", "10.0.0.2:8080") },
-	{ "node_hints_take_precedence_over_zone_hints",
-	  .zone = "z1",
+	{ "node_hints_take_precedence_over_zone_hints", .zone = "z1",
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-a", ZONES("z1"), NODES("node-a")),
 				     EP("10.0.0.2", "node-b", ZONES("z1"), NODES("node-b")),
 				     EP("10.0.0.3", "node-c", ZONES("z2"), NODES("node-c")) } } },
 	  EXPECT(FE_SERVE, CHOICE_NODE, "10.0.0.1:8080") },
-	{ "node_hints_no_match_falls_back_to_zone_hints",
-	  .zone = "z1",
+	{ "node_hints_no_match_falls_back_to_zone_hints", .zone = "z1",
 	  .slices = { { V4, .eps = { EP("10.0.0.2", "node-b", ZONES("z1"), NODES("node-b")),
 				     EP("10.0.0.3", "node-c", ZONES("z2"), NODES("node-c")) } } },
 	  EXPECT(FE_SERVE, CHOICE_ZONE, "10.0.0.2:8080") },
-	{ "node_hints_partial_falls_back_to_zone_hints",
-	  .zone = "z2",
+	{ "node_hints_partial_falls_back_to_zone_hints", .zone = "z2",
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-a", ZONES("z1"), NODES("node-a")),
 				     EP("10.0.0.3", "node-c", ZONES("z2")) } } },
 	  EXPECT(FE_SERVE, CHOICE_ZONE, "10.0.0.3:8080") },
-	{ "hints_ignored_in_terminating_fallback",
-	  .zone = "z1",
+	{ "hints_ignored_in_terminating_fallback", .zone = "z1",
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b", COND(SERVING_TERMINATING),
 					ZONES("z2"), NODES("node-b")),
 				     EP("10.0.0.2", "node-c", COND(SERVING_TERMINATING),
@@ -199,61 +192,49 @@ static const struct resolver_case cases[] = {
 	  EXPECT(FE_SERVE, CHOICE_TERMINATING, "10.0.0.1:8080", "10.0.0.2:8080") },
 
 	/* internalTrafficPolicy: Local. */
-	{ "itp_local_uses_local_ready",
-	  .internal_local = true,
+	{ "itp_local_uses_local_ready", .internal_local = true,
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-a"), EP("10.0.0.2", "node-b"),
 				     EP("10.0.0.3", "node-a") } } },
 	  EXPECT(FE_SERVE, CHOICE_LOCAL, "10.0.0.1:8080", "10.0.0.3:8080") },
-	{ "itp_local_prefers_local_ready_over_local_terminating",
-	  .internal_local = true,
+	{ "itp_local_prefers_local_ready_over_local_terminating", .internal_local = true,
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-a", COND(SERVING_TERMINATING)),
 				     EP("10.0.0.2", "node-a") } } },
 	  EXPECT(FE_SERVE, CHOICE_LOCAL, "10.0.0.2:8080") },
-	{ "itp_local_only_local_terminating",
-	  .internal_local = true,
+	{ "itp_local_only_local_terminating", .internal_local = true,
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-a", COND(SERVING_TERMINATING)),
 				     EP("10.0.0.2", "node-a", COND(TERMINATING)),
 				     EP("10.0.0.3", "node-b") } } },
 	  EXPECT(FE_SERVE, CHOICE_LOCAL_TERMINATING, "10.0.0.1:8080") },
-	{ "itp_local_only_remote_drops",
-	  .internal_local = true,
+	{ "itp_local_only_remote_drops", .internal_local = true,
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b"),
 				     EP("10.0.0.2", "node-a", COND(NOT_READY)) } } },
 	  EXPECT(FE_DROP, CHOICE_NONE) },
-	{ "itp_local_only_remote_terminating_drops",
-	  .internal_local = true,
+	{ "itp_local_only_remote_terminating_drops", .internal_local = true,
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b", COND(SERVING_TERMINATING)) } } },
 	  EXPECT(FE_DROP, CHOICE_NONE) },
-	{ "itp_local_no_endpoints_refuses",
-	  .internal_local = true,
+	{ "itp_local_no_endpoints_refuses", .internal_local = true,
 	  EXPECT(FE_REFUSE, CHOICE_NONE) },
-	{ "itp_local_no_usable_endpoint_refuses",
-	  .internal_local = true,
+	{ "itp_local_no_usable_endpoint_refuses", .internal_local = true,
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-a", COND(NOT_READY)),
 				     EP("10.0.0.2", "node-b", COND(TERMINATING)) } } },
 	  EXPECT(FE_REFUSE, CHOICE_NONE) },
-	{ "itp_local_ignores_topology_hints",
-	  .internal_local = true, .zone = "z1",
+	{ "itp_local_ignores_topology_hints", .internal_local = true, .zone = "z1",
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-a", ZONES("z2"), NODES("node-b")),
 				     EP("10.0.0.2", "node-b", ZONES("z1"), NODES("node-a")) } } },
 	  EXPECT(FE_SERVE, CHOICE_LOCAL, "10.0.0.1:8080") },
-	{ "itp_local_with_node_port_still_local_on_cluster_ip",
-	  .internal_local = true, .node_port = true,
-	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b") } } },
+	{ "itp_local_with_node_port_still_local_on_cluster_ip", .internal_local = true,
+	  .node_port = true, .slices = { { V4, .eps = { EP("10.0.0.1", "node-b") } } },
 	  EXPECT(FE_DROP, CHOICE_NONE) },
-	{ "etp_local_does_not_affect_cluster_ip",
-	  .external_local = true, .node_port = true,
+	{ "etp_local_does_not_affect_cluster_ip", .external_local = true, .node_port = true,
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b"), EP("10.0.0.2", "node-c") } } },
 	  EXPECT(FE_SERVE, CHOICE_CLUSTER, "10.0.0.1:8080", "10.0.0.2:8080") },
 
 	/* Port matching. */
-	{ "named_port_matches_by_name",
-	  .ports = { { "http", PROTO_TCP, 80 } },
+	{ "named_port_matches_by_name", .ports = { { "http", PROTO_TCP, 80 } },
 	  .slices = { { V4, .ports = { { "metrics", PROTO_TCP, 9090 }, { "http", PROTO_TCP, 8080 } },
 			.eps = { EP("10.0.0.1", "node-b") } } },
 	  EXPECT(FE_SERVE, CHOICE_CLUSTER, "10.0.0.1:8080") },
-	{ "named_port_udp_slice_port_does_not_serve_tcp",
-	  .ports = { { "dns", PROTO_TCP, 53 } },
+	{ "named_port_udp_slice_port_does_not_serve_tcp", .ports = { { "dns", PROTO_TCP, 53 } },
 	  .slices = { { V4, .ports = { { "dns", PROTO_UDP, 5353 } },
 			.eps = { EP("10.0.0.1", "node-b") } } },
 	  EXPECT(FE_REFUSE, CHOICE_NONE) },
@@ -288,8 +269,7 @@ static const struct resolver_case cases[] = {
 				     EP("10.0.0.2", "node-b", COND(SERVING_TERMINATING)) } },
 		      { V4, .eps = { EP("10.0.0.1", "node-b") } } },
 	  EXPECT(FE_SERVE, CHOICE_CLUSTER, "10.0.0.1:8080") },
-	{ "duplicate_prefers_ready_copy_in_either_order",
-	  .internal_local = true,
+	{ "duplicate_prefers_ready_copy_in_either_order", .internal_local = true,
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-a") } },
 		      { V4, .eps = { EP("10.0.0.1", "node-a", COND(TERMINATING)) } } },
 	  EXPECT(FE_SERVE, CHOICE_LOCAL, "10.0.0.1:8080") },
@@ -310,13 +290,11 @@ static const struct resolver_case cases[] = {
 		      { V4, .fqdn = true, .eps = { EP("10.0.0.7", "node-b") } },
 		      { V4, .eps = { EP("10.0.0.1", "node-b") } } },
 	  EXPECT(FE_SERVE, CHOICE_CLUSTER, "10.0.0.1:8080") },
-	{ "ipv6_cluster_ip_uses_only_ipv6_slices",
-	  .cluster_ips = { "fd00:96::10" },
+	{ "ipv6_cluster_ip_uses_only_ipv6_slices", .cluster_ips = { "fd00:96::10" },
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b") } },
 		      { V6, .eps = { EP("fd00::2", "node-b"), EP("fd00::1", "node-c") } } },
 	  EXPECT(FE_SERVE, CHOICE_CLUSTER, "[fd00::1]:8080", "[fd00::2]:8080") },
-	{ "ipv6_zone_hints",
-	  .cluster_ips = { "fd00:96::10" }, .zone = "z1",
+	{ "ipv6_zone_hints", .cluster_ips = { "fd00:96::10" }, .zone = "z1",
 	  .slices = { { V6, .eps = { EP("fd00::2", "node-b", ZONES("z1")),
 				     EP("fd00::1", "node-c", ZONES("z2")) } } },
 	  EXPECT(FE_SERVE, CHOICE_ZONE, "[fd00::2]:8080") },
@@ -537,8 +515,9 @@ static void run_case(void **state)
 	assert_int_equal(resolve_service(&f.in, &list), 0);
 	check_invariants(&f, &list);
 	/* Per ClusterIP a marker and a frontend per port; NodePorts once per family. */
-	assert_int_equal(list.n, (size_t)f.svc.n_cluster_ips * (f.svc.n_ports + 1) +
-					 (c->node_port ? (size_t)f.svc.n_ports * count_families(&f) : 0));
+	assert_int_equal(list.n,
+			 (size_t)f.svc.n_cluster_ips * (f.svc.n_ports + 1) +
+				 (c->node_port ? (size_t)f.svc.n_ports * count_families(&f) : 0));
 	fe = find_frontend(&list, &f.cluster_ips[0], f.ports[0].proto, f.ports[0].port);
 	assert_non_null(fe);
 	assert_string_equal(fe->port_name, f.ports[0].name);
@@ -617,7 +596,8 @@ static void test_marker_frontend_present(void **state)
 static void test_marker_present_without_endpoints_or_ports(void **state)
 {
 	static const struct resolver_case sctp_only = {
-		"sctp_only", .ports = { { "s", PROTO_SCTP, 9 } },
+		"sctp_only",
+		.ports = { { "s", PROTO_SCTP, 9 } },
 	};
 	struct frontend_list list;
 	struct fixture f;
@@ -672,10 +652,13 @@ static void test_output_sorted_dual_stack(void **state)
 	static const struct resolver_case dual = {
 		"dual",
 		.cluster_ips = { "fd00:96::10", "10.96.0.10" },
-		.ports = { { "web", PROTO_TCP, 443 }, { "dns", PROTO_UDP, 53 },
+		.ports = { { "web", PROTO_TCP, 443 },
+			   { "dns", PROTO_UDP, 53 },
 			   { "api", PROTO_TCP, 80 } },
-		.slices = { { V6, .ports = { { "web", PROTO_TCP, 8443 }, { "dns", PROTO_UDP, 5353 },
-					     { "api", PROTO_TCP, 8080 } },
+		.slices = { { V6,
+			      .ports = { { "web", PROTO_TCP, 8443 },
+					 { "dns", PROTO_UDP, 5353 },
+					 { "api", PROTO_TCP, 8080 } },
 			      .eps = { EP("fd00::2", "node-b"), EP("fd00::1", "node-a") } },
 			    { V4, .ports = { { "web", PROTO_TCP, 8443 } },
 			      .eps = { EP("10.0.0.1", "node-a") } } },
@@ -761,10 +744,14 @@ static void test_externally_reachable_lb_ingress(void **state)
 static void test_resolve_endpoints_gives_both_sets(void **state)
 {
 	static const struct resolver_case etp = {
-		"etp", .external_local = true, .node_port = true, .zone = "z1",
-		.slices = { { V4, .eps = { EP("10.0.0.1", "node-b", ZONES("z1")),
-					   EP("10.0.0.2", "node-c", ZONES("z2")),
-					   EP("10.0.0.3", "node-a", COND(SERVING_TERMINATING)) } } },
+		"etp",
+		.external_local = true,
+		.node_port = true,
+		.zone = "z1",
+		.slices = { { V4,
+			      .eps = { EP("10.0.0.1", "node-b", ZONES("z1")),
+				       EP("10.0.0.2", "node-c", ZONES("z2")),
+				       EP("10.0.0.3", "node-a", COND(SERVING_TERMINATING)) } } },
 	};
 	struct port_endpoints pe;
 	struct fixture f;
@@ -990,7 +977,8 @@ int main(void)
 	else
 		log_set_level(LOG_WARN);
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		tests[n] = (struct CMUnitTest){ .name = cases[i].name, .test_func = run_case,
+		tests[n] = (struct CMUnitTest){ .name = cases[i].name,
+						.test_func = run_case,
 						.initial_state = (void *)&cases[i] };
 		n++;
 	}

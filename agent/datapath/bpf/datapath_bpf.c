@@ -37,11 +37,11 @@
 
 struct datapath {
 	struct sock_bpf *skel;
-	struct tc_datapath *tc;	/* NULL without --devices */
+	struct tc_datapath *tc; /* NULL without --devices */
 	int cgroup_fd;
 	struct bpf_link **links; /* one per program, in object order */
 	size_t n_links;
-	__u32 next_set;		/* next backend set id; 0 is never used */
+	__u32 next_set; /* next backend set id; 0 is never used */
 	/* Programmed frontends per service_id: the Service's entries go with the last one. */
 	__u32 *frontends_of;
 	size_t n_frontends_of;
@@ -52,7 +52,7 @@ struct datapath {
 struct open_undo {
 	char *dirs[SL_MAX_CREATED_DIRS]; /* in creation order */
 	int n_dirs;
-	bool *map_pinned_here;	/* per map */
+	bool *map_pinned_here; /* per map */
 	bool *link_pinned_here; /* per program */
 };
 
@@ -263,7 +263,8 @@ static void undo_open(struct datapath *dp, struct open_undo *undo)
 	int d;
 
 	if (dp->skel) {
-		bpf_object__for_each_program(prog, dp->skel->obj) {
+		bpf_object__for_each_program(prog, dp->skel->obj)
+		{
 			if (i < dp->n_links && dp->links[i]) {
 				if (undo->link_pinned_here && undo->link_pinned_here[i])
 					bpf_link__unpin(dp->links[i]);
@@ -272,7 +273,8 @@ static void undo_open(struct datapath *dp, struct open_undo *undo)
 			i++;
 		}
 		i = 0;
-		bpf_object__for_each_map(map, dp->skel->obj) {
+		bpf_object__for_each_map(map, dp->skel->obj)
+		{
 			if (undo->map_pinned_here && undo->map_pinned_here[i] &&
 			    bpf_map__is_pinned(map))
 				bpf_map__unpin(map, NULL);
@@ -335,12 +337,12 @@ static int set_map_pins(struct datapath *dp, struct open_undo *undo, char *why, 
 	size_t n = 0, i = 0;
 	int err;
 
-	bpf_object__for_each_map(map, dp->skel->obj)
-		n++;
+	bpf_object__for_each_map(map, dp->skel->obj) n++;
 	undo->map_pinned_here = calloc(n ? n : 1, sizeof(bool));
 	if (!undo->map_pinned_here)
 		return fail(why, why_len, -ENOMEM, "out of memory");
-	bpf_object__for_each_map(map, dp->skel->obj) {
+	bpf_object__for_each_map(map, dp->skel->obj)
+	{
 		err = join(path, dp->bpffs, SL_PIN_MAPS_DIR, bpf_map__name(map));
 		if (!err)
 			err = bpf_map__set_pin_path(map, path);
@@ -358,7 +360,7 @@ static int set_map_pins(struct datapath *dp, struct open_undo *undo, char *why, 
 struct link_reuse {
 	struct bpf_link *link;
 	__u32 old_prog_id;
-	int old_prog_fd;	/* keeps the old program alive for a rollback */
+	int old_prog_fd; /* keeps the old program alive for a rollback */
 };
 
 /*
@@ -415,8 +417,7 @@ static int attach_programs(struct datapath *dp, const char *cgroup_path, struct 
 	__u64 cgid = 0;
 	int err = 0;
 
-	bpf_object__for_each_program(prog, dp->skel->obj)
-		n++;
+	bpf_object__for_each_program(prog, dp->skel->obj) n++;
 	dp->links = calloc(n, sizeof(*dp->links));
 	progs = calloc(n, sizeof(*progs));
 	reuse = calloc(n, sizeof(*reuse));
@@ -427,7 +428,8 @@ static int attach_programs(struct datapath *dp, const char *cgroup_path, struct 
 	}
 	dp->n_links = n;
 	i = 0;
-	bpf_object__for_each_program(prog, dp->skel->obj) {
+	bpf_object__for_each_program(prog, dp->skel->obj)
+	{
 		progs[i] = prog;
 		reuse[i].old_prog_fd = -1;
 		i++;
@@ -539,8 +541,7 @@ static int bpf_open(const struct datapath_config *cfg, struct datapath **out, ch
 
 	dp->skel = sock_bpf__open();
 	if (!dp->skel) {
-		err = fail(why, why_len, -errno, "cannot open the BPF object: %s",
-			   strerror(errno));
+		err = fail(why, why_len, -errno, "cannot open the BPF object: %s", strerror(errno));
 		goto err;
 	}
 	err = set_map_pins(dp, &undo, why, why_len);
@@ -577,8 +578,7 @@ static int bpf_open(const struct datapath_config *cfg, struct datapath **out, ch
 	dp->next_set = max_backend_set(bpf_map__fd(dp->skel->maps.services)) + 1;
 	if (!dp->next_set)
 		dp->next_set = 1;
-	pr_info("bpf: datapath open, pins under %s, next backend set %u", dp->bpffs,
-		dp->next_set);
+	pr_info("bpf: datapath open, pins under %s, next backend set %u", dp->bpffs, dp->next_set);
 	for (i = 0; i < undo.n_dirs; i++)
 		free(undo.dirs[i]);
 	free(undo.map_pinned_here);
@@ -963,7 +963,7 @@ static int sweep(struct datapath *dp, const struct state_diff *diff)
 	if (!wanted)
 		goto out;
 	for (i = 0; i < diff->n_changes; i++) {
-		if (diff->changes[i].new && frontend_programmable(diff->changes[i].new))
+		if (diff->changes[i].new &&frontend_programmable(diff->changes[i].new))
 			service_key_of(&diff->changes[i].new->key, &wanted[n_wanted++]);
 	}
 	qsort(wanted, n_wanted, sizeof(*wanted), cmp_service_key);
@@ -1087,8 +1087,7 @@ static int service_ref(struct datapath *dp, const struct frontend *fe)
 		bigger = realloc(dp->frontends_of, n * sizeof(*bigger));
 		if (!bigger)
 			return -ENOMEM;
-		memset(bigger + dp->n_frontends_of, 0,
-		       (n - dp->n_frontends_of) * sizeof(*bigger));
+		memset(bigger + dp->n_frontends_of, 0, (n - dp->n_frontends_of) * sizeof(*bigger));
 		dp->frontends_of = bigger;
 		dp->n_frontends_of = n;
 	}
@@ -1204,7 +1203,7 @@ static int bpf_apply(struct datapath *dp, const struct state_diff *diff)
 		if (err && !first_err)
 			first_err = err;
 		/* New reference first, so that a modify keeps the Service's counters. */
-		if (ch->new && frontend_programmable(ch->new)) {
+		if (ch->new &&frontend_programmable(ch->new)) {
 			err = service_ref(dp, ch->new);
 			if (err && !first_err)
 				first_err = err;

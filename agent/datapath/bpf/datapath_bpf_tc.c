@@ -38,7 +38,7 @@
 
 struct tc_datapath {
 	struct tc_bpf *skel;
-	int *ifindexes;		/* devices attached, no duplicates */
+	int *ifindexes; /* devices attached, no duplicates */
 	size_t n_ifindexes, cap_ifindexes;
 };
 
@@ -86,7 +86,8 @@ static int route_oif_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct nlattr *attr;
 
-	mnl_attr_for_each(attr, nlh, sizeof(struct rtmsg)) {
+	mnl_attr_for_each(attr, nlh, sizeof(struct rtmsg))
+	{
 		if (mnl_attr_get_type(attr) == RTA_OIF)
 			*(int *)data = (int)mnl_attr_get_u32(attr);
 	}
@@ -186,8 +187,7 @@ static int query_ours(int ifindex, enum bpf_tc_attach_point point)
 }
 
 /* Attaches (or replaces in place) our program on one hook of ifindex. */
-static int attach_hook(int ifindex, enum bpf_tc_attach_point point, int prog_fd,
-		       const char *name)
+static int attach_hook(int ifindex, enum bpf_tc_attach_point point, int prog_fd, const char *name)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = SL_TC_HANDLE,
@@ -196,7 +196,8 @@ static int attach_hook(int ifindex, enum bpf_tc_attach_point point, int prog_fd,
 
 	if (err == -EEXIST) {
 		pr_warn("bpf: %s: another program holds tc handle 0x%x priority 0x%x on %s; "
-			"not replacing it", name, SL_TC_HANDLE, SL_TC_PRIORITY,
+			"not replacing it",
+			name, SL_TC_HANDLE, SL_TC_PRIORITY,
 			point == BPF_TC_INGRESS ? "ingress" : "egress");
 		return err;
 	}
@@ -277,7 +278,8 @@ static int set_pins(struct tc_bpf *skel, const char *maps_dir)
 	__u32 len;
 	int err, fd;
 
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		if (snprintf(path, sizeof(path), "%s/%s", maps_dir, bpf_map__name(map)) >=
 		    (int)sizeof(path))
 			return -ENAMETOOLONG;
@@ -304,8 +306,8 @@ static int set_pins(struct tc_bpf *skel, const char *maps_dir)
 	return 0;
 }
 
-int tc_datapath_open(const char *maps_dir, const char *devices, struct tc_datapath **out,
-		     char *why, size_t why_len)
+int tc_datapath_open(const char *maps_dir, const char *devices, struct tc_datapath **out, char *why,
+		     size_t why_len)
 {
 	struct tc_datapath *tc;
 	char *list, *name, *save = NULL;
@@ -566,8 +568,8 @@ int tc_sync_node_addrs(int node_addrs_fd, int dev_addrs_fd)
 		return -ENOMEM;
 	}
 	for (it = ifa; it; it = it->ifa_next) {
-		if (!it->ifa_addr || (it->ifa_addr->sa_family != AF_INET &&
-				      it->ifa_addr->sa_family != AF_INET6))
+		if (!it->ifa_addr ||
+		    (it->ifa_addr->sa_family != AF_INET && it->ifa_addr->sa_family != AF_INET6))
 			continue;
 		e = &set.e[set.n++];
 		memset(e, 0, sizeof(*e));

@@ -20,8 +20,8 @@ struct tc_datapath;
  * list, replacing our filters in place if an agent left them. Returns 0 or
  * -errno with one reason in why.
  */
-int tc_datapath_open(const char *maps_dir, const char *devices, struct tc_datapath **out,
-		     char *why, size_t why_len);
+int tc_datapath_open(const char *maps_dir, const char *devices, struct tc_datapath **out, char *why,
+		     size_t why_len);
 /*
  * Attaches the programs also to the devices the node routes these
  * addresses through (backends of external frontends): replies of SNATed

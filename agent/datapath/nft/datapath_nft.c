@@ -46,12 +46,12 @@
  */
 struct svc_state {
 	uint32_t refs;
-	struct rate_limit rate;	/* as programmed */
+	struct rate_limit rate; /* as programmed */
 	/* While an apply is being built; committed only if the kernel accepts it. */
 	int64_t delta;
 	struct rate_limit new_rate;
 	bool touched;
-	char *service;		/* "ns/name" */
+	char *service; /* "ns/name" */
 };
 
 /* A contiguous range of indices of a backends4/6-N map: one served frontend's backends. */
@@ -64,7 +64,7 @@ struct idx_range {
  * ranges (sorted, merged), else bumped past the highest range in use.
  */
 struct range_alloc {
-	uint32_t top;		/* indices >= top are unused */
+	uint32_t top; /* indices >= top are unused */
 	struct idx_range *free;
 	size_t n_free, cap_free;
 };
@@ -76,8 +76,8 @@ struct range_alloc {
  * old and the new range of a frontend never overlap inside one batch.
  */
 struct backend_ranges {
-	struct range_alloc alloc[2][NFT_BACKEND_SHARDS];	/* [0] backends4-N, [1] backends6-N */
-	struct strmap owner;		/* chain name -> struct idx_range */
+	struct range_alloc alloc[2][NFT_BACKEND_SHARDS]; /* [0] backends4-N, [1] backends6-N */
+	struct strmap owner; /* chain name -> struct idx_range */
 };
 
 /* A range change of the apply being built, settled after the kernel's answer. */
@@ -85,23 +85,23 @@ struct range_op {
 	char name[NFT_CHAIN_NAME_MAX];
 	bool v6;
 	unsigned int shard;
-	bool is_new;		/* allocated: recorded on commit, returned on failure */
-	struct idx_range r;	/* else: released on commit */
+	bool is_new; /* allocated: recorded on commit, returned on failure */
+	struct idx_range r; /* else: released on commit */
 };
 
 struct datapath {
 	struct mnl_socket *nl;
 	uint32_t portid;
 	uint32_t seq;
-	int sndbuf;		/* SO_SNDBUF as last set, 0: the default */
-	uint32_t map_serial;	/* see struct nft_batch */
-	struct strmap services;	/* "ns/name" -> struct svc_state */
+	int sndbuf; /* SO_SNDBUF as last set, 0: the default */
+	uint32_t map_serial; /* see struct nft_batch */
+	struct strmap services; /* "ns/name" -> struct svc_state */
 	struct svc_state **touched; /* the Services of the apply being built */
 	size_t n_touched, cap_touched;
 	struct backend_ranges ranges;
-	struct range_op *ops;	/* range changes of the apply being built */
+	struct range_op *ops; /* range changes of the apply being built */
 	size_t n_ops, cap_ops;
-	int ops_err;		/* -ENOMEM / -ENOSPC while planning ranges */
+	int ops_err; /* -ENOMEM / -ENOSPC while planning ranges */
 };
 
 static int nft_socket_open(struct datapath *dp)
@@ -137,10 +137,10 @@ static void nft_socket_close(struct datapath *dp)
 
 /* The outcome of a batch or request, gathered from the kernel's replies. */
 struct ack_state {
-	uint32_t seq_last;	/* the message whose reply ends the exchange */
-	uint32_t err_seq;	/* seq of the first error */
-	int err;		/* first error, -errno */
-	char msg[256];		/* the kernel's extended ACK message for it */
+	uint32_t seq_last; /* the message whose reply ends the exchange */
+	uint32_t err_seq; /* seq of the first error */
+	int err; /* first error, -errno */
+	char msg[256]; /* the kernel's extended ACK message for it */
 	bool done;
 };
 
@@ -171,7 +171,8 @@ static int ack_error_cb(const struct nlmsghdr *nlh, void *data)
 			off += e->msg.nlmsg_len - sizeof(e->msg);
 		if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && off < mnl_nlmsg_get_payload_len(nlh)) {
 			mnl_attr_for_each_payload((void *)((const char *)e + off),
-						  mnl_nlmsg_get_payload_len(nlh) - off) {
+						  mnl_nlmsg_get_payload_len(nlh) - off)
+			{
 				if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
 				    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
 					snprintf(st->msg, sizeof(st->msg), "%s",
@@ -224,8 +225,8 @@ static int read_replies(struct datapath *dp, struct ack_state *st, mnl_cb_t data
 			ret = -errno;
 			break;
 		}
-		if (mnl_cb_run2(buf, n, 0, dp->portid, reply_data_cb, &ctx, ctl,
-				NLMSG_MIN_TYPE) < 0) {
+		if (mnl_cb_run2(buf, n, 0, dp->portid, reply_data_cb, &ctx, ctl, NLMSG_MIN_TYPE) <
+		    0) {
 			ret = -errno;
 			break;
 		}
@@ -483,8 +484,7 @@ static const struct idx_range *range_of(struct datapath *dp, const struct fronte
 }
 
 /* fe's range is released once the batch commits. */
-static void range_release(struct datapath *dp, const struct frontend *fe,
-			  const struct idx_range *r)
+static void range_release(struct datapath *dp, const struct frontend *fe, const struct idx_range *r)
 {
 	struct range_op *op = range_op_new(dp, fe);
 
@@ -597,10 +597,10 @@ static void nft_close(struct datapath *dp)
 /* ---- stateful objects: reading them back (read_stats, adoption) ---- */
 
 struct obj_values {
-	int kind;		/* NFT_SVC_* */
+	int kind; /* NFT_SVC_* */
 	char service[256];
-	uint64_t pkts, bytes;	/* counters */
-	struct rate_limit rate;	/* limits */
+	uint64_t pkts, bytes; /* counters */
+	struct rate_limit rate; /* limits */
 };
 
 typedef void (*obj_cb)(const struct obj_values *v, void *data);
@@ -762,7 +762,7 @@ static int svc_plan(struct datapath *dp, const struct state_diff *diff)
 				return -ENOMEM;
 			svc->delta--;
 		}
-		if (new && nft_fe_has_rate(new)) {
+		if (new &&nft_fe_has_rate(new)) {
 			svc = svc_touch(dp, new->service);
 			if (!svc)
 				return -ENOMEM;
@@ -784,7 +784,8 @@ static void svc_warn_clamped(const struct svc_state *svc)
 
 	if (burst != svc->new_rate.burst)
 		pr_warn("nft: Service %s: burst %u at %u/%us exceeds nft_limit's 64-bit bucket; "
-			"using burst %u", svc->service, svc->new_rate.burst, svc->new_rate.count,
+			"using burst %u",
+			svc->service, svc->new_rate.burst, svc->new_rate.count,
 			svc->new_rate.period, burst);
 }
 
@@ -828,7 +829,8 @@ static void svc_finish(struct datapath *dp, bool ok)
 
 		svc->touched = false;
 		if (ok) {
-			svc->refs = (int64_t)svc->refs + svc->delta > 0 ? svc->refs + svc->delta : 0;
+			svc->refs = (int64_t)svc->refs + svc->delta > 0 ? svc->refs + svc->delta :
+									  0;
 			svc->rate = svc->new_rate;
 		}
 		/* A Service without objects is not remembered. */
@@ -962,9 +964,9 @@ static bool same_limit_jump(const struct frontend *a, const struct frontend *b)
 
 /* How one change is carried out. */
 enum change_plan {
-	PLAN_NOTHING,		/* same programming */
-	PLAN_REPLACE_RULE,	/* served before and after: flush the chain, write it again */
-	PLAN_REMOVE_ADD,	/* remove the old programming, add the new */
+	PLAN_NOTHING, /* same programming */
+	PLAN_REPLACE_RULE, /* served before and after: flush the chain, write it again */
+	PLAN_REMOVE_ADD, /* remove the old programming, add the new */
 };
 
 static enum change_plan plan_change(const struct frontend *old, const struct frontend *new)
@@ -997,7 +999,7 @@ struct fw_plan {
 
 static struct fw_plan plan_firewall(const struct frontend *old, const struct frontend *new)
 {
-	bool had = old && nft_fe_has_firewall(old), has = new && nft_fe_has_firewall(new);
+	bool had = old && nft_fe_has_firewall(old), has = new &&nft_fe_has_firewall(new);
 	struct fw_plan p = { 0 };
 
 	if (had && has && !frontend_key_cmp(&old->key, &new->key)) {
@@ -1113,7 +1115,7 @@ static void build_incremental(struct datapath *dp, struct nft_batch *b,
 		case PLAN_REMOVE_ADD:
 			if (ch->old && nft_fe_classify(ch->old) == NFT_FE_SERVE)
 				remove_served(dp, b, ch->old);
-			if (ch->new && nft_fe_classify(ch->new) == NFT_FE_SERVE)
+			if (ch->new &&nft_fe_classify(ch->new) == NFT_FE_SERVE)
 				add_served(dp, b, ch->new, false, NULL);
 			if (ch->new)
 				nft_batch_queue_elem(b, NFT_MSG_NEWSETELEM, ch->new);
@@ -1138,7 +1140,8 @@ static int nft_apply(struct datapath *dp, const struct state_diff *diff)
 		err = dump_objects(dp, collect_counter, &old_counters);
 		if (err && err != -ENOENT)
 			pr_warn("nft: full sync: cannot read the old counters (%s); they restart "
-				"at 0", strerror(-err));
+				"at 0",
+				strerror(-err));
 		services_clear(dp);
 		/*
 		 * The rebuilt table starts with empty backend maps: so do the
@@ -1230,7 +1233,7 @@ static bool nft_present(const struct datapath_config *cfg)
 struct stats_list {
 	struct service_stats *v;
 	size_t n, cap;
-	struct strmap index;	/* "ns/name" -> entry number + 1 */
+	struct strmap index; /* "ns/name" -> entry number + 1 */
 	int err;
 };
 
@@ -1272,8 +1275,7 @@ static void stats_collect(const struct obj_values *v, void *data)
  * sluice over a fresh socket (sluicectl runs beside the agent). The
  * counters count the first packet of each flow: packets = flows.
  */
-static int nft_read_stats(const struct datapath_config *cfg, struct service_stats **out,
-			  size_t *n)
+static int nft_read_stats(const struct datapath_config *cfg, struct service_stats **out, size_t *n)
 {
 	struct datapath dp = { 0 };
 	struct stats_list l = { 0 };

@@ -69,16 +69,16 @@
 
 /* What a named set's elements are keyed by. */
 enum set_key {
-	KEY_ADDR_PROTO_PORT,	/* ip daddr . meta l4proto . th dport */
-	KEY_PROTO_PORT,		/* meta l4proto . th dport (NodePorts) */
-	KEY_ADDR,		/* ip daddr */
+	KEY_ADDR_PROTO_PORT, /* ip daddr . meta l4proto . th dport */
+	KEY_PROTO_PORT, /* meta l4proto . th dport (NodePorts) */
+	KEY_ADDR, /* ip daddr */
 };
 
 static const struct {
 	const char *name;
 	bool v6;
 	enum set_key key;
-	bool is_map;		/* : verdict */
+	bool is_map; /* : verdict */
 } named_sets[NFT_NAMED_SETS] = {
 	[NFT_SET_SERVICES4] = { "services4", false, KEY_ADDR_PROTO_PORT, true },
 	[NFT_SET_SERVICES6] = { "services6", true, KEY_ADDR_PROTO_PORT, true },
@@ -90,8 +90,7 @@ static const struct {
 	[NFT_SET_NODEPORTS6] = { "nodeports6", true, KEY_PROTO_PORT, true },
 	[NFT_SET_NO_ENDPOINT_NODEPORTS4] = { "no-endpoint-nodeports4", false, KEY_PROTO_PORT,
 					     true },
-	[NFT_SET_NO_ENDPOINT_NODEPORTS6] = { "no-endpoint-nodeports6", true, KEY_PROTO_PORT,
-					     true },
+	[NFT_SET_NO_ENDPOINT_NODEPORTS6] = { "no-endpoint-nodeports6", true, KEY_PROTO_PORT, true },
 	[NFT_SET_FIREWALL4] = { "firewall-ips4", false, KEY_ADDR_PROTO_PORT, true },
 	[NFT_SET_FIREWALL6] = { "firewall-ips6", true, KEY_ADDR_PROTO_PORT, true },
 };
@@ -232,8 +231,7 @@ static struct nlmsghdr *msg_start(struct nft_batch *b, uint16_t type, uint16_t f
 	 * BATCH_PAGE_OVERRUN bytes beyond its limit, far more than this).
 	 */
 	memset(nftnl_batch_buffer(b->nb), 0, MSG_ZEROED_BYTES);
-	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(b->nb), type, NFPROTO_INET, flags,
-				     b->seq);
+	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(b->nb), type, NFPROTO_INET, flags, b->seq);
 }
 
 /* Moves past a message written with msg_start. */
@@ -388,7 +386,7 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 	case NFT_WHAT_FE_AFFINITY_RULE:
 	case NFT_WHAT_FE_PICK_RULE:
 		snprintf(buf, len, "add %s rule to %s",
-			 ref->what == NFT_WHAT_FE_LIMIT_RULE	    ? "rate-limit jump" :
+			 ref->what == NFT_WHAT_FE_LIMIT_RULE	? "rate-limit jump" :
 			 ref->what == NFT_WHAT_FE_AFFINITY_RULE ? "affinity" :
 								  "endpoint pick",
 			 name);
@@ -407,8 +405,11 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 			nft_ep_chain_name(&ref->key, &ref->backend, ep, sizeof(ep));
 		snprintf(buf, len, "%s %s %s",
 			 ref->what == NFT_WHAT_EP_SET_DEL || ref->what == NFT_WHAT_EP_CHAIN_DEL ?
-				 "delete" : "add",
-			 ref->what == NFT_WHAT_EP_RULE ? "rule to chain" : is_set ? "set" : "chain",
+				 "delete" :
+				 "add",
+			 ref->what == NFT_WHAT_EP_RULE ? "rule to chain" :
+			 is_set			       ? "set" :
+							 "chain",
 			 ep);
 		break;
 	}
@@ -419,8 +420,8 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 	case NFT_WHAT_SVC_CHAIN_FLUSH:
 	case NFT_WHAT_SVC_RULE:
 		snprintf(buf, len, "%s of Service %s's rate limit",
-			 ref->what == NFT_WHAT_SVC_OBJ_ADD	   ? "add limit/counter objects" :
-			 ref->what == NFT_WHAT_SVC_OBJ_DEL	   ? "delete limit/counter objects" :
+			 ref->what == NFT_WHAT_SVC_OBJ_ADD     ? "add limit/counter objects" :
+			 ref->what == NFT_WHAT_SVC_OBJ_DEL     ? "delete limit/counter objects" :
 			 ref->what == NFT_WHAT_SVC_CHAIN_ADD   ? "add chain" :
 			 ref->what == NFT_WHAT_SVC_CHAIN_DEL   ? "delete chain" :
 			 ref->what == NFT_WHAT_SVC_CHAIN_FLUSH ? "flush chain" :
@@ -519,9 +520,8 @@ static const struct base_chain nat_chains[] = {
 	{ "nat-output", "nat", NF_INET_LOCAL_OUT, NFT_PRIO_DSTNAT },
 };
 
-static const struct base_chain nat_postrouting = {
-	"nat-postrouting", "nat", NF_INET_POST_ROUTING, NFT_PRIO_SRCNAT
-};
+static const struct base_chain nat_postrouting = { "nat-postrouting", "nat", NF_INET_POST_ROUTING,
+						   NFT_PRIO_SRCNAT };
 
 /* loadBalancerSourceRanges: checked before DNAT, while the packet carries the LB address. */
 static const struct base_chain firewall_chains[] = {
@@ -685,8 +685,7 @@ static bool expr_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, ui
 }
 
 /* ... != @set: the inverted lookup (no dreg). */
-static bool expr_lookup_not(struct nftnl_rule *r, uint32_t sreg, const char *set,
-			    uint32_t set_id)
+static bool expr_lookup_not(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t set_id)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("lookup");
 
@@ -701,7 +700,7 @@ static bool expr_lookup_not(struct nftnl_rule *r, uint32_t sreg, const char *set
 }
 
 /* reg = (reg & mask) ^ xor, on len bytes. */
-static bool expr_bitwise(struct nftnl_rule *r, uint32_t reg, const void *mask, const void *xor,
+static bool expr_bitwise(struct nftnl_rule *r, uint32_t reg, const void *mask, const void * xor,
 			 uint32_t len)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
@@ -946,7 +945,7 @@ static bool expr_node_port_key(struct nftnl_rule *r, bool v6, bool fib_local)
 		return false;
 	if (v6 ? !expr_cmp(r, NFT_REG_1, NFT_CMP_NEQ, loop6, sizeof(loop6)) :
 		 !expr_bitwise(r, NFT_REG_1, mask4, zero4, 4) ||
-			 !expr_cmp(r, NFT_REG_1, NFT_CMP_NEQ, loop4, sizeof(loop4)))
+			    !expr_cmp(r, NFT_REG_1, NFT_CMP_NEQ, loop4, sizeof(loop4)))
 		return false;
 	return expr_meta(r, NFT_META_L4PROTO, NFT_REG_1) &&
 	       expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
@@ -1017,8 +1016,8 @@ static void masquerade_rule(struct nft_batch *b, const char *chain)
 {
 	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_RULE };
 	struct nftnl_rule *r = rule_new(chain);
-	bool ok = r && expr_mark_has(r, NFT_MASQ_MARK) &&
-		  expr_mark_update(r, ~NFT_MASQ_MARK, 0) && expr_masquerade(r);
+	bool ok = r && expr_mark_has(r, NFT_MASQ_MARK) && expr_mark_update(r, ~NFT_MASQ_MARK, 0) &&
+		  expr_masquerade(r);
 
 	rule_msg(b, r, ok, &ref);
 }
@@ -1051,7 +1050,7 @@ static void node_port_filter_rule(struct nft_batch *b, const char *chain, bool v
 	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_RULE };
 	struct nftnl_rule *r = rule_new(chain);
 	const char *map =
-	    nft_set_name(v6 ? NFT_SET_NO_ENDPOINT_NODEPORTS6 : NFT_SET_NO_ENDPOINT_NODEPORTS4);
+		nft_set_name(v6 ? NFT_SET_NO_ENDPOINT_NODEPORTS6 : NFT_SET_NO_ENDPOINT_NODEPORTS4);
 	bool ok = r && (!output || expr_ct_state_new(r)) && expr_node_port_key(r, v6, output) &&
 		  expr_lookup(r, NFT_REG_1, map, 0, true, NFT_REG_VERDICT);
 
@@ -1441,11 +1440,13 @@ static bool expr_saddr(struct nftnl_rule *r, bool v6)
 	       expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 8 : 12, v6 ? 16 : 4, NFT_REG_1);
 }
 
-static uint32_t ep_set_msg(struct nft_batch *b, const struct frontend *fe,
-			   const struct backend *be, bool add)
+static uint32_t ep_set_msg(struct nft_batch *b, const struct frontend *fe, const struct backend *be,
+			   bool add)
 {
 	struct nft_msg_ref ref = { .what = add ? NFT_WHAT_EP_SET_ADD : NFT_WHAT_EP_SET_DEL,
-				   .has_key = true, .key = fe->key, .backend = *be };
+				   .has_key = true,
+				   .key = fe->key,
+				   .backend = *be };
 	bool v6 = fe->key.addr.family == AF_INET6;
 	struct nftnl_set *s = nftnl_set_alloc();
 	char name[NFT_EP_NAME_MAX];
@@ -1482,8 +1483,9 @@ static uint32_t ep_set_msg(struct nft_batch *b, const struct frontend *fe,
 
 void nft_msg_ep_add(struct nft_batch *b, const struct frontend *fe, const struct backend *be)
 {
-	struct nft_msg_ref ref = { .what = NFT_WHAT_EP_CHAIN_ADD, .has_key = true, .key = fe->key,
-				   .backend = *be };
+	struct nft_msg_ref ref = {
+		.what = NFT_WHAT_EP_CHAIN_ADD, .has_key = true, .key = fe->key, .backend = *be
+	};
 	bool v6 = fe->key.addr.family == AF_INET6;
 	char chain[NFT_EP_NAME_MAX], set[NFT_EP_NAME_MAX];
 	uint8_t addr[16];
@@ -1517,8 +1519,9 @@ void nft_msg_ep_add(struct nft_batch *b, const struct frontend *fe, const struct
 
 void nft_msg_ep_del(struct nft_batch *b, const struct frontend *fe, const struct backend *be)
 {
-	struct nft_msg_ref ref = { .what = NFT_WHAT_EP_CHAIN_DEL, .has_key = true, .key = fe->key,
-				   .backend = *be };
+	struct nft_msg_ref ref = {
+		.what = NFT_WHAT_EP_CHAIN_DEL, .has_key = true, .key = fe->key, .backend = *be
+	};
 	char chain[NFT_EP_NAME_MAX];
 
 	if (be->addr.family != fe->key.addr.family)
@@ -1745,8 +1748,7 @@ static void obj_msg(struct nft_batch *b, struct nftnl_obj *o, uint16_t type, uin
 	nftnl_obj_free(o);
 }
 
-static void svc_limit_obj_add(struct nft_batch *b, const char *service,
-			      const struct rate_limit *rl)
+static void svc_limit_obj_add(struct nft_batch *b, const char *service, const struct rate_limit *rl)
 {
 	struct nft_msg_ref ref = { .what = NFT_WHAT_SVC_OBJ_ADD, .service = service };
 	struct nftnl_obj *o = svc_obj_new(NFT_SVC_LIMIT, service, NFT_OBJECT_LIMIT);
@@ -1810,8 +1812,8 @@ static void svc_chain_rules(struct nft_batch *b, const char *service)
 	rule_msg(b, r, ok, &ref);
 }
 
-static void svc_chain_msg(struct nft_batch *b, const char *service, uint16_t type,
-			  uint16_t flags, uint8_t what)
+static void svc_chain_msg(struct nft_batch *b, const char *service, uint16_t type, uint16_t flags,
+			  uint8_t what)
 {
 	struct nft_msg_ref ref = { .what = what, .service = service };
 	char chain[NFT_OBJ_NAME_MAX];
@@ -2278,7 +2280,7 @@ void nft_batch_queue_fw_elem(struct nft_batch *b, uint16_t msg_type, const struc
 	if (!nft_fe_has_firewall(fe))
 		return;
 	nft_fw_chain_name(&fe->key, chain, sizeof(chain));
-	queue_elem(b, msg_type, fe->key.addr.family == AF_INET6 ? NFT_SET_FIREWALL6 :
-								   NFT_SET_FIREWALL4,
+	queue_elem(b, msg_type,
+		   fe->key.addr.family == AF_INET6 ? NFT_SET_FIREWALL6 : NFT_SET_FIREWALL4,
 		   &fe->key, NFT_GOTO, chain);
 }

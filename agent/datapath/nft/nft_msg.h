@@ -52,17 +52,17 @@ void nft_backends_map_name(bool v6, unsigned int shard, char *buf, size_t len);
 
 /* The named sets and maps of the table. */
 enum nft_named_set {
-	NFT_SET_SERVICES4,	/* served frontends: addr . proto . port -> goto fe-... */
+	NFT_SET_SERVICES4, /* served frontends: addr . proto . port -> goto fe-... */
 	NFT_SET_SERVICES6,
-	NFT_SET_NO_ENDPOINTS4,	/* refused / dropped frontends: -> goto reject-chain | drop */
+	NFT_SET_NO_ENDPOINTS4, /* refused / dropped frontends: -> goto reject-chain | drop */
 	NFT_SET_NO_ENDPOINTS6,
-	NFT_SET_ADDRS4,		/* known service addresses (marker frontends) */
+	NFT_SET_ADDRS4, /* known service addresses (marker frontends) */
 	NFT_SET_ADDRS6,
-	NFT_SET_NODEPORTS4,	/* served NodePorts: proto . port -> goto fe-nodeport4-... */
+	NFT_SET_NODEPORTS4, /* served NodePorts: proto . port -> goto fe-nodeport4-... */
 	NFT_SET_NODEPORTS6,
-	NFT_SET_NO_ENDPOINT_NODEPORTS4,	/* refused / dropped NodePorts */
+	NFT_SET_NO_ENDPOINT_NODEPORTS4, /* refused / dropped NodePorts */
 	NFT_SET_NO_ENDPOINT_NODEPORTS6,
-	NFT_SET_FIREWALL4,	/* LB frontends with source ranges: -> goto firewall-... */
+	NFT_SET_FIREWALL4, /* LB frontends with source ranges: -> goto firewall-... */
 	NFT_SET_FIREWALL6,
 	NFT_NAMED_SETS,
 };
@@ -71,11 +71,11 @@ const char *nft_set_name(enum nft_named_set set);
 
 /* What the datapath does with one frontend in nftables terms. */
 enum nft_fe_class {
-	NFT_FE_SKIP,		/* not programmed here (not IPv4/IPv6) */
-	NFT_FE_MARKER,		/* element of service-addrs */
-	NFT_FE_SERVE,		/* chain + DNAT rule + element of services (nodeports) */
-	NFT_FE_REFUSE,		/* element of no-endpoints (no-endpoint-nodeports): reject */
-	NFT_FE_DROP,		/* element of no-endpoints (no-endpoint-nodeports): drop */
+	NFT_FE_SKIP, /* not programmed here (not IPv4/IPv6) */
+	NFT_FE_MARKER, /* element of service-addrs */
+	NFT_FE_SERVE, /* chain + DNAT rule + element of services (nodeports) */
+	NFT_FE_REFUSE, /* element of no-endpoints (no-endpoint-nodeports): reject */
+	NFT_FE_DROP, /* element of no-endpoints (no-endpoint-nodeports): drop */
 };
 
 enum nft_fe_class nft_fe_classify(const struct frontend *fe);
@@ -108,41 +108,41 @@ enum nft_msg_what {
 	NFT_WHAT_FE_RULE,
 	NFT_WHAT_ELEMS_ADD,
 	NFT_WHAT_ELEMS_DEL,
-	NFT_WHAT_FE_LIMIT_RULE,		/* ct state new jump limit.NS.NAME */
-	NFT_WHAT_FE_AFFINITY_RULE,	/* ip saddr @aff-... goto ep-... */
-	NFT_WHAT_FE_PICK_RULE,		/* numgen random mod N vmap { ... } and its map */
-	NFT_WHAT_EP_SET_ADD,		/* affinity set of one endpoint */
+	NFT_WHAT_FE_LIMIT_RULE, /* ct state new jump limit.NS.NAME */
+	NFT_WHAT_FE_AFFINITY_RULE, /* ip saddr @aff-... goto ep-... */
+	NFT_WHAT_FE_PICK_RULE, /* numgen random mod N vmap { ... } and its map */
+	NFT_WHAT_EP_SET_ADD, /* affinity set of one endpoint */
 	NFT_WHAT_EP_SET_DEL,
 	NFT_WHAT_EP_CHAIN_ADD,
 	NFT_WHAT_EP_CHAIN_DEL,
 	NFT_WHAT_EP_RULE,
-	NFT_WHAT_SVC_OBJ_ADD,		/* a Service's limit or counter */
+	NFT_WHAT_SVC_OBJ_ADD, /* a Service's limit or counter */
 	NFT_WHAT_SVC_OBJ_DEL,
-	NFT_WHAT_SVC_CHAIN_ADD,		/* limit.NS.NAME */
+	NFT_WHAT_SVC_CHAIN_ADD, /* limit.NS.NAME */
 	NFT_WHAT_SVC_CHAIN_DEL,
 	NFT_WHAT_SVC_CHAIN_FLUSH,
 	NFT_WHAT_SVC_RULE,
-	NFT_WHAT_FE_MASQ_RULE,		/* meta mark set mark | 0x4000 */
-	NFT_WHAT_FW_SET_ADD,		/* allow-<frontend>: a LB frontend's source ranges */
+	NFT_WHAT_FE_MASQ_RULE, /* meta mark set mark | 0x4000 */
+	NFT_WHAT_FW_SET_ADD, /* allow-<frontend>: a LB frontend's source ranges */
 	NFT_WHAT_FW_SET_DEL,
 	NFT_WHAT_FW_SET_FLUSH,
 	NFT_WHAT_FW_ELEMS,
-	NFT_WHAT_FW_CHAIN_ADD,		/* firewall-<frontend> */
+	NFT_WHAT_FW_CHAIN_ADD, /* firewall-<frontend> */
 	NFT_WHAT_FW_CHAIN_DEL,
 	NFT_WHAT_FW_RULE,
-	NFT_WHAT_BACKENDS_MAP_ADD,	/* backends4/6-N (the skeleton) */
-	NFT_WHAT_BACKENDS_ADD,		/* a frontend's index range in backends4/6-N */
+	NFT_WHAT_BACKENDS_MAP_ADD, /* backends4/6-N (the skeleton) */
+	NFT_WHAT_BACKENDS_ADD, /* a frontend's index range in backends4/6-N */
 	NFT_WHAT_BACKENDS_DEL,
 };
 
 struct nft_msg_ref {
-	uint8_t what;		/* enum nft_msg_what */
-	uint8_t set;		/* enum nft_named_set, for ELEMS_* */
+	uint8_t what; /* enum nft_msg_what */
+	uint8_t set; /* enum nft_named_set, for ELEMS_* */
 	bool has_key;
-	uint32_t count;		/* elements in the message, for ELEMS_* */
+	uint32_t count; /* elements in the message, for ELEMS_* */
 	struct frontend_key key; /* for FE_*, EP_*; the first element for ELEMS_* */
-	struct backend backend;	/* for EP_* */
-	const char *service;	/* for SVC_*: the frontend's string, alive while the batch is */
+	struct backend backend; /* for EP_* */
+	const char *service; /* for SVC_*: the frontend's string, alive while the batch is */
 };
 
 struct nftnl_batch;
@@ -155,9 +155,9 @@ struct nftnl_set;
  */
 struct nft_batch {
 	struct nftnl_batch *nb;
-	uint32_t seq_first;	/* seq of BATCH_BEGIN */
-	uint32_t seq;		/* seq of the next message */
-	uint32_t set_id;	/* last transaction-local set id used */
+	uint32_t seq_first; /* seq of BATCH_BEGIN */
+	uint32_t seq; /* seq of the next message */
+	uint32_t set_id; /* last transaction-local set id used */
 	/*
 	 * Last number used in an anonymous map name (__map_N: the endpoint
 	 * pick of affinity frontends). Carried from
@@ -165,14 +165,14 @@ struct nft_batch {
 	 * the old map may still exist; a full sync may restart it at 0.
 	 */
 	uint32_t map_serial;
-	size_t n_msgs;		/* messages between BEGIN and END */
+	size_t n_msgs; /* messages between BEGIN and END */
 	struct nft_msg_ref *refs; /* refs[seq - seq_first] */
 	size_t cap_refs;
-	int err;		/* first -errno while building; the batch is not sent */
+	int err; /* first -errno while building; the batch is not sent */
 	/* Elements waiting to be written, one set each (see nft_batch_flush_elems). */
 	struct nftnl_set *pending[NFT_NAMED_SETS];
 	size_t n_pending[NFT_NAMED_SETS];
-	uint16_t pending_type;	/* NFT_MSG_NEWSETELEM or NFT_MSG_DELSETELEM */
+	uint16_t pending_type; /* NFT_MSG_NEWSETELEM or NFT_MSG_DELSETELEM */
 };
 
 /* Starts a batch whose BATCH_BEGIN carries seq. Returns 0 or -ENOMEM. */
@@ -245,10 +245,10 @@ void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe, uint32_t b
 /* ---- per-Service rate limit: objects rate/admitted/limited.NS.NAME, chain limit.NS.NAME ---- */
 
 enum nft_svc_name {
-	NFT_SVC_LIMIT,		/* limit object: the bucket */
-	NFT_SVC_ADMITTED,	/* counter object: new flows let through */
-	NFT_SVC_LIMITED,	/* counter object: new flows refused */
-	NFT_SVC_CHAIN,		/* chain: limit, count, return or count, reject */
+	NFT_SVC_LIMIT, /* limit object: the bucket */
+	NFT_SVC_ADMITTED, /* counter object: new flows let through */
+	NFT_SVC_LIMITED, /* counter object: new flows refused */
+	NFT_SVC_CHAIN, /* chain: limit, count, return or count, reject */
 };
 
 /* "ns/name" -> "rate.ns.name" (which = NFT_SVC_*). Returns false if it does not fit. */
@@ -311,7 +311,7 @@ bool nft_fw_same_ranges(const struct frontend *a, const struct frontend *b);
  */
 struct nft_fw_range {
 	uint8_t start[16];
-	uint8_t end[16];	/* first address after the range */
+	uint8_t end[16]; /* first address after the range */
 	bool has_end;
 };
 size_t nft_fw_ranges(const struct frontend *fe, struct nft_fw_range *out, size_t max);
