@@ -12,7 +12,14 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
+# SANITIZE=1: everything built with ASan and UBSan, into its own tree.
+ifeq ($(SANITIZE),1)
+BUILD   := build-sanitize
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
 BUILD   := build
+SAN_FLAGS :=
+endif
 ARCH    := x86
 CC      ?= cc
 CLANG   ?= clang
@@ -20,7 +27,7 @@ BPFTOOL ?= bpftool
 
 PKGS      := libbpf libnftnl libmnl jansson yaml-0.1 libcurl libmicrohttpd
 CFLAGS    ?= -O2 -g
-CFLAGS    += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+CFLAGS    += $(SAN_FLAGS) -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	     -std=gnu11 -D_GNU_SOURCE -Iagent -Ibpf -I$(BUILD)/skel
 LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lnftnl -lmnl -ljansson -lyaml -lcurl -lmicrohttpd) -lpthread -lelf -lz
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Wno-unused-function \
@@ -46,9 +53,9 @@ DESTDIR ?=
 
 DEB_PKGS := libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev libnftnl-dev libmnl-dev \
 	    libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev \
-	    iproute2 nftables pkg-config make gcc util-linux openssl procps clang-format
+	    iproute2 nftables pkg-config make gcc util-linux openssl procps curl clang-format
 
-.PHONY: all deps test bench demo clean format format-check install
+.PHONY: all deps test bench demo clean format format-check install fuzz
 all: $(BUILD)/sluice-agent $(BUILD)/sluicectl
 
 # Installs the Debian packages of design.md section 8 that are missing.
@@ -114,7 +121,7 @@ $(BUILD)/selftests/tools/fake-apiserver: TOOL_LDLIBS = -lmicrohttpd -ljansson -l
 
 # Every test; the last line printed is "N passed, N failed[, N skipped]".
 test: all $(TEST_BINS) $(TOOL_BINS)
-	$(Q)BUILD=$(BUILD) selftests/run.sh $(TEST)
+	$(Q)BUILD=$(BUILD) selftests/run.sh "$(TEST)"
 
 # One table of side-by-side ratios (Documentation/bench.md); needs root.
 bench: all $(TOOL_BINS) $(BUILD)/bench/tc-cost
@@ -124,6 +131,28 @@ $(BUILD)/bench/%: bench/%.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -MF $@.d -MT $@ $< $(LDLIBS) -o $@
+
+# libFuzzer harnesses (fuzz/*.c), clang with ASan and UBSan, over the agent's
+# parsers; seeds from examples/ and fuzz/seeds/. FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 30
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+	      -std=gnu11 -D_GNU_SOURCE -Iagent -Ibpf -I$(BUILD)/skel
+FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_LIB_SRCS := $(filter agent/lib/% agent/core/% agent/source/%,$(LIB_SRCS))
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(FUZZ_LIB_SRCS))
+
+$(FUZZ_BUILD)/agent/%.o: agent/%.c | $(SKELS)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+fuzz: $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
+	$(Q)FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh $(FUZZ_TARGETS)
 
 demo: all $(TOOL_BINS)
 	$(Q)examples/demo.sh

@@ -3,14 +3,24 @@
 # tests (netlink, bpf_prog_test_run) and the end-to-end scripts, all in TAP,
 # then prints "N passed, N failed, N skipped" last. A TAP line with
 # "# SKIP" counts as skipped, never as passed.
-# Usage: selftests/run.sh [PATTERN]  (only tests whose file name contains PATTERN)
+# Usage: selftests/run.sh ["PATTERN..."]  (only tests whose path contains one
+# of the space-separated patterns, e.g. "clusterip" or "unit/ clusterip")
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-pattern=${1:-}
+patterns=${1:-}
 passed=0
 failed=0
 skipped=0
+
+wanted() {
+	local p
+	[ -z "$patterns" ] && return 0
+	for p in $patterns; do
+		case "$1" in *"$p"*) return 0 ;; esac
+	done
+	return 1
+}
 
 run_one() {
 	local name=$1 out rc p f s
@@ -43,12 +53,12 @@ run_one() {
 
 for t in "$BUILD"/selftests/unit/test_* "$BUILD"/selftests/kernel/test_*; do
 	[ -x "$t" ] && [ "${t%.d}" = "$t" ] || continue
-	case "$(basename "$t")" in *"$pattern"*) ;; *) continue ;; esac
+	wanted "$t" || continue
 	CMOCKA_MESSAGE_OUTPUT=TAP run_one "$(basename "$t")" "$t"
 done
 for t in selftests/e2e/test_*.sh; do
 	[ -f "$t" ] || continue
-	case "$(basename "$t")" in *"$pattern"*) ;; *) continue ;; esac
+	wanted "$t" || continue
 	BUILD=$BUILD run_one "$(basename "$t")" bash "$t"
 done
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * sluice-agent: reads Services, EndpointSlices and Nodes from a source,
- * resolves them for this node and programs one datapath (bpf or nftables).
+ * resolves them for this node and programs one datapath (see the registry).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,48 +15,50 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "datapath/datapath.h"
 #include "core/engine.h"
-#include "serve/health.h"
+#include "core/store.h"
+#include "datapath/datapath.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
+#include "serve/health.h"
+#include "serve/health_nodeport.h"
 #include "source/source.h"
 #include "source/source_kube.h"
-#include "core/store.h"
 
 /* Changes arriving together are applied together, but none waits longer. */
 #define SETTLE_MS 20
 #define MAX_DELAY_MS 100
 #define RETRY_MS 1000
 
-enum datapath_choice { DP_AUTO, DP_BPF, DP_NFT };
-
 struct options {
 	const char *source;
 	const char *kubeconfig;
 	const char *health_addr;
 	const char *node_name;
-	enum datapath_choice datapath;
+	const char *datapath; /* "auto" or a datapath's name */
 	struct datapath_config dp;
 	bool once, cleanup;
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: sluice-agent --source=dir:PATH|kube [options]\n"
-		     "       sluice-agent --cleanup [--bpffs=PATH] [--cgroup=PATH]\n"
-		     "\n"
-		     "  --source=dir:PATH     manifest directory (watched) or kube (API server)\n"
-		     "  --kubeconfig=PATH     kubeconfig for --source=kube\n"
-		     "  --node-name=NAME      this node (default $NODE_NAME, then the host name)\n"
-		     "  --datapath=MODE       auto (default), bpf or nftables\n"
-		     "  --cgroup=PATH         cgroup v2 directory for the socket hooks\n"
-		     "                        (default: the cgroup2 mount root)\n"
-		     "  --bpffs=PATH          pin directory (default /sys/fs/bpf/sluice)\n"
-		     "  --devices=LIST        devices for the tc path\n"
-		     "  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
-		     "  --once                apply once, leave the datapath in place, exit\n"
-		     "  --cleanup             remove every trace of both datapaths and exit\n"
-		     "  -v, --verbose         debug logging\n");
+	fprintf(out,
+		"usage: sluice-agent --source=dir:PATH|kube [options]\n"
+		"       sluice-agent --cleanup [--bpffs=PATH] [--cgroup=PATH]\n"
+		"\n"
+		"  --source=dir:PATH     manifest directory (watched) or kube (API server)\n"
+		"  --kubeconfig=PATH     kubeconfig for --source=kube\n"
+		"  --node-name=NAME      this node (default $NODE_NAME, then the host name)\n"
+		"  --datapath=MODE       auto (default), %s\n"
+		"  --cgroup=PATH         cgroup v2 directory for the socket hooks\n"
+		"                        (default: the cgroup2 mount root)\n"
+		"  --bpffs=PATH          pin directory (default /sys/fs/bpf/sluice)\n"
+		"  --devices=LIST        devices for the tc path\n"
+		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
+		"  --once                apply once, leave the datapath in place, exit\n"
+		"  --cleanup             remove every trace of every datapath and exit\n"
+		"  -v, --verbose         debug logging\n",
+		datapath_choices());
 }
 
 /* The cgroup v2 mount point, from /proc/self/mountinfo. */
@@ -75,7 +77,7 @@ static char *cgroup2_root(void)
 		    sscanf(sep + 3, "%63s", fstype) != 1)
 			continue;
 		if (!strcmp(fstype, "cgroup2"))
-			found = strdup(mnt);
+			found = xstrdup(mnt);
 	}
 	fclose(f);
 	return found;
@@ -103,6 +105,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 
 	memset(opt, 0, sizeof(*opt));
 	opt->dp.bpffs = "/sys/fs/bpf/sluice";
+	opt->datapath = "auto";
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -115,17 +118,12 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			opt->node_name = optarg;
 			break;
 		case 'd':
-			if (!strcmp(optarg, "auto"))
-				opt->datapath = DP_AUTO;
-			else if (!strcmp(optarg, "bpf"))
-				opt->datapath = DP_BPF;
-			else if (!strcmp(optarg, "nftables"))
-				opt->datapath = DP_NFT;
-			else {
-				pr_warn("--datapath: unknown value \"%s\" (auto, bpf or nftables)",
-					optarg);
+			if (strcmp(optarg, "auto") && !datapath_find(optarg)) {
+				pr_warn("--datapath: unknown value \"%s\" (auto, %s)", optarg,
+					datapath_choices());
 				return -EINVAL;
 			}
+			opt->datapath = optarg;
 			break;
 		case 'c':
 			opt->dp.cgroup = optarg;
@@ -173,46 +171,6 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		pr_warn("--source is required (dir:PATH or kube)");
 		return -EINVAL;
 	}
-	return 0;
-}
-
-static int cleanup_all(const struct datapath_config *cfg)
-{
-	int err_bpf = bpf_datapath_ops.cleanup(cfg);
-	int err_nft = nft_datapath_ops.cleanup(cfg);
-
-	if (err_bpf)
-		pr_warn("bpf cleanup: %s", strerror(-err_bpf));
-	if (err_nft)
-		pr_warn("nftables cleanup: %s", strerror(-err_nft));
-	return err_bpf ? err_bpf : err_nft;
-}
-
-/* Opens the chosen datapath; with auto, BPF where it loads, else nftables. */
-static int open_datapath(const struct options *opt, const struct datapath_ops **ops,
-			 struct datapath **dp)
-{
-	char why[512] = "";
-	int err;
-
-	if (opt->datapath != DP_NFT) {
-		err = bpf_datapath_ops.open(&opt->dp, dp, why, sizeof(why));
-		if (!err) {
-			*ops = &bpf_datapath_ops;
-			return 0;
-		}
-		if (opt->datapath == DP_BPF) {
-			pr_warn("bpf datapath: %s", why);
-			return err;
-		}
-		pr_warn("bpf datapath unavailable (%s); using nftables", why);
-	}
-	err = nft_datapath_ops.open(&opt->dp, dp, why, sizeof(why));
-	if (err) {
-		pr_warn("nftables datapath: %s", why);
-		return err;
-	}
-	*ops = &nft_datapath_ops;
 	return 0;
 }
 
@@ -302,8 +260,8 @@ static int run(struct source *src, struct engine *eng)
 
 int main(int argc, char **argv)
 {
-	const struct datapath_ops *ops, *other;
-	struct datapath *dp = NULL;
+	struct datapath_handle dp = { 0 };
+	struct hc_servers health_checks;
 	struct source *src;
 	struct options opt;
 	struct engine eng;
@@ -315,7 +273,7 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &opt))
 		return 2;
 	if (opt.cleanup)
-		return cleanup_all(&opt.dp) ? 1 : 0;
+		return datapath_cleanup_others(NULL, &opt.dp) ? 1 : 0;
 	if (strncmp(opt.source, "dir:", 4) && strcmp(opt.source, "kube")) {
 		pr_warn("--source: unknown source \"%s\" (dir:PATH or kube)", opt.source);
 		return 2;
@@ -333,23 +291,23 @@ int main(int argc, char **argv)
 		store_destroy(&store);
 		return 1;
 	}
-	err = open_datapath(&opt, &ops, &dp);
+	err = datapath_open_choice(opt.datapath, &opt.dp, &dp);
 	if (err)
 		goto out_source;
-	pr_info("node %s, datapath %s, source %s", opt.node_name, ops->name, opt.source);
+	pr_info("node %s, datapath %s, source %s", opt.node_name, dp.ops->name, opt.source);
 
-	engine_init(&eng, &store, ops, dp, opt.node_name);
+	/* The datapath first: it is the output that may fail and be retried. */
+	hc_servers_init(&health_checks);
+	engine_init(&eng, &store, opt.node_name);
+	engine_add_output(&eng, dp.output_name, &datapath_output_ops, &dp);
+	engine_add_output(&eng, "healthCheckNodePort servers", &hc_output_ops, &health_checks);
 	err = engine_flush(&eng);
 	if (err)
 		goto out_engine;
-	pr_info("synced: datapath %s serving %zu services", ops->name, eng.current.count);
+	pr_info("synced: datapath %s serving %zu services", dp.ops->name, engine_services(&eng));
 	health_set_ready(health);
-	/* Switching datapaths: the other one's state goes once this one serves. */
-	other = ops == &bpf_datapath_ops ? &nft_datapath_ops : &bpf_datapath_ops;
-	if (other->present(&opt.dp)) {
-		pr_info("removing the %s datapath's state", other->name);
-		other->cleanup(&opt.dp);
-	}
+	/* Switching datapaths: the others' state goes once this one serves. */
+	datapath_cleanup_others(dp.ops, &opt.dp);
 	if (opt.once) {
 		if (src->ops->rejected(src)) {
 			pr_warn("%zu inputs were rejected; see the lines above",
@@ -361,7 +319,8 @@ int main(int argc, char **argv)
 	err = run(src, &eng);
 out_engine:
 	engine_destroy(&eng);
-	ops->close(dp);
+	hc_servers_destroy(&health_checks);
+	datapath_close(&dp);
 out_source:
 	src->ops->close(src);
 	store_destroy(&store);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The engine: turns what changed in the store into a diff of desired state
- * and hands it to the datapath. Only Services whose inputs changed are
- * resolved again, so one change costs O(that Service).
+ * and hands it to its outputs (the datapath first). Only Services whose
+ * inputs changed are resolved again, so one change costs O(that Service).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,27 +10,33 @@
 #include <string.h>
 
 #include "core/engine.h"
-#include "lib/log.h"
 #include "core/resolver.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
 
 struct pending {
 	char *key; /* service key */
 	struct frontend_list *next; /* resolved, owner conflicts removed */
 };
 
-void engine_init(struct engine *eng, struct store *store, const struct datapath_ops *ops,
-		 struct datapath *dp, const char *node_name)
+void engine_init(struct engine *eng, struct store *store, const char *node_name)
 {
 	memset(eng, 0, sizeof(*eng));
 	eng->store = store;
-	eng->ops = ops;
-	eng->dp = dp;
 	eng->node_name = node_name;
 	eng->next_id = 1;
+	store_changes_init(&eng->pending);
 	strmap_init(&eng->current);
 	strmap_init(&eng->owners);
 	strmap_init(&eng->ids);
-	hc_servers_init(&eng->health_checks);
+}
+
+int engine_add_output(struct engine *eng, const char *name, const struct output_ops *ops, void *ctx)
+{
+	if (eng->n_outputs == ENGINE_MAX_OUTPUTS)
+		return -ENOSPC;
+	eng->outputs[eng->n_outputs++] = (struct output){ .name = name, .ops = ops, .ctx = ctx };
+	return 0;
 }
 
 static void list_free(struct frontend_list *list)
@@ -53,13 +59,18 @@ void engine_destroy(struct engine *eng)
 	strmap_destroy(&eng->current);
 	strmap_destroy(&eng->owners);
 	strmap_destroy(&eng->ids);
-	hc_servers_destroy(&eng->health_checks);
+	store_changes_destroy(&eng->pending);
 	free(eng->node_zone);
 }
 
 size_t engine_pending(const struct engine *eng)
 {
-	return eng->store->dirty_services.count + eng->store->dirty_nodes.count;
+	return store_pending(eng->store) + eng->pending.services.count + eng->pending.nodes.count;
+}
+
+size_t engine_services(const struct engine *eng)
+{
+	return eng->current.count;
 }
 
 static const char *fe_key_text(const struct frontend_key *key, char *buf, size_t len)
@@ -76,18 +87,19 @@ static void check_node(struct engine *eng)
 	const struct node *node;
 	const char *zone;
 
-	if (!strmap_get(&eng->store->dirty_nodes, eng->node_name))
+	if (!strmap_get(&eng->pending.nodes, eng->node_name))
 		goto out;
 	node = store_get_node(eng->store, eng->node_name);
 	zone = node ? node->zone : NULL;
 	if ((zone == NULL) != (eng->node_zone == NULL) || (zone && strcmp(zone, eng->node_zone))) {
 		pr_info("node %s: zone is now %s", eng->node_name, zone ? zone : "(none)");
 		free(eng->node_zone);
-		eng->node_zone = zone ? strdup(zone) : NULL;
+		eng->node_zone = zone ? xstrdup(zone) : NULL;
 		store_mark_all_dirty(eng->store);
+		store_take_changes(eng->store, &eng->pending);
 	}
 out:
-	strmap_destroy(&eng->store->dirty_nodes);
+	strmap_destroy(&eng->pending.nodes);
 }
 
 static uint32_t service_id(struct engine *eng, const char *key)
@@ -138,9 +150,7 @@ static struct frontend_list *resolve_one(struct engine *eng, struct strmap *clai
 	struct resolve_input in = { 0 };
 	struct frontend_list *list;
 
-	list = calloc(1, sizeof(*list));
-	if (!list)
-		return NULL;
+	list = xcalloc(1, sizeof(*list));
 	if (!svc)
 		return list;
 	group = store_service_slices(eng->store, key);
@@ -158,48 +168,40 @@ static struct frontend_list *resolve_one(struct engine *eng, struct strmap *clai
 	return list;
 }
 
-static int push_change(struct state_diff *diff, size_t *cap, const struct frontend *old,
-		       const struct frontend *new)
+static void push_change(struct state_diff *diff, size_t *cap, const struct frontend *old,
+			const struct frontend *new)
 {
 	if (diff->n_changes == *cap) {
-		size_t n = *cap ? *cap * 2 : 64;
-		struct frontend_change *c = realloc(diff->changes, n * sizeof(*c));
-
-		if (!c)
-			return -ENOMEM;
-		diff->changes = c;
-		*cap = n;
+		*cap = *cap ? *cap * 2 : 64;
+		diff->changes = xreallocarray(diff->changes, *cap, sizeof(*diff->changes));
 	}
 	diff->changes[diff->n_changes].old = old;
 	diff->changes[diff->n_changes].new = new;
 	diff->n_changes++;
-	return 0;
 }
 
 /* Merge-walks two sorted lists into changes. */
-static int diff_lists(struct state_diff *diff, size_t *cap, const struct frontend_list *old,
-		      const struct frontend_list *new)
+static void diff_lists(struct state_diff *diff, size_t *cap, const struct frontend_list *old,
+		       const struct frontend_list *new)
 {
 	size_t i = 0, j = 0, n_old = old ? old->n : 0, n_new = new->n;
-	int err = 0;
 
-	while (!err && (i < n_old || j < n_new)) {
+	while (i < n_old || j < n_new) {
 		int cmp = i == n_old ? 1 :
 			  j == n_new ? -1 :
 				       frontend_key_cmp(&old->items[i].key, &new->items[j].key);
 
 		if (cmp < 0) {
-			err = push_change(diff, cap, &old->items[i++], NULL);
+			push_change(diff, cap, &old->items[i++], NULL);
 		} else if (cmp > 0) {
-			err = push_change(diff, cap, NULL, &new->items[j++]);
+			push_change(diff, cap, NULL, &new->items[j++]);
 		} else {
 			if (!frontend_equal(&old->items[i], &new->items[j]))
-				err = push_change(diff, cap, &old->items[i], &new->items[j]);
+				push_change(diff, cap, &old->items[i], &new->items[j]);
 			i++;
 			j++;
 		}
 	}
-	return err;
 }
 
 static void record_owners(struct engine *eng, const char *key, const struct frontend_list *old,
@@ -211,18 +213,64 @@ static void record_owners(struct engine *eng, const char *key, const struct fron
 		free(strmap_remove(&eng->owners,
 				   fe_key_text(&old->items[i].key, text, sizeof(text))));
 	for (size_t i = 0; i < new->n; i++) {
-		char *owner = strdup(key);
+		char *owner = xstrdup(key);
 
-		if (!owner)
-			abort();
 		free(strmap_put(&eng->owners, fe_key_text(&new->items[i].key, text, sizeof(text)),
 				owner));
 	}
 }
 
+/* Hands the diff to every output in order; the first failure stops the flush. */
+static int apply_outputs(struct engine *eng, const struct state_diff *diff)
+{
+	for (size_t i = 0; i < eng->n_outputs; i++) {
+		const struct output *out = &eng->outputs[i];
+		int err = out->ops->apply ? out->ops->apply(out->ctx, diff) : 0;
+
+		if (err) {
+			pr_warn("%s: apply of %zu changes failed: %s", out->name, diff->n_changes,
+				strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void notify_outputs(struct engine *eng, const struct service_applied *sa)
+{
+	for (size_t i = 0; i < eng->n_outputs; i++) {
+		const struct output *out = &eng->outputs[i];
+
+		if (out->ops->service_applied)
+			out->ops->service_applied(out->ctx, sa);
+	}
+}
+
+/* Makes todo[i] the applied state of its Service and tells the outputs. */
+static void record_applied(struct engine *eng, struct pending *p)
+{
+	struct frontend_list *old = strmap_get(&eng->current, p->key);
+	const struct service *svc = store_get_service(eng->store, p->key);
+	struct service_applied sa = { .key = p->key, .svc = svc, .frontends = p->next };
+
+	record_owners(eng, p->key, old, p->next);
+	notify_outputs(eng, &sa);
+	if (p->next->n) {
+		strmap_put(&eng->current, p->key, p->next);
+	} else {
+		strmap_remove(&eng->current, p->key);
+		list_free(p->next);
+		if (!svc)
+			strmap_remove(&eng->ids, p->key);
+	}
+	p->next = NULL;
+	list_free(old);
+}
+
 int engine_flush(struct engine *eng)
 {
 	struct state_diff diff = { .full = !eng->synced };
+	struct strmap *changed = &eng->pending.services;
 	struct pending *todo = NULL;
 	struct strmap claims;
 	struct strmap_iter it;
@@ -230,53 +278,31 @@ int engine_flush(struct engine *eng)
 	size_t n = 0, cap = 0;
 	int err = 0;
 
+	store_take_changes(eng->store, &eng->pending);
 	check_node(eng);
-	if (!eng->store->dirty_services.count && eng->synced)
+	if (!changed->count && eng->synced)
 		return 0;
-	todo = calloc(eng->store->dirty_services.count + 1, sizeof(*todo));
-	if (!todo)
-		return -ENOMEM;
+	todo = xcalloc(changed->count + 1, sizeof(*todo));
 	strmap_init(&claims);
-	for (e = strmap_first(&eng->store->dirty_services, &it); e;
-	     e = strmap_next(&eng->store->dirty_services, &it)) {
+	for (e = strmap_first(changed, &it); e; e = strmap_next(changed, &it)) {
 		todo[n].key = e->key;
 		todo[n].next = resolve_one(eng, &claims, e->key);
 		if (!todo[n].next) {
-			err = -ENOMEM;
+			err = -EINVAL;
 			goto out;
 		}
-		err = diff_lists(&diff, &cap, strmap_get(&eng->current, e->key), todo[n].next);
+		diff_lists(&diff, &cap, strmap_get(&eng->current, e->key), todo[n].next);
 		n++;
-		if (err)
-			goto out;
 	}
 
-	err = eng->ops->apply(eng->dp, &diff);
-	if (err) {
-		pr_warn("datapath %s: apply of %zu changes failed: %s", eng->ops->name,
-			diff.n_changes, strerror(-err));
+	err = apply_outputs(eng, &diff);
+	if (err)
 		goto out;
-	}
 	pr_debug("applied %zu changes for %zu services", diff.n_changes, n);
 	eng->synced = true;
-	for (size_t i = 0; i < n; i++) {
-		struct frontend_list *old = strmap_get(&eng->current, todo[i].key);
-
-		record_owners(eng, todo[i].key, old, todo[i].next);
-		hc_servers_update(&eng->health_checks, todo[i].key,
-				  store_get_service(eng->store, todo[i].key), todo[i].next);
-		if (todo[i].next->n) {
-			strmap_put(&eng->current, todo[i].key, todo[i].next);
-		} else {
-			strmap_remove(&eng->current, todo[i].key);
-			list_free(todo[i].next);
-			if (!store_get_service(eng->store, todo[i].key))
-				strmap_remove(&eng->ids, todo[i].key);
-		}
-		todo[i].next = NULL;
-		list_free(old);
-	}
-	strmap_destroy(&eng->store->dirty_services);
+	for (size_t i = 0; i < n; i++)
+		record_applied(eng, &todo[i]);
+	strmap_destroy(changed);
 out:
 	strmap_destroy(&claims);
 	for (size_t i = 0; i < n; i++)

@@ -8,37 +8,46 @@
 #define SLUICE_ENGINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "datapath/datapath.h"
-#include "serve/health_nodeport.h"
+#include "core/output.h"
 #include "core/store.h"
 #include "lib/strmap.h"
 
+#define ENGINE_MAX_OUTPUTS 4
+
 struct engine {
 	struct store *store;
-	const struct datapath_ops *ops;
-	struct datapath *dp;
 	const char *node_name;
 	char *node_zone; /* this node's zone label as last seen */
 	bool synced; /* the first (full) apply has succeeded */
+	struct store_changes pending; /* taken from the store, not yet applied */
 	struct strmap current; /* service key -> struct frontend_list *, as applied */
 	struct strmap owners; /* frontend key text -> owning service key */
 	struct strmap ids; /* service key -> service id */
 	uint32_t next_id;
-	struct hc_servers health_checks; /* healthCheckNodePort servers */
+	struct output outputs[ENGINE_MAX_OUTPUTS];
+	size_t n_outputs;
 };
 
-void engine_init(struct engine *eng, struct store *store, const struct datapath_ops *ops,
-		 struct datapath *dp, const char *node_name);
+void engine_init(struct engine *eng, struct store *store, const char *node_name);
 void engine_destroy(struct engine *eng);
 /*
- * Resolves the dirty Services and applies the difference. Returns 0, or the
- * datapath's -errno; on failure nothing is recorded as applied and the same
- * Services are tried again on the next flush.
+ * Adds an output (in order; the datapath first). name is kept, not copied.
+ * Returns 0, or -ENOSPC past ENGINE_MAX_OUTPUTS.
+ */
+int engine_add_output(struct engine *eng, const char *name, const struct output_ops *ops,
+		      void *ctx);
+/*
+ * Resolves the changed Services and applies the difference to every output.
+ * Returns 0, or the failing output's -errno; on failure nothing is recorded
+ * as applied and the same Services are tried again on the next flush.
  */
 int engine_flush(struct engine *eng);
 /* Number of Services and Nodes that changed since the last successful flush. */
 size_t engine_pending(const struct engine *eng);
+/* Number of Services with at least one applied frontend. */
+size_t engine_services(const struct engine *eng);
 
 #endif

@@ -91,3 +91,12 @@ uint64_t rate_limit_depth_ns(const struct rate_limit *rl)
 		return cap;
 	return interval * rl->burst;
 }
+
+const char *rate_limit_format(const struct rate_limit *rl, char *buf, size_t len)
+{
+	if (!rl->count)
+		snprintf(buf, len, "none");
+	else
+		snprintf(buf, len, "%u/%s", rl->count, rl->period == 60 ? "m" : "s");
+	return buf;
+}

@@ -35,5 +35,7 @@ int rate_limit_parse(const char *rate, const char *burst, struct rate_limit *out
 uint64_t rate_limit_interval_ns(const struct rate_limit *rl);
 /* How far ahead of now the bucket's TAT may run: burst x interval. */
 uint64_t rate_limit_depth_ns(const struct rate_limit *rl);
+/* "50/s", "10/m", or "none": rl in buf (len bytes), which is returned. */
+const char *rate_limit_format(const struct rate_limit *rl, char *buf, size_t len);
 
 #endif

@@ -5,12 +5,12 @@
  * topology, traffic-policy and terminating-fallback rules (design.md
  * section 4). Pure: no kernel, no globals, only pr_debug lines.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "core/resolver.h"
 
 #define DEFAULT_AFFINITY_TIMEOUT 10800 /* Kubernetes' default timeoutSeconds */
@@ -81,19 +81,13 @@ static const char *proto_name(uint8_t proto)
 	return name ? name : "?";
 }
 
-static int candidates_push(struct candidates *cands, const struct candidate *c)
+static void candidates_push(struct candidates *cands, const struct candidate *c)
 {
 	if (cands->n == cands->cap) {
-		size_t cap = cands->cap ? cands->cap * 2 : 16;
-		struct candidate *items = realloc(cands->items, cap * sizeof(*items));
-
-		if (!items)
-			return -ENOMEM;
-		cands->items = items;
-		cands->cap = cap;
+		cands->cap = cands->cap ? cands->cap * 2 : 16;
+		cands->items = xreallocarray(cands->items, cands->cap, sizeof(*cands->items));
 	}
 	cands->items[cands->n++] = *c;
-	return 0;
 }
 
 static int backend_cmp(const struct backend *a, const struct backend *b)
@@ -139,8 +133,8 @@ static const struct slice_port *slice_port_for(const struct endpoint_slice *slic
  * per (address, port) preferring the ready one, and drops endpoints that are
  * never used. The result is sorted by address then port.
  */
-static int collect_candidates(const struct resolve_input *in, const struct service_port *port,
-			      uint8_t family, struct candidates *cands)
+static void collect_candidates(const struct resolve_input *in, const struct service_port *port,
+			       uint8_t family, struct candidates *cands)
 {
 	size_t s, kept, i;
 	int e;
@@ -163,8 +157,7 @@ static int collect_candidates(const struct resolve_input *in, const struct servi
 				continue;
 			c.be.addr = ep->addresses[0];
 			c.be.port = sp->port;
-			if (candidates_push(cands, &c))
-				return -ENOMEM;
+			candidates_push(cands, &c);
 		}
 	}
 	if (cands->n > 1)
@@ -180,7 +173,6 @@ static int collect_candidates(const struct resolve_input *in, const struct servi
 		cands->items[kept++] = *c;
 	}
 	cands->n = kept;
-	return 0;
 }
 
 /*
@@ -239,8 +231,8 @@ static bool picks(const struct endpoint *ep, enum pick pick, const struct topolo
 }
 
 /* Fills sel with the candidates that `pick` takes; sel->n_backends is 0 if none. */
-static int take(const struct candidates *cands, enum pick pick, const struct topology *topo,
-		struct backend_selection *sel)
+static void take(const struct candidates *cands, enum pick pick, const struct topology *topo,
+		 struct backend_selection *sel)
 {
 	size_t i, n = 0;
 
@@ -249,61 +241,46 @@ static int take(const struct candidates *cands, enum pick pick, const struct top
 	sel->backends = NULL;
 	sel->n_backends = 0;
 	if (!n)
-		return 0;
-	sel->backends = calloc(n, sizeof(*sel->backends));
-	if (!sel->backends)
-		return -ENOMEM;
+		return;
+	sel->backends = xcalloc(n, sizeof(*sel->backends));
 	for (i = 0; i < cands->n; i++) {
 		if (picks(cands->items[i].ep, pick, topo))
 			sel->backends[sel->n_backends++] = cands->items[i].be;
 	}
-	return 0;
 }
 
-static int cluster_set(const struct candidates *cands, const struct topology *topo,
-		       struct backend_selection *sel)
+static void cluster_set(const struct candidates *cands, const struct topology *topo,
+			struct backend_selection *sel)
 {
-	int err = take(cands, PICK_READY_IN_MODE, topo, sel);
-
-	if (err)
-		return err;
+	take(cands, PICK_READY_IN_MODE, topo, sel);
 	sel->action = FE_SERVE;
 	sel->choice = topo->mode;
 	if (sel->n_backends)
-		return 0;
+		return;
 	/* Nothing ready anywhere: serving-and-terminating endpoints, topology ignored. */
-	err = take(cands, PICK_SERVING_TERMINATING, topo, sel);
-	if (err)
-		return err;
+	take(cands, PICK_SERVING_TERMINATING, topo, sel);
 	sel->choice = CHOICE_TERMINATING;
 	if (!sel->n_backends) {
 		sel->action = FE_REFUSE;
 		sel->choice = CHOICE_NONE;
 	}
-	return 0;
 }
 
-static int local_set(const struct candidates *cands, const struct topology *topo,
-		     struct backend_selection *sel)
+static void local_set(const struct candidates *cands, const struct topology *topo,
+		      struct backend_selection *sel)
 {
-	int err = take(cands, PICK_LOCAL_READY, topo, sel);
-
-	if (err)
-		return err;
+	take(cands, PICK_LOCAL_READY, topo, sel);
 	sel->action = FE_SERVE;
 	sel->choice = CHOICE_LOCAL;
 	if (sel->n_backends)
-		return 0;
-	err = take(cands, PICK_LOCAL_SERVING_TERMINATING, topo, sel);
-	if (err)
-		return err;
+		return;
+	take(cands, PICK_LOCAL_SERVING_TERMINATING, topo, sel);
 	sel->choice = CHOICE_LOCAL_TERMINATING;
 	if (!sel->n_backends) {
 		/* Usable endpoints elsewhere: drop, as kube-proxy does; none at all: refuse. */
 		sel->action = cands->n ? FE_DROP : FE_REFUSE;
 		sel->choice = CHOICE_NONE;
 	}
-	return 0;
 }
 
 void port_endpoints_clear(struct port_endpoints *pe)
@@ -315,27 +292,18 @@ void port_endpoints_clear(struct port_endpoints *pe)
 	memset(pe, 0, sizeof(*pe));
 }
 
-int resolve_endpoints(const struct resolve_input *in, const struct service_port *port,
-		      uint8_t family, struct port_endpoints *out)
+void resolve_endpoints(const struct resolve_input *in, const struct service_port *port,
+		       uint8_t family, struct port_endpoints *out)
 {
 	struct candidates cands = { 0 };
 	struct topology topo = { .node_name = in->node_name, .zone = in->node_zone };
-	int err;
 
 	memset(out, 0, sizeof(*out));
-	err = collect_candidates(in, port, family, &cands);
-	if (err)
-		goto out;
+	collect_candidates(in, port, family, &cands);
 	topo.mode = topology_mode(&cands, in->node_name, in->node_zone);
-	err = cluster_set(&cands, &topo, &out->cluster);
-	if (err)
-		goto out;
-	err = local_set(&cands, &topo, &out->local);
-out:
+	cluster_set(&cands, &topo, &out->cluster);
+	local_set(&cands, &topo, &out->local);
 	free(cands.items);
-	if (err)
-		port_endpoints_clear(out);
-	return err;
 }
 
 bool service_externally_reachable(const struct service *svc)
@@ -390,20 +358,15 @@ static void log_frontend(const struct frontend *fe)
 }
 
 /* Common fields of every frontend of the Service; takes copies of the strings. */
-static int frontend_init(struct frontend *fe, const struct resolve_input *in,
-			 const struct ip_addr *addr, const char *service, const char *port_name)
+static void frontend_init(struct frontend *fe, const struct resolve_input *in,
+			  const struct ip_addr *addr, const char *service, const char *port_name)
 {
 	memset(fe, 0, sizeof(*fe));
 	fe->key.addr = *addr;
 	fe->kind = FE_CLUSTER_IP;
 	fe->service_id = in->service_id;
-	fe->service = strdup(service);
-	fe->port_name = strdup(port_name ? port_name : "");
-	if (!fe->service || !fe->port_name) {
-		frontend_clear(fe);
-		return -ENOMEM;
-	}
-	return 0;
+	fe->service = xstrdup(service);
+	fe->port_name = xstrdup(port_name ? port_name : "");
 }
 
 /*
@@ -411,24 +374,17 @@ static int frontend_init(struct frontend *fe, const struct resolve_input *in,
  * the local set under internalTrafficPolicy Local; external kinds take it
  * under externalTrafficPolicy Local, and then keep the client's address.
  */
-static int port_frontend(struct frontend *fe, const struct resolve_input *in,
-			 const struct ip_addr *addr, enum frontend_kind kind, uint16_t number,
-			 const struct service_port *port, const char *service)
+static void port_frontend(struct frontend *fe, const struct resolve_input *in,
+			  const struct ip_addr *addr, enum frontend_kind kind, uint16_t number,
+			  const struct service_port *port, const char *service)
 {
 	const struct service *svc = in->svc;
 	struct backend_selection *use;
 	struct port_endpoints pe;
 	bool local;
-	int err;
 
-	err = resolve_endpoints(in, port, addr->family, &pe);
-	if (err)
-		return err;
-	err = frontend_init(fe, in, addr, service, port->name);
-	if (err) {
-		port_endpoints_clear(&pe);
-		return err;
-	}
+	resolve_endpoints(in, port, addr->family, &pe);
+	frontend_init(fe, in, addr, service, port->name);
 	fe->kind = kind;
 	fe->key.proto = port->proto;
 	fe->key.port = number;
@@ -439,12 +395,7 @@ static int port_frontend(struct frontend *fe, const struct resolve_input *in,
 	local = kind == FE_CLUSTER_IP ? svc->internal_local : svc->external_local;
 	fe->preserve_source = kind != FE_CLUSTER_IP && svc->external_local;
 	if (kind == FE_LB_INGRESS && svc->n_lb_source_cidrs) {
-		fe->source_ranges = calloc(svc->n_lb_source_cidrs, sizeof(*fe->source_ranges));
-		if (!fe->source_ranges) {
-			port_endpoints_clear(&pe);
-			frontend_clear(fe);
-			return -ENOMEM;
-		}
+		fe->source_ranges = xcalloc(svc->n_lb_source_cidrs, sizeof(*fe->source_ranges));
 		memcpy(fe->source_ranges, svc->lb_source_cidrs,
 		       svc->n_lb_source_cidrs * sizeof(*fe->source_ranges));
 		fe->n_source_ranges = svc->n_lb_source_cidrs;
@@ -456,80 +407,73 @@ static int port_frontend(struct frontend *fe, const struct resolve_input *in,
 	fe->n_backends = use->n_backends;
 	use->backends = NULL; /* now owned by fe */
 	port_endpoints_clear(&pe);
-	return 0;
 }
 
 /* Frontends of one service port at each address of a list (externalIPs, LB ingress IPs). */
-static int address_list_frontends(struct frontend *items, size_t *n, const struct resolve_input *in,
-				  const struct ip_addr *addrs, int n_addrs, enum frontend_kind kind,
-				  const struct service_port *port, const char *service)
+static void address_list_frontends(struct frontend *items, size_t *n,
+				   const struct resolve_input *in, const struct ip_addr *addrs,
+				   int n_addrs, enum frontend_kind kind,
+				   const struct service_port *port, const char *service)
 {
-	for (int a = 0; a < n_addrs; a++) {
-		int err = port_frontend(&items[*n], in, &addrs[a], kind, port->port, port, service);
-
-		if (err)
-			return err;
-		(*n)++;
-	}
-	return 0;
+	for (int a = 0; a < n_addrs; a++)
+		port_frontend(&items[(*n)++], in, &addrs[a], kind, port->port, port, service);
 }
 
 /* NodePort frontends: one per IP family the Service has a ClusterIP in. */
-static int node_port_frontends(struct frontend *items, size_t *n, const struct resolve_input *in,
-			       const struct service_port *port, const char *service)
+static void node_port_frontends(struct frontend *items, size_t *n, const struct resolve_input *in,
+				const struct service_port *port, const char *service)
 {
 	const struct service *svc = in->svc;
 	bool done_v4 = false, done_v6 = false;
 
 	if (!port->node_port || (svc->type != SVC_NODE_PORT && svc->type != SVC_LOAD_BALANCER))
-		return 0;
+		return;
 	for (int c = 0; c < svc->n_cluster_ips; c++) {
 		struct ip_addr any = { .family = svc->cluster_ips[c].family };
 		bool *done = any.family == AF_INET ? &done_v4 : &done_v6;
-		int err;
 
 		if (*done)
 			continue;
 		*done = true;
-		err = port_frontend(&items[*n], in, &any, FE_NODE_PORT, port->node_port, port,
-				    service);
-		if (err)
-			return err;
-		(*n)++;
+		port_frontend(&items[(*n)++], in, &any, FE_NODE_PORT, port->node_port, port,
+			      service);
 	}
-	return 0;
+}
+
+/* "namespace/name", the Service's name in logs and in every frontend. */
+static char *service_key(const struct service *svc)
+{
+	const char *ns = svc->ns ? svc->ns : "", *name = svc->name ? svc->name : "";
+	size_t size = strlen(ns) + 1 + strlen(name) + 1;
+	char *key = xmalloc(size);
+
+	snprintf(key, size, "%s/%s", ns, name);
+	return key;
 }
 
 int resolve_service(const struct resolve_input *in, struct frontend_list *out)
 {
 	const struct service *svc = in->svc;
 	struct frontend *items;
-	char *service = NULL;
+	char *service;
 	size_t n = 0, cap, i, kept;
-	int c, p, err = 0;
+	int c, p;
 
 	out->items = NULL;
 	out->n = 0;
 	if (!svc || svc->headless || svc->type == SVC_EXTERNAL_NAME || svc->n_cluster_ips < 1)
 		return 0;
-	if (asprintf(&service, "%s/%s", svc->ns ? svc->ns : "", svc->name ? svc->name : "") < 0)
-		return -ENOMEM;
+	service = service_key(svc);
 	cap = (size_t)svc->n_cluster_ips +
 	      (size_t)(svc->n_ports > 0 ? svc->n_ports : 0) *
 		      ((size_t)svc->n_cluster_ips * 2 + (size_t)svc->n_external_ips +
 		       (size_t)svc->n_lb_ingress_ips);
-	items = calloc(cap, sizeof(*items));
-	if (!items) {
-		free(service);
-		return -ENOMEM;
-	}
-	for (c = 0; c < svc->n_cluster_ips && !err; c++) {
+	items = xcalloc(cap, sizeof(*items));
+	for (c = 0; c < svc->n_cluster_ips; c++) {
 		const struct ip_addr *cluster_ip = &svc->cluster_ips[c];
 
 		/* The marker: ports of this ClusterIP that no frontend serves are refused. */
-		err = frontend_init(&items[n], in, cluster_ip, service, "");
-		if (err)
-			break;
+		frontend_init(&items[n], in, cluster_ip, service, "");
 		items[n].action = FE_REFUSE;
 		items[n].choice = CHOICE_NONE;
 		n++;
@@ -541,35 +485,23 @@ int resolve_service(const struct resolve_input *in, struct frontend_list *out)
 					 service, port->port, proto_name(port->proto));
 				continue;
 			}
-			err = port_frontend(&items[n], in, cluster_ip, FE_CLUSTER_IP, port->port,
-					    port, service);
-			if (err)
-				break;
-			n++;
+			port_frontend(&items[n++], in, cluster_ip, FE_CLUSTER_IP, port->port, port,
+				      service);
 		}
 	}
-	for (p = 0; p < svc->n_ports && !err; p++) {
+	for (p = 0; p < svc->n_ports; p++) {
 		const struct service_port *port = &svc->ports[p];
 
 		if (port->proto != PROTO_TCP && port->proto != PROTO_UDP)
 			continue;
-		err = node_port_frontends(items, &n, in, port, service);
-		if (!err)
-			err = address_list_frontends(items, &n, in, svc->external_ips,
-						     svc->n_external_ips, FE_EXTERNAL_IP, port,
-						     service);
-		if (!err)
-			err = address_list_frontends(items, &n, in, svc->lb_ingress_ips,
-						     svc->n_lb_ingress_ips, FE_LB_INGRESS, port,
-						     service);
+		node_port_frontends(items, &n, in, port, service);
+		address_list_frontends(items, &n, in, svc->external_ips, svc->n_external_ips,
+				       FE_EXTERNAL_IP, port, service);
+		address_list_frontends(items, &n, in, svc->lb_ingress_ips, svc->n_lb_ingress_ips,
+				       FE_LB_INGRESS, port, service);
 	}
 	free(service);
 	out->items = items;
-	out->n = n;
-	if (err) {
-		frontend_list_clear(out);
-		return err;
-	}
 	qsort(items, n, sizeof(*items), frontend_cmp);
 	/* The API server rejects duplicate ClusterIPs and ports; never hand the datapath two. */
 	kept = 0;

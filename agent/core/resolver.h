@@ -30,7 +30,8 @@ struct frontend_list {
  * Computes the frontends of one Service: for every ClusterIP and every
  * port, a frontend with its action and backends, plus one marker frontend
  * (proto 0, port 0) per ClusterIP. Headless and ExternalName services
- * yield nothing. Returns 0 or -ENOMEM.
+ * yield nothing. Cannot fail (allocation aborts, lib/xalloc.h): returns 0;
+ * it stays int for the callers that check it.
  */
 int resolve_service(const struct resolve_input *in, struct frontend_list *out);
 void frontend_list_clear(struct frontend_list *list);
@@ -54,9 +55,9 @@ struct port_endpoints {
 	struct backend_selection local;
 };
 
-/* Computes both sets for `port` of in->svc from in->slices of `family`. 0 or -ENOMEM. */
-int resolve_endpoints(const struct resolve_input *in, const struct service_port *port,
-		      uint8_t family, struct port_endpoints *out);
+/* Computes both sets for `port` of in->svc from in->slices of `family`. */
+void resolve_endpoints(const struct resolve_input *in, const struct service_port *port,
+		       uint8_t family, struct port_endpoints *out);
 void port_endpoints_clear(struct port_endpoints *pe);
 /* A nodePort on some port, an externalIP or an LB ingress IP (design.md section 4). */
 bool service_externally_reachable(const struct service *svc);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/store.h"
+#include "lib/xalloc.h"
 
 #define KEY_MAX 512
 
@@ -24,8 +25,7 @@ void store_init(struct store *st)
 	strmap_init(&st->slices);
 	strmap_init(&st->slices_by_service);
 	strmap_init(&st->nodes);
-	strmap_init(&st->dirty_services);
-	strmap_init(&st->dirty_nodes);
+	store_changes_init(&st->changed);
 }
 
 void store_destroy(struct store *st)
@@ -50,8 +50,46 @@ void store_destroy(struct store *st)
 	strmap_destroy(&st->slices);
 	strmap_destroy(&st->slices_by_service);
 	strmap_destroy(&st->nodes);
-	strmap_destroy(&st->dirty_services);
-	strmap_destroy(&st->dirty_nodes);
+	store_changes_destroy(&st->changed);
+}
+
+void store_changes_init(struct store_changes *c)
+{
+	strmap_init(&c->services);
+	strmap_init(&c->nodes);
+}
+
+void store_changes_destroy(struct store_changes *c)
+{
+	strmap_destroy(&c->services);
+	strmap_destroy(&c->nodes);
+}
+
+static void merge_names(struct strmap *into, struct strmap *from)
+{
+	struct strmap_iter it;
+	struct strmap_entry *e;
+
+	if (!into->count) { /* the common case: hand the whole set over */
+		strmap_destroy(into);
+		*into = *from;
+		strmap_init(from);
+		return;
+	}
+	for (e = strmap_first(from, &it); e; e = strmap_next(from, &it))
+		strmap_put(into, e->key, (void *)1);
+	strmap_destroy(from);
+}
+
+void store_take_changes(struct store *st, struct store_changes *into)
+{
+	merge_names(&into->services, &st->changed.services);
+	merge_names(&into->nodes, &st->changed.nodes);
+}
+
+size_t store_pending(const struct store *st)
+{
+	return st->changed.services.count + st->changed.nodes.count;
 }
 
 static void mark_dirty(struct store *st, const char *ns, const char *name)
@@ -59,7 +97,8 @@ static void mark_dirty(struct store *st, const char *ns, const char *name)
 	char key[KEY_MAX];
 
 	if (name)
-		strmap_put(&st->dirty_services, object_key(key, sizeof(key), ns, name), (void *)1);
+		strmap_put(&st->changed.services, object_key(key, sizeof(key), ns, name),
+			   (void *)1);
 }
 
 void store_mark_all_dirty(struct store *st)
@@ -68,7 +107,7 @@ void store_mark_all_dirty(struct store *st)
 	struct strmap_entry *e;
 
 	for (e = strmap_first(&st->services, &it); e; e = strmap_next(&st->services, &it))
-		strmap_put(&st->dirty_services, e->key, (void *)1);
+		strmap_put(&st->changed.services, e->key, (void *)1);
 }
 
 void store_put_service(struct store *st, struct service *svc)
@@ -77,7 +116,7 @@ void store_put_service(struct store *st, struct service *svc)
 
 	object_key(key, sizeof(key), svc->ns, svc->name);
 	service_free(strmap_put(&st->services, key, svc));
-	strmap_put(&st->dirty_services, key, (void *)1);
+	strmap_put(&st->changed.services, key, (void *)1);
 }
 
 void store_delete_service(struct store *st, const char *ns, const char *name)
@@ -86,7 +125,7 @@ void store_delete_service(struct store *st, const char *ns, const char *name)
 
 	object_key(key, sizeof(key), ns, name);
 	service_free(strmap_remove(&st->services, key));
-	strmap_put(&st->dirty_services, key, (void *)1);
+	strmap_put(&st->changed.services, key, (void *)1);
 }
 
 static void group_remove(struct store *st, struct endpoint_slice *slice)
@@ -123,16 +162,12 @@ static void group_add(struct store *st, struct endpoint_slice *slice)
 	object_key(key, sizeof(key), slice->ns, slice->service_name);
 	group = strmap_get(&st->slices_by_service, key);
 	if (!group) {
-		group = calloc(1, sizeof(*group));
-		if (!group)
-			abort();
+		group = xcalloc(1, sizeof(*group));
 		strmap_put(&st->slices_by_service, key, group);
 	}
 	if (group->n == group->cap) {
 		group->cap = group->cap ? group->cap * 2 : 4;
-		group->slices = realloc(group->slices, group->cap * sizeof(*group->slices));
-		if (!group->slices)
-			abort();
+		group->slices = xreallocarray(group->slices, group->cap, sizeof(*group->slices));
 	}
 	group->slices[group->n++] = slice;
 }
@@ -169,13 +204,13 @@ void store_delete_slice(struct store *st, const char *ns, const char *name)
 void store_put_node(struct store *st, struct node *node)
 {
 	node_free(strmap_put(&st->nodes, node->name, node));
-	strmap_put(&st->dirty_nodes, node->name, (void *)1);
+	strmap_put(&st->changed.nodes, node->name, (void *)1);
 }
 
 void store_delete_node(struct store *st, const char *name)
 {
 	node_free(strmap_remove(&st->nodes, name));
-	strmap_put(&st->dirty_nodes, name, (void *)1);
+	strmap_put(&st->changed.nodes, name, (void *)1);
 }
 
 const struct service *store_get_service(const struct store *st, const char *key)

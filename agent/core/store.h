@@ -18,13 +18,18 @@ struct slice_group {
 	size_t n, cap;
 };
 
+/* Names of what changed: handed from the store to the engine. */
+struct store_changes {
+	struct strmap services; /* "ns/name" -> (void *)1 */
+	struct strmap nodes; /* name -> (void *)1 */
+};
+
 struct store {
 	struct strmap services; /* "ns/name" -> struct service * */
 	struct strmap slices; /* "ns/name" -> struct endpoint_slice * */
 	struct strmap slices_by_service; /* "ns/service" -> struct slice_group * */
 	struct strmap nodes; /* name -> struct node * */
-	struct strmap dirty_services; /* "ns/name" -> (void *)1 */
-	struct strmap dirty_nodes; /* name -> (void *)1 */
+	struct store_changes changed; /* since the last store_take_changes() */
 };
 
 void store_init(struct store *st);
@@ -43,8 +48,15 @@ const struct node *store_get_node(const struct store *st, const char *name);
 /* The slices labelled for Service key "ns/name"; NULL if none. */
 const struct slice_group *store_service_slices(const struct store *st, const char *key);
 
-/* Marks every Service dirty (for example when this node's zone changes). */
+/* Marks every Service changed (for example when this node's zone changes). */
 void store_mark_all_dirty(struct store *st);
+
+void store_changes_init(struct store_changes *c);
+void store_changes_destroy(struct store_changes *c);
+/* Adds what changed since the last call to *into, and forgets it here. */
+void store_take_changes(struct store *st, struct store_changes *into);
+/* Number of changed Services and Nodes not yet taken. */
+size_t store_pending(const struct store *st);
 
 /* Writes "ns/name" into buf (size len) and returns buf. */
 const char *object_key(char *buf, size_t len, const char *ns, const char *name);

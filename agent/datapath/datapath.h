@@ -2,7 +2,9 @@
 /*
  * The datapath interface: open (or adopt) kernel state, apply a diff of
  * desired state atomically, read counters, close leaving the kernel state
- * in place, or clean up every trace. Two implementations: bpf and nftables.
+ * in place, or clean up every trace. The implementations live in their own
+ * folders and are listed once, in registry.c; everything else finds them
+ * through the registry functions at the end of this header.
  */
 #ifndef SLUICE_DATAPATH_H
 #define SLUICE_DATAPATH_H
@@ -10,7 +12,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "core/output.h"
+#include "core/output.h"
 #include "core/state.h"
 
 struct datapath_config {
@@ -53,9 +58,52 @@ struct datapath_ops {
 	 * per Service that has a limit or counters. Returns 0 or -errno.
 	 */
 	int (*read_stats)(const struct datapath_config *cfg, struct service_stats **out, size_t *n);
+	/*
+	 * Prints every frontend and its backends as the kernel holds them
+	 * (sluicectl services), without open. Returns 0, or nonzero after
+	 * saying why on stderr. NULL: inspect_hint says where to look.
+	 */
+	int (*print_frontends)(const struct datapath_config *cfg, FILE *out);
+	/* How people see this datapath's state, e.g. "nft list table inet sluice". */
+	const char *inspect_hint;
 };
 
+/* The implementations: for the registry, and for their own tests. */
 extern const struct datapath_ops bpf_datapath_ops;
 extern const struct datapath_ops nft_datapath_ops;
+
+/* ---- the registry (registry.c) ---- */
+
+/* An open datapath. */
+struct datapath_handle {
+	const struct datapath_ops *ops;
+	struct datapath *dp;
+	char output_name[32]; /* "datapath NAME", for the engine's log lines */
+};
+
+/* The datapaths in the order --datapath=auto tries them; NULL past the end. */
+const struct datapath_ops *datapath_at(size_t i);
+/* By name ("bpf", "nftables"); NULL if there is none of that name. */
+const struct datapath_ops *datapath_find(const char *name);
+/* The names, "bpf or nftables", for usage and error lines. */
+const char *datapath_choices(void);
+/*
+ * Opens the named datapath, or with "auto" the first that opens, logging
+ * one line for each that could not, with its reason. Returns 0 or -errno.
+ */
+int datapath_open_choice(const char *choice, const struct datapath_config *cfg,
+			 struct datapath_handle *h);
+/* Releases the handles; the kernel keeps serving. */
+void datapath_close(struct datapath_handle *h);
+/* The first datapath whose state is in the kernel, or NULL. */
+const struct datapath_ops *datapath_in_place(const struct datapath_config *cfg);
+/*
+ * Removes the state of every datapath but keep; with keep NULL, of every
+ * one (--cleanup). Logs each failure; returns 0 or the first -errno.
+ */
+int datapath_cleanup_others(const struct datapath_ops *keep, const struct datapath_config *cfg);
+
+/* The datapath as the engine's first output: ctx is a struct datapath_handle. */
+extern const struct output_ops datapath_output_ops;
 
 #endif

@@ -3,7 +3,8 @@
 #ifndef SLUICE_LOG_H
 #define SLUICE_LOG_H
 
-enum log_level { LOG_WARN, LOG_INFO, LOG_DEBUG };
+/* LOG_QUIET drops every message (fuzzers). */
+enum log_level { LOG_QUIET = -1, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lib/strmap.h"
+#include "lib/xalloc.h"
 
 static uint64_t hash_string(const char *s)
 {
@@ -56,13 +57,11 @@ void *strmap_get(const struct strmap *map, const char *key)
 	return slot && *slot ? (*slot)->value : NULL;
 }
 
-static int grow(struct strmap *map)
+static void grow(struct strmap *map)
 {
 	size_t n = map->n_buckets ? map->n_buckets * 2 : 64;
-	struct strmap_entry **buckets = calloc(n, sizeof(*buckets));
+	struct strmap_entry **buckets = xcalloc(n, sizeof(*buckets));
 
-	if (!buckets)
-		return -1;
 	for (size_t i = 0; i < map->n_buckets; i++) {
 		struct strmap_entry *e = map->buckets[i], *next;
 
@@ -77,7 +76,6 @@ static int grow(struct strmap *map)
 	free(map->buckets);
 	map->buckets = buckets;
 	map->n_buckets = n;
-	return 0;
 }
 
 void *strmap_put(struct strmap *map, const char *key, void *value)
@@ -85,17 +83,16 @@ void *strmap_put(struct strmap *map, const char *key, void *value)
 	struct strmap_entry **slot, *e;
 	void *old;
 
-	if (map->count + 1 > map->n_buckets && grow(map))
-		abort(); /* out of memory: nothing sensible to do */
+	if (map->count + 1 > map->n_buckets)
+		grow(map);
 	slot = find_slot(map, key);
 	if (*slot) {
 		old = (*slot)->value;
 		(*slot)->value = value;
 		return old;
 	}
-	e = calloc(1, sizeof(*e));
-	if (!e || !(e->key = strdup(key)))
-		abort();
+	e = xcalloc(1, sizeof(*e));
+	e->key = xstrdup(key);
 	e->value = value;
 	*slot = e;
 	map->count++;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Allocation that aborts with a message on exhaustion (see xalloc.h). */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,20 @@ char *xstrdup(const char *s)
 char *xstrndup(const char *s, size_t n)
 {
 	return xcheck(strndup(s, n));
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		out_of_memory(0);
+	return s;
 }
 
 void *xcheck(void *p)

@@ -17,6 +17,8 @@ void *xcalloc(size_t n, size_t size);
 void *xreallocarray(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* A new string formatted as by printf. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Dies like the allocators: for libraries that report out of memory as NULL. */
 void *xcheck(void *p);
 

@@ -10,6 +10,7 @@
 #include <yaml.h>
 
 #include "lib/yaml_json.h"
+#include "lib/xalloc.h"
 
 /* Bounded so that freeing a tree (jansson recurses) cannot exhaust the stack. */
 #define YAML_MAX_DEPTH 512
@@ -200,10 +201,6 @@ static bool waiting_for_key(const struct yaml_builder *b)
 
 static bool open_container(struct yaml_builder *b, json_t *node, const yaml_event_t *ev)
 {
-	struct yaml_frame *frames;
-
-	if (!node)
-		return builder_nomem(b);
 	if (waiting_for_key(b)) {
 		json_decref(node);
 		return builder_fail(b, &ev->start_mark, "mapping keys must be scalars");
@@ -214,15 +211,8 @@ static bool open_container(struct yaml_builder *b, json_t *node, const yaml_even
 				    YAML_MAX_DEPTH);
 	}
 	if (b->depth == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 16;
-
-		frames = realloc(b->frames, cap * sizeof(*frames));
-		if (!frames) {
-			json_decref(node);
-			return builder_nomem(b);
-		}
-		b->frames = frames;
-		b->cap = cap;
+		b->cap = b->cap ? b->cap * 2 : 16;
+		b->frames = xreallocarray(b->frames, b->cap, sizeof(*b->frames));
 	}
 	if (!attach(b, node, ev))
 		return false;
@@ -248,15 +238,15 @@ static bool handle_event(struct yaml_builder *b, const yaml_event_t *ev)
 	}
 	case YAML_SCALAR_EVENT:
 		if (waiting_for_key(b)) {
-			b->frames[b->depth - 1].key = strndup((const char *)ev->data.scalar.value,
-							      ev->data.scalar.length);
-			return b->frames[b->depth - 1].key ? true : builder_nomem(b);
+			b->frames[b->depth - 1].key = xstrndup((const char *)ev->data.scalar.value,
+							       ev->data.scalar.length);
+			return true;
 		}
 		return attach(b, scalar_value(ev), ev);
 	case YAML_SEQUENCE_START_EVENT:
-		return open_container(b, json_array(), ev);
+		return open_container(b, xcheck(json_array()), ev);
 	case YAML_MAPPING_START_EVENT:
-		return open_container(b, json_object(), ev);
+		return open_container(b, xcheck(json_object()), ev);
 	case YAML_SEQUENCE_END_EVENT:
 	case YAML_MAPPING_END_EVENT:
 		if (b->depth) {
@@ -280,11 +270,7 @@ json_t *yaml_to_json(const char *text, size_t len, struct yaml_json_error *err)
 	bool ok = true, done = false;
 
 	memset(err, 0, sizeof(*err));
-	b.docs = json_array();
-	if (!b.docs) {
-		builder_nomem(&b);
-		return NULL;
-	}
+	b.docs = xcheck(json_array());
 	if (!yaml_parser_initialize(&parser)) {
 		json_decref(b.docs);
 		builder_nomem(&b);

@@ -15,6 +15,7 @@
 #include "lib/addr.h"
 #include "serve/health.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 
 struct health_server {
 	struct MHD_Daemon *daemon;
@@ -104,9 +105,7 @@ struct health_server *health_start(const char *addr)
 		pr_warn("--health-addr: \"%s\" is not HOST:PORT", addr);
 		return NULL;
 	}
-	hs = calloc(1, sizeof(*hs));
-	if (!hs)
-		return NULL;
+	hs = xcalloc(1, sizeof(*hs));
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* The server's thread inherits a full mask: signals belong to the main loop. */

@@ -17,6 +17,7 @@
 
 #include "serve/health_nodeport.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 
 struct hc_server {
 	struct MHD_Daemon *daemon;
@@ -69,14 +70,12 @@ static void server_stop(struct hc_server *srv)
 
 static struct hc_server *server_start(const struct service *svc)
 {
-	struct hc_server *srv = calloc(1, sizeof(*srv));
+	struct hc_server *srv = xcalloc(1, sizeof(*srv));
 	sigset_t all, old;
 
-	if (!srv)
-		return NULL;
 	srv->port = svc->health_check_node_port;
-	srv->ns = strdup(svc->ns);
-	srv->name = strdup(svc->name);
+	srv->ns = xstrdup(svc->ns);
+	srv->name = xstrdup(svc->name);
 	/* Dual-stack socket: the port answers on every address of the node. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -84,7 +83,7 @@ static struct hc_server *server_start(const struct service *svc)
 				       srv->port, NULL, NULL, answer, srv,
 				       MHD_OPTION_CONNECTION_TIMEOUT, 5u, MHD_OPTION_END);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!srv->daemon || !srv->ns || !srv->name) {
+	if (!srv->daemon) {
 		pr_warn("Service %s/%s: cannot serve healthCheckNodePort %u", svc->ns, svc->name,
 			srv->port);
 		server_stop(srv);
@@ -136,3 +135,12 @@ void hc_servers_destroy(struct hc_servers *hc)
 		server_stop(e->value);
 	strmap_destroy(&hc->by_service);
 }
+
+static void hc_service_applied(void *ctx, const struct service_applied *sa)
+{
+	hc_servers_update(ctx, sa->key, sa->svc, sa->frontends);
+}
+
+const struct output_ops hc_output_ops = {
+	.service_applied = hc_service_applied,
+};

@@ -8,6 +8,7 @@
 #ifndef SLUICE_HEALTH_NODEPORT_H
 #define SLUICE_HEALTH_NODEPORT_H
 
+#include "core/output.h"
 #include "core/resolver.h"
 #include "core/store.h"
 #include "lib/strmap.h"
@@ -21,5 +22,8 @@ void hc_servers_init(struct hc_servers *hc);
 void hc_servers_update(struct hc_servers *hc, const char *key, const struct service *svc,
 		       const struct frontend_list *applied);
 void hc_servers_destroy(struct hc_servers *hc);
+
+/* The servers as an engine output: ctx is a struct hc_servers. */
+extern const struct output_ops hc_output_ops;
 
 #endif

@@ -15,6 +15,7 @@
 #include "lib/file.h"
 #include "source/kube_client.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "lib/yaml_json.h"
 
 struct kube_client {
@@ -77,10 +78,8 @@ static int base64_decode(const char *in, struct kube_blob *out)
 	size_t n = strlen(in), used = 0;
 	unsigned int acc = 0;
 	int bits = 0;
-	char *buf = malloc(n / 4 * 3 + 4);
+	char *buf = xmalloc(n / 4 * 3 + 4);
 
-	if (!buf)
-		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		int v;
 
@@ -130,13 +129,9 @@ static const char *get_string(json_t *obj, const char *key)
 /* A path from the kubeconfig, made absolute against its directory. */
 static char *resolve_path(const char *dir, const char *path)
 {
-	char *out;
-
 	if (path[0] == '/' || !dir || !*dir)
-		return strdup(path);
-	if (asprintf(&out, "%s/%s", dir, path) < 0)
-		return NULL;
-	return out;
+		return xstrdup(path);
+	return xasprintf("%s/%s", dir, path);
 }
 
 /* One credential given as a file or as base64 data; data wins, as in kubectl. */
@@ -154,7 +149,7 @@ static int file_or_data(json_t *obj, const char *file_key, const char *data_key,
 	}
 	if (path) {
 		*file = resolve_path(dir, path);
-		return *file ? 0 : -ENOMEM;
+		return 0;
 	}
 	return 0;
 }
@@ -200,11 +195,7 @@ int kube_config_parse(const char *text, size_t len, const char *dir, const char 
 	if (json_is_true(json_object_get(cluster, "insecure-skip-tls-verify")))
 		pr_warn("%s: insecure-skip-tls-verify is ignored: the server is always verified",
 			name);
-	out->server = strndup(server, strlen(server) - (server[strlen(server) - 1] == '/'));
-	if (!out->server) {
-		err = -ENOMEM;
-		goto out;
-	}
+	out->server = xstrndup(server, strlen(server) - (server[strlen(server) - 1] == '/'));
 	err = file_or_data(cluster, "certificate-authority", "certificate-authority-data", dir,
 			   name, &out->ca_file, &out->ca);
 	if (err)
@@ -222,10 +213,9 @@ int kube_config_parse(const char *text, size_t len, const char *dir, const char 
 		if (json_object_get(user, "exec") || json_object_get(user, "auth-provider"))
 			pr_warn("%s: user \"%s\": exec and auth-provider plugins are not supported",
 				name, user_name);
-		if (token && !(out->token = strdup(token)))
-			err = -ENOMEM;
-		if (!err && !token && token_file &&
-		    !(out->token_file = resolve_path(dir, token_file)))
+		if (token)
+			out->token = xstrdup(token);
+		if (!token && token_file && !(out->token_file = resolve_path(dir, token_file)))
 			err = -ENOMEM;
 		if (!err)
 			err = file_or_data(user, "client-certificate", "client-certificate-data",
@@ -258,11 +248,7 @@ int kube_config_load(const char *path, struct kube_config *out)
 		pr_warn("%s: cannot read kubeconfig: %s", path, strerror(-err));
 		return err;
 	}
-	dir = strdup(path);
-	if (!dir) {
-		free(text);
-		return -ENOMEM;
-	}
+	dir = xstrdup(path);
 	slash = strrchr(dir, '/');
 	if (slash)
 		*slash = '\0';
@@ -279,7 +265,6 @@ int kube_config_in_cluster(struct kube_config *out)
 	const char *host = getenv("KUBERNETES_SERVICE_HOST");
 	const char *port = getenv("KUBERNETES_SERVICE_PORT");
 	const char *dir = getenv(KUBE_SERVICEACCOUNT_DIR_ENV);
-	int n;
 
 	memset(out, 0, sizeof(*out));
 	if (!host || !*host || !port || !*port) {
@@ -290,13 +275,10 @@ int kube_config_in_cluster(struct kube_config *out)
 	if (!dir || !*dir)
 		dir = KUBE_SERVICEACCOUNT_DIR;
 	/* An IPv6 address goes in brackets. */
-	n = asprintf(&out->server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
-		     port);
-	if (n < 0 || asprintf(&out->ca_file, "%s/ca.crt", dir) < 0 ||
-	    asprintf(&out->token_file, "%s/token", dir) < 0) {
-		kube_config_free(out);
-		return -ENOMEM;
-	}
+	out->server = strchr(host, ':') ? xasprintf("https://[%s]:%s", host, port) :
+					  xasprintf("https://%s:%s", host, port);
+	out->ca_file = xasprintf("%s/ca.crt", dir);
+	out->token_file = xasprintf("%s/token", dir);
 	return 0;
 }
 
@@ -327,7 +309,7 @@ static char *current_token(struct kube_client *c)
 		}
 	}
 	if (c->token)
-		token = strdup(c->token);
+		token = xstrdup(c->token);
 	pthread_mutex_unlock(&c->lock);
 	return token;
 }
@@ -340,11 +322,9 @@ static void curl_init_once(void)
 int kube_client_new(struct kube_config *cfg, struct kube_client **out)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	struct kube_client *c = calloc(1, sizeof(*c));
+	struct kube_client *c = xcalloc(1, sizeof(*c));
 	const curl_version_info_data *info;
 
-	if (!c)
-		return -ENOMEM;
 	/* Before any thread runs: curl_global_init is not thread safe. */
 	pthread_once(&once, curl_init_once);
 	info = curl_version_info(CURLVERSION_NOW);
@@ -356,10 +336,8 @@ int kube_client_new(struct kube_config *cfg, struct kube_client **out)
 	c->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
 	pthread_mutex_init(&c->lock, NULL);
-	if (c->cfg.token && !(c->token = strdup(c->cfg.token))) {
-		kube_client_free(c);
-		return -ENOMEM;
-	}
+	if (c->cfg.token)
+		c->token = xstrdup(c->cfg.token);
 	*out = c;
 	return 0;
 }
@@ -444,18 +422,14 @@ int kube_client_get(struct kube_client *client, const char *path, long timeout_s
 	int err = 0;
 
 	memset(resp, 0, sizeof(*resp));
-	r.curl = curl_easy_init();
-	if (!r.curl)
-		return -ENOMEM;
+	r.curl = xcheck(curl_easy_init());
 	token = current_token(client);
-	if (asprintf(&url, "%s%s", cfg->server, path) < 0 ||
-	    (token && asprintf(&auth, "Authorization: Bearer %s", token) < 0)) {
-		err = -ENOMEM;
-		goto out;
-	}
-	headers = curl_slist_append(headers, "Accept: application/json");
+	url = xasprintf("%s%s", cfg->server, path);
+	if (token)
+		auth = xasprintf("Authorization: Bearer %s", token);
+	headers = xcheck(curl_slist_append(headers, "Accept: application/json"));
 	if (auth)
-		headers = curl_slist_append(headers, auth);
+		headers = xcheck(curl_slist_append(headers, auth));
 	curl_easy_setopt(r.curl, CURLOPT_URL, url);
 	curl_easy_setopt(r.curl, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(r.curl, CURLOPT_HTTPHEADER, headers);
@@ -496,7 +470,6 @@ int kube_client_get(struct kube_client *client, const char *path, long timeout_s
 		snprintf(resp->error, sizeof(resp->error), "%s", curl_easy_strerror(rc));
 		err = -EIO;
 	}
-out:
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(r.curl);
 	free(url);
@@ -512,14 +485,10 @@ bool kube_line_buffer_feed(struct kube_line_buffer *lb, const char *data, size_t
 
 	if (lb->len + len + 1 > lb->cap) {
 		size_t cap = lb->cap ? lb->cap : 4096;
-		char *b;
 
 		while (cap < lb->len + len + 1)
 			cap *= 2;
-		b = realloc(lb->buf, cap);
-		if (!b)
-			return false;
-		lb->buf = b;
+		lb->buf = xreallocarray(lb->buf, cap, 1);
 		lb->cap = cap;
 	}
 	memcpy(lb->buf + lb->len, data, len);

@@ -78,7 +78,7 @@ struct kube_line_buffer {
 
 /*
  * Appends data and calls fn for every complete line (without its newline;
- * empty lines are skipped). Returns false if fn returned false or memory ran out.
+ * empty lines are skipped). Returns false if fn returned false.
  */
 bool kube_line_buffer_feed(struct kube_line_buffer *lb, const char *data, size_t len,
 			   bool (*fn)(void *ctx, const char *line, size_t len), void *ctx);

@@ -46,8 +46,8 @@ int manifest_decode(const char *text, size_t len, const char *source, struct man
  * EndpointSlice or Node, or a List of them (items of a typed list such as
  * ServiceList may omit kind and apiVersion). Like manifest_decode, it
  * appends to out.
- * Returns 0 (decoded, or skipped as another kind), -EINVAL (the object is
- * invalid: logged and recorded in out->rejected) or -ENOMEM (out unchanged).
+ * Returns 0 (decoded, or skipped as another kind) or -EINVAL (the object is
+ * invalid: logged and recorded in out->rejected).
  */
 int manifest_decode_object(json_t *obj, const char *source, struct manifest_objects *out);
 /* True if an object of that kind, namespace (NULL for Nodes) and name was rejected. */

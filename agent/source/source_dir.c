@@ -24,6 +24,7 @@
 
 #include "lib/file.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "source/manifest.h"
 #include "source/source_dir.h"
 
@@ -125,19 +126,16 @@ static bool refs_contain(const struct object_ref *refs, size_t n, const struct o
 	return false;
 }
 
-static int add_ref(struct object_ref **refs, size_t *n, enum object_kind kind, const char *ns,
-		   const char *name)
+static void add_ref(struct object_ref **refs, size_t *n, enum object_kind kind, const char *ns,
+		    const char *name)
 {
-	struct object_ref *r = realloc(*refs, (*n + 1) * sizeof(**refs));
+	struct object_ref *r = xreallocarray(*refs, *n + 1, sizeof(**refs));
 
-	if (!r)
-		return -ENOMEM;
 	*refs = r;
 	r[*n].kind = kind;
-	r[*n].ns = ns ? strdup(ns) : NULL;
-	r[*n].name = strdup(name);
+	r[*n].ns = ns ? xstrdup(ns) : NULL;
+	r[*n].name = xstrdup(name);
 	(*n)++;
-	return 0;
 }
 
 /*
@@ -168,9 +166,7 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 		src->rejected++;
 		/* Keep the old objects; don't re-read until the file changes again. */
 		if (!old) {
-			old = calloc(1, sizeof(*old));
-			if (!old)
-				abort();
+			old = xcalloc(1, sizeof(*old));
 			strmap_put(&src->files, name, old);
 		}
 		old->st = *st;
@@ -210,9 +206,7 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 	objs.n_services = objs.n_slices = objs.n_nodes = 0; /* the store owns them now */
 	manifest_objects_clear(&objs);
 
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		abort();
+	f = xcalloc(1, sizeof(*f));
 	f->st = *st;
 	f->refs = refs;
 	f->n_refs = n_refs;
@@ -269,10 +263,8 @@ static int scan(struct dir_source *src)
 	for (e = strmap_first(&src->files, &it); e; e = strmap_next(&src->files, &it)) {
 		if (((struct dir_file *)e->value)->seen)
 			continue;
-		gone = realloc(gone, (n_gone + 1) * sizeof(*gone));
-		if (!gone)
-			abort();
-		gone[n_gone++] = strdup(e->key);
+		gone = xreallocarray(gone, n_gone + 1, sizeof(*gone));
+		gone[n_gone++] = xstrdup(e->key);
 	}
 	for (size_t i = 0; i < n_gone; i++) {
 		struct dir_file *f = strmap_remove(&src->files, gone[i]);
@@ -292,9 +284,9 @@ int dir_source_open(struct dir_source *src, const char *path, struct store *stor
 	memset(src, 0, sizeof(*src));
 	src->store = store;
 	strmap_init(&src->files);
-	src->path = strdup(path);
+	src->path = xstrdup(path);
 	src->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (!src->path || src->inotify_fd < 0) {
+	if (src->inotify_fd < 0) {
 		err = -errno;
 		goto fail;
 	}
@@ -383,11 +375,9 @@ static const struct source_ops dir_source_ops = {
 
 int dir_source_new(const char *path, struct store *store, struct source **out)
 {
-	struct dir_source *src = calloc(1, sizeof(*src));
+	struct dir_source *src = xcalloc(1, sizeof(*src));
 	int err;
 
-	if (!src)
-		return -ENOMEM;
 	err = dir_source_open(src, path, store);
 	if (err) {
 		free(src);

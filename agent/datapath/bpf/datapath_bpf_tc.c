@@ -2,7 +2,8 @@
 /*
  * The tc half of the BPF datapath (bpf/tc.bpf.c): load the programs over
  * the socket datapath's pinned maps, attach them as clsact filters to the
- * devices, adopt or remove them, and keep the node-address maps current.
+ * devices, adopt or remove them. The node-address maps they read are kept
+ * current by bpf_node_addrs.c.
  *
  * Filters are netlink tc objects (libbpf 1.1 has no tcx links): they stay
  * after the agent exits. Ours are recognised by their handle and priority
@@ -10,7 +11,6 @@
  * place (BPF_TC_F_REPLACE) and cleanup removes exactly them.
  */
 #include <errno.h>
-#include <ifaddrs.h>
 #include <limits.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -28,6 +28,7 @@
 
 #include "datapath/bpf/datapath_bpf_tc.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "shared.h"
 #include "tc.skel.h"
 
@@ -229,7 +230,7 @@ static int attach_device(struct tc_datapath *tc, int ifindex)
 	struct sl_tc_device dev;
 	__u32 key = ifindex;
 	char name[IF_NAMESIZE] = "?";
-	int *bigger, err;
+	int err;
 	bool known;
 
 	if (attached(tc, ifindex))
@@ -255,10 +256,8 @@ static int attach_device(struct tc_datapath *tc, int ifindex)
 		goto fail;
 	if (tc->n_ifindexes == tc->cap_ifindexes) {
 		tc->cap_ifindexes = tc->cap_ifindexes ? tc->cap_ifindexes * 2 : 8;
-		bigger = realloc(tc->ifindexes, tc->cap_ifindexes * sizeof(*bigger));
-		if (!bigger)
-			return -ENOMEM;
-		tc->ifindexes = bigger;
+		tc->ifindexes =
+			xreallocarray(tc->ifindexes, tc->cap_ifindexes, sizeof(*tc->ifindexes));
 	}
 	tc->ifindexes[tc->n_ifindexes++] = ifindex;
 	pr_info("bpf: tc programs on %s (ingress and egress)%s", name,
@@ -314,9 +313,7 @@ int tc_datapath_open(const char *maps_dir, const char *devices, struct tc_datapa
 	int err, ifindex;
 
 	*out = NULL;
-	tc = calloc(1, sizeof(*tc));
-	if (!tc)
-		return -ENOMEM;
+	tc = xcalloc(1, sizeof(*tc));
 	tc->skel = tc_bpf__open();
 	if (!tc->skel) {
 		err = -errno;
@@ -333,11 +330,7 @@ int tc_datapath_open(const char *maps_dir, const char *devices, struct tc_datapa
 		snprintf(why, why_len, "cannot load the tc programs: %s", strerror(-err));
 		goto fail;
 	}
-	list = strdup(devices ? devices : "");
-	if (!list) {
-		err = -ENOMEM;
-		goto fail;
-	}
+	list = xstrdup(devices ? devices : "");
 	for (name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
 		ifindex = if_nametoindex(name);
 		if (!ifindex) {
@@ -364,8 +357,8 @@ void tc_datapath_reach(struct tc_datapath *tc, const struct ip_addr *addrs, size
 
 	if (!tc || !n)
 		return;
-	r = calloc(1, sizeof(*r));
-	if (!r || nl_open(r)) {
+	r = xcalloc(1, sizeof(*r));
+	if (nl_open(r)) {
 		pr_warn("bpf: cannot open rtnetlink to find the backends' devices");
 		free(r);
 		return;
@@ -434,8 +427,8 @@ int tc_datapath_cleanup(const char *maps_dir)
 		      SL_TC_DEV_F_QDISC_OURS))
 			continue;
 		if (!r) {
-			r = calloc(1, sizeof(*r));
-			if (!r || nl_open(r)) {
+			r = xcalloc(1, sizeof(*r));
+			if (nl_open(r)) {
 				free(r);
 				r = NULL;
 				continue;
@@ -479,128 +472,4 @@ bool tc_datapath_present(void)
 			query_ours(it->if_index, BPF_TC_EGRESS) == 1;
 	if_freenameindex(ifs);
 	return found;
-}
-
-/* ---- node addresses ---- */
-
-struct addr_entry {
-	struct sl_node_addr_key node;
-	struct sl_dev_addr_key dev;
-	bool has_dev;
-};
-
-static bool link_local6(const struct in6_addr *a)
-{
-	return a->s6_addr[0] == 0xfe && (a->s6_addr[1] & 0xc0) == 0x80;
-}
-
-/* Deletes every key of fd for which keep() says no (keys of size key_size). */
-static void prune(int fd, size_t key_size, bool (*keep)(const void *key, void *ctx), void *ctx)
-{
-	unsigned char key[64], next[64], *stale = NULL;
-	size_t n = 0, i;
-	void *prev = NULL;
-
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		memcpy(key, next, key_size);
-		prev = key;
-		if (keep(key, ctx))
-			continue;
-		unsigned char *bigger = realloc(stale, (n + 1) * key_size);
-
-		if (!bigger)
-			break;
-		stale = bigger;
-		memcpy(stale + n * key_size, key, key_size);
-		n++;
-	}
-	for (i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, stale + i * key_size);
-	free(stale);
-}
-
-struct addr_set {
-	struct addr_entry *e;
-	size_t n;
-};
-
-static bool keep_node(const void *key, void *ctx)
-{
-	const struct addr_set *set = ctx;
-	size_t i;
-
-	for (i = 0; i < set->n; i++) {
-		if (!memcmp(&set->e[i].node, key, sizeof(set->e[i].node)))
-			return true;
-	}
-	return false;
-}
-
-static bool keep_dev(const void *key, void *ctx)
-{
-	const struct addr_set *set = ctx;
-	size_t i;
-
-	for (i = 0; i < set->n; i++) {
-		if (set->e[i].has_dev && !memcmp(&set->e[i].dev, key, sizeof(set->e[i].dev)))
-			return true;
-	}
-	return false;
-}
-
-int tc_sync_node_addrs(int node_addrs_fd, int dev_addrs_fd)
-{
-	struct ifaddrs *ifa, *it;
-	struct addr_set set = { 0 };
-	struct sl_dev_addr_key dev_key;
-	struct sl_dev_addr dev_addr, have;
-	struct addr_entry *e;
-	__u32 one = 1;
-	size_t n = 0;
-
-	if (getifaddrs(&ifa))
-		return -errno;
-	for (it = ifa; it; it = it->ifa_next)
-		n++;
-	set.e = calloc(n ? n : 1, sizeof(*set.e));
-	if (!set.e) {
-		freeifaddrs(ifa);
-		return -ENOMEM;
-	}
-	for (it = ifa; it; it = it->ifa_next) {
-		if (!it->ifa_addr ||
-		    (it->ifa_addr->sa_family != AF_INET && it->ifa_addr->sa_family != AF_INET6))
-			continue;
-		e = &set.e[set.n++];
-		memset(e, 0, sizeof(*e));
-		if (it->ifa_addr->sa_family == AF_INET) {
-			memcpy(e->node.addr, &((struct sockaddr_in *)it->ifa_addr)->sin_addr, 4);
-			e->node.family = SL_AF_INET;
-		} else {
-			memcpy(e->node.addr, &((struct sockaddr_in6 *)it->ifa_addr)->sin6_addr, 16);
-			e->node.family = SL_AF_INET6;
-		}
-		bpf_map_update_elem(node_addrs_fd, &e->node, &one, BPF_ANY);
-		/* SNAT towards a device: its first address, never loopback or link-local. */
-		if ((it->ifa_flags & IFF_LOOPBACK) ||
-		    (e->node.family == SL_AF_INET6 &&
-		     link_local6(&((struct sockaddr_in6 *)it->ifa_addr)->sin6_addr)))
-			continue;
-		memset(&dev_key, 0, sizeof(dev_key));
-		dev_key.ifindex = if_nametoindex(it->ifa_name);
-		dev_key.family = e->node.family;
-		if (!dev_key.ifindex || keep_dev(&dev_key, &set))
-			continue;
-		e->dev = dev_key;
-		e->has_dev = true;
-		memcpy(dev_addr.addr, e->node.addr, 16);
-		if (bpf_map_lookup_elem(dev_addrs_fd, &dev_key, &have) ||
-		    memcmp(&have, &dev_addr, sizeof(have)))
-			bpf_map_update_elem(dev_addrs_fd, &dev_key, &dev_addr, BPF_ANY);
-	}
-	freeifaddrs(ifa);
-	prune(node_addrs_fd, sizeof(struct sl_node_addr_key), keep_node, &set);
-	prune(dev_addrs_fd, sizeof(struct sl_dev_addr_key), keep_dev, &set);
-	free(set.e);
-	return 0;
 }

@@ -2,7 +2,7 @@
 /*
  * The tc half of the BPF datapath (bpf/tc.bpf.c): load the programs over
  * the socket datapath's pinned maps, attach them as clsact filters to the
- * devices, adopt or remove them, and keep the node-address maps current.
+ * devices, adopt or remove them.
  */
 #ifndef SLUICE_DATAPATH_BPF_TC_H
 #define SLUICE_DATAPATH_BPF_TC_H
@@ -37,11 +37,5 @@ void tc_datapath_close(struct tc_datapath *tc);
 int tc_datapath_cleanup(const char *maps_dir);
 /* True if a filter of ours is attached to a device of this namespace. */
 bool tc_datapath_present(void);
-
-/*
- * Writes the node's addresses (node_addrs: NodePorts answer on them) and
- * each device's SNAT address (dev_addrs), removing the ones that went.
- */
-int tc_sync_node_addrs(int node_addrs_fd, int dev_addrs_fd);
 
 #endif

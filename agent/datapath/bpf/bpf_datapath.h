@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internal to the BPF datapath (agent/datapath/bpf/): the open datapath's
+ * state, where the pins live, and the entry points each file provides to
+ * the bpf_datapath_ops table in datapath_bpf.c.
+ */
+#ifndef SLUICE_BPF_DATAPATH_H
+#define SLUICE_BPF_DATAPATH_H
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <linux/types.h>
+#include <bpf/bpf.h>
+
+#include "datapath/datapath.h"
+#include "lib/xalloc.h"
+#include "shared.h"
+#include "sock.skel.h"
+
+#define SL_DEFAULT_BPFFS "/sys/fs/bpf/sluice"
+
+struct datapath {
+	struct sock_bpf *skel;
+	struct tc_datapath *tc; /* NULL without --devices */
+	int cgroup_fd;
+	struct bpf_link **links; /* one per program, in object order */
+	size_t n_links;
+	__u32 next_set; /* next backend set id; 0 is never used */
+	/* Programmed frontends per service_id: the Service's entries go with the last one. */
+	__u32 *frontends_of;
+	size_t n_frontends_of;
+	char bpffs[PATH_MAX];
+};
+
+static inline const char *bpffs_dir(const struct datapath_config *cfg)
+{
+	return cfg && cfg->bpffs && *cfg->bpffs ? cfg->bpffs : SL_DEFAULT_BPFFS;
+}
+
+static inline int join(char *out, const char *dir, const char *sub, const char *name)
+{
+	int n;
+
+	if (name)
+		n = snprintf(out, PATH_MAX, "%s/%s/%s", dir, sub, name);
+	else
+		n = snprintf(out, PATH_MAX, "%s/%s", dir, sub);
+	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * The fd of the map pinned as name under cfg's pin directory, or -errno;
+ * path (PATH_MAX bytes) gets the pin's path, for messages.
+ */
+static inline int open_pin(const struct datapath_config *cfg, const char *name, char *path)
+{
+	int fd;
+
+	if (join(path, bpffs_dir(cfg), SL_PIN_MAPS_DIR, name))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Grows *arr (elements of size sz) so that it holds at least n + 1. */
+static inline void grow(void **arr, size_t *cap, size_t n, size_t sz)
+{
+	if (n < *cap)
+		return;
+	*cap = *cap ? *cap * 2 : 256;
+	*arr = xreallocarray(*arr, *cap, sz);
+}
+
+/* bpf_open.c: pin directories, cgroup, maps and links; adoption of pins. */
+int bpf_open(const struct datapath_config *cfg, struct datapath **out, char *why, size_t why_len);
+void bpf_close(struct datapath *dp);
+/* bpf_apply.c: a diff into the maps. */
+int bpf_apply(struct datapath *dp, const struct state_diff *diff);
+/* bpf_stats.c: per-Service counters from the pins alone. */
+int bpf_read_stats(const struct datapath_config *cfg, struct service_stats **out, size_t *n_out);
+
+#endif

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The node-address maps of the BPF datapath, kept in line with the devices. */
+#ifndef SLUICE_BPF_NODE_ADDRS_H
+#define SLUICE_BPF_NODE_ADDRS_H
+
+/*
+ * Writes the node's addresses (node_addrs: NodePorts answer on them) and
+ * each device's SNAT address (dev_addrs), removing the ones that went.
+ */
+int bpf_node_addrs_sync(int node_addrs_fd, int dev_addrs_fd);
+
+#endif

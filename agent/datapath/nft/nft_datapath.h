@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The nftables datapath's state, shared by its socket, planner, ranges and object readers. */
+#ifndef SLUICE_NFT_DATAPATH_H
+#define SLUICE_NFT_DATAPATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "datapath/nft/nft_ranges.h"
+#include "lib/strmap.h"
+
+struct mnl_socket;
+struct svc_state;
+
+struct datapath {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+	int sndbuf; /* SO_SNDBUF as last set, 0: the default */
+	uint32_t map_serial; /* see struct nft_batch */
+	struct strmap services; /* "ns/name" -> struct svc_state */
+	struct svc_state **touched; /* the Services of the apply being built */
+	size_t n_touched, cap_touched;
+	struct backend_ranges ranges;
+	struct range_op *ops; /* range changes of the apply being built */
+	size_t n_ops, cap_ops;
+	int ops_err; /* -ENOSPC while planning ranges */
+};
+
+#endif

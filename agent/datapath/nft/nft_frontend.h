@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A served frontend's programming and its names: its chain and rules, its
+ * range of elements of its backends4/6-N map, and with session affinity
+ * (kube-proxy's nftables shape) one endpoint chain and client set per
+ * backend and the endpoint pick.
+ */
+#ifndef SLUICE_NFT_FRONTEND_H
+#define SLUICE_NFT_FRONTEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/state.h"
+
+/* "fe-" + IPv6 text + "-sctp-65535" fits easily; nft allows 256. */
+#define NFT_CHAIN_NAME_MAX 80
+/* Endpoint chains and affinity sets: a frontend's name plus a backend's. */
+#define NFT_EP_NAME_MAX 160
+
+struct nft_batch;
+
+/*
+ * Writes the frontend's chain name, e.g. fe-10.96.0.10-tcp-80, fe-fd00__10-udp-53,
+ * and for NodePorts fe-nodeport4-tcp-30080 / fe-nodeport6-tcp-30080.
+ */
+void nft_fe_chain_name(const struct frontend_key *key, char *buf, size_t len);
+/* "10.96.0.10 tcp/80" for log lines. */
+void nft_fe_key_text(const struct frontend_key *key, char *buf, size_t len);
+
+/* A served frontend's chain. */
+void nft_msg_fe_chain_add(struct nft_batch *b, const struct frontend_key *key);
+void nft_msg_fe_chain_del(struct nft_batch *b, const struct frontend_key *key);
+/* Removes every rule of the chain (followed by nft_msg_fe_dnat_rule in the same batch). */
+void nft_msg_fe_chain_flush(struct nft_batch *b, const struct frontend_key *key);
+/*
+ * The frontend's one rule:
+ *   meta l4proto P dnat ip[6] to numgen random mod N offset BASE map @backends4-<shard>
+ * where N = nft_fe_usable_backends(fe) and [BASE, BASE + N) is the
+ * frontend's range of its backends4/6-N map (written by nft_msg_fe_backends).
+ */
+void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe, uint32_t base);
+/*
+ * Adds (NFT_MSG_NEWSETELEM) the usable backends of fe as elements base,
+ * base + 1, ... of its shard's backends4/6-N map, or deletes
+ * (NFT_MSG_DELSETELEM) those indices, in messages of at most
+ * NFT_ELEMS_PER_MSG elements.
+ */
+void nft_msg_fe_backends(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe,
+			 uint32_t base);
+
+/* ---- session affinity (kube-proxy's nftables shape) ---- */
+
+/* ep-<frontend>-<backend address>-<port> and aff-<same>: one per backend of an affinity frontend. */
+void nft_ep_chain_name(const struct frontend_key *key, const struct backend *be, char *buf,
+		       size_t len);
+void nft_ep_set_name(const struct frontend_key *key, const struct backend *be, char *buf,
+		     size_t len);
+/*
+ * One endpoint of an affinity frontend: the set of its clients (timeout
+ * fe->affinity_timeout) and its chain "update @aff-... { ip saddr }; dnat".
+ * Deleting removes the chain, then the set.
+ */
+void nft_msg_ep_add(struct nft_batch *b, const struct frontend *fe, const struct backend *be);
+void nft_msg_ep_del(struct nft_batch *b, const struct frontend *fe, const struct backend *be);
+
+/*
+ * Every rule of a served frontend's chain, in order:
+ *   [ct state new jump limit.NS.NAME]             when the Service has a rate limit
+ *   [meta mark set mark | 0x4000]                 when nft_fe_masquerades(fe)
+ *   then without affinity the one DNAT rule (nft_msg_fe_dnat_rule, range at base),
+ *   with affinity: ip saddr @aff-<ep> goto ep-<ep>, one per backend, then
+ *                  numgen random mod N vmap { 0 : goto ep-<ep0>, ... }
+ * The endpoint chains must exist (nft_msg_ep_add) before this is written.
+ */
+void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe, uint32_t base);
+
+#endif

@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The nftables datapath's planner: how each change of a diff is carried
+ * out (nothing, the chain rewritten, or removed and added), the order of
+ * the messages in the batch, and the per-Service bookkeeping that adds a
+ * Service's limit objects with its first limited frontend and deletes them
+ * with its last.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "datapath/nft/nft_batch.h"
+#include "datapath/nft/nft_classify.h"
+#include "datapath/nft/nft_datapath.h"
+#include "datapath/nft/nft_elems.h"
+#include "datapath/nft/nft_firewall.h"
+#include "datapath/nft/nft_frontend.h"
+#include "datapath/nft/nft_objects.h"
+#include "datapath/nft/nft_plan.h"
+#include "datapath/nft/nft_ranges.h"
+#include "datapath/nft/nft_ratelimit.h"
+#include "datapath/nft/nft_skeleton.h"
+
+/*
+ * A Service with a rate limit: its objects (rate/admitted/limited.NS.NAME)
+ * and chain (limit.NS.NAME) exist while refs > 0, refs being the
+ * frontends in the kernel that carry the limit.
+ */
+struct svc_state {
+	uint32_t refs;
+	struct rate_limit rate; /* as programmed */
+	/* While an apply is being built; committed only if the kernel accepts it. */
+	int64_t delta;
+	struct rate_limit new_rate;
+	bool touched;
+	char *service; /* "ns/name" */
+};
+
+/* ---- per-Service bookkeeping of one apply ---- */
+
+static struct svc_state *svc_touch(struct datapath *dp, const char *service)
+{
+	struct svc_state *svc = strmap_get(&dp->services, service);
+
+	if (!svc) {
+		svc = xcalloc(1, sizeof(*svc));
+		svc->service = xstrdup(service);
+		strmap_put(&dp->services, service, svc);
+	}
+	if (!svc->touched) {
+		if (dp->n_touched == dp->cap_touched) {
+			dp->cap_touched = dp->cap_touched ? 2 * dp->cap_touched : 64;
+			dp->touched =
+				xreallocarray(dp->touched, dp->cap_touched, sizeof(*dp->touched));
+		}
+		dp->touched[dp->n_touched++] = svc;
+		svc->touched = true;
+		svc->delta = 0;
+		svc->new_rate = svc->rate;
+	}
+	return svc;
+}
+
+void nft_services_plan(struct datapath *dp, const struct state_diff *diff)
+{
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		const struct frontend *old = diff->changes[i].old, *new = diff->changes[i].new;
+		struct svc_state *svc;
+
+		if (old && nft_fe_has_rate(old) && !diff->full)
+			svc_touch(dp, old->service)->delta--;
+		if (new &&nft_fe_has_rate(new)) {
+			svc = svc_touch(dp, new->service);
+			svc->delta++;
+			svc->new_rate = new->rate;
+		}
+	}
+}
+
+static bool rate_equal(const struct rate_limit *a, const struct rate_limit *b)
+{
+	return a->count == b->count && a->period == b->period && a->burst == b->burst;
+}
+
+static void svc_warn_clamped(const struct svc_state *svc)
+{
+	uint32_t burst = nft_limit_kernel_burst(&svc->new_rate);
+
+	if (burst != svc->new_rate.burst)
+		pr_warn("nft: Service %s: burst %u at %u/%us exceeds nft_limit's 64-bit bucket; "
+			"using burst %u",
+			svc->service, svc->new_rate.burst, svc->new_rate.count,
+			svc->new_rate.period, burst);
+}
+
+/* Adds the objects of Services that gain their first limited frontend, updates changed limits. */
+static void svc_build_adds(struct datapath *dp, struct nft_batch *b, const struct strmap *old)
+{
+	for (size_t i = 0; i < dp->n_touched; i++) {
+		struct svc_state *svc = dp->touched[i];
+		int64_t after = (int64_t)svc->refs + svc->delta;
+
+		if (svc->refs == 0 && after > 0) {
+			struct nft_old_counter a =
+				nft_old_counter_get(old, NFT_SVC_ADMITTED, svc->service);
+			struct nft_old_counter l =
+				nft_old_counter_get(old, NFT_SVC_LIMITED, svc->service);
+
+			svc_warn_clamped(svc);
+			nft_msg_svc_add(b, svc->service, &svc->new_rate, a.pkts, a.bytes, l.pkts,
+					l.bytes);
+		} else if (svc->refs > 0 && after > 0 && !rate_equal(&svc->rate, &svc->new_rate)) {
+			svc_warn_clamped(svc);
+			nft_msg_svc_update(b, svc->service, &svc->new_rate);
+		}
+	}
+}
+
+/* Deletes the objects of Services whose last limited frontend went (after the chain work). */
+static void svc_build_dels(struct datapath *dp, struct nft_batch *b)
+{
+	for (size_t i = 0; i < dp->n_touched; i++) {
+		struct svc_state *svc = dp->touched[i];
+
+		if (svc->refs > 0 && (int64_t)svc->refs + svc->delta <= 0)
+			nft_msg_svc_del(b, svc->service);
+	}
+}
+
+void nft_services_finish(struct datapath *dp, bool ok)
+{
+	for (size_t i = 0; i < dp->n_touched; i++) {
+		struct svc_state *svc = dp->touched[i];
+
+		svc->touched = false;
+		if (ok) {
+			svc->refs = (int64_t)svc->refs + svc->delta > 0 ? svc->refs + svc->delta :
+									  0;
+			svc->rate = svc->new_rate;
+		}
+		/* A Service without objects is not remembered. */
+		if (!svc->refs) {
+			strmap_remove(&dp->services, svc->service);
+			free(svc->service);
+			free(svc);
+		}
+	}
+	dp->n_touched = 0;
+}
+
+void nft_services_clear(struct datapath *dp)
+{
+	struct strmap_iter it;
+
+	for (struct strmap_entry *e = strmap_first(&dp->services, &it); e;
+	     e = strmap_next(&dp->services, &it)) {
+		struct svc_state *svc = e->value;
+
+		free(svc->service);
+		free(svc);
+	}
+	strmap_destroy(&dp->services);
+	strmap_init(&dp->services);
+}
+
+/* ---- one frontend's programming ---- */
+
+/*
+ * A served frontend's whole programming: endpoint chains (affinity) or its
+ * range of its backends4/6-N map, its chain, its rules. A full sync defers
+ * writing the range's elements (defer_backends, base returned in base_out)
+ * until every rule is written.
+ */
+static void add_served(struct datapath *dp, struct nft_batch *b, const struct frontend *fe,
+		       bool defer_backends, uint32_t *base_out)
+{
+	uint32_t base = 0;
+
+	if (nft_fe_has_affinity(fe)) {
+		for (size_t i = 0; i < fe->n_backends; i++)
+			nft_msg_ep_add(b, fe, &fe->backends[i]);
+	} else {
+		if (!nft_range_alloc_for(dp, fe, &base))
+			return;
+		if (!defer_backends)
+			nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, fe, base);
+	}
+	nft_msg_fe_chain_add(b, &fe->key);
+	nft_msg_fe_rules(b, fe, base);
+	if (base_out)
+		*base_out = base;
+}
+
+/*
+ * Deleting the frontend's chain drops its references; then its endpoint
+ * chains and sets, or its range of its backends4/6-N map.
+ */
+static void remove_served(struct datapath *dp, struct nft_batch *b, const struct frontend *fe)
+{
+	const struct idx_range *r = nft_range_of(dp, fe);
+
+	nft_msg_fe_chain_del(b, &fe->key);
+	if (nft_fe_has_affinity(fe))
+		for (size_t i = 0; i < fe->n_backends; i++)
+			nft_msg_ep_del(b, fe, &fe->backends[i]);
+	if (r) {
+		nft_msg_fe_backends(b, NFT_MSG_DELSETELEM, fe, r->base);
+		nft_range_release(dp, fe, r);
+	}
+}
+
+void nft_build_full(struct datapath *dp, struct nft_batch *b, const struct state_diff *diff,
+		    const struct strmap *old)
+{
+	uint32_t *bases = xcalloc(diff->n_changes ? diff->n_changes : 1, sizeof(*bases));
+
+	nft_msg_table_add(b);
+	nft_msg_table_del(b);
+	nft_msg_table_add(b);
+	nft_msg_skeleton(b);
+	svc_build_adds(dp, b, old);
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		const struct frontend *fe = diff->changes[i].new;
+
+		if (fe && nft_fe_classify(fe) == NFT_FE_SERVE)
+			add_served(dp, b, fe, true, &bases[i]);
+		if (fe)
+			nft_msg_fw_add(b, fe);
+	}
+	/*
+	 * The backends after every rule: the kernel checks a map's elements
+	 * each time a rule binds it (a walk of the whole map) and each rule's
+	 * binding each time an element is added (a list step). Binding while
+	 * the map is empty leaves only the cheaper of the two.
+	 */
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		const struct frontend *fe = diff->changes[i].new;
+
+		if (fe && nft_fe_classify(fe) == NFT_FE_SERVE && !nft_fe_has_affinity(fe))
+			nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, fe, bases[i]);
+	}
+	free(bases);
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		if (diff->changes[i].new) {
+			nft_batch_queue_elem(b, NFT_MSG_NEWSETELEM, diff->changes[i].new);
+			nft_batch_queue_fw_elem(b, NFT_MSG_NEWSETELEM, diff->changes[i].new);
+		}
+	}
+	nft_batch_flush_elems(b);
+}
+
+/* ---- planning one change ---- */
+
+static int backend_cmp(const struct backend *a, const struct backend *b)
+{
+	int cmp = ip_addr_cmp(&a->addr, &b->addr);
+
+	if (cmp)
+		return cmp;
+	return a->port < b->port ? -1 : a->port > b->port;
+}
+
+static bool same_backends(const struct frontend *a, const struct frontend *b)
+{
+	if (a->n_backends != b->n_backends || a->key.proto != b->key.proto)
+		return false;
+	for (size_t i = 0; i < a->n_backends; i++)
+		if (backend_cmp(&a->backends[i], &b->backends[i]))
+			return false;
+	return true;
+}
+
+static bool same_limit_jump(const struct frontend *a, const struct frontend *b)
+{
+	if (nft_fe_has_rate(a) != nft_fe_has_rate(b))
+		return false;
+	return !nft_fe_has_rate(a) || !strcmp(a->service, b->service);
+}
+
+/* How one change is carried out. */
+enum change_plan {
+	PLAN_NOTHING, /* same programming */
+	PLAN_REPLACE_RULE, /* served before and after: flush the chain, write it again */
+	PLAN_REMOVE_ADD, /* remove the old programming, add the new */
+};
+
+static enum change_plan plan_change(const struct frontend *old, const struct frontend *new)
+{
+	enum nft_fe_class co, cn;
+
+	if (!old || !new || frontend_key_cmp(&old->key, &new->key))
+		return PLAN_REMOVE_ADD;
+	co = nft_fe_classify(old);
+	cn = nft_fe_classify(new);
+	if (co != cn)
+		return PLAN_REMOVE_ADD;
+	if (co != NFT_FE_SERVE)
+		return PLAN_NOTHING;
+	/* A new limit value alone changes only the Service's objects, not this chain. */
+	if (same_backends(old, new) && old->affinity_timeout == new->affinity_timeout &&
+	    same_limit_jump(old, new) && nft_fe_masquerades(old) == nft_fe_masquerades(new))
+		return PLAN_NOTHING;
+	return PLAN_REPLACE_RULE;
+}
+
+/*
+ * The source-range firewall of a LB frontend lives beside its class
+ * (a refused or dropped frontend keeps it too): removed, added, or, with
+ * the same key on both sides, its set refilled when the ranges changed.
+ */
+struct fw_plan {
+	bool del, add, update;
+};
+
+static struct fw_plan plan_firewall(const struct frontend *old, const struct frontend *new)
+{
+	bool had = old && nft_fe_has_firewall(old), has = new &&nft_fe_has_firewall(new);
+	struct fw_plan p = { 0 };
+
+	if (had && has && !frontend_key_cmp(&old->key, &new->key)) {
+		p.update = !nft_fw_same_ranges(old, new);
+		return p;
+	}
+	p.del = had;
+	p.add = has;
+	return p;
+}
+
+/*
+ * Endpoint chains of a served frontend whose backends or affinity changed:
+ * kept for backends in both (their clients stay remembered), deleted for
+ * backends that went, added for new ones. A new timeout re-creates them
+ * all (the kernel cannot change a set's timeout). Backends are sorted.
+ */
+static void replace_endpoints(struct nft_batch *b, const struct frontend *old,
+			      const struct frontend *new)
+{
+	bool old_aff = nft_fe_has_affinity(old), new_aff = nft_fe_has_affinity(new);
+	size_t i = 0, j = 0;
+
+	if (!old_aff || !new_aff || old->affinity_timeout != new->affinity_timeout) {
+		if (old_aff)
+			for (i = 0; i < old->n_backends; i++)
+				nft_msg_ep_del(b, old, &old->backends[i]);
+		if (new_aff)
+			for (j = 0; j < new->n_backends; j++)
+				nft_msg_ep_add(b, new, &new->backends[j]);
+		return;
+	}
+	while (i < old->n_backends || j < new->n_backends) {
+		int cmp = i == old->n_backends ? 1 :
+			  j == new->n_backends ? -1 :
+						 backend_cmp(&old->backends[i], &new->backends[j]);
+
+		if (cmp < 0)
+			nft_msg_ep_del(b, old, &old->backends[i++]);
+		else if (cmp > 0)
+			nft_msg_ep_add(b, new, &new->backends[j++]);
+		else
+			i++, j++;
+	}
+}
+
+/*
+ * A served frontend whose chain is written again (flushed and refilled in
+ * this batch). Without affinity and with the same backends it keeps its
+ * range; new backends get a new range, added before the rule that uses it,
+ * and the old range's elements are deleted after it, in the same batch.
+ */
+static void replace_served(struct datapath *dp, struct nft_batch *b, const struct frontend *old,
+			   const struct frontend *new)
+{
+	const struct idx_range *r = nft_range_of(dp, old);
+	bool keep = r && !nft_fe_has_affinity(new) && same_backends(old, new);
+	uint32_t base = keep ? r->base : 0;
+
+	if (!keep && !nft_fe_has_affinity(new)) {
+		if (!nft_range_alloc_for(dp, new, &base))
+			return;
+		nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, new, base);
+	}
+	/* One transaction: packets see the old rules or the new ones. */
+	nft_msg_fe_chain_flush(b, &new->key);
+	replace_endpoints(b, old, new);
+	nft_msg_fe_rules(b, new, base);
+	if (r && !keep) {
+		nft_msg_fe_backends(b, NFT_MSG_DELSETELEM, old, r->base);
+		nft_range_release(dp, old, r);
+	}
+}
+
+void nft_build_incremental(struct datapath *dp, struct nft_batch *b, const struct state_diff *diff)
+{
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		const struct frontend_change *ch = &diff->changes[i];
+
+		if (ch->old && plan_change(ch->old, ch->new) == PLAN_REMOVE_ADD)
+			nft_batch_queue_elem(b, NFT_MSG_DELSETELEM, ch->old);
+		if (plan_firewall(ch->old, ch->new).del)
+			nft_batch_queue_fw_elem(b, NFT_MSG_DELSETELEM, ch->old);
+	}
+	nft_batch_flush_elems(b);
+	svc_build_adds(dp, b, NULL);
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		const struct frontend_change *ch = &diff->changes[i];
+		struct fw_plan fw = plan_firewall(ch->old, ch->new);
+
+		if (fw.del)
+			nft_msg_fw_del(b, &ch->old->key);
+		if (fw.add)
+			nft_msg_fw_add(b, ch->new);
+		if (fw.update)
+			nft_msg_fw_update(b, ch->new);
+		if (fw.add)
+			nft_batch_queue_fw_elem(b, NFT_MSG_NEWSETELEM, ch->new);
+		switch (plan_change(ch->old, ch->new)) {
+		case PLAN_NOTHING:
+			break;
+		case PLAN_REPLACE_RULE:
+			replace_served(dp, b, ch->old, ch->new);
+			break;
+		case PLAN_REMOVE_ADD:
+			if (ch->old && nft_fe_classify(ch->old) == NFT_FE_SERVE)
+				remove_served(dp, b, ch->old);
+			if (ch->new &&nft_fe_classify(ch->new) == NFT_FE_SERVE)
+				add_served(dp, b, ch->new, false, NULL);
+			if (ch->new)
+				nft_batch_queue_elem(b, NFT_MSG_NEWSETELEM, ch->new);
+			break;
+		}
+	}
+	svc_build_dels(dp, b);
+	nft_batch_flush_elems(b);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A Service's rate limit in table inet sluice: the objects
+ * rate/admitted/limited.NS.NAME, the chain limit.NS.NAME, their names and
+ * their messages.
+ */
+#ifndef SLUICE_NFT_RATELIMIT_H
+#define SLUICE_NFT_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/state.h"
+
+/* "admitted." + namespace (63) + "." + Service name (253). nft allows 256. */
+#define NFT_OBJ_NAME_MAX 256
+
+enum nft_svc_name {
+	NFT_SVC_LIMIT, /* limit object: the bucket */
+	NFT_SVC_ADMITTED, /* counter object: new flows let through */
+	NFT_SVC_LIMITED, /* counter object: new flows refused */
+	NFT_SVC_CHAIN, /* chain: limit, count, return or count, reject */
+};
+
+/* "ns/name" -> "rate.ns.name" (which = NFT_SVC_*). Returns false if it does not fit. */
+bool nft_svc_name(enum nft_svc_name which, const char *service, char *buf, size_t len);
+/* "rate.ns.name" -> NFT_SVC_LIMIT and "ns/name"; -1 if not one of ours. */
+int nft_svc_parse_name(const char *name, char *service, size_t len);
+
+/*
+ * How the kernel's packet limit is told our bucket: rate = count, unit =
+ * period, burst = burst. nft_limit starts full and holds unit/rate x burst
+ * nanoseconds of tokens, i.e. exactly `burst` flows (measured, see
+ * Documentation/nftables-datapath.md). It refuses cost x burst beyond 64
+ * bits: the burst is clamped to the largest that fits (returned).
+ */
+uint32_t nft_limit_kernel_burst(const struct rate_limit *rl);
+
+struct nft_batch;
+
+/*
+ * Adds a Service's counters (starting at the given values: adoption keeps
+ * them across a full sync), its limit object and its chain.
+ */
+void nft_msg_svc_add(struct nft_batch *b, const char *service, const struct rate_limit *rl,
+		     uint64_t admitted_pkts, uint64_t admitted_bytes, uint64_t limited_pkts,
+		     uint64_t limited_bytes);
+/*
+ * New limit parameters, counters untouched: the kernel cannot update a
+ * limit object in place, so flush the chain (its only user), delete the
+ * object, add it again, refill the chain, all in this batch.
+ */
+void nft_msg_svc_update(struct nft_batch *b, const char *service, const struct rate_limit *rl);
+/* Removes the chain, then the objects (no frontend chain may jump to it any more). */
+void nft_msg_svc_del(struct nft_batch *b, const char *service);
+
+#endif

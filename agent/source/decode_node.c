@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The Node decoder: the name, the zone label and the addresses to serve on. */
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "source/decode.h"
+
+/* status.addresses: the InternalIP and ExternalIP entries; others are not addresses to serve. */
+static bool decode_node_addresses(struct decode_ctx *ctx, const json_t *obj, struct node *node)
+{
+	json_t *status, *addresses, *item;
+	const char *type, *address;
+	char at[40];
+	size_t i;
+
+	if (!decode_get_object(ctx, obj, "", "status", &status) ||
+	    !decode_get_array(ctx, status, "status.", "addresses", &addresses))
+		return false;
+	if (!addresses || !json_array_size(addresses))
+		return true;
+	node->addresses = xcalloc(json_array_size(addresses), sizeof(*node->addresses));
+	json_array_foreach(addresses, i, item)
+	{
+		snprintf(at, sizeof(at), "status.addresses[%zu].", i);
+		if (!decode_check_element(ctx, item, at) ||
+		    !decode_get_string(ctx, item, at, "type", &type) ||
+		    !decode_get_string(ctx, item, at, "address", &address))
+			return false;
+		if (!type || (strcmp(type, "InternalIP") && strcmp(type, "ExternalIP")) || !address)
+			continue;
+		if (!ip_addr_parse(address, &node->addresses[node->n_addresses])) {
+			pr_debug("%s: Node %s: ignoring %s%s that is not an IP address",
+				 ctx->source, ctx->name, at, type);
+			continue;
+		}
+		node->n_addresses++;
+	}
+	return true;
+}
+
+struct node *decode_node(const json_t *obj, const char *source, struct decode_ctx *ctx)
+{
+	struct node *node = xcalloc(1, sizeof(*node));
+	json_t *labels, *annotations;
+	const char *zone;
+
+	*ctx = (struct decode_ctx){ .source = source, .kind = "Node" };
+	if (decode_metadata(ctx, obj, &labels, &annotations) &&
+	    decode_get_string(ctx, labels, "metadata.labels.", "topology.kubernetes.io/zone",
+			      &zone) &&
+	    decode_node_addresses(ctx, obj, node)) {
+		if (zone && *zone)
+			node->zone = xstrdup(zone);
+		decode_copy_names(ctx, NULL, &node->name, &node->source);
+	}
+	if (ctx->failed) {
+		node_free(node);
+		return NULL;
+	}
+	return node;
+}

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Unit tests of the engine against a recording output: what each flush
+ * hands over (full sync, one endpoint change, removals), owner conflicts,
+ * this node's zone changing, and a failed apply being retried.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "core/engine.h"
+#include "core_fixture.h"
+#include "lib/addr.h"
+#include "lib/log.h"
+
+#define MAX_SEEN 32
+
+/* What an output saw in its last apply, and since the start. */
+struct recorder {
+	int fail_with; /* returned by apply; 0: succeed */
+	int applies;
+	bool full;
+	size_t added, changed, removed;
+	char keys[MAX_SEEN][64]; /* "+|~|- addr:port/proto nbackends" */
+	size_t n_keys;
+	int notified; /* service_applied calls */
+	char last_service[64];
+	size_t last_frontends;
+};
+
+static void key_text(const struct frontend *fe, char op, char *buf, size_t len)
+{
+	char addr[IP_ADDR_STRLEN];
+
+	snprintf(buf, len, "%c %s:%u/%u %zu", op, ip_addr_format(&fe->key.addr, addr), fe->key.port,
+		 fe->key.proto, fe->n_backends);
+}
+
+static int record_apply(void *ctx, const struct state_diff *diff)
+{
+	struct recorder *r = ctx;
+
+	r->applies++;
+	if (r->fail_with)
+		return r->fail_with;
+	r->full = diff->full;
+	r->added = r->changed = r->removed = r->n_keys = 0;
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		const struct frontend_change *c = &diff->changes[i];
+		char op = !c->old ? '+' : !c->new ? '-' : '~';
+
+		if (op == '+')
+			r->added++;
+		else if (op == '-')
+			r->removed++;
+		else
+			r->changed++;
+		if (r->n_keys < MAX_SEEN)
+			key_text(c->new ? c->new : c->old, op, r->keys[r->n_keys++],
+				 sizeof(r->keys[0]));
+	}
+	return 0;
+}
+
+static void record_applied(void *ctx, const struct service_applied *sa)
+{
+	struct recorder *r = ctx;
+
+	r->notified++;
+	snprintf(r->last_service, sizeof(r->last_service), "%s", sa->key);
+	r->last_frontends = sa->frontends->n;
+}
+
+static const struct output_ops recorder_ops = {
+	.apply = record_apply,
+	.service_applied = record_applied,
+};
+
+static bool saw(const struct recorder *r, const char *key)
+{
+	for (size_t i = 0; i < r->n_keys; i++) {
+		if (!strcmp(r->keys[i], key))
+			return true;
+	}
+	return false;
+}
+
+struct world {
+	struct store st;
+	struct engine eng;
+	struct recorder rec;
+};
+
+static int world_setup(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	store_init(&w->st);
+	engine_init(&w->eng, &w->st, "node-a");
+	assert_int_equal(engine_add_output(&w->eng, "recorder", &recorder_ops, &w->rec), 0);
+	*state = w;
+	return 0;
+}
+
+static int world_teardown(void **state)
+{
+	struct world *w = *state;
+
+	engine_destroy(&w->eng);
+	store_destroy(&w->st);
+	free(w);
+	return 0;
+}
+
+static const char *const ep1[] = { "10.244.1.1", NULL };
+static const char *const ep12[] = { "10.244.1.1", "10.244.1.2", NULL };
+
+static void test_first_flush_is_full_and_lists_every_frontend(void **state)
+{
+	struct world *w = *state;
+
+	put_service(&w->st, "default", "web", "10.96.0.10");
+	put_slice(&w->st, "default", "web-1", "web", ep12, NULL);
+	assert_true(engine_pending(&w->eng) > 0);
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.applies, 1);
+	assert_true(w->rec.full);
+	/* The ClusterIP marker (refuses other ports) and port 80 with both endpoints. */
+	assert_int_equal(w->rec.added, 2);
+	assert_true(saw(&w->rec, "+ 10.96.0.10:0/0 0"));
+	assert_true(saw(&w->rec, "+ 10.96.0.10:80/6 2"));
+	assert_int_equal(w->rec.notified, 1);
+	assert_string_equal(w->rec.last_service, "default/web");
+	assert_int_equal(engine_pending(&w->eng), 0);
+	assert_int_equal(engine_services(&w->eng), 1);
+}
+
+static void test_one_endpoint_change_is_one_change(void **state)
+{
+	struct world *w = *state;
+
+	put_service(&w->st, "default", "web", "10.96.0.10");
+	put_slice(&w->st, "default", "web-1", "web", ep12, NULL);
+	put_service(&w->st, "default", "other", "10.96.0.11");
+	assert_int_equal(engine_flush(&w->eng), 0);
+
+	put_slice(&w->st, "default", "web-1", "web", ep1, NULL);
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.applies, 2);
+	assert_false(w->rec.full);
+	assert_int_equal(w->rec.added + w->rec.removed, 0);
+	assert_int_equal(w->rec.changed, 1);
+	assert_true(saw(&w->rec, "~ 10.96.0.10:80/6 1"));
+	/* Only the changed Service is resolved and reported again. */
+	assert_int_equal(w->rec.notified, 3);
+	assert_string_equal(w->rec.last_service, "default/web");
+}
+
+static void test_nothing_pending_applies_nothing(void **state)
+{
+	struct world *w = *state;
+
+	put_service(&w->st, "default", "web", "10.96.0.10");
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.applies, 1);
+	/* The same object again resolves to the same frontends: an empty diff. */
+	put_service(&w->st, "default", "web", "10.96.0.10");
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.changed + w->rec.added + w->rec.removed, 0);
+}
+
+static void test_deleted_service_is_removed(void **state)
+{
+	struct world *w = *state;
+
+	put_service(&w->st, "default", "web", "10.96.0.10");
+	put_slice(&w->st, "default", "web-1", "web", ep1, NULL);
+	assert_int_equal(engine_flush(&w->eng), 0);
+	store_delete_service(&w->st, "default", "web");
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.removed, 2);
+	assert_int_equal(w->rec.last_frontends, 0);
+	assert_int_equal(engine_services(&w->eng), 0);
+}
+
+static void test_second_owner_of_a_frontend_is_ignored(void **state)
+{
+	struct world *w = *state;
+
+	put_service(&w->st, "default", "first", "10.96.0.10");
+	assert_int_equal(engine_flush(&w->eng), 0);
+	put_service(&w->st, "default", "second", "10.96.0.10");
+	assert_int_equal(engine_flush(&w->eng), 0);
+	/* The first owner keeps both frontends; the newcomer gets none. */
+	assert_int_equal(w->rec.added + w->rec.changed + w->rec.removed, 0);
+	assert_string_equal(w->rec.last_service, "default/second");
+	assert_int_equal(w->rec.last_frontends, 0);
+	assert_int_equal(engine_services(&w->eng), 1);
+}
+
+static void test_zone_change_of_this_node_resolves_every_service(void **state)
+{
+	static const char *const hinted[] = { "10.244.1.1", NULL };
+	struct world *w = *state;
+
+	put_node(&w->st, "node-a", "zone-1");
+	put_service(&w->st, "default", "web", "10.96.0.10");
+	put_slice(&w->st, "default", "web-1", "web", hinted, "zone-2");
+	put_service(&w->st, "default", "other", "10.96.0.11");
+	assert_int_equal(engine_flush(&w->eng), 0);
+	/* Hinted for another zone: PreferSameZone does not apply, all endpoints serve. */
+	assert_true(saw(&w->rec, "+ 10.96.0.10:80/6 1"));
+
+	/* Another node changing resolves nothing. */
+	put_node(&w->st, "node-b", "zone-2");
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.applies, 1);
+	assert_int_equal(w->rec.notified, 2);
+
+	/* This node moving into the hinted zone re-resolves both Services. */
+	put_node(&w->st, "node-a", "zone-2");
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.applies, 2);
+	assert_int_equal(w->rec.notified, 4);
+	assert_int_equal(w->rec.changed, 1); /* the choice is now "zone" */
+}
+
+static void test_failed_apply_is_retried_with_the_same_changes(void **state)
+{
+	struct world *w = *state;
+
+	put_service(&w->st, "default", "web", "10.96.0.10");
+	put_slice(&w->st, "default", "web-1", "web", ep12, NULL);
+	w->rec.fail_with = -EIO;
+	assert_int_equal(engine_flush(&w->eng), -EIO);
+	assert_int_equal(w->rec.notified, 0);
+	assert_true(engine_pending(&w->eng) > 0);
+	assert_int_equal(engine_services(&w->eng), 0);
+
+	/* A change arriving meanwhile joins the retry. */
+	put_service(&w->st, "default", "api", "10.96.0.12");
+	w->rec.fail_with = 0;
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_true(w->rec.full); /* still the first successful apply */
+	assert_int_equal(w->rec.added, 4);
+	assert_true(saw(&w->rec, "+ 10.96.0.10:80/6 2"));
+	assert_true(saw(&w->rec, "+ 10.96.0.12:80/6 0"));
+	assert_int_equal(w->rec.notified, 2);
+	assert_int_equal(engine_pending(&w->eng), 0);
+}
+
+static void test_outputs_are_bounded(void **state)
+{
+	struct world *w = *state;
+	int err = 0;
+
+	for (int i = 0; i < ENGINE_MAX_OUTPUTS && !err; i++)
+		err = engine_add_output(&w->eng, "more", &recorder_ops, &w->rec);
+	assert_int_equal(err, -ENOSPC);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, world_setup, world_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_first_flush_is_full_and_lists_every_frontend),
+		T(test_one_endpoint_change_is_one_change),
+		T(test_nothing_pending_applies_nothing),
+		T(test_deleted_service_is_removed),
+		T(test_second_owner_of_a_frontend_is_ignored),
+		T(test_zone_change_of_this_node_resolves_every_service),
+		T(test_failed_apply_is_retried_with_the_same_changes),
+		T(test_outputs_are_bounded),
+	};
+
+	log_set_level(LOG_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
