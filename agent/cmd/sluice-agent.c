@@ -19,6 +19,7 @@
 #include "core/store.h"
 #include "datapath/datapath.h"
 #include "lib/log.h"
+#include "lib/size.h"
 #include "lib/xalloc.h"
 #include "serve/health.h"
 #include "serve/health_nodeport.h"
@@ -34,6 +35,7 @@ struct options {
 	const char *source;
 	const char *kubeconfig;
 	const char *health_addr;
+	size_t max_file_bytes; /* --max-file-bytes, 0: the source's default */
 	const char *node_name;
 	const char *datapath; /* "auto" or a datapath's name */
 	struct datapath_config dp;
@@ -55,6 +57,7 @@ static void usage(FILE *out)
 		"  --bpffs=PATH          pin directory (default /sys/fs/bpf/sluice)\n"
 		"  --devices=LIST        devices for the tc path\n"
 		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
+		"  --max-file-bytes=N    larger manifest files are not read (default 64M)\n"
 		"  --once                apply once, leave the datapath in place, exit\n"
 		"  --cleanup             remove every trace of every datapath and exit\n"
 		"  -v, --verbose         debug logging\n",
@@ -94,6 +97,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "devices", required_argument, NULL, 'D' },
 		{ "health-addr", required_argument, NULL, 'H' },
+		{ "max-file-bytes", required_argument, NULL, 'F' },
 		{ "once", no_argument, NULL, 'o' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -136,6 +140,13 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'H':
 			opt->health_addr = optarg;
+			break;
+		case 'F':
+			if (parse_byte_size(optarg, &opt->max_file_bytes) || !opt->max_file_bytes) {
+				pr_warn("--max-file-bytes: \"%s\" is no size (bytes, or with K, M or G)",
+					optarg);
+				return -EINVAL;
+			}
 			break;
 		case 'o':
 			opt->once = true;
@@ -203,7 +214,7 @@ static long long now_ms(void)
  * Applies changes once the source has been quiet for SETTLE_MS, and at the
  * latest MAX_DELAY_MS after the first pending change.
  */
-static int run(struct source *src, struct engine *eng)
+static int run(struct source *src, struct engine *eng, struct health_server *health)
 {
 	int sfd = signal_fd();
 	struct pollfd fds[2] = {
@@ -216,6 +227,7 @@ static int run(struct source *src, struct engine *eng)
 		return -errno;
 	for (;;) {
 		long long now;
+		int err;
 		int timeout = -1;
 
 		if (engine_pending(eng)) {
@@ -248,7 +260,9 @@ static int run(struct source *src, struct engine *eng)
 		}
 		if (!engine_pending(eng) || now < next_flush)
 			continue;
-		if (engine_flush(eng)) {
+		err = engine_flush(eng);
+		health_set_ready(health, !err);
+		if (err) {
 			/* The datapath keeps its last good state; try again later. */
 			first_pending = now + RETRY_MS;
 			next_flush = first_pending;
@@ -285,7 +299,7 @@ int main(int argc, char **argv)
 	if (!strcmp(opt.source, "kube"))
 		err = kube_source_new(opt.kubeconfig, opt.node_name, &store, &src);
 	else
-		err = dir_source_new(opt.source + 4, &store, &src);
+		err = dir_source_new(opt.source + 4, opt.max_file_bytes, &store, &src);
 	if (err) {
 		health_stop(health);
 		store_destroy(&store);
@@ -305,7 +319,7 @@ int main(int argc, char **argv)
 	if (err)
 		goto out_engine;
 	pr_info("synced: datapath %s serving %zu services", dp.ops->name, engine_services(&eng));
-	health_set_ready(health);
+	health_set_ready(health, true);
 	/* Switching datapaths: the others' state goes once this one serves. */
 	datapath_cleanup_others(dp.ops, &opt.dp);
 	if (opt.once) {
@@ -316,7 +330,7 @@ int main(int argc, char **argv)
 		}
 		goto out_engine;
 	}
-	err = run(src, &eng);
+	err = run(src, &eng, health);
 out_engine:
 	engine_destroy(&eng);
 	hc_servers_destroy(&health_checks);

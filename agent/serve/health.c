@@ -123,10 +123,10 @@ struct health_server *health_start(const char *addr)
 	return hs;
 }
 
-void health_set_ready(struct health_server *hs)
+void health_set_ready(struct health_server *hs, bool ready)
 {
 	if (hs)
-		atomic_store(&hs->ready, true);
+		atomic_store(&hs->ready, ready);
 }
 
 void health_stop(struct health_server *hs)

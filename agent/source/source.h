@@ -31,6 +31,7 @@ struct source {
 };
 
 /* --source=dir:PATH. Returns 0 or -errno (logged). */
-int dir_source_new(const char *path, struct store *store, struct source **out);
+int dir_source_new(const char *path, size_t max_file_bytes, struct store *store,
+		   struct source **out);
 
 #endif

@@ -4,12 +4,14 @@
  * .yaml and .yml file, then follows changes with inotify, re-reading only
  * the files that changed and feeding the store what they add or remove.
  *
- * Only finished writes, renames and deletions wake it (not IN_CREATE or
- * IN_MODIFY: a file caught half-written would be reported broken). Every
- * event triggers a rescan of the directory that compares each file's
- * identity (inode, size, mtime, ctime) with what was loaded: this also
- * covers editors that write a temporary file and rename it, and ConfigMap
- * volumes that swap a symlinked "..data" directory.
+ * Only finished writes, renames and deletions wake it. Every such event
+ * triggers a rescan of the directory that compares each file's identity
+ * (inode, size, mtime, ctime) with what was loaded: this also covers editors
+ * that write a temporary file and rename it, and ConfigMap volumes that swap
+ * a symlinked "..data" directory. Writes in place are tracked too (IN_MODIFY
+ * until IN_CLOSE_WRITE): a file that a writer still holds is not read, and a
+ * file that changes while it is read is read again later, so a half-written
+ * file is never applied. Writers should still rename into place.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -116,14 +118,43 @@ static void forget_ref(struct store *st, const struct object_ref *ref, const cha
 	}
 }
 
-static bool refs_contain(const struct object_ref *refs, size_t n, const struct object_ref *ref)
+static const char *const kind_names[] = {
+	[KIND_SERVICE] = "Service",
+	[KIND_SLICE] = "EndpointSlice",
+	[KIND_NODE] = "Node",
+};
+
+/* "Kind/ns/name": one key per object, for the sets below. */
+static const char *ref_key(char *buf, size_t len, enum object_kind kind, const char *ns,
+			   const char *name)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (refs[i].kind == ref->kind && !strcmp(refs[i].name, ref->name) &&
-		    !strcmp(refs[i].ns ? refs[i].ns : "", ref->ns ? ref->ns : ""))
-			return true;
+	snprintf(buf, len, "%s/%s/%s", kind_names[kind], ns ? ns : "", name ? name : "");
+	return buf;
+}
+
+/* The objects of a file's new contents, and those rejected in it, by key. */
+static void index_refs(struct strmap *set, const struct object_ref *refs, size_t n)
+{
+	char key[768];
+
+	for (size_t i = 0; i < n; i++)
+		strmap_put(set, ref_key(key, sizeof(key), refs[i].kind, refs[i].ns, refs[i].name),
+			   (void *)1);
+}
+
+static void index_rejected(struct strmap *set, const struct manifest_objects *objs)
+{
+	char key[768];
+
+	for (size_t i = 0; i < objs->n_rejected; i++) {
+		const struct manifest_rejected *r = &objs->rejected[i];
+
+		if (r->kind && r->name) {
+			snprintf(key, sizeof(key), "%s/%s/%s", r->kind, r->ns ? r->ns : "",
+				 r->name);
+			strmap_put(set, key, (void *)1);
+		}
 	}
-	return false;
 }
 
 static void add_ref(struct object_ref **refs, size_t *n, enum object_kind kind, const char *ns,
@@ -142,19 +173,46 @@ static void add_ref(struct object_ref **refs, size_t *n, enum object_kind kind, 
  * Re-reads one file and moves the store to its new contents. A file that
  * does not parse keeps its previous objects, as a rejected update would.
  */
-static void load_file(struct dir_source *src, const char *name, const struct stat *st,
+/* Keeps a file's old objects; it is not read again until it changes. */
+static void keep_old(struct dir_source *src, const char *name, const struct stat *st,
+		     struct dir_file *old)
+{
+	src->rejected++;
+	if (!old) {
+		old = xcalloc(1, sizeof(*old));
+		strmap_put(&src->files, name, old);
+	}
+	old->st = *st;
+	old->seen = true;
+}
+
+static void load_file(struct dir_source *src, const char *name, const struct stat *scanned,
 		      struct dir_file *old)
 {
 	struct manifest_objects objs = { 0 };
 	struct object_ref *refs = NULL;
+	struct strmap kept, rejected;
 	struct dir_file *f;
+	struct stat st;
 	size_t n_refs = 0;
-	char path[4096], *text = NULL;
+	char path[4096], key[768], *text = NULL;
 	size_t len = 0;
 	int err;
 
 	snprintf(path, sizeof(path), "%s/%s", src->path, name);
-	err = read_whole_file(path, &text, &len);
+	err = read_file_checked(path, src->max_file_bytes, &text, &len, &st);
+	if (err == -EAGAIN) {
+		/* Its writer's next close brings it back; until then the old objects stay. */
+		pr_info("%s: changed while being read; it is read again when its writer is done",
+			path);
+		return;
+	}
+	if (err == -EFBIG) {
+		pr_warn("%s: larger than --max-file-bytes=%zu; not read, its old objects stay",
+			path, src->max_file_bytes);
+		keep_old(src, name, scanned, old);
+		return;
+	}
 	if (err) {
 		pr_warn("%s: cannot read: %s", path, strerror(-err));
 		src->rejected++;
@@ -163,14 +221,7 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 	err = manifest_decode(text, len, path, &objs);
 	free(text);
 	if (err) {
-		src->rejected++;
-		/* Keep the old objects; don't re-read until the file changes again. */
-		if (!old) {
-			old = xcalloc(1, sizeof(*old));
-			strmap_put(&src->files, name, old);
-		}
-		old->st = *st;
-		old->seen = true;
+		keep_old(src, name, &st, old);
 		return;
 	}
 	src->rejected += objs.n_rejected;
@@ -182,20 +233,25 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 	for (size_t i = 0; i < objs.n_nodes; i++)
 		add_ref(&refs, &n_refs, KIND_NODE, NULL, objs.nodes[i]->name);
 	/* An object rejected as invalid keeps its last good version. */
+	strmap_init(&kept);
+	strmap_init(&rejected);
+	if (old && old->n_refs) {
+		index_refs(&kept, refs, n_refs);
+		index_rejected(&rejected, &objs);
+	}
 	for (size_t i = 0; old && i < old->n_refs; i++) {
 		const struct object_ref *ref = &old->refs[i];
 
-		if (refs_contain(refs, n_refs, ref))
+		ref_key(key, sizeof(key), ref->kind, ref->ns, ref->name);
+		if (strmap_get(&kept, key))
 			continue;
-		if (manifest_rejected_contains(&objs,
-					       ref->kind == KIND_SERVICE ? "Service" :
-					       ref->kind == KIND_SLICE	 ? "EndpointSlice" :
-									   "Node",
-					       ref->ns, ref->name))
+		if (strmap_get(&rejected, key))
 			add_ref(&refs, &n_refs, ref->kind, ref->ns, ref->name);
 		else
 			forget_ref(src->store, ref, path);
 	}
+	strmap_destroy(&kept);
+	strmap_destroy(&rejected);
 
 	for (size_t i = 0; i < objs.n_services; i++)
 		store_put_service(src->store, objs.services[i]);
@@ -207,7 +263,7 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 	manifest_objects_clear(&objs);
 
 	f = xcalloc(1, sizeof(*f));
-	f->st = *st;
+	f->st = st;
 	f->refs = refs;
 	f->n_refs = n_refs;
 	f->seen = true;
@@ -256,6 +312,9 @@ static int scan(struct dir_source *src)
 			if (same_identity(&f->st, &st))
 				continue;
 		}
+		/* A writer still holds it: its close brings it back. */
+		if (strmap_get(&src->writing, de->d_name))
+			continue;
 		load_file(src, de->d_name, &st, f);
 	}
 	closedir(dir);
@@ -277,13 +336,16 @@ static int scan(struct dir_source *src)
 	return 0;
 }
 
-int dir_source_open(struct dir_source *src, const char *path, struct store *store)
+int dir_source_open(struct dir_source *src, const char *path, size_t max_file_bytes,
+		    struct store *store)
 {
 	int err;
 
 	memset(src, 0, sizeof(*src));
 	src->store = store;
+	src->max_file_bytes = max_file_bytes ? max_file_bytes : DIR_DEFAULT_MAX_FILE_BYTES;
 	strmap_init(&src->files);
+	strmap_init(&src->writing);
 	src->path = xstrdup(path);
 	src->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (src->inotify_fd < 0) {
@@ -291,7 +353,7 @@ int dir_source_open(struct dir_source *src, const char *path, struct store *stor
 		goto fail;
 	}
 	if (inotify_add_watch(src->inotify_fd, path,
-			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+			      IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
 				      IN_ONLYDIR) < 0) {
 		err = -errno;
 		pr_warn("%s: cannot watch directory: %s", path, strerror(errno));
@@ -311,17 +373,37 @@ int dir_source_fd(const struct dir_source *src)
 	return src->inotify_fd;
 }
 
+/* Notes writers in progress; true if the event calls for a rescan. */
+static bool note_event(struct dir_source *src, const struct inotify_event *ev)
+{
+	if (!ev->len || !is_manifest_name(ev->name))
+		return ev->mask & IN_Q_OVERFLOW;
+	if (ev->mask & IN_MODIFY) {
+		if (!strmap_get(&src->writing, ev->name))
+			strmap_put(&src->writing, ev->name, (void *)1);
+		return false;
+	}
+	strmap_remove(&src->writing, ev->name);
+	return true;
+}
+
 int dir_source_handle_events(struct dir_source *src)
 {
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool any = false;
+	bool rescan = false;
 	ssize_t n;
 
-	while ((n = read(src->inotify_fd, buf, sizeof(buf))) > 0)
-		any = true;
+	while ((n = read(src->inotify_fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			rescan |= note_event(src, ev);
+			p += sizeof(*ev) + ev->len;
+		}
+	}
 	if (n < 0 && errno != EAGAIN && errno != EINTR)
 		return -errno;
-	return any ? scan(src) : 0;
+	return rescan ? scan(src) : 0;
 }
 
 void dir_source_close(struct dir_source *src)
@@ -332,6 +414,7 @@ void dir_source_close(struct dir_source *src)
 	for (e = strmap_first(&src->files, &it); e; e = strmap_next(&src->files, &it))
 		file_free(e->value);
 	strmap_destroy(&src->files);
+	strmap_destroy(&src->writing);
 	if (src->inotify_fd > 0)
 		close(src->inotify_fd);
 	free(src->path);
@@ -373,12 +456,13 @@ static const struct source_ops dir_source_ops = {
 	.close = dir_close,
 };
 
-int dir_source_new(const char *path, struct store *store, struct source **out)
+int dir_source_new(const char *path, size_t max_file_bytes, struct store *store,
+		   struct source **out)
 {
 	struct dir_source *src = xcalloc(1, sizeof(*src));
 	int err;
 
-	err = dir_source_open(src, path, store);
+	err = dir_source_open(src, path, max_file_bytes, store);
 	if (err) {
 		free(src);
 		return err;

@@ -19,11 +19,20 @@ struct dir_source {
 	int inotify_fd;
 	struct store *store;
 	struct strmap files; /* file name -> struct dir_file * */
+	struct strmap writing; /* file name -> (void *)1: modified, not closed yet */
+	size_t max_file_bytes; /* larger files are not read */
 	size_t rejected; /* files or objects rejected by the last scan */
 };
 
-/* Loads the directory and starts watching it. Returns 0 or -errno. */
-int dir_source_open(struct dir_source *src, const char *path, struct store *store);
+/* --max-file-bytes: a manifest file's JSON tree takes about 14 times its size. */
+#define DIR_DEFAULT_MAX_FILE_BYTES (64u << 20)
+
+/*
+ * Loads the directory and starts watching it; max_file_bytes 0 takes the
+ * default. Returns 0 or -errno.
+ */
+int dir_source_open(struct dir_source *src, const char *path, size_t max_file_bytes,
+		    struct store *store);
 /* The descriptor to poll for changes. */
 int dir_source_fd(const struct dir_source *src);
 /* Drains pending inotify events and re-reads what changed. */

@@ -73,6 +73,18 @@ check "/healthz answers 200 while the agent runs" test "$(health /healthz)" = 20
 check "/readyz answers 200 once the first sync is applied" test "$(health /readyz)" = 200
 check "an unknown health path answers 404" test "$(health /nope)" = 404
 stop_agent
+
+# /readyz goes back to 503 while applying fails (the table removed under the
+# agent makes every later nftables batch fail), and /healthz stays 200.
+start_agent nftables --health-addr=127.0.0.1:10256
+in_node nft delete table inet sluice
+sed -i 's/10.244.1.2/10.244.1.3/' "$MANIFESTS/web.yaml"
+for i in $(seq 60); do grep -q 'apply of .* failed' "$AGENT_LOG" && break; sleep 0.05; done
+check "/readyz answers 503 while the datapath cannot apply changes" \
+	test "$(health /readyz)" = 503
+check "/healthz still answers 200 while applies fail" test "$(health /healthz)" = 200
+stop_agent
+write_manifests
 check "the health endpoint goes away with the agent" test -z "$(health /healthz)"
 
 # --once: applies, leaves the datapath in place, exits 0; bad input exits 1.
