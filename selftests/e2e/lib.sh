@@ -145,6 +145,12 @@ stop_agent() {
 		wait "$AGENT_PID" 2>/dev/null
 		AGENT_PID=""
 	fi
+	# make test SANITIZE=1: a sanitizer's report (at exit for leaks) fails the test.
+	if grep -qE 'Sanitizer|runtime error:' "$AGENT_LOG" 2>/dev/null; then
+		not_ok "the agent ran clean under the sanitizers"
+		grep -E -A12 'Sanitizer|runtime error:' "$AGENT_LOG" | sed 's/^/#   /' | head -40
+		: >"$AGENT_LOG"
+	fi
 }
 
 # Runs the probe client in the test cgroup; output in $WORK/probe.out.
