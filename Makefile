@@ -25,11 +25,11 @@ CC      ?= cc
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 
-PKGS      := libbpf libnftnl libmnl jansson yaml-0.1 libcurl libmicrohttpd
+PKGS      := libbpf libnftnl libmnl jansson yaml-0.1 libcurl libmicrohttpd libcap
 CFLAGS    ?= -O2 -g
 CFLAGS    += $(SAN_FLAGS) -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	     -std=gnu11 -D_GNU_SOURCE -Iagent -Ibpf -I$(BUILD)/skel
-LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lnftnl -lmnl -ljansson -lyaml -lcurl -lmicrohttpd) -lpthread -lelf -lz
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lnftnl -lmnl -ljansson -lyaml -lcurl -lmicrohttpd -lcap) -lpthread -lelf -lz
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Wno-unused-function \
 	      -I vmlinux/$(ARCH) -I bpf -I bpf/lib
 
@@ -52,7 +52,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 
 DEB_PKGS := libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev libnftnl-dev libmnl-dev \
-	    libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev \
+	    libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libcap-dev \
 	    iproute2 nftables pkg-config make gcc util-linux openssl procps curl clang-format
 
 .PHONY: all deps test bench demo clean format format-check install fuzz

@@ -14,13 +14,26 @@
 #define SL_PIN_MAPS_DIR "maps"
 #define SL_PIN_LINKS_DIR "links"
 
-#define SL_MAX_SERVICES 262144
-#define SL_MAX_BACKEND_SLOTS 1048576
+/*
+ * Sizes that scale with the agent's --max-services=N (set before load with
+ * bpf_map__set_max_entries; the values here are the object's defaults, for
+ * N = SL_DEFAULT_MAX_SERVICES): the per-Service maps (service_info,
+ * rate_buckets, service_counters) hold N entries, services N x
+ * SL_FRONTENDS_PER_SERVICE frontends, backends N x SL_SLOTS_PER_SERVICE
+ * slots. 131072 serves the target of 100k Services x 10 endpoints with
+ * room: 200k frontends (a ClusterIP port and its marker each) of 262144,
+ * 1M slots of 2M.
+ */
+#define SL_DEFAULT_MAX_SERVICES 131072
+#define SL_FRONTENDS_PER_SERVICE 2
+#define SL_SLOTS_PER_SERVICE 16
+#define SL_MAX_SERVICES (SL_DEFAULT_MAX_SERVICES * SL_FRONTENDS_PER_SERVICE)
+#define SL_MAX_BACKEND_SLOTS (SL_DEFAULT_MAX_SERVICES * SL_SLOTS_PER_SERVICE)
 #define SL_MAX_REVNAT 262144
 #define SL_MAX_AFFINITY 262144
 #define SL_MAX_UDP_FLOWS 262144
 /* Services (not frontends) with a bucket, counters or a name. */
-#define SL_MAX_SERVICE_IDS 65536
+#define SL_MAX_SERVICE_IDS SL_DEFAULT_MAX_SERVICES
 #define SL_SERVICE_NAME_LEN 256
 /* tc path: tracked connections (two entries each), node addresses, source ranges. */
 #define SL_MAX_CONNTRACK 262144
@@ -168,6 +181,17 @@ struct sl_service_info {
 	__u32 pad;
 	__u64 rate_interval_ns;
 	__u64 rate_depth_ns;
+};
+
+/*
+ * The agent's own state, for people (bpftool, sluicectl) and metrics: one
+ * entry, key 0, written by the agent after each apply. The programs never
+ * read it.
+ */
+struct sl_agent_state {
+	__u32 max_services; /* --max-services of the agent that wrote it */
+	/* Services with frontends the maps have no room for (logged, retried). */
+	__u32 services_not_programmed;
 };
 
 /*

@@ -18,6 +18,7 @@
 #include "core/engine.h"
 #include "core/store.h"
 #include "datapath/datapath.h"
+#include "lib/caps.h"
 #include "lib/log.h"
 #include "lib/size.h"
 #include "lib/xalloc.h"
@@ -30,12 +31,20 @@
 #define SETTLE_MS 20
 #define MAX_DELAY_MS 100
 #define RETRY_MS 1000
+/* --max-services: 2^24 Services, 2^28 backend slots (the kernel may refuse less). */
+#define MAX_SERVICES_LIMIT (1u << 24)
+/*
+ * Kept beside the datapath's runtime_caps once synced: Services added later
+ * get healthCheckNodePort servers, on ports that may lie below 1024.
+ */
+#define AGENT_RUNTIME_CAPS CAPS_SERVE
 
 struct options {
 	const char *source;
 	const char *kubeconfig;
 	const char *health_addr;
 	size_t max_file_bytes; /* --max-file-bytes, 0: the source's default */
+	struct kube_source_options kube; /* --max-event-bytes, --max-list-bytes */
 	const char *node_name;
 	const char *datapath; /* "auto" or a datapath's name */
 	struct datapath_config dp;
@@ -56,8 +65,12 @@ static void usage(FILE *out)
 		"                        (default: the cgroup2 mount root)\n"
 		"  --bpffs=PATH          pin directory (default /sys/fs/bpf/sluice)\n"
 		"  --devices=LIST        devices for the tc path\n"
+		"  --max-services=N      Services the BPF maps hold (default 131072); more\n"
+		"                        are logged and not programmed until room frees up\n"
 		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
 		"  --max-file-bytes=N    larger manifest files are not read (default 64M)\n"
+		"  --max-event-bytes=N   longer API watch lines restart the watch (default 16M)\n"
+		"  --max-list-bytes=N    larger API list pages fail the list (default 256M)\n"
 		"  --once                apply once, leave the datapath in place, exit\n"
 		"  --cleanup             remove every trace of every datapath and exit\n"
 		"  -v, --verbose         debug logging\n",
@@ -96,8 +109,11 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "devices", required_argument, NULL, 'D' },
+		{ "max-services", required_argument, NULL, 'M' },
 		{ "health-addr", required_argument, NULL, 'H' },
 		{ "max-file-bytes", required_argument, NULL, 'F' },
+		{ "max-event-bytes", required_argument, NULL, 'E' },
+		{ "max-list-bytes", required_argument, NULL, 'L' },
 		{ "once", no_argument, NULL, 'o' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -138,6 +154,21 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		case 'D':
 			opt->dp.devices = optarg;
 			break;
+		case 'M': {
+			char *end;
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || n < 1 ||
+			    n > MAX_SERVICES_LIMIT) {
+				pr_warn("--max-services: \"%s\" is not a number from 1 to %u",
+					optarg, MAX_SERVICES_LIMIT);
+				return -EINVAL;
+			}
+			opt->dp.max_services = (uint32_t)n;
+			break;
+		}
 		case 'H':
 			opt->health_addr = optarg;
 			break;
@@ -148,6 +179,18 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				return -EINVAL;
 			}
 			break;
+		case 'E':
+		case 'L': {
+			size_t *limit = c == 'E' ? &opt->kube.max_event_bytes :
+						   &opt->kube.max_list_bytes;
+
+			if (parse_byte_size(optarg, limit) || !*limit) {
+				pr_warn("--max-%s-bytes: \"%s\" is no size (bytes, or with K, M or G)",
+					c == 'E' ? "event" : "list", optarg);
+				return -EINVAL;
+			}
+			break;
+		}
 		case 'o':
 			opt->once = true;
 			break;
@@ -296,9 +339,11 @@ int main(int argc, char **argv)
 	if (opt.health_addr && !(health = health_start(opt.health_addr)))
 		return 1;
 	store_init(&store);
-	if (!strcmp(opt.source, "kube"))
-		err = kube_source_new(opt.kubeconfig, opt.node_name, &store, &src);
-	else
+	if (!strcmp(opt.source, "kube")) {
+		opt.kube.kubeconfig = opt.kubeconfig;
+		opt.kube.node_name = opt.node_name;
+		err = kube_source_new(&opt.kube, &store, &src);
+	} else
 		err = dir_source_new(opt.source + 4, opt.max_file_bytes, &store, &src);
 	if (err) {
 		health_stop(health);
@@ -322,11 +367,21 @@ int main(int argc, char **argv)
 	health_set_ready(health, true);
 	/* Switching datapaths: the others' state goes once this one serves. */
 	datapath_cleanup_others(dp.ops, &opt.dp);
+	/* What needed privilege is open or done: keep only what applying needs. */
+	caps_keep(dp.ops->runtime_caps | AGENT_RUNTIME_CAPS, dp.output_name);
 	if (opt.once) {
+		uint64_t unprogrammed = 0;
+
 		if (src->ops->rejected(src)) {
 			pr_warn("%zu inputs were rejected; see the lines above",
 				src->ops->rejected(src));
 			err = -EINVAL;
+		}
+		if (dp.ops->services_not_programmed &&
+		    !dp.ops->services_not_programmed(&opt.dp, &unprogrammed) && unprogrammed) {
+			pr_warn("%llu Services not programmed (--max-services); see the lines above",
+				(unsigned long long)unprogrammed);
+			err = -ENOSPC;
 		}
 		goto out_engine;
 	}

@@ -59,6 +59,7 @@ void engine_destroy(struct engine *eng)
 	strmap_destroy(&eng->current);
 	strmap_destroy(&eng->owners);
 	strmap_destroy(&eng->ids);
+	free(eng->free_ids);
 	store_changes_destroy(&eng->pending);
 	free(eng->node_zone);
 }
@@ -102,12 +103,54 @@ out:
 	strmap_destroy(&eng->pending.nodes);
 }
 
+/* Takes the lowest id of the free_ids min-heap. */
+static uint32_t take_free_id(struct engine *eng)
+{
+	uint32_t *h = eng->free_ids, top = h[0], v;
+	size_t n = --eng->n_free_ids, i = 0, c;
+
+	if (!n)
+		return top;
+	v = h[n];
+	while ((c = 2 * i + 1) < n) {
+		if (c + 1 < n && h[c + 1] < h[c])
+			c++;
+		if (v <= h[c])
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	h[i] = v;
+	return top;
+}
+
+/* Gives a Service's id back (the Service is gone): the next new Service may take it. */
+static void release_id(struct engine *eng, uint32_t id)
+{
+	size_t i, parent;
+
+	if (!id)
+		return;
+	if (eng->n_free_ids == eng->cap_free_ids) {
+		eng->cap_free_ids = eng->cap_free_ids ? 2 * eng->cap_free_ids : 64;
+		eng->free_ids = xreallocarray(eng->free_ids, eng->cap_free_ids, sizeof(uint32_t));
+	}
+	for (i = eng->n_free_ids++; i; i = parent) {
+		parent = (i - 1) / 2;
+		if (eng->free_ids[parent] <= id)
+			break;
+		eng->free_ids[i] = eng->free_ids[parent];
+	}
+	eng->free_ids[i] = id;
+}
+
+/* The Service's id: the one it has, else the lowest free one. */
 static uint32_t service_id(struct engine *eng, const char *key)
 {
 	uintptr_t id = (uintptr_t)strmap_get(&eng->ids, key);
 
 	if (!id) {
-		id = eng->next_id++;
+		id = eng->n_free_ids ? take_free_id(eng) : eng->next_id++;
 		strmap_put(&eng->ids, key, (void *)id);
 	}
 	return (uint32_t)id;
@@ -261,7 +304,7 @@ static void record_applied(struct engine *eng, struct pending *p)
 		strmap_remove(&eng->current, p->key);
 		list_free(p->next);
 		if (!svc)
-			strmap_remove(&eng->ids, p->key);
+			release_id(eng, (uint32_t)(uintptr_t)strmap_remove(&eng->ids, p->key));
 	}
 	p->next = NULL;
 	list_free(old);

@@ -26,7 +26,14 @@ struct engine {
 	struct strmap current; /* service key -> struct frontend_list *, as applied */
 	struct strmap owners; /* frontend key text -> owning service key */
 	struct strmap ids; /* service key -> service id */
+	/*
+	 * Ids are reused, lowest first: ids below next_id are in use or in
+	 * free_ids (a min-heap), so with at most N Services known at any
+	 * time no id is above N and datapaths can index arrays by id.
+	 */
 	uint32_t next_id;
+	uint32_t *free_ids;
+	size_t n_free_ids, cap_free_ids;
 	struct output outputs[ENGINE_MAX_OUTPUTS];
 	size_t n_outputs;
 };

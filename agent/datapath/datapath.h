@@ -23,6 +23,12 @@ struct datapath_config {
 	const char *cgroup; /* cgroup v2 directory for the socket hooks */
 	const char *devices; /* comma-separated devices for the tc path, or NULL */
 	const char *node_name;
+	/*
+	 * --max-services: Services the datapath's fixed-size tables hold (BPF:
+	 * the per-Service maps; services and backends scale with it); the
+	 * ones past it are logged and not programmed. 0: the default.
+	 */
+	uint32_t max_services;
 };
 
 struct datapath;
@@ -64,8 +70,21 @@ struct datapath_ops {
 	 * saying why on stderr. NULL: inspect_hint says where to look.
 	 */
 	int (*print_frontends)(const struct datapath_config *cfg, FILE *out);
+	/*
+	 * Services not programmed for lack of room (past --max-services, or a
+	 * full table), as the agent counted them at its last apply, read from
+	 * the kernel without open (sluicectl, metrics). Returns 0 or -errno.
+	 * NULL: the datapath has no such limit.
+	 */
+	int (*services_not_programmed)(const struct datapath_config *cfg, uint64_t *n);
 	/* How people see this datapath's state, e.g. "nft list table inet sluice". */
 	const char *inspect_hint;
+	/*
+	 * The capabilities, as bits 1 << CAP_* (lib/caps.h), that apply and
+	 * close still need once open and the first apply are done: the agent
+	 * drops every other (Documentation/security.md).
+	 */
+	uint64_t runtime_caps;
 };
 
 /* The implementations: for the registry, and for their own tests. */

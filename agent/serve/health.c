@@ -14,6 +14,7 @@
 
 #include "lib/addr.h"
 #include "serve/health.h"
+#include "lib/caps.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -94,6 +95,21 @@ static int parse_listen(const char *text, struct sockaddr_storage *ss)
 	return 0;
 }
 
+struct health_start {
+	unsigned int flags;
+	struct sockaddr_storage *ss;
+	struct health_server *hs;
+};
+
+/* Runs in a thread limited to CAPS_SERVE, so that the server's thread gets no more. */
+static void *start_daemon(void *arg)
+{
+	struct health_start *st = arg;
+
+	return MHD_start_daemon(st->flags, 0, NULL, NULL, handle, st->hs, MHD_OPTION_SOCK_ADDR,
+				st->ss, MHD_OPTION_CONNECTION_TIMEOUT, 5u, MHD_OPTION_END);
+}
+
 struct health_server *health_start(const char *addr)
 {
 	struct health_server *hs;
@@ -111,8 +127,8 @@ struct health_server *health_start(const char *addr)
 	/* The server's thread inherits a full mask: signals belong to the main loop. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	hs->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, hs, MHD_OPTION_SOCK_ADDR, &ss,
-				      MHD_OPTION_CONNECTION_TIMEOUT, 5u, MHD_OPTION_END);
+	hs->daemon = caps_call_limited(CAPS_SERVE, start_daemon,
+				       &(struct health_start){ flags, &ss, hs });
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!hs->daemon) {
 		pr_warn("--health-addr: cannot listen on %s", addr);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "serve/health_nodeport.h"
+#include "lib/caps.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -68,6 +69,16 @@ static void server_stop(struct hc_server *srv)
 	free(srv);
 }
 
+/* Runs in a thread limited to CAPS_SERVE, so that the server's thread gets no more. */
+static void *start_daemon(void *arg)
+{
+	struct hc_server *srv = arg;
+
+	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_DUAL_STACK, srv->port,
+				NULL, NULL, answer, srv, MHD_OPTION_CONNECTION_TIMEOUT, 5u,
+				MHD_OPTION_END);
+}
+
 static struct hc_server *server_start(const struct service *svc)
 {
 	struct hc_server *srv = xcalloc(1, sizeof(*srv));
@@ -79,9 +90,7 @@ static struct hc_server *server_start(const struct service *svc)
 	/* Dual-stack socket: the port answers on every address of the node. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	srv->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_DUAL_STACK,
-				       srv->port, NULL, NULL, answer, srv,
-				       MHD_OPTION_CONNECTION_TIMEOUT, 5u, MHD_OPTION_END);
+	srv->daemon = caps_call_limited(CAPS_SERVE, start_daemon, srv);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!srv->daemon) {
 		pr_warn("Service %s/%s: cannot serve healthCheckNodePort %u", svc->ns, svc->name,

@@ -21,8 +21,7 @@ static bool decode_node_addresses(struct decode_ctx *ctx, const json_t *obj, str
 	if (!addresses || !json_array_size(addresses))
 		return true;
 	node->addresses = xcalloc(json_array_size(addresses), sizeof(*node->addresses));
-	json_array_foreach(addresses, i, item)
-	{
+	json_array_foreach(addresses, i, item) {
 		snprintf(at, sizeof(at), "status.addresses[%zu].", i);
 		if (!decode_check_element(ctx, item, at) ||
 		    !decode_get_string(ctx, item, at, "type", &type) ||
@@ -46,7 +45,9 @@ struct node *decode_node(const json_t *obj, const char *source, struct decode_ct
 	json_t *labels, *annotations;
 	const char *zone;
 
-	*ctx = (struct decode_ctx){ .source = source, .kind = "Node" };
+	*ctx = (struct decode_ctx){ .source = source,
+				    .kind = "Node",
+				    .name_rule = DECODE_NAME_DNS1123_SUBDOMAIN };
 	if (decode_metadata(ctx, obj, &labels, &annotations) &&
 	    decode_get_string(ctx, labels, "metadata.labels.", "topology.kubernetes.io/zone",
 			      &zone) &&

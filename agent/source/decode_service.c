@@ -80,8 +80,7 @@ static bool decode_cluster_ips(struct decode_ctx *ctx, const json_t *spec, struc
 	if (n > 2)
 		return decode_fail(ctx, "clusterIPs: %zu addresses, at most 2 (one per family)", n);
 	svc->cluster_ips = xcalloc(n, sizeof(*svc->cluster_ips));
-	json_array_foreach(list, i, item)
-	{
+	json_array_foreach(list, i, item) {
 		snprintf(what, sizeof(what), "clusterIPs[%zu]", i);
 		if (!decode_check_string(ctx, item, what, ""))
 			return false;
@@ -151,8 +150,7 @@ static bool decode_service_ports(struct decode_ctx *ctx, const json_t *spec, str
 	if (!ports || !json_array_size(ports))
 		return true;
 	svc->ports = xcalloc(json_array_size(ports), sizeof(*svc->ports));
-	json_array_foreach(ports, i, item)
-	{
+	json_array_foreach(ports, i, item) {
 		/* Counted first so that service_free() sees what is filled in. */
 		struct service_port *p = &svc->ports[svc->n_ports++];
 
@@ -277,8 +275,7 @@ static bool decode_lb_ingress(struct decode_ctx *ctx, const json_t *obj, struct 
 	if (!ingress || !json_array_size(ingress))
 		return true;
 	svc->lb_ingress_ips = xcalloc(json_array_size(ingress), sizeof(*svc->lb_ingress_ips));
-	json_array_foreach(ingress, i, item)
-	{
+	json_array_foreach(ingress, i, item) {
 		snprintf(at, sizeof(at), "status.loadBalancer.ingress[%zu].", i);
 		if (!decode_check_element(ctx, item, at) ||
 		    !decode_get_string(ctx, item, at, "ip", &ip))
@@ -321,7 +318,10 @@ struct service *decode_service(const json_t *obj, const char *source, struct dec
 	struct service *svc = xcalloc(1, sizeof(*svc));
 	json_t *labels, *annotations, *spec;
 
-	*ctx = (struct decode_ctx){ .source = source, .kind = "Service", .namespaced = true };
+	*ctx = (struct decode_ctx){ .source = source,
+				    .kind = "Service",
+				    .namespaced = true,
+				    .name_rule = DECODE_NAME_DNS1035_LABEL };
 	if (decode_metadata(ctx, obj, &labels, &annotations) &&
 	    decode_get_object(ctx, obj, "", "spec", &spec) && decode_service_spec(ctx, spec, svc) &&
 	    decode_lb_ingress(ctx, obj, svc) && decode_annotations(ctx, annotations, svc))

@@ -23,8 +23,7 @@ static bool get_hint_names(struct decode_ctx *ctx, const json_t *hints, const ch
 	if (!list || !json_array_size(list))
 		return true;
 	*out = xcalloc(json_array_size(list), sizeof(**out));
-	json_array_foreach(list, i, item)
-	{
+	json_array_foreach(list, i, item) {
 		snprintf(item_at, sizeof(item_at), "%s%s[%zu].", at, key, i);
 		if (!decode_check_element(ctx, item, item_at) ||
 		    !decode_get_string(ctx, item, item_at, "name", &name))
@@ -51,8 +50,7 @@ static bool decode_slice_ports(struct decode_ctx *ctx, const json_t *obj,
 	if (!ports || !json_array_size(ports))
 		return true;
 	slice->ports = xcalloc(json_array_size(ports), sizeof(*slice->ports));
-	json_array_foreach(ports, i, item)
-	{
+	json_array_foreach(ports, i, item) {
 		struct slice_port *p = &slice->ports[slice->n_ports++];
 
 		snprintf(at, sizeof(at), "ports[%zu].", i);
@@ -139,8 +137,7 @@ static bool decode_slice_body(struct decode_ctx *ctx, const json_t *obj, const j
 	if (!endpoints || !json_array_size(endpoints))
 		return true;
 	slice->endpoints = xcalloc(json_array_size(endpoints), sizeof(*slice->endpoints));
-	json_array_foreach(endpoints, i, item)
-	{
+	json_array_foreach(endpoints, i, item) {
 		snprintf(at, sizeof(at), "endpoints[%zu].", i);
 		if (!decode_endpoint(ctx, item, at, slice->address_family,
 				     &slice->endpoints[slice->n_endpoints++]))
@@ -154,7 +151,10 @@ struct endpoint_slice *decode_slice(const json_t *obj, const char *source, struc
 	struct endpoint_slice *slice = xcalloc(1, sizeof(*slice));
 	json_t *labels, *annotations;
 
-	*ctx = (struct decode_ctx){ .source = source, .kind = "EndpointSlice", .namespaced = true };
+	*ctx = (struct decode_ctx){ .source = source,
+				    .kind = "EndpointSlice",
+				    .namespaced = true,
+				    .name_rule = DECODE_NAME_DNS1123_SUBDOMAIN };
 	if (decode_metadata(ctx, obj, &labels, &annotations) &&
 	    decode_slice_body(ctx, obj, labels, slice))
 		decode_copy_names(ctx, &slice->ns, &slice->name, &slice->source);

@@ -193,8 +193,7 @@ bool decode_get_ip_list(struct decode_ctx *ctx, const json_t *obj, const char *a
 	if (!list || !json_array_size(list))
 		return true;
 	*out = xcalloc(json_array_size(list), sizeof(**out));
-	json_array_foreach(list, i, item)
-	{
+	json_array_foreach(list, i, item) {
 		snprintf(what, sizeof(what), "%s%s[%zu]", at, key, i);
 		if (!decode_check_string(ctx, item, what, ""))
 			return false;
@@ -217,8 +216,7 @@ bool decode_get_string_list(struct decode_ctx *ctx, const json_t *obj, const cha
 	if (!list || !json_array_size(list))
 		return true;
 	*out = xcalloc(json_array_size(list), sizeof(**out));
-	json_array_foreach(list, i, item)
-	{
+	json_array_foreach(list, i, item) {
 		snprintf(what, sizeof(what), "%s%s[%zu]", at, key, i);
 		if (!decode_check_string(ctx, item, what, ""))
 			return false;
@@ -246,26 +244,87 @@ bool decode_get_protocol(struct decode_ctx *ctx, const json_t *obj, const char *
 	return true;
 }
 
-/* Kubernetes object names: DNS subdomains (lower-case alphanumerics, '-' and '.'). */
-static bool valid_object_name(const char *s, size_t max)
+/*
+ * Kubernetes names, as k8s.io/apimachinery/pkg/util/validation checks them
+ * (IsDNS1123Label, IsDNS1123Subdomain, IsDNS1035Label) and words its
+ * messages. A label is 1-63 of [a-z0-9-] that starts and ends with an
+ * alphanumeric (DNS-1035: starts with a letter); a subdomain is labels
+ * joined by '.', at most 253 in all (no per-label limit, as upstream).
+ */
+#define DNS1123_LABEL_MAX 63
+#define DNS1123_SUBDOMAIN_MAX 253
+#define DNS1035_LABEL_MAX 63
+
+static bool lower_alnum(char c)
 {
-	size_t len = strlen(s);
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
 
-	if (!len || len > max)
+/* s[0..len) matches [a-z0-9]([-a-z0-9]*[a-z0-9])? (letter_first: [a-z] first). */
+static bool dns_label_ok(const char *s, size_t len, bool letter_first)
+{
+	if (!len || !lower_alnum(s[0]) || !lower_alnum(s[len - 1]))
 		return false;
-	for (size_t i = 0; i < len; i++) {
-		bool alnum = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9');
-
-		if (!alnum && ((s[i] != '-' && s[i] != '.') || i == 0 || i == len - 1))
+	if (letter_first && !(s[0] >= 'a' && s[0] <= 'z'))
+		return false;
+	for (size_t i = 1; i + 1 < len; i++)
+		if (!lower_alnum(s[i]) && s[i] != '-')
 			return false;
+	return true;
+}
+
+static bool dns_subdomain_ok(const char *s)
+{
+	for (const char *dot;; s = dot + 1) {
+		dot = strchr(s, '.');
+		if (!dns_label_ok(s, dot ? (size_t)(dot - s) : strlen(s), false))
+			return false;
+		if (!dot)
+			return true;
 	}
+}
+
+/* Fails ctx unless s (metadata.<field>) is valid under rule; label: a namespace. */
+static bool check_name(struct decode_ctx *ctx, const char *field, const char *s, bool label,
+		       enum decode_name_rule rule)
+{
+	size_t len = strlen(s), max;
+	char buf[SHOWN_MAX + 4];
+	const char *what;
+	bool ok;
+
+	if (label) {
+		max = DNS1123_LABEL_MAX;
+		ok = dns_label_ok(s, len, false);
+		what = "a lowercase RFC 1123 label must consist of lower case alphanumeric "
+		       "characters or '-', and must start and end with an alphanumeric character";
+	} else if (rule == DECODE_NAME_DNS1035_LABEL) {
+		max = DNS1035_LABEL_MAX;
+		ok = dns_label_ok(s, len, true);
+		what = "a DNS-1035 label must consist of lower case alphanumeric characters or "
+		       "'-', start with an alphabetic character, and end with an alphanumeric "
+		       "character";
+	} else {
+		max = DNS1123_SUBDOMAIN_MAX;
+		ok = dns_subdomain_ok(s);
+		what = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+		       "characters, '-' or '.', and must start and end with an alphanumeric "
+		       "character";
+	}
+	if (len > max)
+		return decode_fail(ctx,
+				   "invalid metadata.%s \"%s\": must be no more than %zu "
+				   "characters",
+				   field, decode_shown(s, buf), max);
+	if (!ok)
+		return decode_fail(ctx, "invalid metadata.%s \"%s\": %s", field,
+				   decode_shown(s, buf), what);
 	return true;
 }
 
 bool decode_metadata(struct decode_ctx *ctx, const json_t *obj, json_t **labels,
 		     json_t **annotations)
 {
-	char buf[SHOWN_MAX + 4];
 	const char *name, *ns;
 	json_t *meta;
 
@@ -280,12 +339,10 @@ bool decode_metadata(struct decode_ctx *ctx, const json_t *obj, json_t **labels,
 		return false;
 	if (!ctx->name)
 		return decode_fail(ctx, "missing metadata.name");
-	if (!valid_object_name(ctx->name, 253))
-		return decode_fail(ctx, "invalid metadata.name \"%s\"",
-				   decode_shown(ctx->name, buf));
-	if (ctx->namespaced && !valid_object_name(ctx->ns, 63))
-		return decode_fail(ctx, "invalid metadata.namespace \"%s\"",
-				   decode_shown(ctx->ns, buf));
+	if (!check_name(ctx, "name", ctx->name, false, ctx->name_rule))
+		return false;
+	if (ctx->namespaced && !check_name(ctx, "namespace", ctx->ns, true, ctx->name_rule))
+		return false;
 	return decode_get_object(ctx, meta, "metadata.", "labels", labels) &&
 	       decode_get_object(ctx, meta, "metadata.", "annotations", annotations);
 }

@@ -15,15 +15,29 @@
 
 #define SHOWN_MAX 64 /* bytes of a bad value quoted in a log line */
 
+/*
+ * What the API server requires of a metadata.name, by kind
+ * (k8s.io/apimachinery/pkg/util/validation; the kinds' Validate*Name in
+ * k8s.io/kubernetes/pkg/apis/.../validation). A namespace is always a
+ * DNS-1123 label (ValidateNamespaceName = NameIsDNSLabel).
+ */
+enum decode_name_rule {
+	/* EndpointSlice, Node (NameIsDNSSubdomain): labels joined by '.', <= 253 */
+	DECODE_NAME_DNS1123_SUBDOMAIN,
+	/* Service (NameIsDNS1035Label): [a-z]([-a-z0-9]*[a-z0-9])?, <= 63 */
+	DECODE_NAME_DNS1035_LABEL,
+};
+
 /* One object being decoded: what to call it in a log line, and its first problem. */
 struct decode_ctx {
 	const char *source;
 	const char *kind;
 	bool namespaced;
+	enum decode_name_rule name_rule;
 	const char *ns; /* points into the tree; NULL until known */
 	const char *name;
 	bool failed;
-	char problem[256];
+	char problem[320];
 };
 
 /* Records the object's first problem (the one worth reporting); returns false. */
@@ -70,9 +84,9 @@ bool decode_get_string_list(struct decode_ctx *ctx, const json_t *obj, const cha
 /* protocol: TCP (the default), UDP or SCTP. */
 bool decode_get_protocol(struct decode_ctx *ctx, const json_t *obj, const char *at, uint8_t *out);
 /*
- * metadata: the name (required) and, for namespaced kinds, the namespace
- * ("default" when empty). Both are read before failing so that the log line
- * can name the object.
+ * metadata: the name (required, valid by ctx->name_rule) and, for
+ * namespaced kinds, the namespace ("default" when empty; a DNS-1123 label).
+ * Both are read before failing so that the log line can name the object.
  */
 bool decode_metadata(struct decode_ctx *ctx, const json_t *obj, json_t **labels,
 		     json_t **annotations);

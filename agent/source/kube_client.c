@@ -111,8 +111,7 @@ static json_t *named_entry(json_t *root, const char *list, const char *field, co
 	json_t *arr = json_object_get(root, list), *item;
 	size_t i;
 
-	json_array_foreach(arr, i, item)
-	{
+	json_array_foreach(arr, i, item) {
 		const char *n = json_string_value(json_object_get(item, "name"));
 
 		if (n && !strcmp(n, name))
@@ -478,37 +477,74 @@ int kube_client_get(struct kube_client *client, const char *path, long timeout_s
 	return err;
 }
 
-bool kube_line_buffer_feed(struct kube_line_buffer *lb, const char *data, size_t len,
-			   bool (*fn)(void *ctx, const char *line, size_t len), void *ctx)
+/* A buffer above this is released once its line is delivered (or abandoned). */
+#define LINE_BUFFER_KEEP (1024 * 1024)
+
+/* Room for need bytes, growing by doubling but never beyond max (if set). */
+static void line_buffer_reserve(struct kube_line_buffer *lb, size_t need)
 {
-	size_t start = 0;
+	size_t cap = lb->cap ? lb->cap : 4096;
 
-	if (lb->len + len + 1 > lb->cap) {
-		size_t cap = lb->cap ? lb->cap : 4096;
+	if (need <= lb->cap)
+		return;
+	while (cap < need)
+		cap *= 2;
+	if (lb->max_line && cap > lb->max_line && need <= lb->max_line)
+		cap = lb->max_line;
+	lb->buf = xreallocarray(lb->buf, cap, 1);
+	lb->cap = cap;
+}
 
-		while (cap < lb->len + len + 1)
-			cap *= 2;
-		lb->buf = xreallocarray(lb->buf, cap, 1);
-		lb->cap = cap;
+/* Forgets the line held; a large buffer goes back to the system. */
+static void line_buffer_reset(struct kube_line_buffer *lb)
+{
+	lb->len = 0;
+	if (lb->cap > LINE_BUFFER_KEEP)
+		kube_line_buffer_free(lb);
+}
+
+int kube_line_buffer_feed(struct kube_line_buffer *lb, const char *data, size_t len,
+			  bool (*fn)(void *ctx, const char *line, size_t len), void *ctx)
+{
+	while (len) {
+		const char *nl = memchr(data, '\n', len);
+		size_t take = nl ? (size_t)(nl - data) : len;
+		const char *line = data;
+		size_t line_len = take;
+		bool more;
+
+		if (lb->max_line && lb->len + take > lb->max_line) {
+			kube_line_buffer_free(lb);
+			return -E2BIG;
+		}
+		if (!nl || lb->len) {
+			/* Only the start of a line is copied: the rest of it is still to come. */
+			line_buffer_reserve(lb, lb->len + take);
+			memcpy(lb->buf + lb->len, data, take);
+			lb->len += take;
+			if (!nl)
+				return 0;
+			line = lb->buf;
+			line_len = lb->len;
+		}
+		more = !line_len || fn(ctx, line, line_len);
+		if (line == lb->buf)
+			line_buffer_reset(lb);
+		if (!more)
+			return -ECANCELED;
+		data += take + 1;
+		len -= take + 1;
 	}
-	memcpy(lb->buf + lb->len, data, len);
-	lb->len += len;
-	for (size_t i = 0; i < lb->len; i++) {
-		if (lb->buf[i] != '\n')
-			continue;
-		if (i > start && !fn(ctx, lb->buf + start, i - start))
-			return false;
-		start = i + 1;
-	}
-	memmove(lb->buf, lb->buf + start, lb->len - start);
-	lb->len -= start;
-	return true;
+	return 0;
 }
 
 void kube_line_buffer_free(struct kube_line_buffer *lb)
 {
+	size_t max_line = lb->max_line;
+
 	free(lb->buf);
 	memset(lb, 0, sizeof(*lb));
+	lb->max_line = max_line;
 }
 
 static const char *const watch_types[] = {

@@ -70,18 +70,27 @@ struct kube_response {
 int kube_client_get(struct kube_client *client, const char *path, long timeout_s, kube_body_fn fn,
 		    void *ctx, atomic_bool *stop, struct kube_response *resp);
 
-/* Splits a byte stream into lines, for watch streams. */
+/*
+ * Splits a byte stream into lines, for watch streams. Zero-initialize it and
+ * set max_line. It holds only the start of the line not yet complete (never
+ * a newline), so every byte fed is looked at and copied at most once.
+ */
 struct kube_line_buffer {
-	char *buf;
+	char *buf; /* the incomplete line */
 	size_t len, cap;
+	size_t max_line; /* the longest line accepted, without its newline; 0: no limit */
 };
 
 /*
- * Appends data and calls fn for every complete line (without its newline;
- * empty lines are skipped). Returns false if fn returned false.
+ * Calls fn for every complete line (without its newline; empty lines are
+ * skipped) and keeps the incomplete rest for the next call. A line that
+ * does not fit in a few MiB is released once delivered. Returns 0,
+ * -ECANCELED if fn returned false, or -E2BIG when a line is longer than
+ * max_line: the buffer is then released and the stream must be abandoned.
  */
-bool kube_line_buffer_feed(struct kube_line_buffer *lb, const char *data, size_t len,
-			   bool (*fn)(void *ctx, const char *line, size_t len), void *ctx);
+int kube_line_buffer_feed(struct kube_line_buffer *lb, const char *data, size_t len,
+			  bool (*fn)(void *ctx, const char *line, size_t len), void *ctx);
+/* Releases the buffer (max_line stays). */
 void kube_line_buffer_free(struct kube_line_buffer *lb);
 
 enum kube_watch_type {

@@ -3,6 +3,21 @@
  * The worker side of the API server source: one thread per resource lists
  * it (paged), then watches it, with backoff and jitter between attempts,
  * and queues what changed for the main thread (see source_kube.c).
+ *
+ * Retries follow client-go's reflector: a failed list or watch, and a watch
+ * that ends within SHORT_WATCH_MS without delivering an event (an empty
+ * answer, an immediate 410), count as failures and wait BACKOFF_MIN_MS
+ * doubling to BACKOFF_MAX_MS, +-25% jitter; only a healthy watch (one that
+ * delivered an event or lasted SHORT_WATCH_MS) resets that. A list starts
+ * at most once per RELIST_MIN_MS. So a server that answers every watch at
+ * once, with 200 or 410, sees a request or two per second at first and one
+ * per half minute after that, not a TLS handshake per round trip.
+ *
+ * One exception: once a watch since the last list was healthy, an
+ * immediate 410 when resuming is the expected answer after an outage (the
+ * history was compacted meanwhile): it relists at once (spaced as above)
+ * without adding to the backoff. A 410 loop always goes through a list, and
+ * until a watch after that list proves healthy, a 410 at once counts.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -12,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/caps.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "source/kube_client.h"
@@ -22,8 +38,10 @@
 #define LIST_PAGE_SIZE 500
 #define LIST_TIMEOUT_S 120
 #define WATCH_MIN_S 300 /* watches end after 5 to 10 minutes, as client-go's */
-#define BACKOFF_MIN_MS 200
+#define BACKOFF_MIN_MS 800
 #define BACKOFF_MAX_MS 30000
+#define SHORT_WATCH_MS 1000 /* a watch that ends sooner without an event failed */
+#define RELIST_MIN_MS 1000 /* lists of one resource start at least this far apart */
 
 static const struct {
 	const char *name, *path;
@@ -162,20 +180,28 @@ static void describe_failure(struct resource *r, const char *what, int err,
 	}
 }
 
+/* One list page's body, at most max bytes. */
 struct body_buffer {
 	char *data;
-	size_t len, cap;
+	size_t len, cap, max;
+	bool too_large; /* the page went over max: the request was aborted */
 };
 
 static bool collect_body(void *ctx, const char *data, size_t len)
 {
 	struct body_buffer *b = ctx;
 
+	if (len > b->max - b->len) {
+		b->too_large = true;
+		return false;
+	}
 	if (b->len + len + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 65536;
 
 		while (cap < b->len + len + 1)
 			cap *= 2;
+		if (cap > b->max + 1)
+			cap = b->max + 1;
 		b->data = xreallocarray(b->data, cap, 1);
 		b->cap = cap;
 	}
@@ -183,6 +209,13 @@ static bool collect_body(void *ctx, const char *data, size_t len)
 	b->len += len;
 	b->data[b->len] = '\0';
 	return true;
+}
+
+static void body_free(struct body_buffer *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
 }
 
 /*
@@ -200,7 +233,7 @@ static int list_resource(struct resource *r, char *why, size_t whylen)
 	int err;
 
 	do {
-		struct body_buffer body = { 0 };
+		struct body_buffer body = { .max = src->max_list_bytes };
 		struct kube_response resp;
 		json_t *list, *meta;
 		const char *next, *list_rv;
@@ -213,21 +246,29 @@ static int list_resource(struct resource *r, char *why, size_t whylen)
 		err = kube_client_get(src->client, path, LIST_TIMEOUT_S, collect_body, &body,
 				      &src->stop, &resp);
 		free(path);
+		if (body.too_large) {
+			body_free(&body);
+			snprintf(why, whylen,
+				 "%s list: a page is larger than --max-list-bytes (%zu bytes)",
+				 r->name, src->max_list_bytes);
+			err = -EIO;
+			break;
+		}
 		if (!err && resp.status == 410) {
-			free(body.data);
+			body_free(&body);
 			snprintf(why, whylen, "%s list: continue token expired", r->name);
 			err = -EAGAIN;
 			break;
 		}
 		if (err || resp.status != 200) {
-			free(body.data);
+			body_free(&body);
 			if (err != -ECANCELED)
 				describe_failure(r, "list", err, &resp, why, whylen);
 			err = err == -ECANCELED ? err : -EIO;
 			break;
 		}
 		list = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
-		free(body.data);
+		body_free(&body);
 		meta = json_object_get(list, "metadata");
 		list_rv = json_string_value(json_object_get(meta, "resourceVersion"));
 		if (!json_is_object(list) || !list_rv || !*list_rv) {
@@ -260,6 +301,7 @@ static int list_resource(struct resource *r, char *why, size_t whylen)
 	c->objs = objs;
 	enqueue(src, c);
 	snprintf(r->rv, sizeof(r->rv), "%s", rv);
+	r->rv_proven = false;
 	return 0;
 }
 
@@ -267,8 +309,9 @@ struct watch_stream {
 	struct resource *r;
 	struct kube_line_buffer lines;
 	int result; /* why the stream was abandoned: -ESTALE, -EIO */
+	bool oversized; /* a line longer than --max-event-bytes */
 	char why[512];
-	size_t events;
+	size_t events; /* changes and bookmarks: not errors, not junk */
 };
 
 static void queue_put(struct resource *r, json_t *object)
@@ -315,8 +358,8 @@ static bool on_watch_line(void *ctx, const char *line, size_t len)
 		atomic_fetch_add(&r->src->rejected, 1);
 		return true;
 	}
-	ws->events++;
-	r->backoff_ms = 0;
+	if (ev.type != KUBE_WATCH_ERROR)
+		ws->events++;
 	switch (ev.type) {
 	case KUBE_WATCH_ADDED:
 	case KUBE_WATCH_MODIFIED:
@@ -344,18 +387,32 @@ static bool on_watch_line(void *ctx, const char *line, size_t len)
 static bool on_watch_data(void *ctx, const char *data, size_t len)
 {
 	struct watch_stream *ws = ctx;
+	int err = kube_line_buffer_feed(&ws->lines, data, len, on_watch_line, ws);
 
-	return kube_line_buffer_feed(&ws->lines, data, len, on_watch_line, ws);
+	if (err == -E2BIG) {
+		ws->result = -EIO;
+		ws->oversized = true;
+		snprintf(ws->why, sizeof(ws->why),
+			 "%s watch: an event is longer than --max-event-bytes (%zu bytes)",
+			 ws->r->name, ws->lines.max_line);
+	}
+	return !err;
 }
 
+/* What a watch was like, for the backoff. */
+struct watch_outcome {
+	bool usable; /* answered 200, and no line was over the cap */
+	size_t events; /* changes and bookmarks delivered */
+};
+
 /*
- * Watches from r->rv until the stream ends. Returns 0 (the server ended it
- * in time: watch again), -ESTALE (410: list again), -ECANCELED, or -EIO
- * (described in why).
+ * Watches from r->rv until the stream ends. Returns 0 (the server ended it:
+ * watch again), -ESTALE (410: list again), -ECANCELED, or -EIO (described
+ * in why).
  */
-static int watch_resource(struct resource *r, char *why, size_t whylen)
+static int watch_resource(struct resource *r, struct watch_outcome *out, char *why, size_t whylen)
 {
-	struct watch_stream ws = { .r = r };
+	struct watch_stream ws = { .r = r, .lines.max_line = r->src->max_event_bytes };
 	struct kube_response resp;
 	int timeout_s = WATCH_MIN_S + (int)(rand_r(&r->seed) % WATCH_MIN_S);
 	char *path, *rv = url_escape(r->rv);
@@ -370,6 +427,8 @@ static int watch_resource(struct resource *r, char *why, size_t whylen)
 			      &r->src->stop, &resp);
 	free(path);
 	kube_line_buffer_free(&ws.lines);
+	out->usable = resp.status == 200 && !ws.oversized;
+	out->events = ws.events;
 	if (ws.result) {
 		snprintf(why, whylen, "%s", ws.why);
 		return ws.result;
@@ -395,21 +454,38 @@ static void first_list_done(struct kube_source *src)
 	pthread_mutex_unlock(&src->lock);
 }
 
+/* Waits until RELIST_MIN_MS after the last list started. Returns false when stopping. */
+static bool space_lists(struct resource *r)
+{
+	long long wait = r->last_list_ms ? r->last_list_ms + RELIST_MIN_MS - monotonic_ms() : 0;
+
+	if (wait > 0 && !sleep_unless_stopped(r->src, (int)wait))
+		return false;
+	r->last_list_ms = monotonic_ms();
+	return true;
+}
+
 void *kube_resource_thread(void *arg)
 {
 	struct resource *r = arg;
 	struct kube_source *src = r->src;
-	bool listed_once = false;
+	bool listed_once = false, healthy;
+	struct watch_outcome outcome;
+	long long started, lasted;
 	char why[1024];
 	int err, delay;
 
+	/* HTTP, TLS and decoding need no capability: this thread and curl's have none. */
+	caps_limit_thread(0);
 	while (!atomic_load(&src->stop)) {
 		if (!r->rv[0]) {
+			if (!space_lists(r))
+				break;
 			err = list_resource(r, why, sizeof(why));
 			if (err == -ECANCELED)
 				break;
 			if (!err) {
-				r->backoff_ms = 0;
+				/* The backoff stays until a watch proves healthy. */
 				if (!listed_once)
 					first_list_done(src);
 				listed_once = true;
@@ -420,19 +496,34 @@ void *kube_resource_thread(void *arg)
 			sleep_unless_stopped(src, delay);
 			continue;
 		}
-		err = watch_resource(r, why, sizeof(why));
+		started = monotonic_ms();
+		err = watch_resource(r, &outcome, why, sizeof(why));
 		if (err == -ECANCELED)
 			break;
+		lasted = monotonic_ms() - started;
+		healthy = outcome.events || (outcome.usable && lasted >= SHORT_WATCH_MS);
+		if (healthy) {
+			r->backoff_ms = 0;
+			r->rv_proven = true;
+		}
 		if (err == -ESTALE) {
 			/* History expired: only a new list is complete again. */
-			pr_info("kube: %s; listing %s again", why, r->name);
 			r->rv[0] = '\0';
+			if (r->rv_proven) {
+				pr_info("kube: %s; listing %s again", why, r->name);
+				continue;
+			}
+			delay = next_backoff(r);
+			pr_warn("kube: %s; listing %s again in %d ms (the watch ended after %lld ms without an event)",
+				why, r->name, delay, lasted);
+			sleep_unless_stopped(src, delay);
 			continue;
 		}
-		if (!err) {
-			r->backoff_ms = 0;
+		if (!err && healthy)
 			continue;
-		}
+		if (!err)
+			snprintf(why, sizeof(why), "%s watch ended after %lld ms without an event",
+				 r->name, lasted);
 		delay = next_backoff(r);
 		pr_warn("kube: %s; watching again from resourceVersion %s in %d ms", why, r->rv,
 			delay);

@@ -29,7 +29,9 @@ struct resource {
 	pthread_t thread;
 	bool started;
 	char rv[128]; /* last resourceVersion seen; "" until listed */
-	int backoff_ms; /* next delay; 0 after a success */
+	bool rv_proven; /* a healthy watch ran since the last list */
+	int backoff_ms; /* next delay; 0 after a healthy watch */
+	long long last_list_ms; /* monotonic start of the last list, 0 before the first */
 	unsigned int seed; /* for jitter */
 };
 
@@ -56,6 +58,8 @@ struct kube_source {
 	int efd; /* readable when the queue is not empty */
 	atomic_bool stop;
 	atomic_size_t rejected;
+	size_t max_event_bytes; /* the longest watch line accepted */
+	size_t max_list_bytes; /* the largest list page body accepted */
 	struct strmap known[N_RESOURCES]; /* keys of what we put in the store (main thread) */
 };
 

@@ -101,8 +101,7 @@ static int decode_list(struct collected *c, const json_t *list, const char *sour
 	if (strcmp(kind, "List"))
 		item_kind = xstrndup(kind, strlen(kind) - strlen("List"));
 	/* An invalid item is logged and recorded; the List itself still counts. */
-	json_array_foreach(items, i, item)
-	{
+	json_array_foreach(items, i, item) {
 		if (!json_is_object(item)) {
 			snprintf(what, sizeof(what), "%s item %zu", kind, i);
 			reject_non_object(c, source, what, item);
@@ -264,8 +263,7 @@ int manifest_decode(const char *text, size_t len, const char *source, struct man
 	if (!docs)
 		return err;
 	/* An invalid object is logged and recorded; the text itself still counts. */
-	json_array_foreach(docs, i, doc)
-	{
+	json_array_foreach(docs, i, doc) {
 		if (json_is_null(doc))
 			continue;
 		snprintf(what, sizeof(what), "document %zu", i + 1);

@@ -7,16 +7,18 @@
  * (limit/continue) gives a complete state and a resourceVersion; a watch
  * from there (with bookmarks) streams changes. A broken watch resumes from
  * the last resourceVersion seen, after a capped exponential backoff with
- * jitter; 410 Gone (history expired) means a fresh list, which replaces
- * that resource's objects wholesale. The threads only decode; changes go
- * to the main thread through a queue and an eventfd, because the store is
- * not thread safe. Nothing reaches the store before the first list of
- * every resource is complete.
+ * jitter (kube_worker.c says when a watch counts as broken); 410 Gone
+ * (history expired) means a fresh list, which replaces that resource's
+ * objects wholesale. A watch line and a list page have a size limit. The
+ * threads only decode; changes go to the main thread through a queue and
+ * an eventfd, because the store is not thread safe. Nothing reaches the
+ * store before the first list of every resource is complete.
  *
  * This file is the main thread's side: it starts and stops the threads
  * (kube_worker.c) and moves the changes they queue into the store.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +34,9 @@
 #include "source/kube_worker.h"
 #include "source/manifest.h"
 #include "source/source_kube.h"
+
+/* Allocations from this size on are mapped and unmapped on their own. */
+#define LARGE_BLOCK_BYTES (1024 * 1024)
 
 /* --- main thread: moving queued changes into the store --- */
 
@@ -249,9 +254,10 @@ static const struct source_ops kube_source_ops = {
 	.close = kube_close,
 };
 
-int kube_source_new(const char *kubeconfig, const char *node_name, struct store *store,
+int kube_source_new(const struct kube_source_options *opts, struct store *store,
 		    struct source **out)
 {
+	const char *kubeconfig = opts->kubeconfig;
 	struct kube_source *src = xcalloc(1, sizeof(*src));
 	struct kube_config cfg;
 	pthread_condattr_t attr;
@@ -262,6 +268,16 @@ int kube_source_new(const char *kubeconfig, const char *node_name, struct store 
 	src->store = store;
 	src->tail = &src->head;
 	src->efd = -1;
+	src->max_event_bytes = opts->max_event_bytes ?: KUBE_DEFAULT_MAX_EVENT_BYTES;
+	src->max_list_bytes = opts->max_list_bytes ?: KUBE_DEFAULT_MAX_LIST_BYTES;
+	/*
+	 * Watch lines and list pages may take up to those limits. Blocks that
+	 * large always come from mmap, so that freeing one gives its memory
+	 * back: by default glibc raises this threshold after the first such
+	 * free and keeps later blocks in a thread's arena, where neither free
+	 * nor malloc_trim returns them.
+	 */
+	mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&src->cond, &attr);
@@ -284,12 +300,13 @@ int kube_source_new(const char *kubeconfig, const char *node_name, struct store 
 		goto fail;
 	}
 	for (int i = 0; i < N_RESOURCES; i++) {
-		err = kube_resource_init(&src->res[i], src, i, node_name);
+		err = kube_resource_init(&src->res[i], src, i, opts->node_name);
 		if (err)
 			goto fail;
 	}
-	pr_info("kube: API server %s%s%s", kube_client_server(src->client),
-		kubeconfig ? ", kubeconfig " : " (in-cluster)", kubeconfig ? kubeconfig : "");
+	pr_info("kube: API server %s%s%s; watch lines up to %zu bytes, list pages up to %zu bytes",
+		kube_client_server(src->client), kubeconfig ? ", kubeconfig " : " (in-cluster)",
+		kubeconfig ? kubeconfig : "", src->max_event_bytes, src->max_list_bytes);
 	/*
 	 * The threads block every signal: the main loop takes SIGTERM through
 	 * a signalfd, which only works if no other thread can receive it.

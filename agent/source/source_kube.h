@@ -9,13 +9,33 @@
 #include "source/source.h"
 #include "core/store.h"
 
+#include <stddef.h>
+
+/* The defaults of the limits below. */
+#define KUBE_DEFAULT_MAX_EVENT_BYTES (16UL << 20)
+#define KUBE_DEFAULT_MAX_LIST_BYTES (256UL << 20)
+
+struct kube_source_options {
+	const char *kubeconfig; /* a kubeconfig path, or NULL for the in-cluster configuration */
+	const char *node_name; /* the one Node to watch */
+	/*
+	 * --max-event-bytes: a longer watch line is logged, its memory
+	 * released and the watch restarted; 0: the default.
+	 */
+	size_t max_event_bytes;
+	/*
+	 * --max-list-bytes: a larger list page body is logged and the list
+	 * retried with backoff; 0: the default.
+	 */
+	size_t max_list_bytes;
+};
+
 /*
- * kubeconfig: a kubeconfig path, or NULL for the in-cluster configuration.
  * Returns once the first list of every resource is complete and in the
  * store (retrying, with one log line per attempt, while the API server
  * cannot be reached). Returns 0 or -errno (a configuration error, logged).
  */
-int kube_source_new(const char *kubeconfig, const char *node_name, struct store *store,
+int kube_source_new(const struct kube_source_options *opts, struct store *store,
 		    struct source **out);
 
 #endif

@@ -79,6 +79,14 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } service_info SEC(".maps");
 
+/* 0 -> the agent's own state (Services not programmed), for people; the programs never read it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct sl_agent_state);
+	__uint(max_entries, 1);
+} agent_state SEC(".maps");
+
 /* Addresses of this node (every device): NodePorts answer on them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -5,93 +5,7 @@
 # watch, malformed and invalid events, a 410 relist, an outage and a
 # restart with changed objects, a refused token, an unknown CA.
 . "$(dirname "$0")/lib.sh"
-
-FAKE="$BUILD/selftests/tools/fake-apiserver"
-API_DIR="$WORK/api"
-OBJECTS="$API_DIR/objects"
-API_PID=""
-
-# A throwaway CA and a server certificate for 127.0.0.1, and the kubeconfig.
-make_pki() {
-	mkdir -p "$API_DIR" "$OBJECTS" "$API_DIR/other-ca"
-	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=sluice-test-ca \
-		-keyout "$API_DIR/ca.key" -out "$API_DIR/ca.crt" 2>/dev/null || return 1
-	openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
-		-keyout "$API_DIR/server.key" -out "$API_DIR/server.csr" 2>/dev/null || return 1
-	printf 'subjectAltName=IP:127.0.0.1\n' >"$API_DIR/san.ext"
-	openssl x509 -req -in "$API_DIR/server.csr" -CA "$API_DIR/ca.crt" -CAkey "$API_DIR/ca.key" \
-		-CAcreateserial -days 1 -extfile "$API_DIR/san.ext" -out "$API_DIR/server.crt" \
-		2>/dev/null || return 1
-	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=other-ca \
-		-keyout "$API_DIR/other-ca/ca.key" -out "$API_DIR/other-ca/ca.crt" 2>/dev/null || return 1
-	echo "token-$RANDOM$RANDOM" >"$API_DIR/server-token"
-	cp "$API_DIR/server-token" "$API_DIR/agent-token"
-	write_kubeconfig "$API_DIR/kubeconfig" "$API_DIR/ca.crt"
-	write_kubeconfig "$API_DIR/kubeconfig-other-ca" "$API_DIR/other-ca/ca.crt"
-}
-
-# write_kubeconfig PATH CA: the CA inline (certificate-authority-data), the token from a file.
-write_kubeconfig() {
-	cat >"$1" <<EOT
-apiVersion: v1
-kind: Config
-current-context: e2e
-contexts:
-- name: e2e
-  context: {cluster: fake, user: agent}
-clusters:
-- name: fake
-  cluster:
-    server: https://127.0.0.1:6443/
-    certificate-authority-data: $(base64 -w0 "$2")
-users:
-- name: agent
-  user:
-    tokenFile: agent-token
-EOT
-}
-
-start_api() {
-	# nsenter execs the server, so $! is the server itself.
-	nsenter --net="/run/netns/$NODE_NS" "$FAKE" --listen=127.0.0.1:6443 --control=127.0.0.1:6444 \
-		--cert="$API_DIR/server.crt" --key="$API_DIR/server.key" \
-		--token-file="$API_DIR/server-token" --objects="$OBJECTS" >>"$API_DIR/server.log" 2>&1 &
-	API_PID=$!
-	PIDS+=("$API_PID")
-	for _ in $(seq 50); do
-		grep -q "serving on" "$API_DIR/server.log" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-stop_api() {
-	[ -n "$API_PID" ] && kill -TERM "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
-	API_PID=""
-}
-
-# ctl PATH [JSON on stdin]: one control request to the test API server.
-ctl() {
-	in_node curl -sf -X POST --data-binary @- "http://127.0.0.1:6444/$1" >/dev/null
-}
-
-service() { # NAME CLUSTERIP
-	echo "{\"apiVersion\":\"v1\",\"kind\":\"Service\",
-	 \"metadata\":{\"name\":\"$1\",\"namespace\":\"default\"},
-	 \"spec\":{\"clusterIP\":\"$2\",\"ports\":[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\",\"targetPort\":8080}]}}"
-}
-
-slice() { # NAME SERVICE ADDR...
-	local name=$1 svc=$2 eps="" a
-	shift 2
-	for a in "$@"; do
-		eps+="${eps:+,}{\"addresses\":[\"$a\"],\"conditions\":{\"ready\":true},\"nodeName\":\"$NODE_NAME\"}"
-	done
-	echo "{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\",
-	 \"metadata\":{\"name\":\"$name\",\"namespace\":\"default\",\"labels\":{\"kubernetes.io/service-name\":\"$svc\"}},
-	 \"addressType\":\"IPv4\",\"ports\":[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}],
-	 \"endpoints\":[$eps]}"
-}
+. "$(dirname "$0")/kube_lib.sh"
 
 write_objects() {
 	rm -f "$OBJECTS"/*
@@ -101,10 +15,8 @@ write_objects() {
 	slice other-1 other 10.244.1.9 >"$OBJECTS/other-1.json"
 	service gone 10.96.0.30 >"$OBJECTS/gone.json"
 	slice gone-1 gone 10.244.1.9 >"$OBJECTS/gone-1.json"
-	echo "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"$NODE_NAME\"}}" \
-		>"$OBJECTS/node.json"
-	echo '{"apiVersion":"v1","kind":"Node","metadata":{"name":"some-other-node"}}' \
-		>"$OBJECTS/node-other.json"
+	node_object "$NODE_NAME" >"$OBJECTS/node.json"
+	node_object some-other-node >"$OBJECTS/node-other.json"
 	# Enough Services for two pages of the agent's list (limit=500).
 	{
 		echo '{"apiVersion":"v1","kind":"List","items":['
@@ -114,16 +26,6 @@ write_objects() {
 		done
 		echo ']}'
 	} >"$OBJECTS/bulk.json"
-}
-
-# wait_log PATTERN SECONDS: until the agent's log matches.
-wait_log() {
-	local i
-	for i in $(seq $(($2 * 10))); do
-		grep -q "$1" "$AGENT_LOG" && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 e2e_setup || { not_ok "setup"; exit 1; }
@@ -192,17 +94,20 @@ for dp in $DATAPATHS; do
 	# The watch breaks; while it is broken an object is deleted and the
 	# history compacted: the re-watch gets 410 Gone, the relist drops what
 	# went and keeps the rest.
+	mark=$(log_mark)
 	ctl "unavailable?ms=1500" </dev/null
 	ctl drop </dev/null
 	ctl "delete?resource=services&namespace=default&name=gone" </dev/null
 	ctl "delete?resource=endpointslices&namespace=default&name=gone-1" </dev/null
 	slice web-1 web 10.244.1.1 10.244.1.2 10.244.1.3 | ctl apply
 	ctl expire </dev/null
-	# The agent retries with backoff while the server answers 503.
+	# The agent retries with backoff while the server answers 503; a 410
+	# at once is a failed watch too, so the relist comes after a backoff.
 	check "$dp: a watch resumed from an expired version gets 410 and lists again" \
-		wait_log "watch: 410 Gone; listing services again" 8
-	wait_log "watch: 410 Gone; listing endpointslices again" 8
-	sleep 0.5
+		wait_log_since "$mark" "watch: 410 Gone; listing services again" 8
+	wait_log_since "$mark" "listed [0-9]* services" 10
+	wait_log_since "$mark" "listed [0-9]* endpointslices" 10
+	sleep 0.3
 	# Untranslated, the connection reaches the decoy on the old ClusterIP.
 	probe --count 20 10.96.0.30:80
 	expect_backends "$dp: a Service deleted while the watch was broken is gone after the relist" \
@@ -214,7 +119,9 @@ for dp in $DATAPATHS; do
 	expect_backends "$dp: an unchanged Service stays through the relist" "10.244.1.9:8080 " 30
 
 	# Outage: traffic keeps flowing; a restarted server with changed objects is picked up.
-	lines=$(wc -l <"$AGENT_LOG")
+	# (The new watches first last a second: only that resets their backoff.)
+	sleep 1
+	lines=$(log_mark)
 	stop_api
 	sleep 1
 	probe --count 100 10.96.0.10:80
@@ -224,7 +131,10 @@ for dp in $DATAPATHS; do
 	slice web-1 web 10.244.1.1 >"$OBJECTS/web-1.json"
 	rm -f "$OBJECTS/other.json" "$OBJECTS/other-1.json"
 	start_api || not_ok "$dp: the test API server restarts"
-	sleep 4
+	# The watches get 410 (the server's versions are newer): relists, after a backoff.
+	wait_log_since "$lines" "listed [0-9]* services" 15
+	wait_log_since "$lines" "listed [0-9]* endpointslices" 15
+	sleep 0.3
 	probe --count 50 10.96.0.10:80
 	expect_backends "$dp: after the API server restarts its changed objects are served" \
 		"10.244.1.1:8080 " 50
@@ -232,6 +142,8 @@ for dp in $DATAPATHS; do
 	expect_backends "$dp: a Service absent after the restart is removed" "10.96.0.20:80 " 20
 
 	# A refused token: logged clearly, the datapath keeps serving; a new token works.
+	# (The new watches first last a second: only that resets their backoff.)
+	sleep 1
 	echo "wrong-token" >"$API_DIR/agent-token"
 	ctl drop </dev/null
 	sleep 1
@@ -240,10 +152,9 @@ for dp in $DATAPATHS; do
 	expect_backends "$dp: with a refused token the datapath keeps serving" \
 		"10.244.1.1:8080 " 30
 	cp "$API_DIR/server-token" "$API_DIR/agent-token"
-	sleep 2.5
 	slice web-1 web 10.244.1.1 10.244.1.2 | ctl apply
-	sleep 1
-	probe --count 100 10.96.0.10:80
+	# The next watch, after the 401s' backoff, has the new token.
+	probe_until 10 "$W2" 100 10.96.0.10:80
 	expect_backends "$dp: a rotated token file is read again and the watch resumes" "$W2" 100
 	stop_agent
 	stop_api

@@ -1108,6 +1108,139 @@ static void test_kernel_affinity(void **state)
 	run_in_netns(child_affinity);
 }
 
+/* ---- kernel: the longest names a valid Service can have ---- */
+
+/*
+ * A Service with a 63-character namespace and name, a rate limit, affinity
+ * and source ranges on an IPv6 LB frontend of the longest address text and
+ * port: applied, served, its counters read back (and kept by a new agent's
+ * full sync). In the same apply, Services whose names the kernel could not
+ * hold apart or at all ("a.b/c" and "a/b.c" were both rate.a.b.c; a
+ * 253-character name was too long) are left out, and the rest is applied.
+ */
+static int child_long_names(void)
+{
+	static const char *const lb = "fd00:ffff:ffff:ffff:ffff:ffff:ffff:fff1";
+	static const char *const be = "fd01:ffff:ffff:ffff:ffff:ffff:ffff:fffe";
+	static const char *const ranges[] = { "fd00::/8", "192.0.2.0/24" };
+	char ns[64], name[64], svc[128], chain[NFT_CHAIN_NAME_MAX], line[400], why[256];
+	char dotted[300];
+	struct frontend fes[5];
+	struct frontend_change ch[5];
+	struct service_stats st;
+	struct state_diff diff;
+	struct datapath *dp;
+	struct dump d = { 0 };
+	size_t n;
+	int l6;
+
+	if (sh("ip link set lo up && ip link add sl0 type veth peer name sl1 && "
+	       "ip link set sl0 up && ip link set sl1 up && "
+	       "ip -6 addr add fd01:ffff:ffff:ffff:ffff:ffff:ffff:fffe/64 dev sl0 nodad && "
+	       "ip -6 route add fd00:ffff::/32 dev sl0 && "
+	       "ip addr add 10.1.0.1/24 dev sl0 && ip route add 10.96.0.0/16 dev sl0"))
+		return 77;
+	l6 = tcp_listen(AF_INET6, 65534);
+	CHECK(l6 >= 0);
+	memset(ns, 0, sizeof(ns));
+	memset(name, 0, sizeof(name));
+	memset(ns, '0', 63); /* a namespace may start with a digit */
+	memcpy(ns, "1-long-namespace", 16);
+	memset(name, 'z', 63);
+	memcpy(name, "a-long-service", 14);
+	snprintf(svc, sizeof(svc), "%s/%s", ns, name);
+	CHECK(strlen(svc) == 127);
+
+	fe_init(&fes[0], lb, IPPROTO_TCP, 65535, FE_SERVE, 1, "fd01::", 65534);
+	CHECK(ip_addr_parse(be, &fes[0].backends[0].addr));
+	fes[0].kind = FE_LB_INGRESS;
+	fes[0].preserve_source = true;
+	fe_ranges(&fes[0], ranges, 2);
+	fes[0].affinity_timeout = 10800;
+	fes[0].rate = (struct rate_limit){ .count = 100, .period = 1, .burst = 100 };
+	fes[0].service = strdup(svc);
+	/* Names the kernel could not tell apart, or hold: left out, with a log line each. */
+	fe_init(&fes[1], "10.96.0.11", IPPROTO_TCP, 80, FE_SERVE, 1, "10.1", 8080);
+	fes[1].service = strdup("a.b/c");
+	fe_init(&fes[2], "10.96.0.12", IPPROTO_TCP, 80, FE_SERVE, 1, "10.1", 8080);
+	fes[2].service = strdup("a/b.c");
+	memset(dotted, 0, sizeof(dotted));
+	memset(dotted, 'd', 253);
+	for (int i = 63; i < 253; i += 64)
+		dotted[i] = '.';
+	fe_init(&fes[3], "10.96.0.13", IPPROTO_TCP, 80, FE_SERVE, 1, "10.1", 8080);
+	fes[3].service = malloc(strlen(dotted) + 8);
+	sprintf(fes[3].service, "ns/%s", dotted);
+	for (int i = 1; i <= 3; i++)
+		fes[i].rate = fes[0].rate;
+	/* The rest: applied. */
+	fe_init(&fes[4], "10.96.0.14", IPPROTO_TCP, 80, FE_SERVE, 1, "10.1", 8080);
+	fes[4].service = strdup("shop/web");
+
+	diff = diff_of(ch, fes, 5, true);
+	CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	if (getenv("SLUICE_DEBUG"))
+		sh("nft list table inet sluice >&2");
+	CHECK(dump_all(&d) == 0);
+	nft_fe_chain_name(&fes[0].key, chain, sizeof(chain));
+	CHECK(!strcmp(chain, "fe-fd00_ffff_ffff_ffff_ffff_ffff_ffff_fff1-tcp-65535"));
+	snprintf(line, sizeof(line), "chain %s handle", chain);
+	CHECK(dump_count(&d, line) == 1);
+	snprintf(line, sizeof(line), "chain limit.%s.%s handle", ns, name);
+	CHECK(dump_count(&d, line) == 1);
+	CHECK(dump_count(&d, "chain ep-fd00_ffff_ffff_ffff_ffff_ffff_ffff_fff1-tcp-65535-"
+			     "fd01_ffff_ffff_ffff_ffff_ffff_ffff_fffe-65534 handle") == 1);
+	CHECK(dump_count(&d, "chain firewall-fd00_ffff_ffff_ffff_ffff_ffff_ffff_fff1-tcp-65535 "
+			     "handle") == 1);
+	CHECK(dump_count(&d, "firewall-ips6: ") == 1);
+	CHECK(dump_count(&d, "services6: ") == 1);
+	/* The Service beside them is served; the three that cannot be named are not. */
+	CHECK(dump_count(&d, "chain fe-10.96.0.14-tcp-80 handle") == 1);
+	CHECK(dump_count(&d, "chain fe-10.96.0.1") == 1);
+	CHECK(dump_count(&d, "services4: ") == 1);
+	CHECK(dump_count(&d, "limit.a") == 0);
+	dump_free(&d);
+	CHECK(stats_of(svc, &st, &n) && n == 1);
+	CHECK(st.rate.count == 100 && st.admitted == 0);
+
+	/* Served: through the firewall (source in fd00::/8), the limit and the affinity chain. */
+	CHECK(try_connect(SOCK_STREAM, lb, 65535, 2000) == 0);
+	CHECK(accept_any(&l6, 1, 1000) == 0);
+	CHECK(try_connect(SOCK_STREAM, lb, 65535, 2000) == 0);
+	CHECK(accept_any(&l6, 1, 1000) == 0);
+	CHECK(stats_of(svc, &st, NULL) && st.admitted == 2);
+	nft_datapath_ops.close(dp);
+
+	/* A new agent's full sync reads the counters back under these names. */
+	CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(stats_of(svc, &st, &n) && n == 1 && st.admitted == 2);
+	CHECK(try_connect(SOCK_STREAM, lb, 65535, 2000) == 0);
+	CHECK(accept_any(&l6, 1, 1000) == 0);
+
+	/* Removing everything, the never-programmed ones too, succeeds and leaves nothing. */
+	for (int i = 0; i < 5; i++)
+		ch[i] = (struct frontend_change){ &fes[i], NULL };
+	diff = (struct state_diff){ .changes = ch, .n_changes = 5 };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(dump_all(&d) == 0);
+	CHECK(dump_count(&d, "fe-") == 0 && dump_count(&d, "ep-") == 0 &&
+	      dump_count(&d, "firewall-fd00") == 0 && dump_count(&d, "limit.") == 0);
+	dump_free(&d);
+	CHECK(!stats_of(svc, &st, &n) && n == 0);
+	nft_datapath_ops.close(dp);
+	for (int i = 0; i < 5; i++)
+		frontend_clear(&fes[i]);
+	close(l6);
+	return 0;
+}
+
+static void test_kernel_long_names(void **state)
+{
+	run_in_netns(child_long_names);
+}
+
 /* ---- kernel: external traffic from a client namespace through the node ---- */
 
 /* The three namespaces of child_external, held open by fd. */
@@ -1466,6 +1599,7 @@ int main(void)
 		cmocka_unit_test(test_kernel_traffic_dnat_before_filter),
 		cmocka_unit_test(test_kernel_rate_limit_traffic_and_counters),
 		cmocka_unit_test(test_kernel_affinity),
+		cmocka_unit_test(test_kernel_long_names),
 		cmocka_unit_test(test_kernel_external_traffic),
 	};
 

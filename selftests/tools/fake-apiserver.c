@@ -21,12 +21,26 @@
  *   /unavailable?ms=N answer every API request with 503 for N ms
  *   /pause?ms=N       answer nothing (requests and watches hang) for N ms
  *   /slow?ms=N        wait N ms before each watch event line
+ *   /misbehave?mode=M[&resource=R][&ms=N]   misbehave on purpose, on R's
+ *                     requests (every resource's without R) until the next
+ *                     /misbehave; the open watches of R end cleanly at once:
+ *       none          behave
+ *       slow          list and watch bodies trickle a byte every N ms (default 1)
+ *       endless       a watch answers 200 and one line that never ends
+ *       empty         a watch answers 200 and ends at once, without an event
+ *       gone          a watch answers 200, an ERROR 410 event, and ends
+ *       error         every request is answered 500
+ *       reset         every request's connection is reset (RST), unanswered
+ *       stall         requests get no answer, the connection stays open
+ * Control GET /stats: one line per resource, "R LISTS WATCHES": the API
+ * requests seen so far (a test's measure of how often a client comes back).
  * R is services, endpointslices or nodes. Resource versions start at the
  * start time in milliseconds, so a restarted server's are newer and a
  * client that resumes from an old one gets 410, as after an etcd compaction.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -40,6 +54,29 @@
 #include <microhttpd.h>
 
 enum resource_id { RES_SERVICES, RES_SLICES, RES_NODES, N_RESOURCES };
+
+/* /misbehave modes. */
+enum mode {
+	MODE_NONE,
+	MODE_SLOW,
+	MODE_ENDLESS,
+	MODE_EMPTY,
+	MODE_GONE,
+	MODE_ERROR,
+	MODE_RESET,
+	MODE_STALL,
+	N_MODES
+};
+
+static const char *const mode_names[N_MODES] = {
+	[MODE_NONE] = "none",	[MODE_SLOW] = "slow",	[MODE_ENDLESS] = "endless",
+	[MODE_EMPTY] = "empty", [MODE_GONE] = "gone",	[MODE_ERROR] = "error",
+	[MODE_RESET] = "reset", [MODE_STALL] = "stall",
+};
+
+/* The start of the line an endless watch sends; 'x' follows forever. */
+#define ENDLESS_PREFIX \
+	"{\"type\":\"ADDED\",\"object\":{\"kind\":\"Service\",\"metadata\":{\"name\":\""
 
 static const struct {
 	const char *name, *path, *kind, *api_version;
@@ -70,6 +107,10 @@ static struct {
 	size_t n_events, cap_events;
 	unsigned int drop_generation; /* bumped by /drop */
 	long long unavailable_until, paused_until, slow_ms; /* monotonic ms */
+	enum mode mode[N_RESOURCES]; /* /misbehave */
+	long long mode_ms[N_RESOURCES]; /* slow: ms per byte */
+	unsigned int mode_generation[N_RESOURCES]; /* bumped by /misbehave */
+	unsigned long long requests[N_RESOURCES][2]; /* lists, watches */
 	bool quitting;
 	const char *token_file;
 } S = { .lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER };
@@ -186,7 +227,9 @@ static int apply_tree(json_t *tree, bool record)
 
 	if (!json_is_array(items))
 		return apply_object(tree, record);
-	json_array_foreach(items, i, item) if (apply_object(item, record)) err = -EINVAL;
+	json_array_foreach(items, i, item)
+		if (apply_object(item, record))
+			err = -EINVAL;
 	return err;
 }
 
@@ -238,18 +281,61 @@ static void load_objects(const char *dir)
 
 /* --- the API: lists and watches --- */
 
-static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned int status, json_t *body)
+/* A body sent a byte at a time (/misbehave?mode=slow). */
+struct trickle {
+	char *text;
+	size_t len, off;
+	long long ms;
+};
+
+static ssize_t trickle_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct trickle *t = cls;
+
+	if (t->off == t->len)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	sleep_ms(t->ms);
+	buf[0] = t->text[t->off++];
+	return 1;
+}
+
+static void trickle_free(void *cls)
+{
+	struct trickle *t = cls;
+
+	free(t->text);
+	free(t);
+}
+
+/* Sends body (taking its reference); slow_ms: a byte every slow_ms ms, 0: at once. */
+static enum MHD_Result send_json_slowly(struct MHD_Connection *conn, unsigned int status,
+					json_t *body, long long slow_ms)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
 	json_decref(body);
-	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (slow_ms > 0) {
+		struct trickle *t = calloc(1, sizeof(*t));
+
+		t->text = text;
+		t->len = strlen(text);
+		t->ms = slow_ms;
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64, trickle_read, t,
+							 trickle_free);
+	} else {
+		resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	}
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned int status, json_t *body)
+{
+	return send_json_slowly(conn, status, body, 0);
 }
 
 static json_t *status_object(int code, const char *reason, const char *message)
@@ -304,7 +390,7 @@ static int compare_strings(const void *a, const void *b)
 
 /* A page of the collection; continue tokens are "RV:OFFSET" of a snapshot. */
 static enum MHD_Result serve_list(struct MHD_Connection *conn, enum resource_id res,
-				  const char *only_name)
+				  const char *only_name, long long slow_ms)
 {
 	const char *limit_arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
 	const char *cont = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "continue");
@@ -326,9 +412,9 @@ static enum MHD_Result serve_list(struct MHD_Connection *conn, enum resource_id 
 		}
 	}
 	keys = calloc(json_object_size(S.objects[res]) + 1, sizeof(*keys));
-	json_object_foreach(S.objects[res], key,
-			    obj) if (!only_name || !strcmp(meta_string(obj, "name"), only_name))
-		keys[n++] = key;
+	json_object_foreach(S.objects[res], key, obj)
+		if (!only_name || !strcmp(meta_string(obj, "name"), only_name))
+			keys[n++] = key;
 	qsort(keys, n, sizeof(*keys), compare_strings);
 	for (i = offset; i < n && (limit <= 0 || i < offset + (size_t)limit); i++) {
 		json_t *item = json_deep_copy(json_object_get(S.objects[res], keys[i]));
@@ -350,7 +436,7 @@ static enum MHD_Result serve_list(struct MHD_Connection *conn, enum resource_id 
 	if (*next)
 		json_object_set_new(json_object_get(list, "metadata"), "continue",
 				    json_string(next));
-	return send_json(conn, 200, list);
+	return send_json_slowly(conn, 200, list, slow_ms);
 }
 
 struct watch {
@@ -360,6 +446,9 @@ struct watch {
 	size_t cursor; /* next event index */
 	long long deadline;
 	unsigned int drop_generation;
+	unsigned int mode_generation; /* the stream ends when /misbehave changes it */
+	long long slow_ms; /* a byte every slow_ms ms, 0: at once */
+	bool endless; /* ENDLESS_PREFIX, then 'x' forever */
 	char *pending; /* the part of a line not yet written */
 	size_t pending_len, pending_off;
 	bool ending; /* the stream ends once pending is written */
@@ -387,10 +476,30 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct watch *w = cls;
 	const struct event *e = NULL;
+	bool dropped, changed;
 	size_t n;
 
+	pthread_mutex_lock(&S.lock);
+	dropped = S.quitting || S.drop_generation != w->drop_generation;
+	changed = S.mode_generation[w->res] != w->mode_generation;
+	pthread_mutex_unlock(&S.lock);
+	if (dropped)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (changed)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (w->endless) {
+		memset(buf, 'x', max);
+		if (!pos)
+			memcpy(buf, ENDLESS_PREFIX,
+			       max < strlen(ENDLESS_PREFIX) ? max : strlen(ENDLESS_PREFIX));
+		return (ssize_t)max;
+	}
 	if (w->pending_off < w->pending_len) {
 		n = w->pending_len - w->pending_off < max ? w->pending_len - w->pending_off : max;
+		if (w->slow_ms) {
+			sleep_ms(w->slow_ms);
+			n = 1;
+		}
 		memcpy(buf, w->pending + w->pending_off, n);
 		w->pending_off += n;
 		return (ssize_t)n;
@@ -406,7 +515,7 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 			pthread_mutex_unlock(&S.lock);
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 		}
-		if (now >= w->deadline) {
+		if (now >= w->deadline || S.mode_generation[w->res] != w->mode_generation) {
 			pthread_mutex_unlock(&S.lock);
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		}
@@ -439,7 +548,7 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 }
 
 static enum MHD_Result serve_watch(struct MHD_Connection *conn, enum resource_id res,
-				   const char *only_name)
+				   const char *only_name, enum mode mode, long long mode_ms)
 {
 	const char *rv_arg =
 		MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "resourceVersion");
@@ -468,12 +577,62 @@ static enum MHD_Result serve_watch(struct MHD_Connection *conn, enum resource_id
 	while (w->cursor < S.n_events && S.events[w->cursor].rv <= from)
 		w->cursor++;
 	w->drop_generation = S.drop_generation;
+	w->mode_generation = S.mode_generation[res];
 	pthread_mutex_unlock(&S.lock);
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, watch_read, w, watch_free);
+	switch (mode) {
+	case MODE_SLOW:
+		w->slow_ms = mode_ms;
+		break;
+	case MODE_ENDLESS:
+		w->endless = true;
+		break;
+	case MODE_EMPTY:
+		w->ending = true;
+		break;
+	case MODE_GONE: {
+		json_t *st = status_object(410, "Expired", "too old resource version (test)");
+
+		w->pending = event_line("ERROR", st);
+		w->pending_len = strlen(w->pending);
+		w->ending = true;
+		json_decref(st);
+		break;
+	}
+	default:
+		break;
+	}
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, w->endless ? 65536 : 4096,
+						 watch_read, w, watch_free);
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	ret = MHD_queue_response(conn, 200, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* Waits on S.changed for at most 200 ms. Called locked. */
+static void wait_a_while(void)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += 200 * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&S.changed, &S.lock, &until);
+}
+
+/* Closes the connection with a reset, answering nothing. */
+static enum MHD_Result reset_connection(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (ci)
+		setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	return MHD_NO;
 }
 
 static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -481,13 +640,32 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn, const
 				   size_t *upload_size, void **con_cls)
 {
 	const char *watch = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "watch");
+	bool is_watch = watch && (!strcmp(watch, "1") || !strcmp(watch, "true"));
 	const char *only_name;
-	long long wait_ms;
+	long long wait_ms, mode_ms = 0;
+	enum mode mode = MODE_NONE;
 	bool bad;
 	int res = -1;
 
 	if (strcmp(method, "GET"))
 		return send_status(conn, 405, "MethodNotAllowed", "only GET here");
+	for (int i = 0; i < N_RESOURCES; i++)
+		if (!strcmp(url, resources[i].path))
+			res = i;
+	if (res >= 0) {
+		pthread_mutex_lock(&S.lock);
+		S.requests[res][is_watch]++;
+		/* stall: no answer until the mode changes; the connection stays open. */
+		while (S.mode[res] == MODE_STALL && !S.quitting)
+			wait_a_while();
+		mode = S.mode[res];
+		mode_ms = S.mode_ms[res];
+		pthread_mutex_unlock(&S.lock);
+	}
+	if (mode == MODE_ERROR)
+		return send_status(conn, 500, "InternalError", "an internal error (test)");
+	if (mode == MODE_RESET)
+		return reset_connection(conn);
 	pthread_mutex_lock(&S.lock);
 	wait_ms = S.paused_until - now_ms();
 	pthread_mutex_unlock(&S.lock);
@@ -500,17 +678,14 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn, const
 		return send_status(conn, 503, "ServiceUnavailable", "unavailable (test)");
 	if (!token_ok(conn))
 		return send_status(conn, 401, "Unauthorized", "Unauthorized");
-	for (int i = 0; i < N_RESOURCES; i++)
-		if (!strcmp(url, resources[i].path))
-			res = i;
 	if (res < 0)
 		return send_status(conn, 404, "NotFound", "the server could not find the resource");
 	only_name = name_selector(conn, &bad);
 	if (bad)
 		return send_status(conn, 400, "BadRequest", "unsupported field selector");
-	if (watch && (!strcmp(watch, "1") || !strcmp(watch, "true")))
-		return serve_watch(conn, res, only_name);
-	return serve_list(conn, res, only_name);
+	if (is_watch)
+		return serve_watch(conn, res, only_name, mode, mode_ms);
+	return serve_list(conn, res, only_name, mode == MODE_SLOW ? mode_ms : 0);
 }
 
 /* --- the control port --- */
@@ -596,6 +771,26 @@ static int control(struct MHD_Connection *conn, const char *url, struct upload *
 		S.slow_ms = ms_arg(conn);
 		return 200;
 	}
+	if (!strcmp(url, "/misbehave")) {
+		const char *name = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "mode");
+		const char *ms = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "ms");
+		int mode = -1;
+
+		for (int i = 0; i < N_MODES; i++)
+			if (name && !strcmp(name, mode_names[i]))
+				mode = i;
+		if (mode < 0 || (res_arg && res < 0))
+			return 400;
+		for (int i = 0; i < N_RESOURCES; i++) {
+			if (res >= 0 && i != res)
+				continue;
+			S.mode[i] = mode;
+			S.mode_ms[i] = ms ? strtoll(ms, NULL, 10) : 1;
+			S.mode_generation[i]++;
+		}
+		pthread_cond_broadcast(&S.changed);
+		return 200;
+	}
 	return 404;
 }
 
@@ -608,6 +803,20 @@ static enum MHD_Result control_handler(void *cls, struct MHD_Connection *conn, c
 	enum MHD_Result ret;
 	int status;
 
+	if (!strcmp(url, "/stats")) {
+		char text[512];
+		size_t n = 0;
+
+		pthread_mutex_lock(&S.lock);
+		for (int i = 0; i < N_RESOURCES; i++)
+			n += snprintf(text + n, sizeof(text) - n, "%s %llu %llu\n",
+				      resources[i].name, S.requests[i][0], S.requests[i][1]);
+		pthread_mutex_unlock(&S.lock);
+		resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_COPY);
+		ret = MHD_queue_response(conn, 200, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
 	if (!up) {
 		*con_cls = up = calloc(1, sizeof(*up));
 		return up ? MHD_YES : MHD_NO;

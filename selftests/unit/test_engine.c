@@ -25,6 +25,7 @@ struct recorder {
 	bool full;
 	size_t added, changed, removed;
 	char keys[MAX_SEEN][64]; /* "+|~|- addr:port/proto nbackends" */
+	uint32_t ids[MAX_SEEN]; /* service_id of each of keys */
 	size_t n_keys;
 	int notified; /* service_applied calls */
 	char last_service[64];
@@ -58,9 +59,11 @@ static int record_apply(void *ctx, const struct state_diff *diff)
 			r->removed++;
 		else
 			r->changed++;
-		if (r->n_keys < MAX_SEEN)
+		if (r->n_keys < MAX_SEEN) {
+			r->ids[r->n_keys] = (c->new ? c->new : c->old)->service_id;
 			key_text(c->new ? c->new : c->old, op, r->keys[r->n_keys++],
 				 sizeof(r->keys[0]));
+		}
 	}
 	return 0;
 }
@@ -263,6 +266,60 @@ static void test_outputs_are_bounded(void **state)
 	assert_int_equal(err, -ENOSPC);
 }
 
+/* The service_id the last apply handed over with key, or 0. */
+static uint32_t id_of(const struct recorder *r, const char *key)
+{
+	for (size_t i = 0; i < r->n_keys; i++) {
+		if (!strcmp(r->keys[i], key))
+			return r->ids[i];
+	}
+	return 0;
+}
+
+/* Adds Service default/NAME at 10.96.0.OCTET alone in one flush; returns its id. */
+static uint32_t add_one(struct world *w, const char *name, int octet)
+{
+	char ip[32], key[64];
+
+	snprintf(ip, sizeof(ip), "10.96.0.%d", octet);
+	snprintf(key, sizeof(key), "+ %s:80/6 0", ip);
+	put_service(&w->st, "default", name, ip);
+	assert_int_equal(engine_flush(&w->eng), 0);
+	return id_of(&w->rec, key);
+}
+
+static void test_ids_of_deleted_services_are_reused_lowest_first(void **state)
+{
+	struct world *w = *state;
+	char name[32];
+
+	assert_int_equal(add_one(w, "a", 1), 1);
+	assert_int_equal(add_one(w, "b", 2), 2);
+	assert_int_equal(add_one(w, "c", 3), 3);
+	assert_int_equal(add_one(w, "d", 4), 4);
+	/* Freed ids come back lowest first, before any new one. */
+	store_delete_service(&w->st, "default", "c");
+	store_delete_service(&w->st, "default", "b");
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.removed, 4);
+	assert_int_equal(add_one(w, "e", 5), 2);
+	assert_int_equal(add_one(w, "f", 6), 3);
+	assert_int_equal(add_one(w, "g", 7), 5);
+	/* A modified Service keeps its id. */
+	put_slice(&w->st, "default", "a-1", "a", ep1, NULL);
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(id_of(&w->rec, "~ 10.96.0.1:80/6 1"), 1);
+	/* Churn: with at most 6 Services at a time, no id ever goes above 6. */
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "churn-%d", i);
+		assert_true(add_one(w, name, 100 + i % 50) <= 6);
+		store_delete_service(&w->st, "default", name);
+		assert_int_equal(engine_flush(&w->eng), 0);
+	}
+	assert_int_equal(add_one(w, "h", 8), 6);
+	assert_int_equal(engine_services(&w->eng), 6);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, world_setup, world_teardown)
 
 int main(void)
@@ -276,6 +333,7 @@ int main(void)
 		T(test_zone_change_of_this_node_resolves_every_service),
 		T(test_failed_apply_is_retried_with_the_same_changes),
 		T(test_outputs_are_bounded),
+		T(test_ids_of_deleted_services_are_reused_lowest_first),
 	};
 
 	log_set_level(LOG_WARN);

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Unit tests of the API client's parsing: kubeconfig, watch event lines, line splitting. */
+/*
+ * Unit tests of the API client's parsing: kubeconfig, watch event lines,
+ * line splitting (one call per line, a cap on a line, memory released).
+ */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -224,7 +227,7 @@ static bool collect_line(void *ctx, const char *line, size_t len)
 {
 	struct lines *l = ctx;
 
-	snprintf(l->got[l->n++], sizeof(l->got[0]), "%.*s", (int)len, line);
+	snprintf(l->got[l->n++ % 8], sizeof(l->got[0]), "%.*s", (int)len, line);
 	return true;
 }
 
@@ -233,15 +236,159 @@ static void test_line_buffer_splits_across_chunks(void **state)
 	struct kube_line_buffer lb = { 0 };
 	struct lines l = { 0 };
 
-	assert_true(kube_line_buffer_feed(&lb, "{\"a\":", 5, collect_line, &l));
+	assert_int_equal(kube_line_buffer_feed(&lb, "{\"a\":", 5, collect_line, &l), 0);
 	assert_int_equal(l.n, 0);
-	assert_true(kube_line_buffer_feed(&lb, "1}\n\n{\"b\":2}\n{\"c\"", 16, collect_line, &l));
+	assert_int_equal(
+		kube_line_buffer_feed(&lb, "1}\n\n{\"b\":2}\n{\"c\"", 16, collect_line, &l), 0);
 	assert_int_equal(l.n, 2);
 	assert_string_equal(l.got[0], "{\"a\":1}");
 	assert_string_equal(l.got[1], "{\"b\":2}");
-	assert_true(kube_line_buffer_feed(&lb, ":3}\n", 4, collect_line, &l));
+	assert_int_equal(kube_line_buffer_feed(&lb, ":3}\n", 4, collect_line, &l), 0);
 	assert_int_equal(l.n, 3);
 	assert_string_equal(l.got[2], "{\"c\":3}");
+	kube_line_buffer_free(&lb);
+}
+
+static void test_line_buffer_byte_at_a_time(void **state)
+{
+	static const char stream[] = "{\"a\":1}\n\n\n{\"bb\":22}\n{\"ccc\":333}\n{\"d\"";
+	struct kube_line_buffer lb = { .max_line = 64 };
+	struct lines l = { 0 };
+
+	for (size_t i = 0; i < sizeof(stream) - 1; i++)
+		assert_int_equal(kube_line_buffer_feed(&lb, stream + i, 1, collect_line, &l), 0);
+	/* One call per complete line, none for empty lines or the unfinished one. */
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.got[0], "{\"a\":1}");
+	assert_string_equal(l.got[1], "{\"bb\":22}");
+	assert_string_equal(l.got[2], "{\"ccc\":333}");
+	assert_int_equal(lb.len, 4);
+	assert_int_equal(kube_line_buffer_feed(&lb, "}\n", 2, collect_line, &l), 0);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.got[3], "{\"d\"}");
+	kube_line_buffer_free(&lb);
+}
+
+struct line_stats {
+	size_t calls, bytes, longest;
+	size_t stop_after; /* refuse the line after this many; 0: never */
+};
+
+static bool count_line(void *ctx, const char *line, size_t len)
+{
+	struct line_stats *st = ctx;
+
+	st->calls++;
+	st->bytes += len;
+	if (len > st->longest)
+		st->longest = len;
+	return !st->stop_after || st->calls < st->stop_after;
+}
+
+#define MiB (1024 * 1024)
+
+/* 16 MiB in 4 KiB chunks without a newline: refused past the cap, memory released. */
+static void test_line_buffer_gives_up_at_cap(void **state)
+{
+	struct kube_line_buffer lb = { .max_line = 16 * MiB };
+	struct line_stats st = { 0 };
+	char *chunk = malloc(4096);
+	size_t fed = 0;
+	int err = 0;
+
+	memset(chunk, 'x', 4096);
+	memcpy(chunk, "{\"type\":\"ADDED\",\"object\":{\"name\":\"", 35);
+	while (fed <= 16 * MiB && !err) {
+		err = kube_line_buffer_feed(&lb, chunk, 4096, count_line, &st);
+		fed += 4096;
+		/* The buffer never grows beyond the cap. */
+		assert_true(lb.cap <= lb.max_line);
+	}
+	/* A line of exactly 16 MiB is still accepted; one chunk more is not. */
+	assert_int_equal(err, -E2BIG);
+	assert_int_equal(fed, 16 * MiB + 4096);
+	assert_int_equal(st.calls, 0);
+	assert_null(lb.buf);
+	assert_int_equal(lb.len, 0);
+	assert_int_equal(lb.cap, 0);
+	assert_int_equal(lb.max_line, 16 * MiB);
+	free(chunk);
+}
+
+static void test_line_buffer_line_at_cap(void **state)
+{
+	struct kube_line_buffer lb = { .max_line = 100 };
+	struct line_stats st = { 0 };
+	char line[102];
+
+	memset(line, 'a', sizeof(line));
+	line[100] = '\n';
+	/* Split, then whole: a line of max_line bytes goes through either way. */
+	assert_int_equal(kube_line_buffer_feed(&lb, line, 60, count_line, &st), 0);
+	assert_int_equal(kube_line_buffer_feed(&lb, line + 60, 41, count_line, &st), 0);
+	assert_int_equal(kube_line_buffer_feed(&lb, line, 101, count_line, &st), 0);
+	assert_int_equal(st.calls, 2);
+	assert_int_equal(st.longest, 100);
+	/* One byte more is refused, whether the newline is there yet or not. */
+	line[100] = 'a';
+	line[101] = '\n';
+	assert_int_equal(kube_line_buffer_feed(&lb, line, 102, count_line, &st), -E2BIG);
+	assert_int_equal(kube_line_buffer_feed(&lb, line, 50, count_line, &st), 0);
+	assert_int_equal(kube_line_buffer_feed(&lb, line, 51, count_line, &st), -E2BIG);
+	assert_int_equal(st.calls, 2);
+	assert_null(lb.buf);
+	kube_line_buffer_free(&lb);
+}
+
+/* A large line is delivered once, whole, and its buffer released afterwards. */
+static void test_line_buffer_large_line_released(void **state)
+{
+	struct kube_line_buffer lb = { .max_line = 16 * MiB };
+	struct line_stats st = { 0 };
+	char *chunk = malloc(4096);
+
+	memset(chunk, 'y', 4096);
+	for (int i = 0; i < 1024; i++)
+		assert_int_equal(kube_line_buffer_feed(&lb, chunk, 4096, count_line, &st), 0);
+	assert_int_equal(st.calls, 0);
+	assert_int_equal(lb.len, 4 * MiB);
+	assert_int_equal(kube_line_buffer_feed(&lb, "z\nnext", 6, count_line, &st), 0);
+	assert_int_equal(st.calls, 1);
+	assert_int_equal(st.longest, 4 * MiB + 1);
+	/* What is held is the start of the next line, in a small buffer. */
+	assert_int_equal(lb.len, 4);
+	assert_true(lb.cap <= 4096);
+	kube_line_buffer_free(&lb);
+	free(chunk);
+}
+
+/* Complete lines in one chunk are all delivered, and only the rest is kept. */
+static void test_line_buffer_many_lines_in_one_chunk(void **state)
+{
+	struct kube_line_buffer lb = { .max_line = 1024 };
+	struct line_stats st = { 0 };
+	size_t n = 10000, len = 0;
+	char *data = malloc(n * 16 + 16);
+
+	for (size_t i = 0; i < n; i++)
+		len += sprintf(data + len, "{\"n\":%zu}\n", i);
+	len += sprintf(data + len, "{\"n\":");
+	assert_int_equal(kube_line_buffer_feed(&lb, data, len, count_line, &st), 0);
+	assert_int_equal(st.calls, n);
+	assert_int_equal(lb.len, 5);
+	assert_true(lb.cap <= 4096);
+	kube_line_buffer_free(&lb);
+	free(data);
+}
+
+static void test_line_buffer_callback_stops(void **state)
+{
+	struct kube_line_buffer lb = { 0 };
+	struct line_stats st = { .stop_after = 2 };
+
+	assert_int_equal(kube_line_buffer_feed(&lb, "a\nb", 3, count_line, &st), 0);
+	assert_int_equal(kube_line_buffer_feed(&lb, "b\nc\nd\n", 6, count_line, &st), -ECANCELED);
+	assert_int_equal(st.calls, 2);
 	kube_line_buffer_free(&lb);
 }
 
@@ -260,6 +407,12 @@ int main(void)
 		cmocka_unit_test(test_watch_error_410),
 		cmocka_unit_test(test_watch_malformed_lines_are_refused),
 		cmocka_unit_test(test_line_buffer_splits_across_chunks),
+		cmocka_unit_test(test_line_buffer_byte_at_a_time),
+		cmocka_unit_test(test_line_buffer_gives_up_at_cap),
+		cmocka_unit_test(test_line_buffer_line_at_cap),
+		cmocka_unit_test(test_line_buffer_large_line_released),
+		cmocka_unit_test(test_line_buffer_many_lines_in_one_chunk),
+		cmocka_unit_test(test_line_buffer_callback_stops),
 	};
 
 	log_set_level(LOG_WARN);

@@ -832,6 +832,157 @@ static void test_ports_out_of_range(void **state)
 	}
 }
 
+/* ---- object names, as the API server validates them ---- */
+
+/* A string of n copies of c. */
+static const char *repeat(char c, size_t n, char *buf)
+{
+	memset(buf, c, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* One object of kind (Service, EndpointSlice, Node) named ns/name, as YAML. */
+static void name_doc(char *out, size_t len, const char *kind, const char *ns, const char *name)
+{
+	const char *api = strcmp(kind, "EndpointSlice") ? "v1" : "discovery.k8s.io/v1";
+	char meta[700];
+
+	if (ns)
+		snprintf(meta, sizeof(meta), "{name: \"%s\", namespace: \"%s\"}", name, ns);
+	else
+		snprintf(meta, sizeof(meta), "{name: \"%s\"}", name);
+	snprintf(out, len, "apiVersion: %s\nkind: %s\nmetadata: %s\n%s", api, kind, meta,
+		 !strcmp(kind, "Service") ? "spec: {clusterIP: 10.0.0.1, ports: [{port: 80}]}\n" :
+		 !strcmp(kind, "EndpointSlice") ? "addressType: IPv4\n" :
+						  "");
+}
+
+/* Decodes ns/name of kind beside a valid object of the same kind: accepted or not, alone. */
+static void check_name(const char *kind, const char *ns, const char *name, bool valid,
+		       const char *problem)
+{
+	char text[2048], good[512], line[512];
+	struct decoded d;
+	size_t n;
+
+	name_doc(text, sizeof(text), kind, ns, name);
+	name_doc(good, sizeof(good), kind, ns ? "good-ns" : NULL, "good");
+	strcat(text, "---\n");
+	strcat(text, good);
+	decode_text(text, "names.yaml", &d);
+	assert_int_equal(d.rc, 0);
+	n = !strcmp(kind, "Service")	   ? d.objs.n_services :
+	    !strcmp(kind, "EndpointSlice") ? d.objs.n_slices :
+					     d.objs.n_nodes;
+	if (valid) {
+		assert_int_equal(d.n_warnings, 0);
+		assert_int_equal(n, 2);
+		assert_int_equal(d.objs.n_rejected, 0);
+	} else {
+		/* One line naming the source and the object, the object left out, the rest kept. */
+		assert_int_equal(d.n_warnings, 1);
+		assert_int_equal(n, 1);
+		assert_int_equal(d.objs.n_rejected, 1);
+		assert_true(manifest_rejected_contains(&d.objs, kind, ns, name));
+		if (ns)
+			snprintf(line, sizeof(line), "names.yaml: %s %s/%.64s", kind, ns, name);
+		else
+			snprintf(line, sizeof(line), "names.yaml: %s %.64s", kind, name);
+		assert_non_null(strstr(d.log, line));
+		assert_non_null(strstr(d.log, problem));
+	}
+	manifest_objects_clear(&d.objs);
+}
+
+/*
+ * k8s.io/apimachinery/pkg/util/validation, as the kinds use it: a Service
+ * name is a DNS-1035 label (NameIsDNS1035Label), a namespace a DNS-1123
+ * label (ValidateNamespaceName), EndpointSlice and Node names DNS-1123
+ * subdomains (NameIsDNSSubdomain).
+ */
+static void test_name_rules(void **state)
+{
+	static const char *const label_msg = "a DNS-1035 label must consist of lower case";
+	static const char *const ns_msg = "a lowercase RFC 1123 label must consist of lower case";
+	static const char *const sub_msg =
+		"a lowercase RFC 1123 subdomain must consist of lower case";
+	char l63[64], l64[65], n63[64], sub253[300], sub254[300];
+	static const char *const kinds[] = { "EndpointSlice", "Node" };
+
+	repeat('a', 63, l63);
+	repeat('a', 64, l64);
+	repeat('7', 63, n63);
+	/* 63 + 1 + 63 + 1 + 63 + 1 + 61 = 253: dots allowed, no per-label limit */
+	snprintf(sub253, sizeof(sub253), "%s.%s.%s.%.61s", l63, l63, l63, l63);
+	snprintf(sub254, sizeof(sub254), "%s.%s.%s.%.62s", l63, l63, l63, l63);
+	assert_int_equal(strlen(sub253), 253);
+
+	/* Service names: DNS-1035 labels. */
+	check_name("Service", "default", l63, true, NULL);
+	check_name("Service", "default", "a", true, NULL);
+	check_name("Service", "default", "web-2-b", true, NULL);
+	check_name("Service", "default", "a.b", false, label_msg);
+	check_name("Service", "default", l64, false, "must be no more than 63 characters");
+	check_name("Service", "default", "Web", false, label_msg);
+	check_name("Service", "default", "-web", false, label_msg);
+	check_name("Service", "default", "web-", false, label_msg);
+	check_name("Service", "default", "1web", false, label_msg);
+	check_name("Service", "default", "we_b", false, label_msg);
+
+	/* Namespaces: DNS-1123 labels, a leading digit allowed. */
+	check_name("Service", n63, "web", true, NULL);
+	check_name("Service", "1-ns", "web", true, NULL);
+	check_name("Service", l63, l63, true, NULL);
+	check_name("Service", "a.b", "web", false, ns_msg);
+	check_name("Service", l64, "web", false, "must be no more than 63 characters");
+	check_name("Service", "Shop", "web", false, ns_msg);
+	check_name("Service", "-shop", "web", false, ns_msg);
+	check_name("EndpointSlice", "a.b", "web-abc12", false, ns_msg);
+
+	/* EndpointSlice and Node names: DNS-1123 subdomains. */
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		const char *ns = i == 0 ? "default" : NULL;
+
+		check_name(kinds[i], ns, sub253, true, NULL);
+		check_name(kinds[i], ns, "ip-10-0-0-1.ec2.internal", true, NULL);
+		check_name(kinds[i], ns, "1a", true, NULL);
+		check_name(kinds[i], ns, l64, true, NULL);
+		check_name(kinds[i], ns, sub254, false, "must be no more than 253 characters");
+		check_name(kinds[i], ns, "a..b", false, sub_msg);
+		check_name(kinds[i], ns, "a-.b", false, sub_msg);
+		check_name(kinds[i], ns, "a.-b", false, sub_msg);
+		check_name(kinds[i], ns, ".a", false, sub_msg);
+		check_name(kinds[i], ns, "a.", false, sub_msg);
+		check_name(kinds[i], ns, "Node-1", false, sub_msg);
+		check_name(kinds[i], ns, "node_1", false, sub_msg);
+	}
+}
+
+/* The two Services whose "ns.name" used to be the same: neither gets past the decoder. */
+static void test_dotted_names_rejected(void **state)
+{
+	struct decoded d;
+
+	decode_text("apiVersion: v1\nkind: Service\nmetadata: {name: c, namespace: a.b}\n"
+		    "spec: {clusterIP: 10.0.0.1, ports: [{port: 80}]}\n"
+		    "---\n"
+		    "apiVersion: v1\nkind: Service\nmetadata: {name: b.c, namespace: a}\n"
+		    "spec: {clusterIP: 10.0.0.2, ports: [{port: 80}]}\n"
+		    "---\n"
+		    "apiVersion: v1\nkind: Service\nmetadata: {name: b-c, namespace: a}\n"
+		    "spec: {clusterIP: 10.0.0.3, ports: [{port: 80}]}\n",
+		    "dots.yaml", &d);
+	assert_int_equal(d.rc, 0);
+	assert_int_equal(d.n_warnings, 2);
+	assert_non_null(strstr(d.log, "dots.yaml: Service a.b/c: invalid metadata.namespace"));
+	assert_non_null(strstr(d.log, "dots.yaml: Service a/b.c: invalid metadata.name"));
+	assert_int_equal(d.objs.n_services, 1);
+	assert_string_equal(d.objs.services[0]->name, "b-c");
+	assert_int_equal(d.objs.n_rejected, 2);
+	manifest_objects_clear(&d.objs);
+}
+
 static void test_unknown_kinds_skipped(void **state)
 {
 	struct decoded d;
@@ -1100,6 +1251,8 @@ int main(void)
 		cmocka_unit_test(test_broken_json),
 		cmocka_unit_test(test_invalid_address_among_valid),
 		cmocka_unit_test(test_ports_out_of_range),
+		cmocka_unit_test(test_name_rules),
+		cmocka_unit_test(test_dotted_names_rejected),
 		cmocka_unit_test(test_unknown_kinds_skipped),
 		cmocka_unit_test(test_wrong_types),
 		cmocka_unit_test(test_yaml_scalar_types),

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -32,6 +33,7 @@
 #include "datapath/nft/nft_elems.h"
 #include "datapath/nft/nft_firewall.h"
 #include "datapath/nft/nft_frontend.h"
+#include "datapath/nft/nft_plan.h"
 #include "datapath/nft/nft_ratelimit.h"
 #include "datapath/nft/nft_skeleton.h"
 #include "../nft_fixtures.h"
@@ -505,6 +507,302 @@ static void assert_verdict(struct nftnl_rule *r, int verdict, const char *chain)
 	assert_int_equal((int32_t)nftnl_expr_get_u32(x, NFTNL_EXPR_IMM_VERDICT), verdict);
 	if (chain)
 		assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_IMM_CHAIN), chain);
+}
+
+/*
+ * Service keys to object names is injective and parses back: the two parts
+ * are labels of [a-z0-9-] (the decoder makes sure of it), so the '.' that
+ * joins them is found in neither. A key with a '.', such as "a.b/c" and
+ * "a/b.c" (both "rate.a.b.c" before), cannot be named at all.
+ */
+static void test_service_names_injective(void **state)
+{
+	static const char alphabet[] = { 'a', '-', '0' };
+	static const char *const refused[] = {
+		"a.b/c", "a/b.c", "a.b/c.d", "",      "a",     "/b",	"a/",
+		"a/b/c", "A/b",	  "a/B",     "a_b/c", "a b/c", "a/b\n",
+	};
+	char parts[39][4], name[NFT_OBJ_NAME_MAX], key[16], back[NFT_OBJ_NAME_MAX];
+	char ns63[64], name63[64], longest[140];
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		assert_false(nft_svc_nameable(refused[i]));
+		for (int which = NFT_SVC_LIMIT; which <= NFT_SVC_CHAIN; which++)
+			assert_false(nft_svc_name(which, refused[i], name, sizeof(name)));
+	}
+	/* What the old scheme made of them is not a name nft_svc_name writes. */
+	assert_int_equal(nft_svc_parse_name("rate.a.b.c", back, sizeof(back)), -1);
+	assert_int_equal(nft_svc_parse_name("rate.a_b.c", back, sizeof(back)), -1);
+	assert_int_equal(nft_svc_parse_name("rate..c", back, sizeof(back)), -1);
+	assert_int_equal(nft_svc_parse_name("rate.a.", back, sizeof(back)), -1);
+
+	/* Every key of two parts of 1-3 of "a-0": each named, parsed back to itself. */
+	for (size_t len = 1; len <= 3; len++)
+		for (size_t v = 0, m = len == 1 ? 3 : len == 2 ? 9 : 27; v < m; v++) {
+			for (size_t i = 0, x = v; i < len; i++, x /= 3)
+				parts[n][i] = alphabet[x % 3];
+			parts[n++][len] = '\0';
+		}
+	assert_int_equal(n, 39);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++)
+			for (int which = NFT_SVC_LIMIT; which <= NFT_SVC_CHAIN; which++) {
+				snprintf(key, sizeof(key), "%s/%s", parts[i], parts[j]);
+				assert_true(nft_svc_nameable(key));
+				assert_true(nft_svc_name(which, key, name, sizeof(name)));
+				assert_int_equal(nft_svc_parse_name(name, back, sizeof(back)),
+						 which);
+				assert_string_equal(back, key);
+			}
+	/* "a-b/c" and "a/b-c" stay apart. */
+	assert_true(nft_svc_name(NFT_SVC_LIMIT, "a-b/c", name, sizeof(name)));
+	assert_string_equal(name, "rate.a-b.c");
+	assert_true(nft_svc_name(NFT_SVC_LIMIT, "a/b-c", name, sizeof(name)));
+	assert_string_equal(name, "rate.a.b-c");
+
+	/* The longest: 63 + 63, every name within the kernel's limit, parsed back. */
+	memset(ns63, '9', 63);
+	ns63[63] = '\0';
+	memset(name63, 'z', 63);
+	name63[63] = '\0';
+	snprintf(longest, sizeof(longest), "%s/%s", ns63, name63);
+	for (int which = NFT_SVC_LIMIT; which <= NFT_SVC_CHAIN; which++) {
+		assert_true(nft_svc_name(which, longest, name, sizeof(name)));
+		assert_true(strlen(name) <= NFT_SVC_NAME_LEN);
+		assert_true(strlen(name) <= NFT_OBJ_MAXNAMELEN - 1);
+		assert_true(strlen(name) <= NFT_CHAIN_MAXNAMELEN - 1);
+		assert_int_equal(nft_svc_parse_name(name, back, sizeof(back)), which);
+		assert_string_equal(back, longest);
+	}
+	assert_true(nft_svc_name(NFT_SVC_ADMITTED, longest, name, sizeof(name)));
+	assert_int_equal(strlen(name), NFT_SVC_NAME_LEN);
+	assert_int_equal(NFT_SVC_NAME_LEN, 136);
+	/* One more character in either part: refused, not cut. */
+	snprintf(longest, sizeof(longest), "%s9/%s", ns63, name63);
+	assert_false(nft_svc_name(NFT_SVC_LIMIT, longest, name, sizeof(name)));
+	snprintf(longest, sizeof(longest), "%s/%sz", ns63, name63);
+	assert_false(nft_svc_name(NFT_SVC_LIMIT, longest, name, sizeof(name)));
+	/* A buffer too small: refused too. */
+	assert_false(nft_svc_name(NFT_SVC_LIMIT, "shop/cart", name, 14));
+	assert_true(nft_svc_name(NFT_SVC_LIMIT, "shop/cart", name, 15));
+}
+
+/* Name of a chain, set or object message; NULL for other messages. */
+static char *msg_name(struct nlmsghdr *nlh, char *buf, size_t len)
+{
+	const char *name = NULL;
+
+	switch (msg_type(nlh)) {
+	case NFT_MSG_NEWCHAIN: {
+		struct nftnl_chain *c = nftnl_chain_alloc();
+
+		assert_int_equal(nftnl_chain_nlmsg_parse(nlh, c), 0);
+		snprintf(buf, len, "%s", nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
+		nftnl_chain_free(c);
+		return buf;
+	}
+	case NFT_MSG_NEWSET: {
+		struct nftnl_set *s = nftnl_set_alloc();
+
+		assert_int_equal(nftnl_set_nlmsg_parse(nlh, s), 0);
+		snprintf(buf, len, "%s", nftnl_set_get_str(s, NFTNL_SET_NAME));
+		nftnl_set_free(s);
+		return buf;
+	}
+	case NFT_MSG_NEWOBJ: {
+		struct nftnl_obj *o = nftnl_obj_alloc();
+
+		assert_int_equal(nftnl_obj_nlmsg_parse(nlh, o), 0);
+		snprintf(buf, len, "%s", nftnl_obj_get_str(o, NFTNL_OBJ_NAME));
+		nftnl_obj_free(o);
+		return buf;
+	}
+	case NFT_MSG_NEWRULE: {
+		struct nftnl_rule *r = parse_rule(nlh);
+
+		name = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
+		snprintf(buf, len, "%s", name);
+		nftnl_rule_free(r);
+		return buf;
+	}
+	}
+	return NULL;
+}
+
+/*
+ * The longest names a valid Service can have: a 63-character namespace and
+ * name, a rate limit, affinity and source ranges on an LB frontend at the
+ * longest IPv6 text, SCTP port 65535, a backend of the longest text too.
+ * Every name of the batch is within its bound, and the bounds within the
+ * kernel's NFT_*_MAXNAMELEN - 1 (256 on 6.1 as on later kernels).
+ */
+static void test_longest_names_fit(void **state)
+{
+	static const char *const v6 = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe";
+	static const char *const ranges[] = { "fd00::/8", "10.0.0.0/8" };
+	struct msg_list *ml = calloc(1, sizeof(*ml));
+	char name[NFT_EP_NAME_MAX], svc[140], buf[512];
+	size_t longest = 0, n_names = 0;
+	struct frontend fe;
+	struct nft_batch b;
+
+	assert_true(NFT_FE_NAME_LEN <= NFT_CHAIN_MAXNAMELEN - 1);
+	assert_true(NFT_EP_NAME_LEN <= NFT_CHAIN_MAXNAMELEN - 1);
+	assert_true(NFT_EP_NAME_LEN <= NFT_SET_MAXNAMELEN - 1);
+	assert_true(NFT_FW_NAME_LEN <= NFT_CHAIN_MAXNAMELEN - 1);
+	assert_true(NFT_SVC_NAME_LEN <= NFT_OBJ_MAXNAMELEN - 1);
+	assert_int_equal(NFT_NAME_MAXLEN, 256);
+
+	fe_init(&fe, v6, IPPROTO_SCTP, 65535, FE_SERVE, 1, "fd00::", 8080);
+	assert_true(ip_addr_parse("fffe:ffff:ffff:ffff:ffff:ffff:ffff:fffe", &fe.backends[0].addr));
+	fe.backends[0].port = 65535;
+	fe.kind = FE_LB_INGRESS;
+	fe_ranges(&fe, ranges, 2);
+	fe.affinity_timeout = 10800;
+	fe.rate = (struct rate_limit){ .count = 10, .period = 1, .burst = 10 };
+	snprintf(svc, sizeof(svc), "%.63s/%.63s",
+		 "ns-4567890123456789012345678901234567890123456789012345678901234",
+		 "svc-567890123456789012345678901234567890123456789012345678901234");
+	assert_int_equal(strlen(svc), 127);
+	fe.service = strdup(svc);
+	assert_null(nft_fe_unnameable(&fe));
+
+	nft_fe_chain_name(&fe.key, name, sizeof(name));
+	assert_string_equal(name, "fe-ffff_ffff_ffff_ffff_ffff_ffff_ffff_fffe-sctp-65535");
+	nft_ep_set_name(&fe.key, &fe.backends[0], name, sizeof(name));
+	assert_string_equal(name, "aff-ffff_ffff_ffff_ffff_ffff_ffff_ffff_fffe-sctp-65535-"
+				  "fffe_ffff_ffff_ffff_ffff_ffff_ffff_fffe-65535");
+	assert_true(strlen(name) <= NFT_EP_NAME_LEN);
+	nft_fw_chain_name(&fe.key, name, sizeof(name));
+	assert_true(strlen(name) <= NFT_FW_NAME_LEN);
+	fe.key.proto = 255; /* "p255": as long as "sctp" */
+	nft_fe_chain_name(&fe.key, name, sizeof(name));
+	assert_string_equal(name, "fe-ffff_ffff_ffff_ffff_ffff_ffff_ffff_fffe-p255-65535");
+	fe.key.proto = IPPROTO_SCTP;
+
+	/* Everything the apply writes for it, in one batch that builds without error. */
+	nft_batch_init(&b, 1);
+	nft_msg_svc_add(&b, fe.service, &fe.rate, 0, 0, 0, 0);
+	nft_msg_ep_add(&b, &fe, &fe.backends[0]);
+	nft_msg_fe_chain_add(&b, &fe.key);
+	nft_msg_fe_rules(&b, &fe, 0);
+	nft_msg_fw_add(&b, &fe);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	for (size_t i = 0; i < ml->n; i++) {
+		if (!msg_name(ml->msgs[i], buf, sizeof(buf)))
+			continue;
+		n_names++;
+		if (strlen(buf) > longest)
+			longest = strlen(buf);
+		assert_true(strlen(buf) <= NFT_NAME_MAXLEN - 1);
+	}
+	print_message("# %zu names, the longest %zu bytes (kernel: %d)\n", n_names, longest,
+		      NFT_NAME_MAXLEN - 1);
+	assert_true(n_names >= 10);
+	assert_int_equal(longest, NFT_SVC_NAME_LEN);
+	nft_batch_free(&b);
+	frontend_clear(&fe);
+	free(ml);
+}
+
+/* Counts warning lines of fn's stderr. */
+static size_t warnings_of(void (*fn)(void *), void *arg)
+{
+	FILE *capture = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	char line[1024];
+	size_t n = 0;
+
+	assert_non_null(capture);
+	fflush(stderr);
+	dup2(fileno(capture), STDERR_FILENO);
+	fn(arg);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(capture);
+	while (fgets(line, sizeof(line), capture)) {
+		print_message("# captured: %s", line);
+		n += strstr(line, " warn: ") != NULL;
+	}
+	fclose(capture);
+	return n;
+}
+
+struct nameable_call {
+	const struct state_diff *in;
+	struct state_diff out;
+	size_t left_out;
+};
+
+static void call_nameable(void *arg)
+{
+	struct nameable_call *c = arg;
+
+	c->left_out = nft_plan_nameable(c->in, &c->out);
+}
+
+/*
+ * The planner leaves out, up front, what the kernel could not hold under
+ * its names (here: rate-limited Services whose keys nft_svc_name refuses),
+ * with one line per Service, and keeps everything else of the diff.
+ */
+static void test_unnameable_left_out(void **state)
+{
+	struct rate_limit rl = { .count = 5, .period = 1, .burst = 5 };
+	struct frontend fes[6];
+	struct frontend_change ch[5];
+	struct state_diff diff = { .changes = ch, .n_changes = 5 };
+	struct nameable_call c = { .in = &diff };
+	const char *services[6] = { "shop/cart", "a.b/c", "a.b/c", "a/b.c", "x.y/z", "a/b.c" };
+
+	for (int i = 0; i < 6; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "10.96.0.%d", 10 + i);
+		fe_init(&fes[i], addr, IPPROTO_TCP, 80 + i, FE_SERVE, 1, "10.1", 8080);
+		fes[i].service = strdup(services[i]);
+		fes[i].rate = i == 4 ? (struct rate_limit){ 0 } :
+				       rl; /* x.y/z: no limit, no objects */
+	}
+	/* Nothing to leave out: the diff as it is, nothing allocated. */
+	ch[0] = (struct frontend_change){ NULL, &fes[0] };
+	diff.n_changes = 1;
+	assert_int_equal(warnings_of(call_nameable, &c), 0);
+	assert_int_equal(c.left_out, 0);
+	assert_ptr_equal(c.out.changes, ch);
+
+	ch[1] = (struct frontend_change){ NULL, &fes[1] }; /* a.b/c, two frontends: one line */
+	ch[2] = (struct frontend_change){ NULL, &fes[2] };
+	ch[3] = (struct frontend_change){ &fes[5], &fes[3] }; /* a/b.c: neither side */
+	ch[4] = (struct frontend_change){ NULL, &fes[4] };
+	diff.n_changes = 5;
+	diff.full = true;
+	assert_int_equal(warnings_of(call_nameable, &c), 2);
+	assert_int_equal(c.left_out, 4);
+	assert_true(c.out.full);
+	assert_int_equal(c.out.n_changes, 2);
+	assert_ptr_equal(c.out.changes[0].new, &fes[0]);
+	assert_ptr_equal(c.out.changes[1].new, &fes[4]);
+	free(c.out.changes);
+
+	/* Never programmed, so never removed: the old side goes, the new one stays. */
+	fes[5].rate = (struct rate_limit){ 0 };
+	free(fes[5].service);
+	fes[5].service = strdup("a/b-c");
+	ch[0] = (struct frontend_change){ &fes[3], &fes[5] };
+	ch[1] = (struct frontend_change){ &fes[1], NULL };
+	diff = (struct state_diff){ .changes = ch, .n_changes = 2 };
+	assert_int_equal(warnings_of(call_nameable, &c), 0);
+	assert_int_equal(c.left_out, 2);
+	assert_int_equal(c.out.n_changes, 1);
+	assert_null(c.out.changes[0].old);
+	assert_ptr_equal(c.out.changes[0].new, &fes[5]);
+	free(c.out.changes);
+	for (int i = 0; i < 6; i++)
+		frontend_clear(&fes[i]);
 }
 
 /* A Service's rate limit: counters with starting values, the limit, its chain and rules. */
@@ -1189,6 +1487,9 @@ int main(void)
 		cmocka_unit_test(test_map_elements),
 		cmocka_unit_test(test_batch_splits_large_sets),
 		cmocka_unit_test(test_service_and_endpoint_names),
+		cmocka_unit_test(test_service_names_injective),
+		cmocka_unit_test(test_longest_names_fit),
+		cmocka_unit_test(test_unnameable_left_out),
 		cmocka_unit_test(test_limit_kernel_burst),
 		cmocka_unit_test(test_service_limit_messages),
 		cmocka_unit_test(test_affinity_messages),

@@ -16,6 +16,7 @@
 
 #include "datapath/bpf/bpf_datapath.h"
 #include "datapath/bpf/bpf_node_addrs.h"
+#include "datapath/bpf/bpf_services.h"
 #include "datapath/bpf/datapath_bpf_tc.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -77,15 +78,6 @@ static void backend_of(const struct backend *b, struct sl_backend *out)
 	memcpy(out->addr, b->addr.bytes, b->addr.family == AF_INET ? 4 : 16);
 	out->port = htons(b->port);
 	out->family = sl_family(b->addr.family);
-}
-
-static const char *frontend_name(const struct frontend *fe, char *buf, size_t len)
-{
-	char addr[IP_ADDR_STRLEN];
-
-	snprintf(buf, len, "%s %s:%u/%u", fe->service ? fe->service : "?",
-		 ip_addr_format(&fe->key.addr, addr), fe->key.port, fe->key.proto);
-	return buf;
 }
 
 static void delete_slots(struct datapath *dp, __u32 set, __u32 count)
@@ -200,7 +192,7 @@ static void prune_source_ranges(struct datapath *dp, const struct sl_service_key
 
 /* Writes fe's ranges, then removes the ones it no longer has: never an empty window. */
 static int write_source_ranges(struct datapath *dp, const struct sl_service_key *key,
-			       const struct frontend *fe)
+			       const struct frontend *fe, const struct bpf_map **full)
 {
 	int fd = bpf_map__fd(dp->skel->maps.source_ranges);
 	struct sl_source_range_key rk;
@@ -215,8 +207,11 @@ static int write_source_ranges(struct datapath *dp, const struct sl_service_key 
 		source_range_key_of(key, &fe->source_ranges[i], &rk);
 		if (bpf_map_update_elem(fd, &rk, &one, BPF_ANY)) {
 			err = -errno;
-			pr_warn("bpf: %s: cannot write a source range: %s",
-				frontend_name(fe, name, sizeof(name)), strerror(-err));
+			if (bpf_map_full(err))
+				*full = dp->skel->maps.source_ranges;
+			else
+				pr_warn("bpf: %s: cannot write a source range: %s",
+					bpf_frontend_name(fe, name, sizeof(name)), strerror(-err));
 			return err;
 		}
 	}
@@ -228,9 +223,13 @@ static int write_source_ranges(struct datapath *dp, const struct sl_service_key 
  * Writes fe: its backends under a fresh set, then the service entry in one
  * update, then drops the set it replaced. The programs see the old set or
  * the new one, never a half-written one. Returns 1 if an adopted entry was
- * already exactly right (nothing written), 0 if written, -errno on failure.
+ * already exactly right (nothing written), 0 if written, -errno on failure:
+ * the kernel then keeps what it had for fe's key. A failure for lack of
+ * room is not logged here (the caller logs once per Service): *full names
+ * the map that is full.
  */
-static int write_frontend(struct datapath *dp, const struct frontend *fe, bool adopting)
+static int write_frontend(struct datapath *dp, const struct frontend *fe, bool adopting,
+			  const struct bpf_map **full)
 {
 	int svc_fd = bpf_map__fd(dp->skel->maps.services);
 	int be_fd = bpf_map__fd(dp->skel->maps.backends);
@@ -256,7 +255,7 @@ static int write_frontend(struct datapath *dp, const struct frontend *fe, bool a
 	/* Ranges before the entry that enforces them; a stale one is gone before it could admit. */
 	if ((want.flags & SL_SVC_F_SOURCE_RANGES) ||
 	    (had_cur && (cur.flags & SL_SVC_F_SOURCE_RANGES))) {
-		err = write_source_ranges(dp, &key, fe);
+		err = write_source_ranges(dp, &key, fe, full);
 		if (err)
 			return err;
 	}
@@ -276,7 +275,7 @@ static int write_frontend(struct datapath *dp, const struct frontend *fe, bool a
 		if (bpf_map_update_elem(svc_fd, &key, &want, BPF_ANY)) {
 			err = -errno;
 			pr_warn("bpf: %s: cannot write the service entry: %s",
-				frontend_name(fe, name, sizeof(name)), strerror(-err));
+				bpf_frontend_name(fe, name, sizeof(name)), strerror(-err));
 			return err;
 		}
 		return 0;
@@ -291,9 +290,12 @@ static int write_frontend(struct datapath *dp, const struct frontend *fe, bool a
 			backend_of(&fe->backends[i], &be);
 			if (bpf_map_update_elem(be_fd, &slot, &be, BPF_ANY)) {
 				err = -errno;
-				pr_warn("bpf: %s: cannot write backend slot %u: %s",
-					frontend_name(fe, name, sizeof(name)), slot.slot,
-					strerror(-err));
+				if (bpf_map_full(err))
+					*full = dp->skel->maps.backends;
+				else
+					pr_warn("bpf: %s: cannot write backend slot %u: %s",
+						bpf_frontend_name(fe, name, sizeof(name)),
+						slot.slot, strerror(-err));
 				delete_slots(dp, want.backend_set, slot.slot);
 				return err;
 			}
@@ -302,8 +304,11 @@ static int write_frontend(struct datapath *dp, const struct frontend *fe, bool a
 	}
 	if (bpf_map_update_elem(svc_fd, &key, &want, BPF_ANY)) {
 		err = -errno;
-		pr_warn("bpf: %s: cannot write the service entry: %s",
-			frontend_name(fe, name, sizeof(name)), strerror(-err));
+		if (bpf_map_full(err))
+			*full = dp->skel->maps.services;
+		else
+			pr_warn("bpf: %s: cannot write the service entry: %s",
+				bpf_frontend_name(fe, name, sizeof(name)), strerror(-err));
 		delete_slots(dp, want.backend_set, want.count);
 		return err;
 	}
@@ -326,7 +331,7 @@ static int remove_frontend(struct datapath *dp, const struct frontend *fe)
 	if (bpf_map_delete_elem(svc_fd, &key) && errno != ENOENT) {
 		err = -errno;
 		pr_warn("bpf: %s: cannot delete the service entry: %s",
-			frontend_name(fe, name, sizeof(name)), strerror(-err));
+			bpf_frontend_name(fe, name, sizeof(name)), strerror(-err));
 		return err;
 	}
 	delete_slots(dp, cur.backend_set, cur.count);
@@ -351,6 +356,12 @@ static int cmp_live_set(const void *a, const void *b)
 	return x->set < y->set ? -1 : x->set > y->set;
 }
 
+/* The marker of a ClusterIP: refuses the ports no other frontend serves. */
+static bool is_marker(const struct frontend *fe)
+{
+	return !fe->key.proto && !fe->key.port;
+}
+
 /*
  * After a full apply: delete every service entry the diff did not list,
  * then every backend slot that no service entry uses (sets left by a
@@ -361,6 +372,7 @@ static void sweep(struct datapath *dp, const struct state_diff *diff)
 	int svc_fd = bpf_map__fd(dp->skel->maps.services);
 	int be_fd = bpf_map__fd(dp->skel->maps.backends);
 	struct sl_service_key *wanted = NULL, *stale = NULL, skey, snext;
+	const struct frontend *fe;
 	struct sl_backend_key *orphans = NULL, bkey, bnext;
 	struct live_set *live = NULL, probe, *hit;
 	size_t n_wanted = 0, n_stale = 0, n_live = 0, n_orphans = 0;
@@ -370,14 +382,18 @@ static void sweep(struct datapath *dp, const struct state_diff *diff)
 
 	wanted = xcalloc(diff->n_changes, sizeof(*wanted));
 	for (i = 0; i < diff->n_changes; i++) {
-		if (diff->changes[i].new &&frontend_programmable(diff->changes[i].new))
-			service_key_of(&diff->changes[i].new->key, &wanted[n_wanted++]);
+		fe = diff->changes[i].new;
+		/* A Service with no place has no entry: an adopted one goes. */
+		if (fe && frontend_programmable(fe) && bpf_placed(dp, fe->service_id))
+			service_key_of(&fe->key, &wanted[n_wanted++]);
 	}
-	qsort(wanted, n_wanted, sizeof(*wanted), cmp_service_key);
+	/* qsort and bsearch take no NULL array, even empty: nothing wanted is n == 0. */
+	if (n_wanted)
+		qsort(wanted, n_wanted, sizeof(*wanted), cmp_service_key);
 
 	for (prev = NULL; bpf_map_get_next_key(svc_fd, prev, &snext) == 0; prev = &skey) {
 		skey = snext;
-		if (bsearch(&skey, wanted, n_wanted, sizeof(*wanted), cmp_service_key))
+		if (n_wanted && bsearch(&skey, wanted, n_wanted, sizeof(*wanted), cmp_service_key))
 			continue;
 		grow((void **)&stale, &cap_stale, n_stale, sizeof(*stale));
 		stale[n_stale++] = skey;
@@ -396,11 +412,12 @@ static void sweep(struct datapath *dp, const struct state_diff *diff)
 		live[n_live].set = svc.backend_set;
 		live[n_live++].count = svc.count;
 	}
-	qsort(live, n_live, sizeof(*live), cmp_live_set);
+	if (n_live)
+		qsort(live, n_live, sizeof(*live), cmp_live_set);
 	for (prev = NULL; bpf_map_get_next_key(be_fd, prev, &bnext) == 0; prev = &bkey) {
 		bkey = bnext;
 		probe.set = bkey.backend_set;
-		hit = bsearch(&probe, live, n_live, sizeof(*live), cmp_live_set);
+		hit = n_live ? bsearch(&probe, live, n_live, sizeof(*live), cmp_live_set) : NULL;
 		if (hit && bkey.slot < hit->count)
 			continue;
 		grow((void **)&orphans, &cap_orphans, n_orphans, sizeof(*orphans));
@@ -417,114 +434,80 @@ static void sweep(struct datapath *dp, const struct state_diff *diff)
 	free(orphans);
 }
 
-/* ---- per-Service entries: name, rate limit, bucket, counters ---- */
+/* ---- Services that do not fit: logged once, kept, retried ---- */
 
-static void service_info_of(const struct frontend *fe, struct sl_service_info *info)
+/* The one line a Service gets when it starts waiting for room. */
+static void log_not_programmed(struct datapath *dp, const struct frontend *fe, int err,
+			       const struct bpf_map *full)
 {
-	memset(info, 0, sizeof(*info));
-	snprintf(info->name, sizeof(info->name), "%s", fe->service ? fe->service : "");
-	info->rate_count = fe->rate.count;
-	info->rate_period = fe->rate.count ? fe->rate.period : 0;
-	info->rate_burst = fe->rate.count ? fe->rate.burst : 0;
-	info->rate_interval_ns = rate_limit_interval_ns(&fe->rate);
-	info->rate_depth_ns = rate_limit_depth_ns(&fe->rate);
+	const char *svc = fe->service ? fe->service : "?";
+	char addr[IP_ADDR_STRLEN];
+
+	if (err == SL_NO_PLACE)
+		pr_warn("Service %s: not programmed: the BPF maps hold %u Services (--max-services)",
+			svc, dp->max_services);
+	else if (!bpf_map_full(err))
+		pr_warn("Service %s: not programmed: cannot write its service_info entry: %s", svc,
+			strerror(-err));
+	else if (!full)
+		pr_warn("Service %s: not programmed: BPF map service_info is full (%u entries, "
+			"--max-services)",
+			svc, bpf_map__max_entries(dp->skel->maps.service_info));
+	else
+		pr_warn("Service %s: frontend %s:%u/%u not programmed: BPF map %s is full (%u "
+			"entries, sized by --max-services=%u)",
+			svc, ip_addr_format(&fe->key.addr, addr), fe->key.port, fe->key.proto,
+			bpf_map__name(full), bpf_map__max_entries(full), dp->max_services);
 }
 
-/* Removes the Service's name, bucket and counters (its last frontend went). */
-static void forget_service(struct datapath *dp, __u32 id)
+/* A frontend the maps have no room for: kept for later, its Service logged once. */
+static void defer(struct datapath *dp, const struct frontend *fe, int err,
+		  const struct bpf_map *full)
 {
-	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_info), &id);
-	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.rate_buckets), &id);
-	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_counters), &id);
+	if (bpf_pending_put(dp, fe))
+		log_not_programmed(dp, fe, err, full);
 }
 
 /*
- * Writes the Service's name and limit if they changed. Another name under
- * the id (left by an agent before a restart, which numbers Services anew)
- * starts the bucket and counters afresh; a new limit starts a full bucket,
- * because a TAT charged at a slow old rate could run hours ahead.
+ * fe is what its key should hold now (fp: during a full apply, which
+ * adopts). A Service without a place gets one
+ * if one is free, else fe waits with the rest of its Service; a frontend
+ * that does not fit (a full map) waits alone, the kernel keeping what it
+ * had for the key. Returns 0 if written, 1 if an adopted entry was
+ * already right, 2 if fe waits for room, or -errno of a failure that is
+ * not for lack of room.
  */
-static int sync_service_info(struct datapath *dp, const struct frontend *fe)
+static int apply_new(struct datapath *dp, const struct frontend *fe, struct bpf_full_prep *fp)
 {
-	int info_fd = bpf_map__fd(dp->skel->maps.service_info);
-	struct sl_service_info want, have;
+	const struct bpf_map *full = NULL;
 	__u32 id = fe->service_id;
-	char name[128];
-	int err;
+	int err, info_err = 0;
 
-	service_info_of(fe, &want);
-	if (bpf_map_lookup_elem(info_fd, &id, &have) == 0) {
-		if (!memcmp(&have, &want, sizeof(want)))
-			return 0;
-		if (strcmp(have.name, want.name)) {
-			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_counters), &id);
-			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.rate_buckets), &id);
-		} else if (have.rate_interval_ns != want.rate_interval_ns ||
-			   have.rate_depth_ns != want.rate_depth_ns) {
-			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.rate_buckets), &id);
+	if (!bpf_placed(dp, id)) {
+		err = bpf_place_service(dp, fe);
+		if (bpf_map_full(err) && fp && !fp->renumbered) {
+			bpf_drop_renumbered(dp, fp, NULL, NULL);
+			err = bpf_place_service(dp, fe);
 		}
+		if (err) {
+			defer(dp, fe, err, NULL);
+			return err == SL_NO_PLACE || bpf_map_full(err) ? 2 : err;
+		}
+	} else {
+		/* A new name or limit; the Service keeps its place whatever happens. */
+		info_err = bpf_sync_service_info(dp, fe);
 	}
-	if (bpf_map_update_elem(info_fd, &id, &want, BPF_ANY)) {
-		err = -errno;
-		pr_warn("bpf: %s: cannot write the service_info entry: %s",
-			frontend_name(fe, name, sizeof(name)), strerror(-err));
+	bpf_service_ref(dp, fe);
+	err = write_frontend(dp, fe, fp != NULL, &full);
+	if (bpf_map_full(err)) {
+		defer(dp, fe, err, full);
+		return 2;
+	}
+	if (err < 0)
 		return err;
-	}
-	return 0;
-}
-
-static int service_ref(struct datapath *dp, const struct frontend *fe)
-{
-	__u32 id = fe->service_id;
-	size_t n;
-	__u32 *bigger;
-
-	if (id >= dp->n_frontends_of) {
-		n = dp->n_frontends_of ? dp->n_frontends_of : 256;
-		while (n <= id)
-			n *= 2;
-		bigger = xreallocarray(dp->frontends_of, n, sizeof(*bigger));
-		memset(bigger + dp->n_frontends_of, 0, (n - dp->n_frontends_of) * sizeof(*bigger));
-		dp->frontends_of = bigger;
-		dp->n_frontends_of = n;
-	}
-	dp->frontends_of[id]++;
-	return sync_service_info(dp, fe);
-}
-
-static void service_unref(struct datapath *dp, const struct frontend *fe)
-{
-	__u32 id = fe->service_id;
-
-	if (id < dp->n_frontends_of && dp->frontends_of[id] && !--dp->frontends_of[id])
-		forget_service(dp, id);
-}
-
-/* After a full apply: drop per-Service entries of ids no programmed frontend has. */
-static void sweep_services(struct datapath *dp)
-{
-	int fds[] = {
-		bpf_map__fd(dp->skel->maps.service_info),
-		bpf_map__fd(dp->skel->maps.rate_buckets),
-		bpf_map__fd(dp->skel->maps.service_counters),
-	};
-	__u32 key, next, *stale = NULL;
-	size_t n_stale = 0, cap = 0, i, m;
-	void *prev;
-
-	for (m = 0; m < sizeof(fds) / sizeof(fds[0]); m++) {
-		n_stale = 0;
-		for (prev = NULL; bpf_map_get_next_key(fds[m], prev, &next) == 0; prev = &key) {
-			key = next;
-			if (key < dp->n_frontends_of && dp->frontends_of[key])
-				continue;
-			grow((void **)&stale, &cap, n_stale, sizeof(*stale));
-			stale[n_stale++] = key;
-		}
-		for (i = 0; i < n_stale; i++)
-			bpf_map_delete_elem(fds[m], &stale[i]);
-	}
-	free(stale);
+	if (bpf_pending_del(dp, id, &fe->key))
+		pr_info("Service %s: programmed now", fe->service ? fe->service : "?");
+	return info_err && !bpf_map_full(info_err) ? info_err : err;
 }
 
 static bool same_key(const struct frontend *a, const struct frontend *b)
@@ -534,6 +517,105 @@ static bool same_key(const struct frontend *a, const struct frontend *b)
 	service_key_of(&a->key, &ka);
 	service_key_of(&b->key, &kb);
 	return !memcmp(&ka, &kb, sizeof(ka));
+}
+
+/* old is what its key held; new (or NULL) is its successor. */
+static int apply_old(struct datapath *dp, const struct frontend *old, const struct frontend *new)
+{
+	bool moved = !new || !same_key(old, new);
+	int err = 0;
+
+	if (!bpf_placed(dp, old->service_id)) {
+		/* Never in the kernel: only its copy goes. */
+		if (moved)
+			bpf_pending_del(dp, old->service_id, &old->key);
+		return 0;
+	}
+	if (moved) {
+		err = remove_frontend(dp, old);
+		bpf_pending_del(dp, old->service_id, &old->key);
+	}
+	bpf_service_unref(dp, old);
+	return err;
+}
+
+/*
+ * Programs what waits for room, lowest service_id first, until no place
+ * is left or a map is full: Services went, or a full apply swept stale
+ * entries. When nothing fits this costs a scan of pending[] and one
+ * failed map update at most.
+ */
+static void retry_pending(struct datapath *dp)
+{
+	bool can_place = true, can_write = true;
+	const struct bpf_map *full;
+	struct frontend_key key;
+	struct bpf_pending *p;
+	char *svc;
+	size_t id, i;
+	int err;
+
+	for (id = 0; id < dp->n_pending_ids && dp->n_unprogrammed && (can_place || can_write);
+	     id++) {
+		p = dp->pending[id];
+		if (!p)
+			continue;
+		if (!bpf_placed(dp, id)) {
+			if (!can_place)
+				continue;
+			if (bpf_place_service(dp, &p->fes[0])) {
+				can_place = false;
+				continue;
+			}
+		}
+		if (!can_write)
+			continue;
+		svc = xstrdup(p->fes[0].service ? p->fes[0].service : "?");
+		while (p) {
+			/* Ports first, as in bpf_apply. */
+			for (i = 0; i < p->n - 1 && is_marker(&p->fes[i]); i++)
+				;
+			full = NULL;
+			err = write_frontend(dp, &p->fes[i], false, &full);
+			if (err < 0) {
+				can_write = !bpf_map_full(err);
+				break;
+			}
+			key = p->fes[i].key;
+			if (bpf_pending_del(dp, id, &key)) {
+				pr_info("Service %s: programmed now: the BPF maps have room again",
+					svc);
+				p = NULL;
+			}
+		}
+		free(svc);
+	}
+}
+
+/* The count of Services not programmed, in agent_state for sluicectl and bpftool. */
+static void publish_state(struct datapath *dp)
+{
+	struct sl_agent_state st = {
+		.max_services = dp->max_services,
+		.services_not_programmed = (__u32)dp->n_unprogrammed,
+	};
+	__u32 key = 0;
+	int err;
+
+	if (dp->published == (long long)dp->n_unprogrammed)
+		return;
+	if (bpf_map_update_elem(bpf_map__fd(dp->skel->maps.agent_state), &key, &st, BPF_ANY)) {
+		err = -errno;
+		pr_warn("bpf: cannot write agent_state: %s", strerror(-err));
+		return;
+	}
+	if (dp->n_unprogrammed)
+		pr_warn("bpf: %zu Services not programmed (--max-services=%u, %zu placed)",
+			dp->n_unprogrammed, dp->max_services, dp->n_placed);
+	else if (dp->published > 0)
+		pr_info("bpf: every Service is programmed again (--max-services=%u, %zu placed)",
+			dp->max_services, dp->n_placed);
+	dp->published = (long long)dp->n_unprogrammed;
 }
 
 /*
@@ -561,61 +643,72 @@ static void reach_backends(struct datapath *dp, const struct state_diff *diff)
 
 int bpf_apply(struct datapath *dp, const struct state_diff *diff)
 {
-	const struct frontend_change *ch;
-	size_t i, written = 0, kept = 0, removed = 0;
+	const struct frontend *old, *new;
+	size_t i, k, written = 0, kept = 0, removed = 0, deferred = 0, *order = NULL;
+	struct bpf_full_prep prep = { 0 };
 	int err, first_err = 0;
 
 	/* A full apply lists every frontend as added: count them from zero. */
-	if (diff->full && dp->frontends_of)
-		memset(dp->frontends_of, 0, dp->n_frontends_of * sizeof(*dp->frontends_of));
-	for (i = 0; i < diff->n_changes; i++) {
-		ch = &diff->changes[i];
-		if (ch->new) {
-			/* A modify whose key moved out of our scope still removes the old one. */
-			if (!frontend_programmable(ch->new)) {
-				err = ch->old && frontend_programmable(ch->old) ?
-					      remove_frontend(dp, ch->old) :
-					      0;
-			} else {
-				err = write_frontend(dp, ch->new, diff->full);
-				if (err == 1) {
-					kept++;
-					err = 0;
-				} else if (!err) {
-					written++;
-				}
-				if (!err && ch->old && !same_key(ch->old, ch->new) &&
-				    frontend_programmable(ch->old))
-					err = remove_frontend(dp, ch->old);
-			}
-		} else if (ch->old && frontend_programmable(ch->old)) {
-			err = remove_frontend(dp, ch->old);
-			removed += !err;
-		} else {
-			err = 0;
+	if (diff->full) {
+		if (dp->frontends_of)
+			memset(dp->frontends_of, 0, dp->n_frontends_of * sizeof(*dp->frontends_of));
+		dp->n_placed = 0;
+		bpf_pending_clear(dp);
+		bpf_full_prep_init(&prep, diff);
+		order = bpf_full_apply_order(dp, diff, &prep);
+	}
+	/*
+	 * Ports before markers: should a map fill up mid-Service, its ports
+	 * serve without their marker rather than the marker refusing them.
+	 */
+	for (k = 0; k < 2 * diff->n_changes; k++) {
+		i = order ? order[k % diff->n_changes] : k % diff->n_changes;
+		old = diff->changes[i].old;
+		new = diff->changes[i].new;
+		if (is_marker(new ? new : old) != (k >= diff->n_changes))
+			continue;
+		if (old && !frontend_programmable(old))
+			old = NULL;
+		if (new && !frontend_programmable(new))
+			new = NULL;
+		/* New first, so that a modify keeps the Service's place and counters. */
+		if (new) {
+			err = apply_new(dp, new, diff->full ? &prep : NULL);
+			if (err == 1)
+				kept++;
+			else if (err == 2)
+				deferred++;
+			else if (!err)
+				written++;
+			if (err < 0 && !first_err)
+				first_err = err;
 		}
-		if (err && !first_err)
-			first_err = err;
-		/* New reference first, so that a modify keeps the Service's counters. */
-		if (ch->new &&frontend_programmable(ch->new)) {
-			err = service_ref(dp, ch->new);
+		if (old) {
+			err = apply_old(dp, old, new);
+			removed += !new && !err;
 			if (err && !first_err)
 				first_err = err;
 		}
-		if (ch->old && frontend_programmable(ch->old))
-			service_unref(dp, ch->old);
 	}
+	free(order);
+	if (diff->full)
+		free(prep.name_of);
 	if (diff->full) {
 		sweep(dp, diff);
-		sweep_services(dp);
+		bpf_sweep_services(dp);
 		prune_source_ranges(dp, NULL, NULL);
 	}
+	if (dp->n_unprogrammed)
+		retry_pending(dp);
+	publish_state(dp);
 	/* Addresses come and go with devices; NodePorts follow them at each apply. */
 	bpf_node_addrs_sync(bpf_map__fd(dp->skel->maps.node_addrs),
 			    bpf_map__fd(dp->skel->maps.dev_addrs));
 	if (dp->tc)
 		reach_backends(dp, diff);
-	pr_debug("bpf: applied %zu changes (%zu written, %zu already in place, %zu removed)%s",
-		 diff->n_changes, written, kept, removed, diff->full ? ", full" : "");
+	pr_debug("bpf: applied %zu changes (%zu written, %zu already in place, %zu removed, "
+		 "%zu waiting for room)%s; %zu Services not programmed",
+		 diff->n_changes, written, kept, removed, deferred, diff->full ? ", full" : "",
+		 dp->n_unprogrammed);
 	return first_err;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <linux/types.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "datapath/datapath.h"
 #include "lib/xalloc.h"
@@ -27,11 +28,38 @@ struct datapath {
 	struct bpf_link **links; /* one per program, in object order */
 	size_t n_links;
 	__u32 next_set; /* next backend set id; 0 is never used */
-	/* Programmed frontends per service_id: the Service's entries go with the last one. */
+	__u32 max_services; /* --max-services: Services with per-Service entries, at most */
+	/*
+	 * Per service_id of a Service that holds a place (a service_info
+	 * entry): its frontends, programmed or waiting for room. The
+	 * Service's entries go with the last one.
+	 */
 	__u32 *frontends_of;
 	size_t n_frontends_of;
+	size_t n_placed; /* Services with frontends_of[id] > 0 (<= max_services) */
+	/*
+	 * Per service_id: the Service's desired frontends that the maps have
+	 * no room for (bpf_pending.c), retried at each apply. A Service with
+	 * no place has all its frontends here and none in the kernel.
+	 */
+	struct bpf_pending **pending;
+	size_t n_pending_ids; /* length of pending[] */
+	size_t n_unprogrammed; /* Services with a pending entry */
+	long long published; /* n_unprogrammed as last written to agent_state; -1: never */
 	char bpffs[PATH_MAX];
 };
+
+/* A Service's frontends waiting for room, deep copies (bpf_pending.c). */
+struct bpf_pending {
+	struct frontend *fes;
+	size_t n, cap;
+};
+
+/* The sizes --max-services gives (0: the default). */
+static inline __u32 bpf_max_services(const struct datapath_config *cfg)
+{
+	return cfg && cfg->max_services ? cfg->max_services : SL_DEFAULT_MAX_SERVICES;
+}
 
 static inline const char *bpffs_dir(const struct datapath_config *cfg)
 {
@@ -79,5 +107,22 @@ void bpf_close(struct datapath *dp);
 int bpf_apply(struct datapath *dp, const struct state_diff *diff);
 /* bpf_stats.c: per-Service counters from the pins alone. */
 int bpf_read_stats(const struct datapath_config *cfg, struct service_stats **out, size_t *n_out);
+/* bpf_stats.c: agent_state from its pin (n: Services not programmed). */
+int bpf_read_agent_state(const struct datapath_config *cfg, struct sl_agent_state *out);
+int bpf_services_not_programmed(const struct datapath_config *cfg, uint64_t *n);
+/*
+ * bpf_open.c: sets max_entries of every map of obj that --max-services
+ * scales (the socket object's and the tc object's, so that both reuse the
+ * same pins). Before load.
+ */
+int bpf_size_maps(struct bpf_object *obj, __u32 max_services);
+/* bpf_pending.c: the frontends waiting for room, per service_id. */
+struct bpf_pending *bpf_pending_of(const struct datapath *dp, __u32 id);
+/* Keeps a copy of fe (replacing one of the same key); true if its Service had none. */
+bool bpf_pending_put(struct datapath *dp, const struct frontend *fe);
+/* Drops the copy of the frontend key of Service id; true if that was its last one. */
+bool bpf_pending_del(struct datapath *dp, __u32 id, const struct frontend_key *key);
+/* Drops every copy (a full apply starts over). */
+void bpf_pending_clear(struct datapath *dp);
 
 #endif

@@ -40,6 +40,14 @@ struct open_undo {
 	int n_dirs;
 	bool *map_pinned_here; /* per map */
 	bool *link_pinned_here; /* per program */
+	/*
+	 * Per map: the map whose pin set_map_pins dropped (another layout or
+	 * size), or -1. Re-pinned if open fails; a resized one (only
+	 * max_entries differs, resized[i]) has its entries copied first.
+	 */
+	int *old_fd;
+	bool *resized;
+	size_t n_maps;
 };
 
 static int fail(char *why, size_t why_len, int err, const char *fmt, ...)
@@ -230,8 +238,7 @@ static void undo_open(struct datapath *dp, struct open_undo *undo)
 	int d;
 
 	if (dp->skel) {
-		bpf_object__for_each_program(prog, dp->skel->obj)
-		{
+		bpf_object__for_each_program(prog, dp->skel->obj) {
 			if (i < dp->n_links && dp->links[i]) {
 				if (undo->link_pinned_here && undo->link_pinned_here[i])
 					bpf_link__unpin(dp->links[i]);
@@ -240,11 +247,15 @@ static void undo_open(struct datapath *dp, struct open_undo *undo)
 			i++;
 		}
 		i = 0;
-		bpf_object__for_each_map(map, dp->skel->obj)
-		{
+		bpf_object__for_each_map(map, dp->skel->obj) {
 			if (undo->map_pinned_here && undo->map_pinned_here[i] &&
 			    bpf_map__is_pinned(map))
 				bpf_map__unpin(map, NULL);
+			/* The pin set_map_pins dropped serves again, for the next try. */
+			if (i < undo->n_maps && undo->old_fd[i] >= 0 && bpf_map__pin_path(map) &&
+			    bpf_obj_pin(undo->old_fd[i], bpf_map__pin_path(map)))
+				pr_warn("bpf: cannot restore pinned map %s: %s",
+					bpf_map__pin_path(map), strerror(errno));
 			i++;
 		}
 		sock_bpf__destroy(dp->skel);
@@ -257,43 +268,200 @@ static void undo_open(struct datapath *dp, struct open_undo *undo)
 	free(dp);
 }
 
+/* The max_entries --max-services=n gives the map name, or 0 if it does not scale. */
+static __u32 scaled_max_entries(const char *name, __u32 n)
+{
+	if (!strcmp(name, "service_info") || !strcmp(name, "rate_buckets") ||
+	    !strcmp(name, "service_counters"))
+		return n;
+	if (!strcmp(name, "services"))
+		return n * SL_FRONTENDS_PER_SERVICE;
+	if (!strcmp(name, "backends"))
+		return n * SL_SLOTS_PER_SERVICE;
+	return 0;
+}
+
+int bpf_size_maps(struct bpf_object *obj, __u32 max_services)
+{
+	struct bpf_map *map;
+	__u32 size;
+	int err;
+
+	bpf_object__for_each_map(map, obj) {
+		size = scaled_max_entries(bpf_map__name(map), max_services);
+		if (size && (err = bpf_map__set_max_entries(map, size)))
+			return err;
+	}
+	return 0;
+}
+
 /*
- * A pinned map of another layout (an older agent's) cannot be reused by
- * libbpf: unpin it, so that load creates and pins a new one. Programs still
- * attached keep their reference to the old map until they are swapped out.
- * Returns true if the pin is gone (or there was none).
+ * A pinned map of another layout (an older agent's) or size (another
+ * --max-services) cannot be reused by libbpf: unpin it, so that load
+ * creates and pins a new one. Programs still attached keep their reference
+ * to the old map until they are swapped out. Returns the old map's fd if
+ * the pin was dropped (*resized: only max_entries differs, so its entries
+ * can be copied), else -1.
  */
-static bool drop_incompatible_pin(const struct bpf_map *map, const char *path)
+static int drop_incompatible_pin(const struct bpf_map *map, const char *path, bool *resized)
 {
 	struct bpf_map_info info;
 	__u32 len = sizeof(info);
 	int fd;
 
+	*resized = false;
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		return errno == ENOENT;
+		return -1;
 	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
-		close(fd);
-		return false; /* let load report what is wrong */
-	}
-	close(fd);
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		goto keep; /* let load report what is wrong */
 	if (info.type == (__u32)bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
 	    info.value_size == bpf_map__value_size(map) &&
 	    info.max_entries == bpf_map__max_entries(map) &&
 	    info.map_flags == bpf_map__map_flags(map))
-		return false;
+		goto keep;
+	*resized = info.type == (__u32)bpf_map__type(map) &&
+		   info.key_size == bpf_map__key_size(map) &&
+		   info.value_size == bpf_map__value_size(map) &&
+		   info.map_flags == bpf_map__map_flags(map);
 	if (unlink(path)) {
 		pr_warn("bpf: cannot remove pinned map %s of another layout: %s", path,
 			strerror(errno));
-		return false;
+		goto keep;
 	}
-	pr_info("bpf: pinned map %s has another layout (type %u key %u value %u max %u flags "
-		"0x%x; want %u %u %u %u 0x%x): replaced by a new empty one",
-		path, info.type, info.key_size, info.value_size, info.max_entries, info.map_flags,
-		bpf_map__type(map), bpf_map__key_size(map), bpf_map__value_size(map),
-		bpf_map__max_entries(map), bpf_map__map_flags(map));
-	return true;
+	if (*resized)
+		pr_info("bpf: pinned map %s holds %u entries, %u wanted (--max-services): "
+			"replaced by a new one, its entries copied over",
+			path, info.max_entries, bpf_map__max_entries(map));
+	else
+		pr_info("bpf: pinned map %s has another layout (type %u key %u value %u max %u "
+			"flags 0x%x; want %u %u %u %u 0x%x): replaced by a new empty one",
+			path, info.type, info.key_size, info.value_size, info.max_entries,
+			info.map_flags, bpf_map__type(map), bpf_map__key_size(map),
+			bpf_map__value_size(map), bpf_map__max_entries(map),
+			bpf_map__map_flags(map));
+	return fd;
+keep:
+	close(fd);
+	return -1;
+}
+
+static bool map_is_percpu(enum bpf_map_type type)
+{
+	return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+	       type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+#define SL_COPY_BATCH 4096
+
+/*
+ * Batched copy (BPF_MAP_LOOKUP_BATCH, UPDATE_BATCH): a million backend
+ * slots take seconds one syscall at a time. Returns 0 when done, -E2BIG
+ * when map is full, or another -errno (the map type has no batch
+ * operations, say): the caller then copies element by element.
+ */
+static int copy_batched(int old_fd, int fd, size_t key_size, size_t value_size, size_t *copied)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	void *keys = xcalloc(SL_COPY_BATCH, key_size), *values = xcalloc(SL_COPY_BATCH, value_size);
+	__u64 in = 0, out = 0;
+	__u32 count, done;
+	bool first = true;
+	int err = 0, lerr;
+
+	*copied = 0;
+	for (;;) {
+		count = SL_COPY_BATCH;
+		lerr = bpf_map_lookup_batch(old_fd, first ? NULL : &in, &out, keys, values, &count,
+					    &opts) ?
+			       -errno :
+			       0;
+		first = false;
+		if (lerr && lerr != -ENOENT) {
+			err = lerr;
+			break;
+		}
+		if (count) {
+			done = count;
+			if (bpf_map_update_batch(fd, keys, values, &done, &opts)) {
+				err = -errno;
+				*copied += done;
+				break;
+			}
+			*copied += done;
+		}
+		if (lerr == -ENOENT)
+			break;
+		in = out;
+	}
+	free(keys);
+	free(values);
+	return err;
+}
+
+/*
+ * Copies every entry of old_fd into map, a new map of the same layout and
+ * another size, before any program uses it: the programs swapped in next
+ * find what the old ones served from, so a new --max-services interrupts
+ * nothing. Entries that do not fit a smaller map are left to the first
+ * apply (which removes stale ones and retries what did not fit).
+ */
+static void copy_entries(int old_fd, const struct bpf_map *map)
+{
+	size_t key_size = bpf_map__key_size(map), value_size = bpf_map__value_size(map);
+	size_t copied = 0, full = 0, failed = 0;
+	int fd = bpf_map__fd(map), ncpus, first_err = 0, err;
+	void *key, *next, *value, *prev = NULL, *tmp;
+
+	if (map_is_percpu(bpf_map__type(map))) {
+		ncpus = libbpf_num_possible_cpus();
+		if (ncpus <= 0)
+			return;
+		value_size = ((value_size + 7) & ~(size_t)7) * ncpus;
+	}
+	err = copy_batched(old_fd, fd, key_size, value_size, &copied);
+	if (err == -E2BIG) {
+		pr_warn("bpf: map %s: %zu entries copied into the resized map, which is full; "
+			"the first apply retries the rest",
+			bpf_map__name(map), copied);
+		return;
+	}
+	if (!err)
+		goto out;
+	/* No batch operations for this map: one element at a time (BPF_ANY: again is harmless). */
+	copied = 0;
+	key = xcalloc(1, key_size);
+	next = xcalloc(1, key_size);
+	value = xcalloc(1, value_size);
+	while (bpf_map_get_next_key(old_fd, prev, next) == 0) {
+		if (bpf_map_lookup_elem(old_fd, next, value) == 0) {
+			if (bpf_map_update_elem(fd, next, value, BPF_ANY) == 0) {
+				copied++;
+			} else if (errno == E2BIG || errno == ENOSPC) {
+				full++;
+			} else {
+				first_err = first_err ? first_err : errno;
+				failed++;
+			}
+		}
+		tmp = key;
+		key = next;
+		next = tmp;
+		prev = key;
+	}
+	free(key);
+	free(next);
+	free(value);
+	if (full || failed) {
+		pr_warn("bpf: map %s: %zu entries copied into the resized map, %zu did not fit, "
+			"%zu failed%s%s",
+			bpf_map__name(map), copied, full, failed, failed ? ": " : "",
+			failed ? strerror(first_err) : "");
+		return;
+	}
+out:
+	pr_info("bpf: map %s: %zu entries copied into the resized map", bpf_map__name(map), copied);
 }
 
 /* Sets every map's pin path so that load reuses pinned maps and pins new ones. */
@@ -304,10 +472,16 @@ static int set_map_pins(struct datapath *dp, struct open_undo *undo, char *why, 
 	size_t n = 0, i = 0;
 	int err;
 
-	bpf_object__for_each_map(map, dp->skel->obj) n++;
-	undo->map_pinned_here = xcalloc(n, sizeof(bool));
 	bpf_object__for_each_map(map, dp->skel->obj)
-	{
+		n++;
+	undo->map_pinned_here = xcalloc(n, sizeof(bool));
+	undo->old_fd = xcalloc(n, sizeof(int));
+	undo->resized = xcalloc(n, sizeof(bool));
+	undo->n_maps = n;
+	for (i = 0; i < n; i++)
+		undo->old_fd[i] = -1;
+	i = 0;
+	bpf_object__for_each_map(map, dp->skel->obj) {
 		err = join(path, dp->bpffs, SL_PIN_MAPS_DIR, bpf_map__name(map));
 		if (!err)
 			err = bpf_map__set_pin_path(map, path);
@@ -315,8 +489,9 @@ static int set_map_pins(struct datapath *dp, struct open_undo *undo, char *why, 
 			return fail(why, why_len, err, "cannot set pin path of map %s: %s",
 				    bpf_map__name(map), strerror(-err));
 		if (!access(path, F_OK))
-			drop_incompatible_pin(map, path);
-		undo->map_pinned_here[i++] = access(path, F_OK) != 0;
+			undo->old_fd[i] = drop_incompatible_pin(map, path, &undo->resized[i]);
+		undo->map_pinned_here[i] = access(path, F_OK) != 0;
+		i++;
 	}
 	return 0;
 }
@@ -382,15 +557,15 @@ static int attach_programs(struct datapath *dp, const char *cgroup_path, struct 
 	__u64 cgid = 0;
 	int err = 0;
 
-	bpf_object__for_each_program(prog, dp->skel->obj) n++;
+	bpf_object__for_each_program(prog, dp->skel->obj)
+		n++;
 	dp->links = xcalloc(n, sizeof(*dp->links));
 	progs = xcalloc(n, sizeof(*progs));
 	reuse = xcalloc(n, sizeof(*reuse));
 	undo->link_pinned_here = xcalloc(n, sizeof(bool));
 	dp->n_links = n;
 	i = 0;
-	bpf_object__for_each_program(prog, dp->skel->obj)
-	{
+	bpf_object__for_each_program(prog, dp->skel->obj) {
 		progs[i] = prog;
 		reuse[i].old_prog_fd = -1;
 		i++;
@@ -470,10 +645,28 @@ out:
 	return err;
 }
 
+static void undo_free(struct open_undo *undo)
+{
+	size_t m;
+	int i;
+
+	for (i = 0; i < undo->n_dirs; i++)
+		free(undo->dirs[i]);
+	for (m = 0; m < undo->n_maps; m++) {
+		if (undo->old_fd[m] >= 0)
+			close(undo->old_fd[m]);
+	}
+	free(undo->old_fd);
+	free(undo->resized);
+	free(undo->map_pinned_here);
+	free(undo->link_pinned_here);
+}
+
 int bpf_open(const struct datapath_config *cfg, struct datapath **out, char *why, size_t why_len)
 {
 	struct open_undo undo = { 0 };
 	char cgroup_path[PATH_MAX];
+	struct bpf_map *map;
 	struct datapath *dp;
 	int err, i;
 
@@ -502,6 +695,13 @@ int bpf_open(const struct datapath_config *cfg, struct datapath **out, char *why
 		err = fail(why, why_len, -errno, "cannot open the BPF object: %s", strerror(errno));
 		goto err;
 	}
+	dp->max_services = bpf_max_services(cfg);
+	err = bpf_size_maps(dp->skel->obj, dp->max_services);
+	if (err) {
+		err = fail(why, why_len, err, "cannot size the maps for --max-services=%u: %s",
+			   dp->max_services, strerror(-err));
+		goto err;
+	}
 	err = set_map_pins(dp, &undo, why, why_len);
 	if (err)
 		goto err;
@@ -513,6 +713,13 @@ int bpf_open(const struct datapath_config *cfg, struct datapath **out, char *why
 			   "version under %s/%s): %s",
 			   dp->bpffs, SL_PIN_MAPS_DIR, strerror(-err));
 		goto err;
+	}
+	/* Before the programs are swapped in: they must find what the old ones served. */
+	i = 0;
+	bpf_object__for_each_map(map, dp->skel->obj) {
+		if (undo.old_fd[i] >= 0 && undo.resized[i])
+			copy_entries(undo.old_fd[i], map);
+		i++;
 	}
 	err = attach_programs(dp, cgroup_path, &undo, why, why_len);
 	if (err)
@@ -528,7 +735,8 @@ int bpf_open(const struct datapath_config *cfg, struct datapath **out, char *why
 
 		err = join(maps_dir, dp->bpffs, SL_PIN_MAPS_DIR, NULL);
 		if (!err)
-			err = tc_datapath_open(maps_dir, cfg->devices, &dp->tc, why, why_len);
+			err = tc_datapath_open(maps_dir, cfg->devices, dp->max_services, &dp->tc,
+					       why, why_len);
 		if (err)
 			goto err;
 	}
@@ -536,19 +744,16 @@ int bpf_open(const struct datapath_config *cfg, struct datapath **out, char *why
 	dp->next_set = max_backend_set(bpf_map__fd(dp->skel->maps.services)) + 1;
 	if (!dp->next_set)
 		dp->next_set = 1;
-	pr_info("bpf: datapath open, pins under %s, next backend set %u", dp->bpffs, dp->next_set);
-	for (i = 0; i < undo.n_dirs; i++)
-		free(undo.dirs[i]);
-	free(undo.map_pinned_here);
-	free(undo.link_pinned_here);
+	dp->published = -1;
+	pr_info("bpf: datapath open, pins under %s, next backend set %u, maps sized for %u "
+		"Services (--max-services)",
+		dp->bpffs, dp->next_set, dp->max_services);
+	undo_free(&undo);
 	*out = dp;
 	return 0;
 err:
 	undo_open(dp, &undo);
-	for (i = 0; i < undo.n_dirs; i++)
-		free(undo.dirs[i]);
-	free(undo.map_pinned_here);
-	free(undo.link_pinned_here);
+	undo_free(&undo);
 	return err;
 }
 
@@ -565,6 +770,8 @@ void bpf_close(struct datapath *dp)
 	sock_bpf__destroy(dp->skel);
 	if (dp->cgroup_fd >= 0)
 		close(dp->cgroup_fd);
+	bpf_pending_clear(dp);
+	free(dp->pending);
 	free(dp->frontends_of);
 	free(dp->links);
 	free(dp);

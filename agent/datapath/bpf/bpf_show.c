@@ -144,6 +144,7 @@ int bpf_print_frontends(const struct datapath_config *cfg, FILE *out)
 {
 	struct service_entry *entries = NULL;
 	struct sl_service_key key, next;
+	struct sl_agent_state st;
 	size_t n = 0, cap = 0, i;
 	int services_fd, backends_fd, info_fd;
 	void *prev = NULL;
@@ -166,9 +167,16 @@ int bpf_print_frontends(const struct datapath_config *cfg, FILE *out)
 		if (bpf_map_lookup_elem(services_fd, &key, &entries[n].val) == 0)
 			n++;
 	}
-	qsort(entries, n, sizeof(*entries), cmp_entries);
+	if (n)
+		qsort(entries, n, sizeof(*entries), cmp_entries);
 	for (i = 0; i < n; i++)
 		print_entry(&entries[i], backends_fd, info_fd, out);
+	/* Services the agent found no room for are in no map: say so, beside the listing. */
+	if (bpf_read_agent_state(cfg, &st) == 0 && st.services_not_programmed)
+		fprintf(stderr,
+			"sluicectl: %u Services not programmed: the BPF maps hold %u Services "
+			"(--max-services); the agent's log names them\n",
+			st.services_not_programmed, st.max_services);
 	free(entries);
 	close(services_fd);
 	close(backends_fd);

@@ -105,7 +105,8 @@ int bpf_read_stats(const struct datapath_config *cfg, struct service_stats **out
 		e->rate.period = info.rate_period;
 		e->rate.burst = info.rate_burst;
 	}
-	qsort(arr, n, sizeof(*arr), cmp_stats_id);
+	if (n)
+		qsort(arr, n, sizeof(*arr), cmp_stats_id);
 	n_named = n;
 	for (prev = NULL; bpf_map_get_next_key(counters_fd, prev, &next) == 0; prev = &key) {
 		key = next;
@@ -117,7 +118,8 @@ int bpf_read_stats(const struct datapath_config *cfg, struct service_stats **out
 			e->limited += percpu[cpu].limited;
 		}
 	}
-	qsort(arr, n, sizeof(*arr), cmp_stats);
+	if (n)
+		qsort(arr, n, sizeof(*arr), cmp_stats);
 out:
 	free(percpu);
 	close(info_fd);
@@ -129,4 +131,33 @@ out:
 	*out = arr;
 	*n_out = n;
 	return 0;
+}
+
+int bpf_read_agent_state(const struct datapath_config *cfg, struct sl_agent_state *out)
+{
+	char path[PATH_MAX];
+	__u32 key = 0;
+	int fd, err = 0;
+
+	memset(out, 0, sizeof(*out));
+	fd = open_pin(cfg, "agent_state", path);
+	if (fd < 0)
+		return fd;
+	if (bpf_map_lookup_elem(fd, &key, out))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/*
+ * Services not programmed for lack of room, as the agent counted them at
+ * its last apply (0 before an agent that counts them has applied).
+ */
+int bpf_services_not_programmed(const struct datapath_config *cfg, uint64_t *n)
+{
+	struct sl_agent_state st;
+	int err = bpf_read_agent_state(cfg, &st);
+
+	*n = err ? 0 : st.services_not_programmed;
+	return err == -ENOENT ? 0 : err;
 }

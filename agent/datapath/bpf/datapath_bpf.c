@@ -21,6 +21,7 @@
 #include "datapath/bpf/bpf_datapath.h"
 #include "datapath/bpf/bpf_show.h"
 #include "datapath/bpf/datapath_bpf_tc.h"
+#include "lib/caps.h"
 #include "lib/log.h"
 #include "shared.h"
 
@@ -118,5 +119,12 @@ const struct datapath_ops bpf_datapath_ops = {
 	.present = bpf_present,
 	.read_stats = bpf_read_stats,
 	.print_frontends = bpf_print_frontends,
+	.services_not_programmed = bpf_services_not_programmed,
 	.inspect_hint = "bpftool map dump pinned BPFFS/maps/services",
+	/*
+	 * Map updates through the open fds (before 6.5 every bpf() command
+	 * needs CAP_BPF where unprivileged BPF is disabled), and the tc
+	 * filters for devices that the backends' routes add later.
+	 */
+	.runtime_caps = CAPS_BIT(CAP_BPF) | CAPS_BIT(CAP_NET_ADMIN),
 };

@@ -26,6 +26,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "datapath/bpf/bpf_datapath.h"
 #include "datapath/bpf/datapath_bpf_tc.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -87,8 +88,7 @@ static int route_oif_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct nlattr *attr;
 
-	mnl_attr_for_each(attr, nlh, sizeof(struct rtmsg))
-	{
+	mnl_attr_for_each(attr, nlh, sizeof(struct rtmsg)) {
 		if (mnl_attr_get_type(attr) == RTA_OIF)
 			*(int *)data = (int)mnl_attr_get_u32(attr);
 	}
@@ -187,14 +187,25 @@ static int query_ours(int ifindex, enum bpf_tc_attach_point point)
 	return strncmp(info.name, SL_TC_PROG_PREFIX, strlen(SL_TC_PROG_PREFIX)) ? -EEXIST : 1;
 }
 
-/* Attaches (or replaces in place) our program on one hook of ifindex. */
-static int attach_hook(int ifindex, enum bpf_tc_attach_point point, int prog_fd, const char *name)
+/*
+ * Attaches (or replaces in place) our program on one hook of ifindex;
+ * recorded: an agent recorded the device in tc_devices.
+ */
+static int attach_hook(int ifindex, enum bpf_tc_attach_point point, int prog_fd, const char *name,
+		       bool recorded)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = SL_TC_HANDLE,
 		    .priority = SL_TC_PRIORITY, .flags = BPF_TC_F_REPLACE);
 	int err = query_ours(ifindex, point);
 
+	/*
+	 * Once synced the agent has no CAP_SYS_ADMIN to look a program up by
+	 * id (Documentation/security.md): a filter at our handle on a device
+	 * an agent recorded is an earlier agent's.
+	 */
+	if (err == -EPERM && recorded)
+		err = 1;
 	if (err == -EEXIST) {
 		pr_warn("bpf: %s: another program holds tc handle 0x%x priority 0x%x on %s; "
 			"not replacing it",
@@ -248,10 +259,10 @@ static int attach_device(struct tc_datapath *tc, int ifindex)
 	/* Recorded before attaching: a crash in between still leaves cleanup its facts. */
 	bpf_map_update_elem(devices_fd, &key, &dev, BPF_ANY);
 	err = attach_hook(ifindex, BPF_TC_INGRESS, bpf_program__fd(tc->skel->progs.sl_tc_ingress),
-			  name);
+			  name, known);
 	if (!err)
 		err = attach_hook(ifindex, BPF_TC_EGRESS,
-				  bpf_program__fd(tc->skel->progs.sl_tc_egress), name);
+				  bpf_program__fd(tc->skel->progs.sl_tc_egress), name, known);
 	if (err)
 		goto fail;
 	if (tc->n_ifindexes == tc->cap_ifindexes) {
@@ -277,8 +288,7 @@ static int set_pins(struct tc_bpf *skel, const char *maps_dir)
 	__u32 len;
 	int err, fd;
 
-	bpf_object__for_each_map(map, skel->obj)
-	{
+	bpf_object__for_each_map(map, skel->obj) {
 		if (snprintf(path, sizeof(path), "%s/%s", maps_dir, bpf_map__name(map)) >=
 		    (int)sizeof(path))
 			return -ENAMETOOLONG;
@@ -305,8 +315,8 @@ static int set_pins(struct tc_bpf *skel, const char *maps_dir)
 	return 0;
 }
 
-int tc_datapath_open(const char *maps_dir, const char *devices, struct tc_datapath **out, char *why,
-		     size_t why_len)
+int tc_datapath_open(const char *maps_dir, const char *devices, __u32 max_services,
+		     struct tc_datapath **out, char *why, size_t why_len)
 {
 	struct tc_datapath *tc;
 	char *list, *name, *save = NULL;
@@ -320,7 +330,10 @@ int tc_datapath_open(const char *maps_dir, const char *devices, struct tc_datapa
 		snprintf(why, why_len, "cannot open the tc BPF object: %s", strerror(-err));
 		goto fail;
 	}
-	err = set_pins(tc->skel, maps_dir);
+	/* The same sizes as the socket object's, or its pins would look like another layout. */
+	err = bpf_size_maps(tc->skel->obj, max_services);
+	if (!err)
+		err = set_pins(tc->skel, maps_dir);
 	if (err) {
 		snprintf(why, why_len, "cannot set the tc maps' pins: %s", strerror(-err));
 		goto fail;

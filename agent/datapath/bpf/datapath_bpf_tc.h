@@ -9,19 +9,21 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <linux/types.h>
 
 #include "lib/addr.h"
 
 struct tc_datapath;
 
 /*
- * Loads the tc programs, sharing the maps pinned under maps_dir, and
- * attaches them (ingress and egress) to each device of the comma-separated
- * list, replacing our filters in place if an agent left them. Returns 0 or
- * -errno with one reason in why.
+ * Loads the tc programs, sharing the maps pinned under maps_dir (sized for
+ * max_services, as the socket object's), and attaches them (ingress and
+ * egress) to each device of the comma-separated list, replacing our
+ * filters in place if an agent left them. Returns 0 or -errno with one
+ * reason in why.
  */
-int tc_datapath_open(const char *maps_dir, const char *devices, struct tc_datapath **out, char *why,
-		     size_t why_len);
+int tc_datapath_open(const char *maps_dir, const char *devices, __u32 max_services,
+		     struct tc_datapath **out, char *why, size_t why_len);
 /*
  * Attaches the programs also to the devices the node routes these
  * addresses through (backends of external frontends): replies of SNATed

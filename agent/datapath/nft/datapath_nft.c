@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "datapath/datapath.h"
+#include "lib/caps.h"
 #include "lib/log.h"
 #include "lib/strmap.h"
 #include "lib/xalloc.h"
@@ -65,13 +66,16 @@ static void nft_close(struct datapath *dp)
 	free(dp);
 }
 
-static int nft_apply(struct datapath *dp, const struct state_diff *diff)
+static int nft_apply(struct datapath *dp, const struct state_diff *all)
 {
 	struct backend_ranges before;
 	struct strmap old_counters;
+	struct state_diff kept, *diff = &kept;
 	struct nft_batch b;
 	int err;
 
+	/* What can never be programmed is refused here, with a log line, not by the kernel. */
+	nft_plan_nameable(all, &kept);
 	memset(&before, 0, sizeof(before));
 	strmap_init(&old_counters);
 	if (diff->full) {
@@ -123,6 +127,8 @@ out:
 		nft_ranges_destroy(&before);
 	}
 	nft_old_counters_free(&old_counters);
+	if (kept.changes != all->changes)
+		free(kept.changes);
 	return err;
 }
 
@@ -190,4 +196,6 @@ const struct datapath_ops nft_datapath_ops = {
 	.present = nft_present,
 	.read_stats = nft_read_stats,
 	.inspect_hint = "nft list table inet sluice",
+	/* Every nfnetlink message, and SO_SNDBUFFORCE for a large batch. */
+	.runtime_caps = CAPS_BIT(CAP_NET_ADMIN),
 };

@@ -24,6 +24,10 @@
 /* Enough for any real list; more ranges than this are cut with a warning. */
 #define NFT_FW_MAX_RANGES 1024
 
+_Static_assert(NFT_FW_NAME_LEN < NFT_EP_NAME_MAX && NFT_FW_NAME_LEN <= NFT_CHAIN_MAXNAMELEN - 1 &&
+		       NFT_FW_NAME_LEN <= NFT_SET_MAXNAMELEN - 1,
+	       "firewall chain and allow set names fit their buffers and the kernel");
+
 static void fw_name(const char *prefix, const struct frontend_key *key, char *buf, size_t len)
 {
 	char fe[NFT_CHAIN_NAME_MAX];

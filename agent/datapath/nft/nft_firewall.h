@@ -14,6 +14,9 @@
 #include "core/state.h"
 #include "datapath/nft/nft_frontend.h"
 
+/* firewall-<frontend name without "fe-"> (allow- is shorter): at most 65 bytes. */
+#define NFT_FW_NAME_LEN (sizeof("firewall-") - 1 + NFT_FE_NAME_LEN - 3)
+
 /* firewall-10.0.0.5-tcp-80 and allow-10.0.0.5-tcp-80 (buffers of NFT_EP_NAME_MAX). */
 void nft_fw_chain_name(const struct frontend_key *key, char *buf, size_t len);
 void nft_fw_set_name(const struct frontend_key *key, char *buf, size_t len);

@@ -30,6 +30,14 @@
 
 /* ---- names ---- */
 
+_Static_assert(IP_ADDR_STRLEN - 1 <= NFT_ADDR_TEXT_MAX, "an address text fits its bound");
+_Static_assert(NFT_FE_NAME_LEN < NFT_CHAIN_NAME_MAX && NFT_EP_NAME_LEN < NFT_EP_NAME_MAX,
+	       "the name buffers hold the longest names");
+_Static_assert(NFT_FE_NAME_LEN <= NFT_CHAIN_MAXNAMELEN - 1 &&
+		       NFT_EP_NAME_LEN <= NFT_CHAIN_MAXNAMELEN - 1 &&
+		       NFT_EP_NAME_LEN <= NFT_SET_MAXNAMELEN - 1,
+	       "frontend and endpoint names fit the kernel's limits");
+
 static const char *proto_name(uint8_t proto, char *buf, size_t len)
 {
 	const char *name = l4_proto_name(proto);
@@ -70,6 +78,15 @@ void nft_fe_key_text(const struct frontend_key *key, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%s %s/%u", addr, proto_name(key->proto, proto, sizeof(proto)),
 			 key->port);
+}
+
+const char *nft_fe_unnameable(const struct frontend *fe)
+{
+	/* Names from the key always fit (the bounds above); the Service key is checked. */
+	if (nft_fe_has_rate(fe) && !nft_svc_nameable(fe->service))
+		return "its rate-limit objects cannot be named (the namespace and the name must "
+		       "each be 1-63 of [a-z0-9-])";
+	return NULL;
 }
 
 static void ep_name(const char *prefix, const struct frontend_key *key, const struct backend *be,

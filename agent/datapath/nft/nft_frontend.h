@@ -13,9 +13,23 @@
 
 #include "core/state.h"
 
-/* "fe-" + IPv6 text + "-sctp-65535" fits easily; nft allows 256. */
+/*
+ * The longest texts in a frontend's names: an address (IP_ADDR_STRLEN - 1 =
+ * INET6_ADDRSTRLEN - 1 = 45, more than any IPv6 text; "nodeport6" is 9), a
+ * protocol ("sctp", "p255") and a port ("65535").
+ */
+#define NFT_ADDR_TEXT_MAX 45
+#define NFT_PROTO_TEXT_MAX 4
+#define NFT_PORT_TEXT_MAX 5
+/* fe-<address>-<proto>-<port>: at most 59 bytes. */
+#define NFT_FE_NAME_LEN (3 + NFT_ADDR_TEXT_MAX + 1 + NFT_PROTO_TEXT_MAX + 1 + NFT_PORT_TEXT_MAX)
+/* aff-<frontend name without "fe-">-<backend address>-<port> (ep- is shorter): at most 112. */
+#define NFT_EP_NAME_LEN (4 + NFT_FE_NAME_LEN - 3 + 1 + NFT_ADDR_TEXT_MAX + 1 + NFT_PORT_TEXT_MAX)
+/*
+ * Buffers for them (checked at compile time, as is that every name fits the
+ * kernel's NFT_CHAIN_MAXNAMELEN / NFT_SET_MAXNAMELEN - 1 = 255 bytes).
+ */
 #define NFT_CHAIN_NAME_MAX 80
-/* Endpoint chains and affinity sets: a frontend's name plus a backend's. */
 #define NFT_EP_NAME_MAX 160
 
 struct nft_batch;
@@ -27,6 +41,13 @@ struct nft_batch;
 void nft_fe_chain_name(const struct frontend_key *key, char *buf, size_t len);
 /* "10.96.0.10 tcp/80" for log lines. */
 void nft_fe_key_text(const struct frontend_key *key, char *buf, size_t len);
+/*
+ * NULL if every name fe's programming needs can be written, fits the kernel
+ * and belongs to fe alone; else why not, for a log line. Names made from
+ * the key fit by construction (the bounds above); a rate-limited
+ * frontend's Service key must be one nft_svc_name accepts.
+ */
+const char *nft_fe_unnameable(const struct frontend *fe);
 
 /* A served frontend's chain. */
 void nft_msg_fe_chain_add(struct nft_batch *b, const struct frontend_key *key);

@@ -40,6 +40,50 @@ struct svc_state {
 	char *service; /* "ns/name" */
 };
 
+/* ---- what can be programmed at all ---- */
+
+size_t nft_plan_nameable(const struct state_diff *diff, struct state_diff *out)
+{
+	const char *logged = NULL;
+	size_t left_out = 0, n = 0;
+
+	*out = *diff;
+	for (size_t i = 0; i < diff->n_changes && !left_out; i++) {
+		const struct frontend *before = diff->changes[i].old, *after = diff->changes[i].new;
+
+		left_out = (before && nft_fe_unnameable(before)) ||
+			   (after && nft_fe_unnameable(after));
+	}
+	if (!left_out)
+		return 0;
+	left_out = 0;
+	out->changes = xcalloc(diff->n_changes, sizeof(*out->changes));
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		struct frontend_change ch = diff->changes[i];
+		const char *why;
+
+		/* Never programmed: there is nothing of it in the kernel to remove or change. */
+		if (ch.old && nft_fe_unnameable(ch.old)) {
+			ch.old = NULL;
+			left_out++;
+		}
+		why = ch.new ? nft_fe_unnameable(ch.new) : NULL;
+		if (why) {
+			/* A Service's frontends come together in a diff: one line for them all. */
+			if (!logged || strcmp(logged, ch.new->service))
+				pr_warn("nft: Service %.256s: not programmed: %s; the rest is applied",
+					ch.new->service, why);
+			logged = ch.new->service;
+			ch.new = NULL;
+			left_out++;
+		}
+		if (ch.old || ch.new)
+			out->changes[n++] = ch;
+	}
+	out->n_changes = n;
+	return left_out;
+}
+
 /* ---- per-Service bookkeeping of one apply ---- */
 
 static struct svc_state *svc_touch(struct datapath *dp, const char *service)

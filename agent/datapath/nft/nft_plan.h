@@ -15,6 +15,16 @@
 struct datapath;
 struct nft_batch;
 
+/*
+ * The diff without the frontends the kernel could not hold under their
+ * names (nft_fe_unnameable): such a frontend is never programmed, so it is
+ * left out on either side of its change (a change left with neither side
+ * goes), with one log line per Service each time it is handed over, and
+ * the rest is applied as usual. *out shares diff's changes when nothing is
+ * left out; otherwise out->changes is allocated (free it). Returns the
+ * number of frontends left out.
+ */
+size_t nft_plan_nameable(const struct state_diff *diff, struct state_diff *out);
 /* Counts, per Service, the frontends carrying a limit that the diff removes and adds. */
 void nft_services_plan(struct datapath *dp, const struct state_diff *diff);
 /* After the kernel's answer: keep the new counts (ok) or forget the plan. */

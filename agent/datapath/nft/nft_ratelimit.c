@@ -26,34 +26,64 @@ static const char *const svc_prefixes[] = {
 	[NFT_SVC_CHAIN] = "limit.",
 };
 
+_Static_assert(NFT_SVC_NAME_LEN <= NFT_OBJ_MAXNAMELEN - 1 &&
+		       NFT_SVC_NAME_LEN <= NFT_CHAIN_MAXNAMELEN - 1,
+	       "a Service's object and chain names must fit the kernel's limit");
+_Static_assert(NFT_SVC_NAME_LEN < NFT_OBJ_NAME_MAX, "NFT_OBJ_NAME_MAX holds every name");
+
+/* s[0..len) is a part of a Service key we can name: 1-63 of [a-z0-9-]. */
+static bool svc_part_ok(const char *s, size_t len)
+{
+	if (!len || len > NFT_SVC_LABEL_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* Splits "ns<sep>name" into its two parts; false unless both are svc_part_ok. */
+static bool svc_split(const char *s, char sep, size_t *ns_len)
+{
+	const char *at = strchr(s, sep);
+
+	if (!at || !svc_part_ok(s, at - s) || !svc_part_ok(at + 1, strlen(at + 1)))
+		return false;
+	*ns_len = at - s;
+	return true;
+}
+
+bool nft_svc_nameable(const char *service)
+{
+	size_t ns_len;
+
+	return svc_split(service, '/', &ns_len);
+}
+
 bool nft_svc_name(enum nft_svc_name which, const char *service, char *buf, size_t len)
 {
-	/* Namespaces and Service names have no dots: "ns/name" -> "ns.name" is reversible. */
-	int n = snprintf(buf, len, "%s%s", svc_prefixes[which], service);
-	char *slash;
+	size_t ns_len;
+	int n;
 
-	if (n < 0 || (size_t)n >= len || n >= NFT_OBJ_NAME_MAX)
+	if (!svc_split(service, '/', &ns_len))
 		return false;
-	slash = strchr(buf + strlen(svc_prefixes[which]), '/');
-	if (slash)
-		*slash = '.';
-	return true;
+	n = snprintf(buf, len, "%s%.*s.%s", svc_prefixes[which], (int)ns_len, service,
+		     service + ns_len + 1);
+	return n > 0 && (size_t)n < len;
 }
 
 int nft_svc_parse_name(const char *name, char *service, size_t len)
 {
 	for (int i = 0; i < (int)(sizeof(svc_prefixes) / sizeof(svc_prefixes[0])); i++) {
-		size_t plen = strlen(svc_prefixes[i]);
-		char *dot;
+		size_t plen = strlen(svc_prefixes[i]), ns_len;
+		const char *rest = name + plen;
 
 		if (strncmp(name, svc_prefixes[i], plen))
 			continue;
-		if ((size_t)snprintf(service, len, "%s", name + plen) >= len)
+		/* No prefix starts another ("limit." and "limited."): one match at most. */
+		if (!svc_split(rest, '.', &ns_len) || strlen(rest) >= len)
 			return -1;
-		dot = strchr(service, '.');
-		if (!dot || dot == service || !dot[1] || strchr(dot + 1, '.'))
-			return -1;
-		*dot = '/';
+		snprintf(service, len, "%.*s/%s", (int)ns_len, rest, rest + ns_len + 1);
 		return i;
 	}
 	return -1;
@@ -67,7 +97,10 @@ uint32_t nft_limit_kernel_burst(const struct rate_limit *rl)
 	return rl->burst > max_burst ? (uint32_t)max_burst : rl->burst;
 }
 
-/* NULL if the Service's name does not fit. */
+/*
+ * NULL if the Service key cannot be named; the batch then fails. The planner
+ * leaves such frontends out beforehand (nft_plan_nameable), so this is a backstop.
+ */
 static struct nftnl_obj *svc_obj_new(enum nft_svc_name which, const char *service, uint32_t type)
 {
 	char name[NFT_OBJ_NAME_MAX];

@@ -13,7 +13,17 @@
 
 #include "core/state.h"
 
-/* "admitted." + namespace (63) + "." + Service name (253). nft allows 256. */
+/*
+ * Object and chain names: <prefix><namespace>.<name>. The namespace (a
+ * DNS-1123 label) and the Service name (a DNS-1035 label) are each 1-63 of
+ * [a-z0-9-] (the decoder checks it, as the API server does), so neither
+ * holds the '.' that joins them: the name is injective and parses back.
+ * The longest, "admitted." + 63 + "." + 63, is NFT_SVC_NAME_LEN = 136 bytes;
+ * the kernel takes NFT_OBJ_MAXNAMELEN - 1 = 255 (6.1 and later alike).
+ */
+#define NFT_SVC_LABEL_MAX 63
+#define NFT_SVC_NAME_LEN (sizeof("admitted.") - 1 + NFT_SVC_LABEL_MAX + 1 + NFT_SVC_LABEL_MAX)
+/* Buffer for one of these names (and for the names read back from the kernel). */
 #define NFT_OBJ_NAME_MAX 256
 
 enum nft_svc_name {
@@ -23,9 +33,16 @@ enum nft_svc_name {
 	NFT_SVC_CHAIN, /* chain: limit, count, return or count, reject */
 };
 
-/* "ns/name" -> "rate.ns.name" (which = NFT_SVC_*). Returns false if it does not fit. */
+/*
+ * "ns/name" -> "rate.ns.name" (which = NFT_SVC_*). Returns false unless
+ * service is two parts of 1-63 of [a-z0-9-] joined by one '/' (anything
+ * else could collide, as "a.b/c" and "a/b.c" would, or not fit) and buf
+ * holds the name.
+ */
 bool nft_svc_name(enum nft_svc_name which, const char *service, char *buf, size_t len);
-/* "rate.ns.name" -> NFT_SVC_LIMIT and "ns/name"; -1 if not one of ours. */
+/* True if nft_svc_name accepts service (with a buffer of NFT_OBJ_NAME_MAX). */
+bool nft_svc_nameable(const char *service);
+/* "rate.ns.name" -> NFT_SVC_LIMIT and "ns/name"; -1 if not one nft_svc_name writes. */
 int nft_svc_parse_name(const char *name, char *service, size_t len);
 
 /*

@@ -97,8 +97,7 @@ static int ack_error_cb(const struct nlmsghdr *nlh, void *data)
 			off += e->msg.nlmsg_len - sizeof(e->msg);
 		if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && off < mnl_nlmsg_get_payload_len(nlh)) {
 			mnl_attr_for_each_payload((void *)((const char *)e + off),
-						  mnl_nlmsg_get_payload_len(nlh) - off)
-			{
+						  mnl_nlmsg_get_payload_len(nlh) - off) {
 				if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
 				    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
 					snprintf(st->msg, sizeof(st->msg), "%s",
