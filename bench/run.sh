@@ -49,18 +49,26 @@ bench_agent() {
 	MANIFESTS="$WORK/m-$2" SYNC_WAIT_STEPS=1200 start_agent "$1"
 }
 
-# change_latency DP N: CHANGES single-endpoint changes while the agent runs;
-# each is timed from the file write to the agent's "applied" log line.
+# change_latency DP N KEY FILE: CHANGES changes while the agent runs, each
+# timed from the write (and rename) of FILE to the agent's "applied" log
+# line; the median goes to R[KEY-N,DP]. FILE slice-0.json: service 0's
+# second endpoint moves; services.json: service 0's targetPort changes in
+# the file that holds every other object (the whole file is read again).
 change_latency() {
-	local dp=$1 n=$2 dir="$WORK/m-$n" i before t0 ts lat=() addr
+	local dp=$1 n=$2 key=$3 file=$4 dir="$WORK/m-$n" i before t0 ts lat=() addr port
 	for i in $(seq $CHANGES); do
-		if [ $((i % 2)) = 1 ]; then addr=10.244.255.1; else addr=10.244.0.2; fi
-		# The last address in the file is the second endpoint's.
-		sed -E "s/\"10\.244\.[0-9.]+\"(\][^[]*)\$/\"$addr\"\1/" "$dir/slice-0.json" \
-			>"$dir/.slice-0.tmp"
+		if [ $((i % 2)) = 1 ]; then addr=10.244.255.1 port=8081; else addr=10.244.0.2 port=8080; fi
+		if [ "$file" = slice-0.json ]; then
+			# The last address in the file is the second endpoint's.
+			sed -E "s/\"10\.244\.[0-9.]+\"(\][^[]*)\$/\"$addr\"\1/" "$dir/$file" \
+				>"$dir/.$file.tmp"
+		else
+			sed -E "0,/\"targetPort\":808[01]/s//\"targetPort\":$port/" "$dir/$file" \
+				>"$dir/.$file.tmp"
+		fi
 		before=$(grep -c "applied .* changes for" "$AGENT_LOG")
 		t0=$(now_ns)
-		mv "$dir/.slice-0.tmp" "$dir/slice-0.json"
+		mv "$dir/.$file.tmp" "$dir/$file"
 		ts=""
 		for _ in $(seq 2000); do
 			if [ "$(grep -c "applied .* changes for" "$AGENT_LOG")" -gt "$before" ]; then
@@ -69,11 +77,11 @@ change_latency() {
 			fi
 			sleep 0.002
 		done
-		[ -n "$ts" ] || { echo "# $dp: change $i never applied" >&2; R[change-$n,$dp]=fail; return 1; }
+		[ -n "$ts" ] || { echo "# $dp: change $i never applied" >&2; R[$key-$n,$dp]=fail; return 1; }
 		lat+=("$(awk -v a="$t0" -v b="$ts" 'BEGIN { printf "%.1f", b * 1000 - a / 1e6 }')")
 		sleep 0.05
 	done
-	R[change-$n,$dp]=$(printf '%s\n' "${lat[@]}" | sort -n |
+	R[$key-$n,$dp]=$(printf '%s\n' "${lat[@]}" | sort -n |
 		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 }
 
@@ -124,7 +132,8 @@ for dp in $BENCH_DPS; do
 		echo "# $dp: agent running with $n services" >&2
 		dp_cleanup
 		bench_agent "$dp" "$n" || { stop_agent; continue; }
-		change_latency "$dp" "$n"
+		change_latency "$dp" "$n" change slice-0.json
+		change_latency "$dp" "$n" bigfile services.json
 		connections "$dp" "$n"
 		stop_agent
 	done
@@ -168,6 +177,10 @@ done
 for n in 1 $LOADED; do
 	row "one endpoint change, $n svc (ms, median $CHANGES)" "${R[change-$n,$A]:--}" \
 		"${R[change-$n,$B]:--}" "$(ratio "${R[change-$n,$B]:-}" "${R[change-$n,$A]:-}")"
+done
+for n in 1 $LOADED; do
+	row "one Service changed in the file of $n svc (ms, median)" "${R[bigfile-$n,$A]:--}" \
+		"${R[bigfile-$n,$B]:--}" "$(ratio "${R[bigfile-$n,$B]:-}" "${R[bigfile-$n,$A]:-}")"
 done
 for n in 1 $LOADED; do
 	row "conn/s direct, $n svc loaded" "${R[direct-$n,$A]:--}" "${R[direct-$n,$B]:--}" \

@@ -264,7 +264,7 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 		{ .fd = sfd, .events = POLLIN },
 		{ .fd = src->ops->fd(src), .events = POLLIN },
 	};
-	long long first_pending = 0, next_flush = 0;
+	long long first_pending = 0, next_flush = 0, retry_at = 0;
 
 	if (sfd < 0)
 		return -errno;
@@ -299,6 +299,9 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 				next_flush = now + SETTLE_MS;
 				if (next_flush > first_pending + MAX_DELAY_MS)
 					next_flush = first_pending + MAX_DELAY_MS;
+				/* After a failed apply, new events do not bring the retry forward. */
+				if (next_flush < retry_at)
+					next_flush = retry_at;
 			}
 		}
 		if (!engine_pending(eng) || now < next_flush)
@@ -307,10 +310,12 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 		health_set_ready(health, !err);
 		if (err) {
 			/* The datapath keeps its last good state; try again later. */
-			first_pending = now + RETRY_MS;
-			next_flush = first_pending;
+			retry_at = now + RETRY_MS;
+			first_pending = retry_at;
+			next_flush = retry_at;
 		} else {
 			first_pending = 0;
+			retry_at = 0;
 		}
 	}
 }

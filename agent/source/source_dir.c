@@ -376,14 +376,19 @@ int dir_source_fd(const struct dir_source *src)
 /* Notes writers in progress; true if the event calls for a rescan. */
 static bool note_event(struct dir_source *src, const struct inotify_event *ev)
 {
-	if (!ev->len || !is_manifest_name(ev->name))
-		return ev->mask & IN_Q_OVERFLOW;
+	/* Lost events: who is still writing is unknown; the identity checks remain. */
+	if (ev->mask & IN_Q_OVERFLOW) {
+		strmap_destroy(&src->writing);
+		return true;
+	}
 	if (ev->mask & IN_MODIFY) {
-		if (!strmap_get(&src->writing, ev->name))
+		if (ev->len && is_manifest_name(ev->name) && !strmap_get(&src->writing, ev->name))
 			strmap_put(&src->writing, ev->name, (void *)1);
 		return false;
 	}
-	strmap_remove(&src->writing, ev->name);
+	/* Any other event rescans, also of hidden names: ConfigMaps swap "..data". */
+	if (ev->len)
+		strmap_remove(&src->writing, ev->name);
 	return true;
 }
 

@@ -200,6 +200,35 @@ static void test_reread_adds_keeps_and_removes(void **state)
 	free(bad);
 }
 
+/* A ConfigMap volume: the kubelet swaps "..data" to a new directory by rename. */
+static void test_configmap_swap_is_followed(void **state)
+{
+	struct fixture *fx = *state;
+	char *v1 = services_yaml(0, 1), *v2 = services_yaml(1, 1);
+	char a[256], b[256];
+
+	path_of(fx, "..2026_a", a, sizeof(a));
+	path_of(fx, "..2026_b", b, sizeof(b));
+	assert_int_equal(mkdir(a, 0755), 0);
+	write_file(fx, "..2026_a/web.yaml", v1);
+	assert_int_equal(symlinkat("..2026_a", AT_FDCWD, strcat(strcpy(a, fx->dir), "/..data")), 0);
+	assert_int_equal(
+		symlinkat("..data/web.yaml", AT_FDCWD, strcat(strcpy(a, fx->dir), "/web.yaml")), 0);
+	assert_int_equal(dir_source_open(&fx->src, fx->dir, 0, &fx->st), 0);
+	assert_true(has_service(fx, 0));
+
+	assert_int_equal(mkdir(b, 0755), 0);
+	write_file(fx, "..2026_b/web.yaml", v2);
+	assert_int_equal(symlinkat("..2026_b", AT_FDCWD, strcat(strcpy(a, fx->dir), "/..data_tmp")),
+			 0);
+	assert_int_equal(rename(a, strcat(strcpy(b, fx->dir), "/..data")), 0);
+	assert_int_equal(dir_source_handle_events(&fx->src), 0);
+	assert_false(has_service(fx, 0));
+	assert_true(has_service(fx, 1));
+	free(v1);
+	free(v2);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -209,6 +238,7 @@ int main(void)
 		T(test_file_over_the_cap_is_not_read),
 		T(test_file_held_by_a_writer_waits_for_its_close),
 		T(test_reread_adds_keeps_and_removes),
+		T(test_configmap_swap_is_followed),
 	};
 
 	log_set_level(LOG_WARN);
