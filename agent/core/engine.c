@@ -28,6 +28,7 @@ void engine_init(struct engine *eng, struct store *store, const char *node_name)
 	store_changes_init(&eng->pending);
 	strmap_init(&eng->current);
 	strmap_init(&eng->owners);
+	strmap_init(&eng->contenders);
 	strmap_init(&eng->ids);
 }
 
@@ -57,7 +58,10 @@ void engine_destroy(struct engine *eng)
 	for (e = strmap_first(&eng->owners, &it); e; e = strmap_next(&eng->owners, &it))
 		free(e->value);
 	strmap_destroy(&eng->current);
+	for (e = strmap_first(&eng->contenders, &it); e; e = strmap_next(&eng->contenders, &it))
+		free(e->value);
 	strmap_destroy(&eng->owners);
+	strmap_destroy(&eng->contenders);
 	strmap_destroy(&eng->ids);
 	free(eng->free_ids);
 	store_changes_destroy(&eng->pending);
@@ -177,6 +181,8 @@ static void drop_conflicts(struct engine *eng, struct strmap *claims, const char
 			if (list->items[i].key.proto)
 				pr_warn("Service %s: %s is already served by Service %s; ignored",
 					svc_key, text, owner);
+			/* It gets the frontend once the owner lets it go. */
+			free(strmap_put(&eng->contenders, text, xstrdup(svc_key)));
 			frontend_clear(&list->items[i]);
 			continue;
 		}
@@ -261,6 +267,18 @@ static void record_owners(struct engine *eng, const char *key, const struct fron
 		free(strmap_put(&eng->owners, fe_key_text(&new->items[i].key, text, sizeof(text)),
 				owner));
 	}
+	/* A frontend let go: the Service that lost it to this one is resolved again. */
+	for (size_t i = 0; old && i < old->n; i++) {
+		char *loser;
+
+		fe_key_text(&old->items[i].key, text, sizeof(text));
+		if (strmap_get(&eng->owners, text))
+			continue;
+		loser = strmap_remove(&eng->contenders, text);
+		if (loser)
+			store_mark_changed(eng->store, loser);
+		free(loser);
+	}
 }
 
 /* Hands the diff to every output in order; the first failure stops the flush. */
@@ -310,6 +328,11 @@ static void record_applied(struct engine *eng, struct pending *p)
 	list_free(old);
 }
 
+static int cmp_pending(const void *a, const void *b)
+{
+	return strcmp(((const struct pending *)a)->key, ((const struct pending *)b)->key);
+}
+
 int engine_flush(struct engine *eng)
 {
 	struct state_diff diff = { .full = !eng->synced };
@@ -326,16 +349,18 @@ int engine_flush(struct engine *eng)
 	if (!changed->count && eng->synced)
 		return 0;
 	todo = xcalloc(changed->count + 1, sizeof(*todo));
+	for (e = strmap_first(changed, &it); e; e = strmap_next(changed, &it))
+		todo[n++].key = e->key;
+	/* By name, so that every node settles two claims on one frontend alike. */
+	qsort(todo, n, sizeof(*todo), cmp_pending);
 	strmap_init(&claims);
-	for (e = strmap_first(changed, &it); e; e = strmap_next(changed, &it)) {
-		todo[n].key = e->key;
-		todo[n].next = resolve_one(eng, &claims, e->key);
-		if (!todo[n].next) {
+	for (size_t i = 0; i < n; i++) {
+		todo[i].next = resolve_one(eng, &claims, todo[i].key);
+		if (!todo[i].next) {
 			err = -EINVAL;
 			goto out;
 		}
-		diff_lists(&diff, &cap, strmap_get(&eng->current, e->key), todo[n].next);
-		n++;
+		diff_lists(&diff, &cap, strmap_get(&eng->current, todo[i].key), todo[i].next);
 	}
 
 	err = apply_outputs(eng, &diff);

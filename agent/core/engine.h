@@ -25,6 +25,7 @@ struct engine {
 	struct store_changes pending; /* taken from the store, not yet applied */
 	struct strmap current; /* service key -> struct frontend_list *, as applied */
 	struct strmap owners; /* frontend key text -> owning service key */
+	struct strmap contenders; /* frontend key text -> a Service that lost it */
 	struct strmap ids; /* service key -> service id */
 	/*
 	 * Ids are reused, lowest first: ids below next_id are in use or in

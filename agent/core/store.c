@@ -101,6 +101,11 @@ static void mark_dirty(struct store *st, const char *ns, const char *name)
 			   (void *)1);
 }
 
+void store_mark_changed(struct store *st, const char *key)
+{
+	strmap_put(&st->changed.services, key, (void *)1);
+}
+
 void store_mark_all_dirty(struct store *st)
 {
 	struct strmap_iter it;

@@ -48,6 +48,8 @@ const struct node *store_get_node(const struct store *st, const char *name);
 /* The slices labelled for Service key "ns/name"; NULL if none. */
 const struct slice_group *store_service_slices(const struct store *st, const char *key);
 
+/* Marks one Service changed: resolved again on the next flush. */
+void store_mark_changed(struct store *st, const char *key);
 /* Marks every Service changed (for example when this node's zone changes). */
 void store_mark_all_dirty(struct store *st);
 

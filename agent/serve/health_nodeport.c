@@ -21,10 +21,11 @@
 #include "lib/xalloc.h"
 
 struct hc_server {
-	struct MHD_Daemon *daemon;
+	struct MHD_Daemon *daemon; /* NULL while waiting for its port */
 	uint16_t port;
 	char *ns, *name;
 	atomic_uint local_endpoints;
+	bool warned; /* the "cannot serve" line was logged */
 };
 
 void hc_servers_init(struct hc_servers *hc)
@@ -73,33 +74,62 @@ static void server_stop(struct hc_server *srv)
 static void *start_daemon(void *arg)
 {
 	struct hc_server *srv = arg;
+	struct MHD_Daemon *d;
 
-	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_DUAL_STACK, srv->port,
-				NULL, NULL, answer, srv, MHD_OPTION_CONNECTION_TIMEOUT, 5u,
-				MHD_OPTION_END);
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_DUAL_STACK, srv->port, NULL,
+			     NULL, answer, srv, MHD_OPTION_CONNECTION_TIMEOUT, 5u, MHD_OPTION_END);
+	/* A node without IPv6 (ipv6.disable=1) has no dual-stack socket: IPv4 only. */
+	if (!d)
+		d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, srv->port, NULL, NULL, answer,
+				     srv, MHD_OPTION_CONNECTION_TIMEOUT, 5u, MHD_OPTION_END);
+	return d;
 }
 
-static struct hc_server *server_start(const struct service *svc)
+/* Starts listening; false leaves srv waiting, to be tried again (logged once). */
+static bool server_listen(struct hc_server *srv)
 {
-	struct hc_server *srv = xcalloc(1, sizeof(*srv));
 	sigset_t all, old;
 
-	srv->port = svc->health_check_node_port;
-	srv->ns = xstrdup(svc->ns);
-	srv->name = xstrdup(svc->name);
 	/* Dual-stack socket: the port answers on every address of the node. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	srv->daemon = caps_call_limited(CAPS_SERVE, start_daemon, srv);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!srv->daemon) {
-		pr_warn("Service %s/%s: cannot serve healthCheckNodePort %u", svc->ns, svc->name,
-			srv->port);
-		server_stop(srv);
-		return NULL;
+		if (!srv->warned)
+			pr_warn("Service %s/%s: cannot serve healthCheckNodePort %u yet (in use?); "
+				"tried again as Services change",
+				srv->ns, srv->name, srv->port);
+		srv->warned = true;
+		return false;
 	}
-	pr_info("Service %s/%s: health check on node port %u", svc->ns, svc->name, srv->port);
+	pr_info("Service %s/%s: health check on node port %u", srv->ns, srv->name, srv->port);
+	return true;
+}
+
+static struct hc_server *server_new(const struct service *svc)
+{
+	struct hc_server *srv = xcalloc(1, sizeof(*srv));
+
+	srv->port = svc->health_check_node_port;
+	srv->ns = xstrdup(svc->ns);
+	srv->name = xstrdup(svc->name);
+	server_listen(srv);
 	return srv;
+}
+
+/* Servers that could not listen (a port another Service held) try again. */
+static void retry_waiting(struct hc_servers *hc)
+{
+	struct strmap_iter it;
+	struct strmap_entry *e;
+
+	for (e = strmap_first(&hc->by_service, &it); e; e = strmap_next(&hc->by_service, &it)) {
+		struct hc_server *srv = e->value;
+
+		if (!srv->daemon)
+			server_listen(srv);
+	}
 }
 
 /* This node's endpoints behind the Service's external frontends. */
@@ -123,13 +153,12 @@ void hc_servers_update(struct hc_servers *hc, const char *key, const struct serv
 	if (srv && (!wanted || srv->port != svc->health_check_node_port)) {
 		server_stop(strmap_remove(&hc->by_service, key));
 		srv = NULL;
+		retry_waiting(hc);
 	}
 	if (!wanted)
 		return;
 	if (!srv) {
-		srv = server_start(svc);
-		if (!srv)
-			return;
+		srv = server_new(svc);
 		strmap_put(&hc->by_service, key, srv);
 	}
 	atomic_store(&srv->local_endpoints, local_endpoints(applied));

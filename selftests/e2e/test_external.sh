@@ -121,6 +121,18 @@ for dp in $DATAPATHS; do
 	expect_dropped "$dp: externalTrafficPolicy Local without a local endpoint drops" 3
 	check "$dp: the healthCheckNodePort answers 503 without a local endpoint" \
 		test "$(http_status "$EXT_NS" 10.99.1.1 32081 /)" = 503
+
+	# A second Service asks for the same healthCheckNodePort: it waits, and
+	# gets the port once the first Service is gone.
+	write_manifests local2 Local 3 10.99.2.13 10.99.2.23 "192.0.2.0/24" 32081
+	sleep 0.5
+	rm -f "$MANIFESTS/local.yaml"
+	for _ in $(seq 40); do
+		[ "$(http_status "$EXT_NS" 10.99.1.1 32081 /)" = 200 ] && break
+		sleep 0.05
+	done
+	check "$dp: a healthCheckNodePort held by another Service is served once it is free" \
+		test "$(http_status "$EXT_NS" 10.99.1.1 32081 /)" = 200
 	stop_agent
 done
 exit 0

@@ -205,6 +205,41 @@ static void test_second_owner_of_a_frontend_is_ignored(void **state)
 	assert_int_equal(engine_services(&w->eng), 1);
 }
 
+static void test_frontend_let_go_goes_to_the_service_that_lost_it(void **state)
+{
+	struct world *w = *state;
+
+	put_service(&w->st, "default", "first", "10.96.0.10");
+	assert_int_equal(engine_flush(&w->eng), 0);
+	put_service(&w->st, "default", "second", "10.96.0.10");
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.last_frontends, 0);
+
+	store_delete_service(&w->st, "default", "first");
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.removed, 2);
+	/* The loser is handed over again and now takes both frontends. */
+	assert_true(engine_pending(&w->eng) > 0);
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.added, 2);
+	assert_string_equal(w->rec.last_service, "default/second");
+	assert_int_equal(w->rec.last_frontends, 2);
+}
+
+static void test_claims_in_one_flush_are_settled_by_name(void **state)
+{
+	struct world *w = *state;
+
+	/* Put in the other order: the name decides, not the arrival. */
+	put_service(&w->st, "default", "zz", "10.96.0.10");
+	put_service(&w->st, "default", "aa", "10.96.0.10");
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.added, 2);
+	assert_int_equal(engine_services(&w->eng), 1);
+	assert_string_equal(w->rec.last_service, "default/zz");
+	assert_int_equal(w->rec.last_frontends, 0);
+}
+
 static void test_zone_change_of_this_node_resolves_every_service(void **state)
 {
 	static const char *const hinted[] = { "10.244.1.1", NULL };
@@ -330,6 +365,8 @@ int main(void)
 		T(test_nothing_pending_applies_nothing),
 		T(test_deleted_service_is_removed),
 		T(test_second_owner_of_a_frontend_is_ignored),
+		T(test_frontend_let_go_goes_to_the_service_that_lost_it),
+		T(test_claims_in_one_flush_are_settled_by_name),
 		T(test_zone_change_of_this_node_resolves_every_service),
 		T(test_failed_apply_is_retried_with_the_same_changes),
 		T(test_outputs_are_bounded),
