@@ -7,7 +7,9 @@
 # a child cgroup and a private bpffs, all removed by its EXIT trap.
 # Environment: BUILD (build directory), BENCH_SIZES (default "1000 10000"),
 # BENCH_LOADED (services loaded for the latency and connection rows,
-# default 10000), BENCH_DATAPATHS (default "bpf nftables").
+# default 10000), BENCH_DATAPATHS (default "bpf nftables"),
+# BENCH_CHURN_SECONDS (the churn soak, default 60; 0 skips it),
+# BENCH_CHURN_RATE (slice writes a second in the soak, default 1000).
 . "$(dirname "$0")/../selftests/e2e/lib.sh"
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -16,6 +18,8 @@ LOADED=${BENCH_LOADED:-10000}
 BENCH_DPS=${BENCH_DATAPATHS:-bpf nftables}
 CHANGES=5 # one-endpoint changes timed per datapath; the median is reported
 PROBE_SECONDS=2
+CHURN_SECONDS=${BENCH_CHURN_SECONDS:-60}
+CHURN_RATE=${BENCH_CHURN_RATE:-1000}
 
 declare -A R # results: R[metric,datapath]
 
@@ -107,12 +111,100 @@ connections() {
 	R[svc-$n,$dp]=$(((${s1:-0} + ${s2:-0}) / 2))
 }
 
+# churn_writer FILE RATE SECONDS: the churn soak's writer (as in
+# selftests/e2e/test_churn.sh): rewrites service "churn"'s slice (temp +
+# rename) RATE times a second, the third endpoint toggling between
+# 10.244.200.3 and .4 (both serve); prints "writes N", "elapsed S", "last ADDR".
+churn_writer() {
+	perl -MTime::HiRes=time,sleep -e '
+		my ($file, $rate, $secs) = @ARGV;
+		my $fmt = q({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+ "metadata": {"name": "churn-v4", "namespace": "bench",
+              "labels": {"kubernetes.io/service-name": "churn"}},
+ "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+ "endpoints": [{"addresses": ["10.244.200.1"], "conditions": {"ready": true}},
+               {"addresses": ["10.244.200.2"], "conditions": {"ready": true}},
+               {"addresses": ["%s"], "conditions": {"ready": true}}]}
+);
+		my ($t0, $n, $addr) = (time, 0, "");
+		while (time - $t0 < $secs) {
+			$addr = $n % 2 ? "10.244.200.4" : "10.244.200.3";
+			open(my $fh, ">", "$file.tmp") or die "$file.tmp: $!";
+			printf $fh $fmt, $addr;
+			close($fh);
+			rename("$file.tmp", $file) or die "rename: $!";
+			$n++;
+			my $wait = $t0 + $n / $rate - time;
+			sleep($wait) if $wait > 0;
+		}
+		printf "writes %d\nelapsed %.3f\nlast %s\n", $n, time - $t0, $addr;
+	' "$@"
+}
+
+# churn DP: CHURN_RATE slice writes a second for CHURN_SECONDS on one
+# Service (two stable endpoints, one toggled) while two clients loop on its
+# ClusterIP; sets R[churn-*,DP]: writes/s, applies/s (the agent's "applied"
+# lines), failed connections, connections to an address never in the slice
+# (decoys on the ClusterIP and on 10.244.200.9), whether 300 connections 1 s
+# after the end reach exactly the final slice, and VmRSS before and after.
+churn() {
+	local dp=$1 dir="$WORK/m-churn" c f a0 attempts=0 ok=0 stray=0 last want got clients=()
+	mkdir -p "$dir"
+	rm -f "$dir"/*
+	cat >"$dir/churn.json" <<EOT
+{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "churn", "namespace": "bench"},
+ "spec": {"clusterIP": "10.96.0.30", "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+EOT
+	churn_writer "$dir/slice.json" 1 0.1 >/dev/null
+	dp_cleanup
+	MANIFESTS=$dir start_agent "$dp" || { stop_agent; return 1; }
+	churn_writer "$dir/slice.json" "$CHURN_RATE" 1 >/dev/null # warm-up
+	sleep 0.3
+	R[churn-rss0,$dp]=$(awk '$1 == "VmRSS:" { printf "%.1f", $2 / 1024 }' "/proc/$AGENT_PID/status")
+	a0=$(grep -c "applied .* changes for" "$AGENT_LOG")
+	for c in 1 2; do
+		in_client "$PROBE" --duration "$CHURN_SECONDS" --timeout-ms 2000 10.96.0.30:80 \
+			>"$WORK/churn-client-$c.out" 2>&1 &
+		clients+=($!)
+	done
+	churn_writer "$dir/slice.json" "$CHURN_RATE" "$CHURN_SECONDS" >"$WORK/churn-writer.out"
+	wait "${clients[@]}"
+	R[churn-writes,$dp]=$(awk '$1 == "writes" { n = $2 } $1 == "elapsed" { t = $2 }
+		END { printf "%.0f", n / t }' "$WORK/churn-writer.out")
+	R[churn-applies,$dp]=$(awk -v a="$(($(grep -c "applied .* changes for" "$AGENT_LOG") - a0))" \
+		'$1 == "elapsed" { printf "%.1f", a / $2 }' "$WORK/churn-writer.out")
+	last=$(awk '$1 == "last" { print $2 }' "$WORK/churn-writer.out")
+	sleep 1
+	probe --count 300 10.96.0.30:80
+	want="10.244.200.1:8080 10.244.200.2:8080 $last:8080 "
+	got=$(probe_backends)
+	if [ "$(probe_value ok)" = 300 ] && [ "$got" = "$want" ]; then
+		R[churn-final,$dp]=yes
+	else
+		R[churn-final,$dp]=no
+		echo "# $dp: 1 s after the churn, want $want, got $got" >&2
+	fi
+	R[churn-rss1,$dp]=$(awk '$1 == "VmRSS:" { printf "%.1f", $2 / 1024 }' "/proc/$AGENT_PID/status")
+	for f in "$WORK"/churn-client-*.out; do
+		attempts=$((attempts + $(awk '$1 == "attempts" { print $2 }' "$f")))
+		ok=$((ok + $(awk '$1 == "ok" { print $2 }' "$f")))
+		stray=$((stray + $(awk '$1 == "backend" && $2 !~ /^10\.244\.200\.[1-4]:8080$/ { n += $3 }
+			END { print n + 0 }' "$f")))
+	done
+	R[churn-failed,$dp]="$((attempts - ok)) / $attempts"
+	R[churn-stray,$dp]=$stray
+	stop_agent
+}
+
 e2e_setup || { echo "bench: setup failed" >&2; exit 1; }
 # Thousands of connections a second would exhaust the client's ports in
 # TIME_WAIT within seconds; let connect() reuse them (these namespaces only).
 in_node sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
 in_be sysctl -qw net.ipv4.tcp_tw_reuse=1
 start_backends 10.244.0.1:8080 10.244.0.2:8080 10.244.255.1:8080
+# The churn soak: its four endpoints, a pod never listed, a decoy on the ClusterIP.
+start_backends 10.244.200.1:8080 10.244.200.2:8080 10.244.200.3:8080 10.244.200.4:8080 \
+	10.244.200.9:8080 10.96.0.30:80
 
 # Row 3 first, on a quiet machine: tc ingress per packet (its own namespace).
 TC_COST="$BUILD/bench/tc-cost"
@@ -137,6 +229,10 @@ for dp in $BENCH_DPS; do
 		connections "$dp" "$n"
 		stop_agent
 	done
+	if [ "$CHURN_SECONDS" != 0 ]; then
+		echo "# $dp: churn soak, $CHURN_RATE writes/s for $CHURN_SECONDS s" >&2
+		churn "$dp"
+	fi
 	dp_cleanup
 done
 
@@ -201,5 +297,19 @@ for c in pass new established; do
 done
 row "  empty tc prog, repeat / one run (ns)" "${R[tc-empty-repeat]:--} / ${R[tc-empty-single]:--}" \
 	"n/a" ""
+if [ "$CHURN_SECONDS" != 0 ]; then
+	row "churn soak ${CHURN_SECONDS}s: slice writes/s" "${R[churn-writes,$A]:--}" \
+		"${R[churn-writes,$B]:--}" ""
+	row "  applies/s (agent's \"applied\" lines)" "${R[churn-applies,$A]:--}" \
+		"${R[churn-applies,$B]:--}" ""
+	row "  failed connections / all" "${R[churn-failed,$A]:--}" "${R[churn-failed,$B]:--}" ""
+	row "  connections to an address never in the slice" "${R[churn-stray,$A]:--}" \
+		"${R[churn-stray,$B]:--}" ""
+	row "  final slice served 1 s after the churn" "${R[churn-final,$A]:--}" \
+		"${R[churn-final,$B]:--}" ""
+	row "  agent RSS before -> after (MiB)" \
+		"${R[churn-rss0,$A]:--} -> ${R[churn-rss1,$A]:--}" \
+		"${R[churn-rss0,$B]:--} -> ${R[churn-rss1,$B]:--}" ""
+fi
 echo "(seconds, ms, ns and conn/s are absolute and noisy: read the ratios;"
 echo " a change's latency includes the agent's 20 ms settle time)"

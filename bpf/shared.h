@@ -161,6 +161,23 @@ struct sl_flow {
 	__u32 slot;
 };
 
+/*
+ * A UDP backend that left a frontend's set, written by the agent for one
+ * run of the socket iterator (bpf/udp_destroy.bpf.c), which destroys the
+ * node's connected UDP sockets translated from that frontend to that
+ * backend. Not pinned: the agent's own.
+ */
+#define SL_UDP_GONE_MAX 4096
+
+struct sl_udp_gone_key {
+	__u8 frontend_addr[16]; /* the unspecified address for a NodePort */
+	__u8 backend_addr[16];
+	__u16 frontend_port; /* network order */
+	__u16 backend_port; /* network order */
+	__u8 family;
+	__u8 pad[3];
+};
+
 /* Per Service (service_id): the GCRA theoretical arrival time of the next flow. */
 struct sl_bucket {
 	__u64 tat_ns;
@@ -255,16 +272,29 @@ struct sl_ct_key {
 #define SL_CT_F_REPLY (1u << 0) /* the backend -> client direction */
 #define SL_CT_F_CLOSING (1u << 1) /* TCP FIN or RST seen: short timeout */
 #define SL_CT_F_SNAT (1u << 2) /* source rewritten (externalTrafficPolicy Cluster) */
+#define SL_CT_F_NODE_PORT (1u << 3) /* forward: the frontend is {unspecified addr, dport} */
 
-/* What a matching packet becomes; the other direction's key is this tuple reversed. */
+/* sl_ct.slot when the backend's slot does not fit 16 bits: found by a scan. */
+#define SL_CT_SLOT_UNKNOWN 0xffffu
+
+/*
+ * What a matching packet becomes; the other direction's key is this tuple
+ * reversed. Forward entries also remember the frontend's backend set and
+ * the backend's slot in it when the backend was chosen, so that a UDP flow
+ * whose backend left the set is balanced again (tc.bpf.c). The layout
+ * keeps the size of the one before (flags were 32 bits, backend_set was
+ * padding), so an upgrade adopts the table: an entry with backend_set 0
+ * is checked by its backend, as after a set change.
+ */
 struct sl_ct {
 	__u8 new_saddr[16];
 	__u8 new_daddr[16];
 	__u16 new_sport; /* network order */
 	__u16 new_dport; /* network order */
-	__u32 flags; /* SL_CT_F_* */
+	__u16 flags; /* SL_CT_F_* */
+	__u16 slot; /* forward: the backend's slot in backend_set */
 	__u32 service_id;
-	__u32 pad;
+	__u32 backend_set; /* forward: the frontend's set when the backend was chosen */
 	__u64 last_seen_ns; /* bpf_ktime_get_ns(), refreshed at most once a second */
 };
 

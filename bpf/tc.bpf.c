@@ -203,6 +203,10 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 	__builtin_memcpy(fwd->new_daddr, be->addr, 16);
 	fwd->new_dport = be->port;
 	fwd->service_id = svc->service_id;
+	fwd->backend_set = svc->backend_set;
+	fwd->slot = slot < SL_CT_SLOT_UNKNOWN ? slot : SL_CT_SLOT_UNKNOWN;
+	if (kind == SL_KIND_NODE_PORT)
+		fwd->flags = SL_CT_F_NODE_PORT;
 	fwd->last_seen_ns = now;
 
 	/* Reply: backend -> (SNAT address or client) becomes frontend -> client. */
@@ -227,7 +231,7 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 	if (!(svc->flags & SL_SVC_F_PRESERVE_SOURCE) && verdict == SL_TC_ACT_REDIRECT) {
 		if (!sl_snat_addr(ifindex, p, fwd->new_saddr))
 			return SL_TC_ACT_SHOT;
-		fwd->flags = SL_CT_F_SNAT;
+		fwd->flags |= SL_CT_F_SNAT;
 		reply->flags |= SL_CT_F_SNAT;
 	}
 	sl_ct_pair_key(&p->tuple, fwd, &reply_key);
@@ -245,6 +249,83 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 	if (verdict == SL_TC_ACT_REDIRECT)
 		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
 	return verdict;
+}
+
+/*
+ * Slots a UDP flow's backend is looked for in when its frontend's set
+ * changed and its own slot no longer holds it (a backend before it in the
+ * sorted set came or went). Past these, the flow is balanced again.
+ */
+#define SL_CT_RESCAN_SLOTS 32
+
+/*
+ * A UDP flow's forward entry, on ingress: is its backend still in its
+ * frontend's backend set? One lookup (the frontend's entry) while the set
+ * is the one the backend was chosen from. When the set changed, the
+ * backend is looked for in the new one (its slot, then the first
+ * SL_CT_RESCAN_SLOTS slots); found, the entry takes the new set and slot
+ * in place, so that later packets pay one lookup again. False if the
+ * backend left (or the frontend went, or no longer serves): the caller
+ * forgets the connection and makes the packet a new flow. TCP flows are
+ * never checked: kube-proxy keeps established TCP connections to a
+ * removed backend.
+ */
+static __noinline bool sl_udp_flow_live(const struct sl_pkt *p, struct sl_ct *ct)
+{
+	struct sl_service_key key __attribute__((aligned(8)));
+	struct sl_backend_key slot_key;
+	struct sl_service *svc;
+	struct sl_backend *be;
+	__u32 set, count, i;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	if (!(ct->flags & SL_CT_F_NODE_PORT))
+		__builtin_memcpy(key.addr, p->tuple.daddr, 16);
+	key.port = p->tuple.dport;
+	key.proto = p->tuple.proto;
+	key.family = p->tuple.family;
+	svc = bpf_map_lookup_elem(&services, &key);
+	/* Set 0: an older agent's entry, without SL_CT_F_NODE_PORT; a NodePort's? */
+	if (!svc && !ct->backend_set && !(ct->flags & SL_CT_F_NODE_PORT)) {
+		__builtin_memset(key.addr, 0, 16);
+		svc = bpf_map_lookup_elem(&services, &key);
+		if (svc && (svc->flags & SL_SVC_KIND_MASK) == SL_KIND_NODE_PORT)
+			ct->flags |= SL_CT_F_NODE_PORT;
+		else
+			svc = NULL;
+	}
+	if (!svc)
+		return false;
+	/*
+	 * Read through the pointer: if the element is recycled for another
+	 * frontend meanwhile, its set is another one and the check below
+	 * decides on it; at worst a flow is balanced again once.
+	 */
+	set = *(volatile __u32 *)&svc->backend_set;
+	if (set == ct->backend_set)
+		return true;
+	count = *(volatile __u32 *)&svc->count;
+	if (svc->action != SL_ACTION_SERVE || !count)
+		return false;
+	slot_key.backend_set = set;
+	slot_key.slot = ct->slot;
+	if (ct->slot < count) {
+		be = bpf_map_lookup_elem(&backends, &slot_key);
+		if (be && be->port == ct->new_dport && sl_addr_equal(be->addr, ct->new_daddr)) {
+			ct->backend_set = set;
+			return true;
+		}
+	}
+	for (i = 0; i < SL_CT_RESCAN_SLOTS && i < count; i++) {
+		slot_key.slot = i;
+		be = bpf_map_lookup_elem(&backends, &slot_key);
+		if (be && be->port == ct->new_dport && sl_addr_equal(be->addr, ct->new_daddr)) {
+			ct->slot = i;
+			ct->backend_set = set;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* An ICMP error: translated if it quotes a packet of a tracked connection. */
@@ -285,6 +366,12 @@ static __always_inline int sl_tc(struct __sk_buff *skb, bool ingress)
 	if (ct && (ct->flags & SL_CT_F_CLOSING) && !(ct->flags & SL_CT_F_REPLY) &&
 	    (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN)
 		ct = NULL;
+	/* A UDP flow whose backend left the set: balanced again, as a new flow. */
+	if (ct && ingress && p.tuple.proto == SL_IPPROTO_UDP && !(ct->flags & SL_CT_F_REPLY) &&
+	    !sl_udp_flow_live(&p, ct)) {
+		sl_ct_forget(&p.tuple, ct);
+		ct = NULL;
+	}
 	if (ct) {
 		sl_ct_touch(&p.tuple, ct, p.tcp_flags, now);
 		if (sl_nat_rewrite(skb, &p, ct))

@@ -71,6 +71,19 @@ static __always_inline void sl_ct_pair_key(const struct sl_ct_key *key, const st
 }
 
 /*
+ * Deletes the connection of key's entry ct, both directions (the other one
+ * first: its key is computed from ct). ct must not be used afterwards.
+ */
+static __always_inline void sl_ct_forget(const struct sl_ct_key *key, const struct sl_ct *ct)
+{
+	struct sl_ct_key pair_key __attribute__((aligned(8)));
+
+	sl_ct_pair_key(key, ct, &pair_key);
+	bpf_map_delete_elem(&conntrack, &pair_key);
+	bpf_map_delete_elem(&conntrack, key);
+}
+
+/*
  * A packet matched ct: refresh its timestamp coarsely (one store, in place,
  * no map update) and, on a TCP FIN or RST, shorten both directions' lifetime.
  */

@@ -865,6 +865,167 @@ static void rate_limited_flow_gets_rst_and_is_counted(void **state)
 	frontend_set("0.0.0.0", 30080, 6, 7, 0, 0, 0);
 }
 
+/* Replaces a frontend's backends by a new set, as the agent does (new set, then the entry). */
+static void frontend_replace(const char *addr, uint16_t port, uint8_t proto, uint32_t flags,
+			     const char **backends, int n)
+{
+	frontend(addr, port, proto, flags, SL_ACTION_SERVE, backends, n);
+}
+
+/* A UDP datagram from the client to the NodePort; returns the packet out. */
+static void nodeport_udp(struct pkt *p, uint16_t node_port, uint16_t client_port)
+{
+	build(p, 17, "203.0.113.7", client_port, "192.0.2.1", node_port, 0, false);
+	assert_int_equal(ingress(p, if_client), TC_ACT_REDIRECT);
+}
+
+static void udp_flow_is_rebalanced_when_its_backend_leaves(void **state)
+{
+	const char *two[] = { "10.244.1.5:5353", "10.244.2.6:5353" };
+	const char *gone5[] = { "10.244.2.6:5353", "10.244.3.7:5353" };
+	const char *gone6[] = { "10.244.1.5:5353", "10.244.3.7:5353" };
+	int fd = bpf_map__fd(skel->maps.conntrack);
+	struct pkt p;
+	struct view first, v;
+	char host[INET_ADDRSTRLEN];
+	bool was5;
+	int i;
+
+	clear_conntrack();
+	frontend_replace("0.0.0.0", 30054, 17, SL_KIND_NODE_PORT, two, 2);
+	nodeport_udp(&p, 30054, 5100);
+	parse_checked(&p, &first);
+	was5 = !memcmp(first.daddr, "\x0a\xf4\x01\x05", 4);
+	/* The set changes but keeps the flow's backend (in another slot): the flow stays. */
+	if (was5) {
+		const char *moved[] = { "10.244.0.9:5353", "10.244.1.5:5353" };
+
+		frontend_replace("0.0.0.0", 30054, 17, SL_KIND_NODE_PORT, moved, 2);
+	} else {
+		const char *moved[] = { "10.244.2.6:5353", "10.244.3.7:5353" };
+
+		frontend_replace("0.0.0.0", 30054, 17, SL_KIND_NODE_PORT, moved, 2);
+	}
+	for (i = 0; i < 5; i++) {
+		nodeport_udp(&p, 30054, 5100);
+		parse_checked(&p, &v);
+		assert_memory_equal(v.daddr, first.daddr, 4);
+		assert_int_equal(v.sport, first.sport);
+	}
+	assert_int_equal(count_entries(fd, sizeof(struct sl_ct_key)), 2);
+	/* Now a set without the flow's backend: the next datagram goes to a live one. */
+	frontend_replace("0.0.0.0", 30054, 17, SL_KIND_NODE_PORT, was5 ? gone5 : gone6, 2);
+	nodeport_udp(&p, 30054, 5100);
+	parse_checked(&p, &v);
+	assert_memory_not_equal(v.daddr, first.daddr, 4);
+	assert_true(!memcmp(v.daddr, was5 ? "\x0a\xf4\x02\x06" : "\x0a\xf4\x01\x05", 4) ||
+		    !memcmp(v.daddr, "\x0a\xf4\x03\x07", 4));
+	assert_int_equal(v.dport, 5353);
+	assert_memory_equal(v.l4 + 8, "ping", 4);
+	/* The old connection is gone, the new one tracked: still two entries. */
+	assert_int_equal(count_entries(fd, sizeof(struct sl_ct_key)), 2);
+	/* And it sticks to its new backend. */
+	memcpy(&first, &v, sizeof(v));
+	for (i = 0; i < 5; i++) {
+		nodeport_udp(&p, 30054, 5100);
+		parse_checked(&p, &v);
+		assert_memory_equal(v.daddr, first.daddr, 4);
+		assert_int_equal(v.sport, first.sport);
+	}
+	/* Its replies are translated. */
+	inet_ntop(AF_INET, first.daddr, host, sizeof(host));
+	build(&p, 17, host, 5353, "10.99.0.1", first.sport, 0, false);
+	assert_int_equal(ingress(&p, if_backend), TC_ACT_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.saddr, "192.0.2.1");
+	assert_int_equal(v.sport, 30054);
+	assert_addr(v.daddr, "203.0.113.7");
+	assert_int_equal(v.dport, 5100);
+}
+
+static void udp_flow_of_a_removed_frontend_is_forgotten(void **state)
+{
+	const char *one[] = { "10.244.1.5:5353" };
+	int fd = bpf_map__fd(skel->maps.conntrack);
+	struct sl_service_key key = { 0 };
+	struct pkt p;
+
+	clear_conntrack();
+	frontend_replace("0.0.0.0", 30055, 17, SL_KIND_NODE_PORT, one, 1);
+	nodeport_udp(&p, 30055, 5200);
+	assert_int_equal(count_entries(fd, sizeof(struct sl_ct_key)), 2);
+	key.port = htons(30055);
+	key.proto = 17;
+	key.family = SL_AF_INET;
+	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(skel->maps.services), &key), 0);
+	build(&p, 17, "203.0.113.7", 5200, "192.0.2.1", 30055, 0, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_OK); /* not ours any more */
+	assert_int_equal(count_entries(fd, sizeof(struct sl_ct_key)), 0);
+}
+
+static void tcp_flow_keeps_its_removed_backend(void **state)
+{
+	const char *two[] = { "10.244.1.5:8080", "10.244.2.6:8080" };
+	const char *other[] = { "10.244.3.7:8080" };
+	struct pkt p;
+	struct view first, v;
+	int i;
+
+	clear_conntrack();
+	frontend_replace("0.0.0.0", 30082, 6, SL_KIND_NODE_PORT, two, 2);
+	nodeport_syn(&p, 30082, 40100);
+	parse_checked(&p, &first);
+	frontend_replace("0.0.0.0", 30082, 6, SL_KIND_NODE_PORT, other, 1);
+	for (i = 0; i < 5; i++) {
+		build(&p, 6, "203.0.113.7", 40100, "192.0.2.1", 30082, 0x10, false);
+		assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+		parse_checked(&p, &v);
+		assert_memory_equal(v.daddr, first.daddr, 4);
+		assert_int_equal(v.sport, first.sport);
+	}
+	/* A new connection goes to the new set. */
+	nodeport_syn(&p, 30082, 40101);
+	parse_checked(&p, &v);
+	assert_addr(v.daddr, "10.244.3.7");
+}
+
+static void udp_entry_of_an_older_agent_is_adopted(void **state)
+{
+	const char *one[] = { "10.244.1.5:5353" };
+	int fd = bpf_map__fd(skel->maps.conntrack);
+	struct sl_ct_key key = { 0 };
+	struct sl_ct ct;
+	struct pkt p;
+	struct view first, v;
+
+	clear_conntrack();
+	frontend_replace("0.0.0.0", 30056, 17, SL_KIND_NODE_PORT, one, 1);
+	nodeport_udp(&p, 30056, 5300);
+	parse_checked(&p, &first);
+	/* As an agent before backend_set was kept wrote it: set 0, slot 0, no NodePort flag. */
+	addr_of("203.0.113.7", key.saddr);
+	addr_of("192.0.2.1", key.daddr);
+	key.sport = htons(5300);
+	key.dport = htons(30056);
+	key.proto = 17;
+	key.family = SL_AF_INET;
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &ct), 0);
+	ct.backend_set = 0;
+	ct.slot = 0;
+	ct.flags &= ~SL_CT_F_NODE_PORT;
+	assert_int_equal(bpf_map_update_elem(fd, &key, &ct, BPF_EXIST), 0);
+	/* Found by its slot (the NodePort entry, set 0 says older): adopted in place. */
+	nodeport_udp(&p, 30056, 5300);
+	parse_checked(&p, &v);
+	assert_addr(v.daddr, "10.244.1.5");
+	assert_int_equal(v.sport, first.sport);
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &ct), 0);
+	assert_true(ct.flags & SL_CT_F_NODE_PORT);
+	assert_int_not_equal(ct.backend_set, 0);
+	assert_int_equal(ntohs(ct.new_sport), first.sport);
+	assert_int_equal(count_entries(fd, sizeof(struct sl_ct_key)), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -887,6 +1048,10 @@ int main(void)
 		cmocka_unit_test(fin_shortens_then_syn_starts_new_flow),
 		cmocka_unit_test(affinity_keeps_client_on_one_backend),
 		cmocka_unit_test(rate_limited_flow_gets_rst_and_is_counted),
+		cmocka_unit_test(udp_flow_is_rebalanced_when_its_backend_leaves),
+		cmocka_unit_test(udp_flow_of_a_removed_frontend_is_forgotten),
+		cmocka_unit_test(tcp_flow_keeps_its_removed_backend),
+		cmocka_unit_test(udp_entry_of_an_older_agent_is_adopted),
 	};
 
 	/* Loading the programs needs root and the kernel's BTF (CO-RE). */

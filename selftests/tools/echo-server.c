@@ -3,9 +3,14 @@
  * Test backend: listens on every ADDR:PORT given, TCP and UDP, and answers
  * each connection or datagram with the local address that received it, so a
  * client can tell which backend served it. Runs until killed.
+ *
+ * --echo: a TCP connection stays open after that line, and everything the
+ * client sends is echoed back until it closes (probe-client --hold).
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -17,6 +22,8 @@
 #include "endpoint.h"
 
 #define MAX_SOCKS 256
+#define MAX_FDS 1280 /* listening sockets, then --echo connections */
+#define TYPE_CONN (-1)
 
 static void format_endpoint(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
@@ -68,16 +75,37 @@ static void close_after_peer(int fd)
 	close(fd);
 }
 
+/* --echo: echoes what a held connection sent; false once it is closed. */
+static bool echo_back(int fd)
+{
+	char buf[512];
+	ssize_t got = read(fd, buf, sizeof(buf));
+
+	if (got <= 0)
+		return false;
+	return write(fd, buf, got) == got;
+}
+
 int main(int argc, char **argv)
 {
-	struct pollfd fds[MAX_SOCKS];
-	int types[MAX_SOCKS], n = 0;
+	static const struct option longopts[] = {
+		{ "echo", no_argument, NULL, 'e' },
+		{ 0 },
+	};
+	struct pollfd fds[MAX_FDS];
+	int types[MAX_FDS], n = 0, c;
+	bool echo = false;
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: echo-server ADDR:PORT...\n");
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c != 'e')
+			return 2;
+		echo = true;
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "usage: echo-server [--echo] ADDR:PORT...\n");
 		return 2;
 	}
-	for (int i = 1; i < argc && n + 2 <= MAX_SOCKS; i++) {
+	for (int i = optind; i < argc && n + 2 <= MAX_SOCKS; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len;
 
@@ -104,6 +132,18 @@ int main(int argc, char **argv)
 			socklen_t llen = sizeof(local), plen = sizeof(peer);
 			char reply[128], buf[512];
 
+			if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (types[i] == TYPE_CONN) {
+				if (!echo_back(fds[i].fd)) {
+					close(fds[i].fd);
+					fds[i] = fds[n - 1];
+					types[i] = types[n - 1];
+					n--;
+					i--; /* the last one moved here: look at it now */
+				}
+				continue;
+			}
 			if (!(fds[i].revents & POLLIN))
 				continue;
 			if (types[i] == SOCK_STREAM) {
@@ -120,6 +160,11 @@ int main(int argc, char **argv)
 				strcat(reply, "\n");
 				if (write(c, reply, strlen(reply)) < 0)
 					perror("write");
+				if (echo && n < MAX_FDS) {
+					fds[n] = (struct pollfd){ .fd = c, .events = POLLIN };
+					types[n++] = TYPE_CONN;
+					continue;
+				}
 				close_after_peer(c);
 			} else {
 				ssize_t got = recvfrom(fds[i].fd, buf, sizeof(buf), 0,

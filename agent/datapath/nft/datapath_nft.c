@@ -16,6 +16,7 @@
 #include "lib/strmap.h"
 #include "lib/xalloc.h"
 #include "datapath/nft/nft_batch.h"
+#include "datapath/nft/nft_conntrack.h"
 #include "datapath/nft/nft_datapath.h"
 #include "datapath/nft/nft_objects.h"
 #include "datapath/nft/nft_plan.h"
@@ -113,9 +114,18 @@ static int nft_apply(struct datapath *dp, const struct state_diff *all)
 		goto out;
 	}
 	err = nft_send_batch(dp, &b, diff->full ? "full sync" : "update");
-	if (!err)
+	if (!err) {
+		struct nft_ct_stale *stale;
+		size_t n_stale;
+
 		pr_debug("nft: applied %zu changes%s", diff->n_changes,
 			 diff->full ? " (full sync)" : "");
+		/* Datagram flows stay on a removed backend: delete their conntrack entries. */
+		n_stale = nft_ct_stale_pairs(diff, &stale);
+		if (n_stale)
+			nft_ct_flush_stale(dp, stale, n_stale);
+		free(stale);
+	}
 out:
 	nft_batch_free(&b);
 	nft_services_finish(dp, !err);

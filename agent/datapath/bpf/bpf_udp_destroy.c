@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Connected UDP sockets of the node whose backend left (issue 14, point
+ * 1). A connected UDP socket was translated once, at connect(), and would
+ * keep sending to a removed backend; after an apply that removed UDP
+ * backends, the sockets connected to one of them, translated from that
+ * frontend (revnat: socket cookie and backend -> the address the
+ * application dialled), are destroyed: the application sees ECONNABORTED
+ * and its next socket is balanced anew. Two ways, probed at open:
+ *
+ * - bpf_sock_destroy() (kfunc, Linux 6.5+) from a socket iterator
+ *   (bpf/udp_destroy.bpf.c), loaded only where the kfunc exists;
+ * - else sock_diag: dump the UDP sockets (NETLINK_SOCK_DIAG), check each
+ *   against revnat here, SOCK_DESTROY the matches (needs
+ *   CONFIG_INET_DIAG_DESTROY).
+ *
+ * Both see the sockets of the agent's network namespace only (the host's
+ * in production; pods' sockets live in their own namespaces and are not
+ * destroyed). TCP sockets are left alone, as kube-proxy leaves them.
+ * SLUICE_UDP_DESTROY=sock_diag|off in the environment forces the
+ * fallback or turns this off (tests).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/types.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "datapath/bpf/bpf_udp_destroy.h"
+#include "lib/addr.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "shared.h"
+#include "udp_destroy.skel.h"
+
+enum udp_destroy_mode {
+	UD_NONE,
+	UD_BPF,
+	UD_SOCK_DIAG,
+};
+
+struct udp_destroyer {
+	enum udp_destroy_mode mode;
+	int revnat_fd;
+	struct udp_destroy_bpf *skel;
+	struct bpf_link *link;
+};
+
+static void gone_key_of(const struct frontend *fe, const struct backend *b,
+			struct sl_udp_gone_key *key)
+{
+	size_t alen = fe->key.addr.family == AF_INET ? 4 : 16;
+
+	memset(key, 0, sizeof(*key));
+	memcpy(key->frontend_addr, fe->key.addr.bytes, alen);
+	memcpy(key->backend_addr, b->addr.bytes, alen);
+	key->frontend_port = htons(fe->key.port);
+	key->backend_port = htons(b->port);
+	key->family = fe->key.addr.family == AF_INET ? SL_AF_INET : SL_AF_INET6;
+}
+
+static bool has_backend(const struct frontend *fe, const struct backend *b)
+{
+	size_t i;
+
+	if (!fe || fe->action != FE_SERVE)
+		return false;
+	for (i = 0; i < fe->n_backends; i++)
+		if (fe->backends[i].port == b->port &&
+		    ip_addr_equal(&fe->backends[i].addr, &b->addr))
+			return true;
+	return false;
+}
+
+/* The {frontend, backend} pairs of UDP frontends whose backend diff removed. */
+static size_t gone_pairs(const struct state_diff *diff, struct sl_udp_gone_key **out)
+{
+	const struct frontend *old, *new;
+	struct sl_udp_gone_key *keys = NULL;
+	size_t n = 0, cap = 0, i, b;
+
+	for (i = 0; i < diff->n_changes; i++) {
+		old = diff->changes[i].old;
+		new = diff->changes[i].new;
+		if (!old || old->key.proto != IPPROTO_UDP || old->action != FE_SERVE)
+			continue;
+		for (b = 0; b < old->n_backends; b++) {
+			if (has_backend(new, &old->backends[b]))
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 16;
+				keys = xreallocarray(keys, cap, sizeof(*keys));
+			}
+			gone_key_of(old, &old->backends[b], &keys[n++]);
+		}
+	}
+	*out = keys;
+	return n;
+}
+
+/* ---- bpf_sock_destroy() from iter/udp ---- */
+
+/* The kernel's BTF names the kfunc (Linux 6.5+): else libbpf would fail the load, loudly. */
+static bool kernel_has_sock_destroy(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool found;
+
+	if (!btf)
+		return false;
+	found = btf__find_by_name_kind(btf, "bpf_sock_destroy", BTF_KIND_FUNC) > 0;
+	btf__free(btf);
+	return found;
+}
+
+static int bpf_open_iter(struct udp_destroyer *ud)
+{
+	int err;
+
+	if (!kernel_has_sock_destroy())
+		return -EOPNOTSUPP;
+	ud->skel = udp_destroy_bpf__open();
+	if (!ud->skel)
+		return -errno;
+	err = bpf_map__reuse_fd(ud->skel->maps.revnat, ud->revnat_fd);
+	if (!err)
+		err = udp_destroy_bpf__load(ud->skel);
+	if (!err) {
+		ud->link = bpf_program__attach_iter(ud->skel->progs.sl_udp_destroy, NULL);
+		if (!ud->link)
+			err = -errno;
+	}
+	if (err) {
+		udp_destroy_bpf__destroy(ud->skel);
+		ud->skel = NULL;
+	}
+	return err;
+}
+
+static size_t bpf_destroy(struct udp_destroyer *ud, const struct sl_udp_gone_key *keys, size_t n)
+{
+	int fd = bpf_map__fd(ud->skel->maps.udp_gone), iter;
+	struct sl_udp_gone_key k;
+	__u32 one = 1;
+	char buf[64];
+	size_t i, done;
+
+	for (i = 0; i < n; i++)
+		if (bpf_map_update_elem(fd, &keys[i], &one, BPF_ANY) && i == 0)
+			pr_warn("bpf: udp sockets: cannot note a removed backend: %s",
+				strerror(errno));
+	ud->skel->bss->destroyed = 0;
+	iter = bpf_iter_create(bpf_link__fd(ud->link));
+	if (iter < 0) {
+		pr_warn("bpf: udp sockets: cannot run the socket iterator: %s", strerror(errno));
+	} else {
+		while (read(iter, buf, sizeof(buf)) > 0)
+			;
+		close(iter);
+	}
+	done = ud->skel->bss->destroyed;
+	while (bpf_map_get_next_key(fd, NULL, &k) == 0)
+		bpf_map_delete_elem(fd, &k);
+	return done;
+}
+
+/* ---- sock_diag ---- */
+
+struct diag_req {
+	struct nlmsghdr nlh;
+	struct inet_diag_req_v2 r;
+};
+
+static int diag_socket(void)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* SOCK_DESTROY of one socket; 0 or -errno (the kernel's answer). */
+static int diag_destroy(int fd, __u8 family, const struct inet_diag_sockid *id)
+{
+	struct diag_req req;
+	char buf[512];
+	struct nlmsghdr *h;
+	struct nlmsgerr *e;
+	ssize_t len;
+
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_len = sizeof(req);
+	req.nlh.nlmsg_type = SOCK_DESTROY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	req.r.sdiag_family = family;
+	req.r.sdiag_protocol = IPPROTO_UDP;
+	req.r.idiag_states = ~0u;
+	req.r.id = *id;
+	if (send(fd, &req, sizeof(req), 0) < 0)
+		return -errno;
+	len = recv(fd, buf, sizeof(buf), 0);
+	if (len < 0)
+		return -errno;
+	h = (struct nlmsghdr *)buf;
+	if (!NLMSG_OK(h, (size_t)len) || h->nlmsg_type != NLMSG_ERROR)
+		return -EPROTO;
+	e = NLMSG_DATA(h);
+	return e->error;
+}
+
+/* Found by the probe: SOCK_DESTROY answers ENOENT for no socket, EOPNOTSUPP without it. */
+static bool diag_probe(void)
+{
+	struct inet_diag_sockid id;
+	int fd = diag_socket(), err;
+
+	if (fd < 0)
+		return false;
+	memset(&id, 0, sizeof(id));
+	id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	err = diag_destroy(fd, AF_INET, &id);
+	close(fd);
+	return err == -ENOENT;
+}
+
+static bool gone_match(const struct sl_udp_gone_key *keys, size_t n, struct sl_udp_gone_key *k)
+{
+	size_t i;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < n; i++)
+			if (!memcmp(&keys[i], k, sizeof(*k)))
+				return true;
+		memset(k->frontend_addr, 0, sizeof(k->frontend_addr)); /* a NodePort */
+	}
+	return false;
+}
+
+/* One family: dump its UDP sockets, destroy the matches; returns how many. */
+static size_t diag_destroy_family(struct udp_destroyer *ud, __u8 family,
+				  const struct sl_udp_gone_key *keys, size_t n)
+{
+	struct inet_diag_sockid *ids = NULL;
+	size_t n_ids = 0, cap = 0, i, done = 0, alen = family == AF_INET ? 4 : 16;
+	struct sl_udp_gone_key k;
+	struct sl_revnat_key rk;
+	struct sl_revnat orig;
+	struct inet_diag_msg *m;
+	struct diag_req req;
+	struct nlmsghdr *h;
+	static char buf[32768];
+	bool end = false;
+	ssize_t len;
+	int fd = diag_socket(), err;
+
+	if (fd < 0)
+		return 0;
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_len = sizeof(req);
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.r.sdiag_family = family;
+	req.r.sdiag_protocol = IPPROTO_UDP;
+	req.r.idiag_states = ~0u;
+	if (send(fd, &req, sizeof(req), 0) < 0)
+		end = true;
+	while (!end) {
+		len = recv(fd, buf, sizeof(buf), 0);
+		if (len <= 0)
+			break;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				end = true;
+				break;
+			}
+			m = NLMSG_DATA(h);
+			if (!m->id.idiag_dport)
+				continue;
+			memset(&rk, 0, sizeof(rk));
+			rk.cookie = (__u64)m->id.idiag_cookie[0] |
+				    ((__u64)m->id.idiag_cookie[1] << 32);
+			memcpy(rk.addr, m->id.idiag_dst, alen);
+			rk.port = m->id.idiag_dport;
+			rk.family = family;
+			if (bpf_map_lookup_elem(ud->revnat_fd, &rk, &orig))
+				continue;
+			memset(&k, 0, sizeof(k));
+			memcpy(k.frontend_addr, orig.addr, 16);
+			memcpy(k.backend_addr, rk.addr, 16);
+			k.frontend_port = orig.port;
+			k.backend_port = rk.port;
+			k.family = family;
+			if (!gone_match(keys, n, &k))
+				continue;
+			if (n_ids == cap) {
+				cap = cap ? 2 * cap : 16;
+				ids = xreallocarray(ids, cap, sizeof(*ids));
+			}
+			ids[n_ids++] = m->id;
+		}
+	}
+	for (i = 0; i < n_ids; i++) {
+		err = diag_destroy(fd, family, &ids[i]);
+		if (!err)
+			done++;
+		else if (err != -ENOENT)
+			pr_warn("bpf: udp sockets: SOCK_DESTROY: %s", strerror(-err));
+	}
+	free(ids);
+	close(fd);
+	return done;
+}
+
+/* ---- the interface ---- */
+
+struct udp_destroyer *udp_destroyer_open(int revnat_fd)
+{
+	struct udp_destroyer *ud = xcalloc(1, sizeof(*ud));
+	const char *force = getenv("SLUICE_UDP_DESTROY");
+	int err = -EOPNOTSUPP;
+
+	ud->revnat_fd = revnat_fd;
+	if (force && !strcmp(force, "off")) {
+		ud->mode = UD_NONE;
+	} else if ((!force || strcmp(force, "sock_diag")) && !(err = bpf_open_iter(ud))) {
+		ud->mode = UD_BPF;
+	} else {
+		if (err != -EOPNOTSUPP)
+			pr_debug("bpf: udp sockets: no bpf_sock_destroy() iterator: %s",
+				 strerror(-err));
+		ud->mode = diag_probe() ? UD_SOCK_DIAG : UD_NONE;
+	}
+	pr_info("udp sockets: destroyed with %s", ud->mode == UD_BPF	   ? "bpf_sock_destroy" :
+						  ud->mode == UD_SOCK_DIAG ? "sock_diag" :
+									     "not available");
+	return ud;
+}
+
+void udp_destroyer_run(struct udp_destroyer *ud, const struct state_diff *diff)
+{
+	struct sl_udp_gone_key *keys;
+	size_t n, i, done = 0;
+
+	if (!ud || ud->mode == UD_NONE || diff->full)
+		return;
+	n = gone_pairs(diff, &keys);
+	if (!n)
+		return;
+	if (ud->mode == UD_BPF) {
+		/* One iterator run per map's worth of pairs. */
+		for (i = 0; i < n; i += SL_UDP_GONE_MAX)
+			done += bpf_destroy(ud, keys + i,
+					    n - i < SL_UDP_GONE_MAX ? n - i : SL_UDP_GONE_MAX);
+	} else {
+		done = diag_destroy_family(ud, AF_INET, keys, n);
+		done += diag_destroy_family(ud, AF_INET6, keys, n);
+	}
+	if (done)
+		pr_info("bpf: udp sockets: %zu connected to removed backends destroyed", done);
+	free(keys);
+}
+
+void udp_destroyer_close(struct udp_destroyer *ud)
+{
+	if (!ud)
+		return;
+	bpf_link__destroy(ud->link);
+	udp_destroy_bpf__destroy(ud->skel);
+	free(ud);
+}

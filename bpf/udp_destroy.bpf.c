@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Connected UDP sockets of the node whose backend left: a socket iterator
+ * (iter/udp, run by the agent after an apply that removed UDP backends)
+ * that destroys, with the bpf_sock_destroy() kfunc (Linux 6.5+), every UDP
+ * socket connected to a removed backend that the socket programs
+ * translated from the frontend it was removed from (revnat: socket
+ * cookie and backend -> the address the application dialled). Sockets of
+ * other destinations are never touched. The agent loads this object only
+ * where the kfunc exists; elsewhere it uses sock_diag (SOCK_DESTROY).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "shared.h"
+#include "consts.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
+
+/*
+ * The socket programs' revnat (bpf/lib/maps.h), the same definition: the
+ * agent hands the pinned map in (bpf_map__reuse_fd) before load. Only this
+ * map: maps.h would create every socket map again.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct sl_revnat_key);
+	__type(value, struct sl_revnat);
+	__uint(max_entries, SL_MAX_REVNAT);
+} revnat SEC(".maps");
+
+/* {frontend, removed backend} -> 1, for one run; written by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct sl_udp_gone_key);
+	__type(value, __u32);
+	__uint(max_entries, SL_UDP_GONE_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} udp_gone SEC(".maps");
+
+/* Sockets destroyed by the last runs (the agent reads and resets it). */
+__u64 destroyed = 0;
+
+SEC("iter/udp")
+int sl_udp_destroy(struct bpf_iter__udp *ctx)
+{
+	struct sl_udp_gone_key gone __attribute__((aligned(8)));
+	struct sl_revnat_key key __attribute__((aligned(8)));
+	struct sock *sk = (struct sock *)ctx->udp_sk;
+	struct sl_revnat *orig;
+	__u16 family;
+
+	if (!sk)
+		return 0;
+	family = sk->__sk_common.skc_family;
+	if (!sk->__sk_common.skc_dport || (family != SL_AF_INET && family != SL_AF_INET6))
+		return 0;
+	__builtin_memset(&key, 0, sizeof(key));
+	if (family == SL_AF_INET)
+		__builtin_memcpy(key.addr, &sk->__sk_common.skc_daddr, 4);
+	else
+		__builtin_memcpy(key.addr, &sk->__sk_common.skc_v6_daddr, 16);
+	key.port = sk->__sk_common.skc_dport;
+	key.family = family;
+	key.cookie = bpf_get_socket_cookie(sk);
+	orig = bpf_map_lookup_elem(&revnat, &key);
+	if (!orig)
+		return 0;
+	__builtin_memset(&gone, 0, sizeof(gone));
+	__builtin_memcpy(gone.frontend_addr, orig->addr, 16);
+	__builtin_memcpy(gone.backend_addr, key.addr, 16);
+	gone.frontend_port = orig->port;
+	gone.backend_port = key.port;
+	gone.family = family;
+	if (!bpf_map_lookup_elem(&udp_gone, &gone)) {
+		/* A NodePort dialled at a node address: its frontend is the unspecified one. */
+		__builtin_memset(gone.frontend_addr, 0, 16);
+		if (!bpf_map_lookup_elem(&udp_gone, &gone))
+			return 0;
+	}
+	if (!bpf_sock_destroy((struct sock_common *)sk))
+		__sync_fetch_and_add(&destroyed, 1);
+	return 0;
+}
