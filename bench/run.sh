@@ -111,35 +111,8 @@ connections() {
 	R[svc-$n,$dp]=$(((${s1:-0} + ${s2:-0}) / 2))
 }
 
-# churn_writer FILE RATE SECONDS: the churn soak's writer (as in
-# selftests/e2e/test_churn.sh): rewrites service "churn"'s slice (temp +
-# rename) RATE times a second, the third endpoint toggling between
-# 10.244.200.3 and .4 (both serve); prints "writes N", "elapsed S", "last ADDR".
-churn_writer() {
-	perl -MTime::HiRes=time,sleep -e '
-		my ($file, $rate, $secs) = @ARGV;
-		my $fmt = q({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
- "metadata": {"name": "churn-v4", "namespace": "bench",
-              "labels": {"kubernetes.io/service-name": "churn"}},
- "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
- "endpoints": [{"addresses": ["10.244.200.1"], "conditions": {"ready": true}},
-               {"addresses": ["10.244.200.2"], "conditions": {"ready": true}},
-               {"addresses": ["%s"], "conditions": {"ready": true}}]}
-);
-		my ($t0, $n, $addr) = (time, 0, "");
-		while (time - $t0 < $secs) {
-			$addr = $n % 2 ? "10.244.200.4" : "10.244.200.3";
-			open(my $fh, ">", "$file.tmp") or die "$file.tmp: $!";
-			printf $fh $fmt, $addr;
-			close($fh);
-			rename("$file.tmp", $file) or die "rename: $!";
-			$n++;
-			my $wait = $t0 + $n / $rate - time;
-			sleep($wait) if $wait > 0;
-		}
-		printf "writes %d\nelapsed %.3f\nlast %s\n", $n, time - $t0, $addr;
-	' "$@"
-}
+# churn_writer FILE RATE SECONDS: selftests/tools/churn-writer.pl for this file's addresses.
+churn_writer() { perl "$ROOT/selftests/tools/churn-writer.pl" "$@" bench 10.244.200; }
 
 # churn DP: CHURN_RATE slice writes a second for CHURN_SECONDS on one
 # Service (two stable endpoints, one toggled) while two clients loop on its

@@ -13,9 +13,6 @@
 CAP_NET_BIND_SERVICE=10
 CAP_NET_ADMIN=12
 CAP_BPF=39
-EXT_NS="ext-$ID"
-in_ext() { nsenter --net="/run/netns/$EXT_NS" "$@"; }
-probe_ext() { in_ext "$PROBE" "$@" >"$WORK/probe.out" 2>&1; }
 
 # mask CAP...: the 16-digit hex mask /proc/PID/status shows for those capabilities.
 mask() {
@@ -113,18 +110,6 @@ helper_threads_within() {
 		bad=1
 	}
 	return $bad
-}
-
-setup_outside() {
-	EXTRA_NS+=("$EXT_NS")
-	ip netns add "$EXT_NS" || return 1
-	ip link add "x$ID" netns "$NODE_NS" type veth peer name "y$ID" netns "$EXT_NS" || return 1
-	in_ext ip link set lo up
-	in_ext ip link set "y$ID" up
-	in_node ip link set "x$ID" up
-	in_node ip addr add 10.99.1.1/24 dev "x$ID"
-	in_ext ip addr add 10.99.1.2/24 dev "y$ID"
-	in_node sysctl -qw net.ipv4.ip_forward=1
 }
 
 write_web() {

@@ -43,34 +43,8 @@ write_service() {
 EOT
 }
 
-# churn_writer FILE RATE SECONDS: rewrites FILE (temp + rename) RATE times a
-# second for SECONDS, the third endpoint toggling between 10.244.2.3 and
-# 10.244.2.4; prints "writes N", "elapsed S" and "last ADDR".
-churn_writer() {
-	perl -MTime::HiRes=time,sleep -e '
-		my ($file, $rate, $secs) = @ARGV;
-		my $fmt = q({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
- "metadata": {"name": "churn-v4", "namespace": "default",
-              "labels": {"kubernetes.io/service-name": "churn"}},
- "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
- "endpoints": [{"addresses": ["10.244.2.1"], "conditions": {"ready": true}},
-               {"addresses": ["10.244.2.2"], "conditions": {"ready": true}},
-               {"addresses": ["%s"], "conditions": {"ready": true}}]}
-);
-		my ($t0, $n, $addr) = (time, 0, "");
-		while (time - $t0 < $secs) {
-			$addr = $n % 2 ? "10.244.2.4" : "10.244.2.3";
-			open(my $fh, ">", "$file.tmp") or die "$file.tmp: $!";
-			printf $fh $fmt, $addr;
-			close($fh);
-			rename("$file.tmp", $file) or die "rename: $!";
-			$n++;
-			my $wait = $t0 + $n / $rate - time;
-			sleep($wait) if $wait > 0;
-		}
-		printf "writes %d\nelapsed %.3f\nlast %s\n", $n, time - $t0, $addr;
-	' "$@"
-}
+# churn_writer FILE RATE SECONDS: selftests/tools/churn-writer.pl for this file's addresses.
+churn_writer() { perl "$ROOT/selftests/tools/churn-writer.pl" "$@" default 10.244.2; }
 
 agent_rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$AGENT_PID/status"; }
 applies() { grep -c "applied .* changes for" "$AGENT_LOG"; }

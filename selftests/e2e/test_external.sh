@@ -7,31 +7,6 @@
 # healthCheckNodePort answers 200 or 503.
 . "$(dirname "$0")/lib.sh"
 
-EXT_NS="ext-$ID"
-in_ext() { nsenter --net="/run/netns/$EXT_NS" "$@"; }
-# The probe from outside: no cgroup, no socket hooks, packets only.
-probe_ext() { in_ext "$PROBE" "$@" >"$WORK/probe.out" 2>&1; }
-probe_sources() { awk '$1 == "source" { print $2 }' "$WORK/probe.out" | sort | tr '\n' ' '; }
-
-setup_outside() {
-	EXTRA_NS+=("$EXT_NS")
-	ip netns add "$EXT_NS" || return 1
-	ip link add "x$ID" netns "$NODE_NS" type veth peer name "y$ID" netns "$EXT_NS" || return 1
-	in_ext ip link set lo up
-	in_ext ip link set "y$ID" up
-	in_node ip link set "x$ID" up
-	in_node ip addr add 10.99.1.1/24 dev "x$ID"
-	in_ext ip addr add 10.99.1.2/24 dev "y$ID"
-	in_node ip -6 addr add fd99:1::1/64 dev "x$ID" nodad
-	in_ext ip -6 addr add fd99:1::2/64 dev "y$ID" nodad
-	# externalIPs and LB IPs live in 10.99.2.0/24: the client routes them to the node.
-	in_ext ip route add 10.99.2.0/24 via 10.99.1.1
-	in_node sysctl -qw net.ipv4.ip_forward=1
-	in_node sysctl -qw net.ipv6.conf.all.forwarding=1
-	# The backends answer clients outside through the node.
-	in_be ip -6 route add fd99:1::/64 via fd99::1
-}
-
 write_manifests() {
 	local name=$1 policy=$2 idx=$3 ext_ip=$4 lb_ip=$5 ranges=$6 hc=$7
 	cat >"$MANIFESTS/$name.yaml" <<EOT

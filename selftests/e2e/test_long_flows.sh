@@ -16,21 +16,7 @@
 # (the same local port) from start to end.
 . "$(dirname "$0")/lib.sh"
 
-EXT_NS="ext-$ID"
-in_ext() { nsenter --net="/run/netns/$EXT_NS" "$@"; }
 HOLD_SECONDS=7
-
-setup_outside() {
-	EXTRA_NS+=("$EXT_NS")
-	ip netns add "$EXT_NS" || return 1
-	ip link add "x$ID" netns "$NODE_NS" type veth peer name "y$ID" netns "$EXT_NS" || return 1
-	in_ext ip link set lo up
-	in_ext ip link set "y$ID" up
-	in_node ip link set "x$ID" up
-	in_node ip addr add 10.99.1.1/24 dev "x$ID"
-	in_ext ip addr add 10.99.1.2/24 dev "y$ID"
-	in_node sysctl -qw net.ipv4.ip_forward=1
-}
 
 # Echo servers (--echo: connections stay open) on ADDR:PORT... in be-ID.
 start_echo_backends() {

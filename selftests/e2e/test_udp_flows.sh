@@ -11,22 +11,8 @@
 # neither bpf_sock_destroy nor sock_diag destroy), the tc path re-balances.
 . "$(dirname "$0")/lib.sh"
 
-EXT_NS="ext-$ID"
 UDP_FLOW="$BUILD/selftests/tools/udp-flow"
-in_ext() { nsenter --net="/run/netns/$EXT_NS" "$@"; }
 declare -A SERVER # backend address -> its echo-server's pid
-
-setup_outside() {
-	EXTRA_NS+=("$EXT_NS")
-	ip netns add "$EXT_NS" || return 1
-	ip link add "x$ID" netns "$NODE_NS" type veth peer name "y$ID" netns "$EXT_NS" || return 1
-	in_ext ip link set lo up
-	in_ext ip link set "y$ID" up
-	in_node ip link set "x$ID" up
-	in_node ip addr add 10.99.1.1/24 dev "x$ID"
-	in_ext ip addr add 10.99.1.2/24 dev "y$ID"
-	in_node sysctl -qw net.ipv4.ip_forward=1
-}
 
 # One echo-server per backend, so that one can be killed.
 start_server() {
