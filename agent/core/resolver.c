@@ -90,15 +90,6 @@ static void candidates_push(struct candidates *cands, const struct candidate *c)
 	cands->items[cands->n++] = *c;
 }
 
-static int backend_cmp(const struct backend *a, const struct backend *b)
-{
-	int cmp = ip_addr_cmp(&a->addr, &b->addr);
-
-	if (cmp)
-		return cmp;
-	return a->port < b->port ? -1 : a->port > b->port;
-}
-
 /* Address and port, then the most useful duplicate first, then input order. */
 static int candidate_cmp(const void *pa, const void *pb)
 {

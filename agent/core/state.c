@@ -18,6 +18,36 @@ int frontend_key_cmp(const struct frontend_key *a, const struct frontend_key *b)
 	return 0;
 }
 
+int backend_cmp(const struct backend *a, const struct backend *b)
+{
+	int cmp = ip_addr_cmp(&a->addr, &b->addr);
+
+	if (cmp)
+		return cmp;
+	return a->port < b->port ? -1 : a->port > b->port;
+}
+
+void frontend_removed_backends(const struct frontend *old, const struct frontend *new,
+			       void (*fn)(void *ctx, const struct frontend *old,
+					  const struct backend *gone),
+			       void *ctx)
+{
+	size_t n_new = new &&new->action == FE_SERVE ? new->n_backends : 0, i = 0, j = 0;
+
+	if (!old || old->action != FE_SERVE)
+		return;
+	while (i < old->n_backends) {
+		int cmp = j == n_new ? -1 : backend_cmp(&old->backends[i], &new->backends[j]);
+
+		if (cmp < 0)
+			fn(ctx, old, &old->backends[i++]);
+		else if (cmp > 0)
+			j++;
+		else
+			i++, j++;
+	}
+}
+
 /* NULL and "" are the same for names: both mean "none". */
 static bool name_equal(const char *a, const char *b)
 {

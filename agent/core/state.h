@@ -97,6 +97,16 @@ struct state_diff {
 };
 
 int frontend_key_cmp(const struct frontend_key *a, const struct frontend_key *b);
+/* The order of frontend backends: address (family first), then port. */
+int backend_cmp(const struct backend *a, const struct backend *b);
+/*
+ * Calls fn for every backend old served that new does not (new NULL, or not
+ * serving: all of them), merging the two sorted lists: O(old + new).
+ */
+void frontend_removed_backends(const struct frontend *old, const struct frontend *new,
+			       void (*fn)(void *ctx, const struct frontend *old,
+					  const struct backend *gone),
+			       void *ctx);
 /* True if a and b would program the datapath identically. */
 bool frontend_equal(const struct frontend *a, const struct frontend *b);
 void frontend_clear(struct frontend *fe);

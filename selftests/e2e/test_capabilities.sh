@@ -159,43 +159,13 @@ EOT
 	mv "$MANIFESTS/$1.yaml.tmp" "$MANIFESTS/$1.yaml"
 }
 
-# ---- the API server source: a throwaway CA, a token, an empty cluster ----
-FAKE="$BUILD/selftests/tools/fake-apiserver"
-API_DIR="$WORK/api"
+# ---- the API server source: kube_lib's CA and server, an empty cluster ----
+. "$(dirname "$0")/kube_lib.sh"
 make_api() {
-	mkdir -p "$API_DIR/objects"
-	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=sluice-caps-ca \
-		-keyout "$API_DIR/ca.key" -out "$API_DIR/ca.crt" 2>/dev/null || return 1
-	openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
-		-keyout "$API_DIR/server.key" -out "$API_DIR/server.csr" 2>/dev/null || return 1
-	printf 'subjectAltName=IP:127.0.0.1\n' >"$API_DIR/san.ext"
-	openssl x509 -req -in "$API_DIR/server.csr" -CA "$API_DIR/ca.crt" -CAkey "$API_DIR/ca.key" \
-		-CAcreateserial -days 1 -extfile "$API_DIR/san.ext" -out "$API_DIR/server.crt" \
-		2>/dev/null || return 1
-	echo "token-$RANDOM$RANDOM" >"$API_DIR/token"
+	make_pki || return 1
 	# Root's own file, readable by its owner only: as a projected token is.
-	chmod 0600 "$API_DIR/token"
-	cat >"$API_DIR/kubeconfig" <<EOT
-apiVersion: v1
-kind: Config
-current-context: e2e
-contexts:
-- name: e2e
-  context: {cluster: fake, user: agent}
-clusters:
-- name: fake
-  cluster:
-    server: https://127.0.0.1:6443/
-    certificate-authority-data: $(base64 -w0 "$API_DIR/ca.crt")
-users:
-- name: agent
-  user: {tokenFile: token}
-EOT
-	nsenter --net="/run/netns/$NODE_NS" "$FAKE" --listen=127.0.0.1:6443 \
-		--control=127.0.0.1:6444 --cert="$API_DIR/server.crt" --key="$API_DIR/server.key" \
-		--token-file="$API_DIR/token" --objects="$API_DIR/objects" >"$API_DIR/server.log" 2>&1 &
-	PIDS+=($!)
-	sleep 0.5
+	chmod 0600 "$API_DIR/agent-token"
+	start_api
 }
 
 e2e_setup || { not_ok "setup"; exit 1; }

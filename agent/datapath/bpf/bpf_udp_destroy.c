@@ -69,43 +69,35 @@ static void gone_key_of(const struct frontend *fe, const struct backend *b,
 	key->family = fe->key.addr.family == AF_INET ? SL_AF_INET : SL_AF_INET6;
 }
 
-static bool has_backend(const struct frontend *fe, const struct backend *b)
-{
-	size_t i;
+struct gone_list {
+	struct sl_udp_gone_key *keys;
+	size_t n, cap;
+};
 
-	if (!fe || fe->action != FE_SERVE)
-		return false;
-	for (i = 0; i < fe->n_backends; i++)
-		if (fe->backends[i].port == b->port &&
-		    ip_addr_equal(&fe->backends[i].addr, &b->addr))
-			return true;
-	return false;
+static void add_gone(void *ctx, const struct frontend *old, const struct backend *gone)
+{
+	struct gone_list *l = ctx;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		l->keys = xreallocarray(l->keys, l->cap, sizeof(*l->keys));
+	}
+	gone_key_of(old, gone, &l->keys[l->n++]);
 }
 
 /* The {frontend, backend} pairs of UDP frontends whose backend diff removed. */
 static size_t gone_pairs(const struct state_diff *diff, struct sl_udp_gone_key **out)
 {
-	const struct frontend *old, *new;
-	struct sl_udp_gone_key *keys = NULL;
-	size_t n = 0, cap = 0, i, b;
+	struct gone_list l = { 0 };
 
-	for (i = 0; i < diff->n_changes; i++) {
-		old = diff->changes[i].old;
-		new = diff->changes[i].new;
-		if (!old || old->key.proto != IPPROTO_UDP || old->action != FE_SERVE)
-			continue;
-		for (b = 0; b < old->n_backends; b++) {
-			if (has_backend(new, &old->backends[b]))
-				continue;
-			if (n == cap) {
-				cap = cap ? 2 * cap : 16;
-				keys = xreallocarray(keys, cap, sizeof(*keys));
-			}
-			gone_key_of(old, &old->backends[b], &keys[n++]);
-		}
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		const struct frontend *old = diff->changes[i].old;
+
+		if (old && old->key.proto == IPPROTO_UDP)
+			frontend_removed_backends(old, diff->changes[i].new, add_gone, &l);
 	}
-	*out = keys;
-	return n;
+	*out = l.keys;
+	return l.n;
 }
 
 /* ---- bpf_sock_destroy() from iter/udp ---- */

@@ -51,17 +51,6 @@ static bool is_udp_like(uint8_t proto)
 	return proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
 }
 
-static bool has_backend(const struct frontend *fe, const struct backend *be)
-{
-	if (!fe || fe->action != FE_SERVE)
-		return false;
-	for (size_t i = 0; i < fe->n_backends; i++)
-		if (fe->backends[i].port == be->port &&
-		    ip_addr_equal(&fe->backends[i].addr, &be->addr))
-			return true;
-	return false;
-}
-
 static int stale_cmp(const void *a, const void *b)
 {
 	const struct nft_ct_stale *x = a, *y = b;
@@ -77,34 +66,39 @@ static int stale_cmp(const void *a, const void *b)
 	return frontend_key_cmp(&x->fe, &y->fe);
 }
 
+struct stale_list {
+	struct nft_ct_stale *pairs;
+	size_t n, cap;
+};
+
+static void add_stale(void *ctx, const struct frontend *old, const struct backend *gone)
+{
+	struct stale_list *l = ctx;
+
+	if (gone->addr.family != old->key.addr.family)
+		return;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 8;
+		l->pairs = xreallocarray(l->pairs, l->cap, sizeof(*l->pairs));
+	}
+	l->pairs[l->n].fe = old->key;
+	l->pairs[l->n++].be = *gone;
+}
+
 size_t nft_ct_stale_pairs(const struct state_diff *diff, struct nft_ct_stale **out)
 {
-	struct nft_ct_stale *pairs = NULL;
-	size_t n = 0, cap = 0;
+	struct stale_list l = { 0 };
 
-	*out = NULL;
 	for (size_t i = 0; i < diff->n_changes; i++) {
-		const struct frontend *old = diff->changes[i].old, *new = diff->changes[i].new;
+		const struct frontend *old = diff->changes[i].old;
 
-		if (!old || old->action != FE_SERVE || !is_udp_like(old->key.proto))
-			continue;
-		for (size_t j = 0; j < old->n_backends; j++) {
-			if (has_backend(new, &old->backends[j]))
-				continue;
-			if (old->backends[j].addr.family != old->key.addr.family)
-				continue;
-			if (n == cap) {
-				cap = cap ? 2 * cap : 8;
-				pairs = xreallocarray(pairs, cap, sizeof(*pairs));
-			}
-			pairs[n].fe = old->key;
-			pairs[n++].be = old->backends[j];
-		}
+		if (old && is_udp_like(old->key.proto))
+			frontend_removed_backends(old, diff->changes[i].new, add_stale, &l);
 	}
-	if (n > 1)
-		qsort(pairs, n, sizeof(*pairs), stale_cmp);
-	*out = pairs;
-	return n;
+	if (l.n > 1)
+		qsort(l.pairs, l.n, sizeof(*l.pairs), stale_cmp);
+	*out = l.pairs;
+	return l.n;
 }
 
 static size_t addr_len(uint8_t family)

@@ -299,15 +299,6 @@ void nft_build_full(struct datapath *dp, struct nft_batch *b, const struct state
 
 /* ---- planning one change ---- */
 
-static int backend_cmp(const struct backend *a, const struct backend *b)
-{
-	int cmp = ip_addr_cmp(&a->addr, &b->addr);
-
-	if (cmp)
-		return cmp;
-	return a->port < b->port ? -1 : a->port > b->port;
-}
-
 static bool same_backends(const struct frontend *a, const struct frontend *b)
 {
 	if (a->n_backends != b->n_backends || a->key.proto != b->key.proto)
