@@ -18,6 +18,7 @@
 #include "core/engine.h"
 #include "core/store.h"
 #include "datapath/datapath.h"
+#include "datapath/handover.h"
 #include "lib/caps.h"
 #include "lib/log.h"
 #include "lib/size.h"
@@ -38,6 +39,9 @@
  * get healthCheckNodePort servers, on ports that may lie below 1024.
  */
 #define AGENT_RUNTIME_CAPS CAPS_SERVE
+/* Enough for the connections of the old datapath that are being set up or torn down. */
+#define DEFAULT_HANDOVER_SECONDS 10
+#define MAX_HANDOVER_SECONDS 3600
 
 struct options {
 	const char *source;
@@ -48,6 +52,7 @@ struct options {
 	const char *node_name;
 	const char *datapath; /* "auto" or a datapath's name */
 	struct datapath_config dp;
+	unsigned int handover_seconds; /* --handover-seconds */
 	bool once, cleanup;
 };
 
@@ -68,6 +73,8 @@ static void usage(FILE *out)
 		"  --max-services=N      Services the BPF maps hold (default 131072); more\n"
 		"                        are logged and not programmed until room frees up\n"
 		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
+		"  --handover-seconds=N  switching datapaths: the one in place keeps serving\n"
+		"                        beside the new one for N s (default 10; 0: none)\n"
 		"  --max-file-bytes=N    larger manifest files are not read (default 64M)\n"
 		"  --max-event-bytes=N   longer API watch lines restart the watch (default 16M)\n"
 		"  --max-list-bytes=N    larger API list pages fail the list (default 256M)\n"
@@ -111,6 +118,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "devices", required_argument, NULL, 'D' },
 		{ "max-services", required_argument, NULL, 'M' },
 		{ "health-addr", required_argument, NULL, 'H' },
+		{ "handover-seconds", required_argument, NULL, 'O' },
 		{ "max-file-bytes", required_argument, NULL, 'F' },
 		{ "max-event-bytes", required_argument, NULL, 'E' },
 		{ "max-list-bytes", required_argument, NULL, 'L' },
@@ -126,6 +134,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	memset(opt, 0, sizeof(*opt));
 	opt->dp.bpffs = "/sys/fs/bpf/sluice";
 	opt->datapath = "auto";
+	opt->handover_seconds = DEFAULT_HANDOVER_SECONDS;
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -172,6 +181,21 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		case 'H':
 			opt->health_addr = optarg;
 			break;
+		case 'O': {
+			char *end;
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' ||
+			    n > MAX_HANDOVER_SECONDS) {
+				pr_warn("--handover-seconds: \"%s\" is not a number from 0 to %u",
+					optarg, MAX_HANDOVER_SECONDS);
+				return -EINVAL;
+			}
+			opt->handover_seconds = (unsigned int)n;
+			break;
+		}
 		case 'F':
 			if (parse_byte_size(optarg, &opt->max_file_bytes) || !opt->max_file_bytes) {
 				pr_warn("--max-file-bytes: \"%s\" is no size (bytes, or with K, M or G)",
@@ -257,7 +281,9 @@ static long long now_ms(void)
  * Applies changes once the source has been quiet for SETTLE_MS, and at the
  * latest MAX_DELAY_MS after the first pending change.
  */
-static int run(struct source *src, struct engine *eng, struct health_server *health)
+static int run(struct source *src, struct engine *eng, struct health_server *health,
+	       struct datapath_handover *ho, const struct datapath_handle *dp,
+	       const struct options *opt)
 {
 	int sfd = signal_fd();
 	struct pollfd fds[2] = {
@@ -273,11 +299,15 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 		int err;
 		int timeout = -1;
 
+		int ho_timeout = datapath_handover_timeout(ho, now_ms());
+
 		if (engine_pending(eng)) {
 			long long left = next_flush - now_ms();
 
 			timeout = left < 0 ? 0 : (int)left;
 		}
+		if (ho_timeout >= 0 && (timeout < 0 || ho_timeout < timeout))
+			timeout = ho_timeout;
 		if (poll(fds, 2, timeout) < 0 && errno != EINTR)
 			return -errno;
 		if (fds[0].revents & POLLIN) {
@@ -291,6 +321,11 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 			}
 		}
 		now = now_ms();
+		if (datapath_handover_timeout(ho, now) == 0) {
+			engine_remove_output(eng, ho);
+			datapath_handover_end(ho, dp->ops, &opt->dp);
+			caps_keep(dp->ops->runtime_caps | AGENT_RUNTIME_CAPS, dp->output_name);
+		}
 		if (fds[1].revents & POLLIN) {
 			src->ops->handle_events(src);
 			if (engine_pending(eng)) {
@@ -323,6 +358,7 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 int main(int argc, char **argv)
 {
 	struct datapath_handle dp = { 0 };
+	struct datapath_handover handover = { 0 };
 	struct hc_servers health_checks;
 	struct source *src;
 	struct options opt;
@@ -364,16 +400,23 @@ int main(int argc, char **argv)
 	hc_servers_init(&health_checks);
 	engine_init(&eng, &store, opt.node_name);
 	engine_add_output(&eng, dp.output_name, &datapath_output_ops, &dp);
+	/* Switching datapaths: the one in place keeps serving, fed too, for a while. */
+	if (!opt.once &&
+	    datapath_handover_begin(&handover, dp.ops, &opt.dp, opt.handover_seconds, now_ms()))
+		engine_add_output(&eng, handover.output_name, &handover_output_ops, &handover);
 	engine_add_output(&eng, "healthCheckNodePort servers", &hc_output_ops, &health_checks);
 	err = engine_flush(&eng);
 	if (err)
 		goto out_engine;
 	pr_info("synced: datapath %s serving %zu services", dp.ops->name, engine_services(&eng));
 	health_set_ready(health, true);
-	/* Switching datapaths: the others' state goes once this one serves. */
-	datapath_cleanup_others(dp.ops, &opt.dp);
+	/* Switching datapaths without a handover: the others' state goes once this one serves. */
+	if (!handover.active)
+		datapath_cleanup_others(dp.ops, &opt.dp);
 	/* What needed privilege is open or done: keep only what applying needs. */
-	caps_keep(dp.ops->runtime_caps | AGENT_RUNTIME_CAPS, dp.output_name);
+	caps_keep(dp.ops->runtime_caps | AGENT_RUNTIME_CAPS |
+			  (handover.active ? handover.old.ops->runtime_caps : 0),
+		  dp.output_name);
 	if (opt.once) {
 		uint64_t unprogrammed = 0;
 
@@ -390,8 +433,9 @@ int main(int argc, char **argv)
 		}
 		goto out_engine;
 	}
-	err = run(src, &eng, health);
+	err = run(src, &eng, health, &handover, &dp, &opt);
 out_engine:
+	datapath_handover_abandon(&handover);
 	engine_destroy(&eng);
 	hc_servers_destroy(&health_checks);
 	datapath_close(&dp);

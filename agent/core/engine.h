@@ -47,6 +47,8 @@ void engine_destroy(struct engine *eng);
  */
 int engine_add_output(struct engine *eng, const char *name, const struct output_ops *ops,
 		      void *ctx);
+/* Removes the output added with ctx (it gets no more diffs); the others keep their order. */
+void engine_remove_output(struct engine *eng, const void *ctx);
 /*
  * Resolves the changed Services and applies the difference to every output.
  * Returns 0, or the failing output's -errno; on failure nothing is recorded

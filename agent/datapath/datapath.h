@@ -54,8 +54,12 @@ struct datapath_ops {
 	int (*apply)(struct datapath *dp, const struct state_diff *diff);
 	/* Releases the agent's handles; the kernel keeps serving. */
 	void (*close)(struct datapath *dp);
-	/* Removes everything this datapath ever put in the kernel. */
-	int (*cleanup)(const struct datapath_config *cfg);
+	/*
+	 * Removes everything this datapath ever put in the kernel. replaced:
+	 * another datapath serves now, so what translates new flows goes
+	 * first and what answers for flows already translated goes last.
+	 */
+	int (*cleanup)(const struct datapath_config *cfg, bool replaced);
 	/* True if there is state of this datapath in the kernel. */
 	bool (*present)(const struct datapath_config *cfg);
 	/*

@@ -125,7 +125,7 @@ int datapath_cleanup_others(const struct datapath_ops *keep, const struct datapa
 				continue;
 			pr_info("removing the %s datapath's state", ops->name);
 		}
-		err = ops->cleanup(cfg);
+		err = ops->cleanup(cfg, keep != NULL);
 		if (err) {
 			pr_warn("%s cleanup: %s", ops->name, strerror(-err));
 			if (!first)

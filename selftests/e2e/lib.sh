@@ -131,6 +131,7 @@ e2e_teardown() {
 start_backends() {
 	local ep addr
 	for ep in "$@"; do
+		[[ $ep == --* ]] && continue # an echo-server flag
 		addr=${ep%:*}
 		addr=${addr#[}
 		addr=${addr%]}
@@ -152,9 +153,11 @@ start_agent() {
 	local dp=$1 i
 	shift
 	: >"$AGENT_LOG"
-	# nsenter execs the agent, so $! is the agent itself.
+	# nsenter execs the agent, so $! is the agent itself. A scenario runs on
+	# one datapath at a time: switching removes the other at once unless the
+	# caller asks for a handover (test_switch_flows).
 	nsenter --net="/run/netns/$NODE_NS" "$AGENT" --source="dir:$MANIFESTS" --datapath="$dp" \
-		--node-name="$NODE_NAME" --cgroup="$CGROUP" --bpffs="$BPFFS" -v "$@" \
+		--node-name="$NODE_NAME" --cgroup="$CGROUP" --bpffs="$BPFFS" -v --handover-seconds=0 "$@" \
 		>>"$AGENT_LOG" 2>&1 &
 	AGENT_PID=$!
 	for i in $(seq "${SYNC_WAIT_STEPS:-100}"); do
@@ -234,6 +237,13 @@ http_status() {
 }
 
 # skip NAME REASON: one TAP line for a check that cannot run here (never a pass).
+# within COMMAND...: COMMAND holds within 2 s (for what the agent does
+# right after its "synced" line, such as removing another datapath's state).
+within() {
+	local i
+	for i in $(seq 40); do "$@" && return 0; sleep 0.05; done
+	return 1
+}
 skip() { echo "ok - $1 # SKIP $2"; }
 
 # The datapaths to run every scenario on: both unless E2E_DATAPATHS says

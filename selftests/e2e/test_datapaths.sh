@@ -49,19 +49,21 @@ check "auto without BPF capabilities: no BPF state left behind" test "$(bpf_pins
 serves "auto without BPF capabilities: every Service is served through nftables"
 stop_agent
 
-# auto with every capability: BPF; the nftables table goes.
-start_agent auto
+# auto with every capability: BPF; the nftables table goes (at once: no
+# handover, which test_switch_flows covers).
+start_agent auto --handover-seconds=0
 check "auto with capabilities: the bpf datapath is chosen" \
 	grep -q 'synced: datapath bpf' "$AGENT_LOG"
-check "switching to bpf removes the nftables table" no_table
+check "switching to bpf removes the nftables table" within no_table
 serves "after switching to bpf the Service is served"
 stop_agent
 
 # Back to nftables: the links, programs and pins go.
-start_agent nftables
-check "switching to nftables removes every BPF pin" test "$(bpf_pins)" = 0
-check "switching to nftables detaches the socket programs" \
-	test -z "$(bpftool cgroup show "$CGROUP" 2>/dev/null)"
+start_agent nftables --handover-seconds=0
+no_pins() { test "$(bpf_pins)" = 0; }
+no_socket_programs() { test -z "$(bpftool cgroup show "$CGROUP" 2>/dev/null)"; }
+check "switching to nftables removes every BPF pin" within no_pins
+check "switching to nftables detaches the socket programs" within no_socket_programs
 check "switching to nftables creates the table" has_table
 serves "after switching to nftables the Service is served"
 stop_agent

@@ -295,7 +295,7 @@ static int child_open_apply_cleanup(void)
 
 	CHECK(!nft_datapath_ops.present(&test_cfg));
 	/* cleanup without a table is fine */
-	CHECK(nft_datapath_ops.cleanup(&test_cfg) == 0);
+	CHECK(nft_datapath_ops.cleanup(&test_cfg, false) == 0);
 	CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
 	CHECK(!nft_datapath_ops.present(&test_cfg)); /* open alone changes nothing */
 	fe_init(&fes[0], "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 2, "10.1", 8080);
@@ -315,9 +315,9 @@ static int child_open_apply_cleanup(void)
 	/* close keeps the table: the kernel keeps serving */
 	nft_datapath_ops.close(dp);
 	CHECK(nft_datapath_ops.present(&test_cfg));
-	CHECK(nft_datapath_ops.cleanup(&test_cfg) == 0);
+	CHECK(nft_datapath_ops.cleanup(&test_cfg, false) == 0);
 	CHECK(!nft_datapath_ops.present(&test_cfg));
-	CHECK(nft_datapath_ops.cleanup(&test_cfg) == 0);
+	CHECK(nft_datapath_ops.cleanup(&test_cfg, false) == 0);
 	for (int i = 0; i < 3; i++)
 		frontend_clear(&fes[i]);
 	return 0;
@@ -624,7 +624,7 @@ static int child_full_sync_scale(void)
 		CHECK(dump_count(&d, "chain fe-") == n_served);
 		dump_free(&d);
 		nft_datapath_ops.close(dp);
-		CHECK(nft_datapath_ops.cleanup(&test_cfg) == 0);
+		CHECK(nft_datapath_ops.cleanup(&test_cfg, false) == 0);
 		for (size_t i = 0; i < n; i++)
 			frontend_clear(&fes[i]);
 		free(fes);

@@ -6,6 +6,10 @@
  *
  * --echo: a TCP connection stays open after that line, and everything the
  * client sends is echoed back until it closes (probe-client --hold).
+ *
+ * --close-first: the server closes each connection right after its line, as
+ * an HTTP/1.0 server does, so TIME_WAIT stays with the backend (the case
+ * where a client port reused through another translation meets PAWS).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -90,19 +94,23 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "echo", no_argument, NULL, 'e' },
+		{ "close-first", no_argument, NULL, 'c' },
 		{ 0 },
 	};
 	struct pollfd fds[MAX_FDS];
 	int types[MAX_FDS], n = 0, c;
-	bool echo = false;
+	bool echo = false, close_first = false;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c != 'e')
+		if (c == 'e')
+			echo = true;
+		else if (c == 'c')
+			close_first = true;
+		else
 			return 2;
-		echo = true;
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "usage: echo-server [--echo] ADDR:PORT...\n");
+		fprintf(stderr, "usage: echo-server [--echo | --close-first] ADDR:PORT...\n");
 		return 2;
 	}
 	for (int i = optind; i < argc && n + 2 <= MAX_SOCKS; i++) {
@@ -165,7 +173,10 @@ int main(int argc, char **argv)
 					types[n++] = TYPE_CONN;
 					continue;
 				}
-				close_after_peer(c);
+				if (close_first)
+					close(c);
+				else
+					close_after_peer(c);
 			} else {
 				ssize_t got = recvfrom(fds[i].fd, buf, sizeof(buf), 0,
 						       (struct sockaddr *)&peer, &plen);

@@ -7,6 +7,10 @@
  * "source ADDR COUNT" per client address the backends reported, and
  * "errno NAME COUNT" per error seen.
  *
+ * --log-failures: also one "failure T LOCAL-PORT ERRNO" line per failed TCP
+ * attempt as it happens (T: seconds since the start), to place failures in
+ * a scenario's timeline.
+ *
  * --hold SEC (TCP, against echo-server --echo): one connection held for SEC
  * seconds, a numbered message sent every --interval-ms (default 100) and its
  * echo awaited (--timeout-ms); one "round N ok|lost|broken" line per round
@@ -137,6 +141,25 @@ static int wait_fd(int fd, short events)
 	return n > 0 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
 }
 
+static bool log_failures;
+static double started;
+
+static double now_s(void);
+
+static void log_failure(int fd, int err)
+{
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	unsigned int port = 0;
+
+	if (!log_failures)
+		return;
+	if (!getsockname(fd, (struct sockaddr *)&local, &llen))
+		port = ntohs(((struct sockaddr_in *)&local)->sin_port);
+	printf("failure %.3f %u %s\n", now_s() - started, port,
+	       strerrorname_np(err) ? strerrorname_np(err) : "?");
+}
+
 static void try_tcp(struct results *r, const struct sockaddr_storage *dst, socklen_t len)
 {
 	struct sockaddr_storage peer;
@@ -152,11 +175,13 @@ static void try_tcp(struct results *r, const struct sockaddr_storage *dst, sockl
 		return;
 	}
 	if (connect(fd, (const struct sockaddr *)dst, len) && errno != EINPROGRESS) {
+		log_failure(fd, errno);
 		classify_error(r, errno);
 		goto out;
 	}
 	if ((err = -wait_fd(fd, POLLOUT)) ||
 	    (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen), err)) {
+		log_failure(fd, err);
 		classify_error(r, err);
 		goto out;
 	}
@@ -166,6 +191,7 @@ static void try_tcp(struct results *r, const struct sockaddr_storage *dst, sockl
 		ssize_t got;
 
 		if (wait_fd(fd, POLLIN)) {
+			log_failure(fd, ETIMEDOUT);
 			r->timeout++;
 			goto out;
 		}
@@ -424,6 +450,7 @@ int main(int argc, char **argv)
 		{ "interval-ms", required_argument, NULL, 'i' },
 		{ "hold", required_argument, NULL, 'H' },
 		{ "udp-hold", required_argument, NULL, 'U' },
+		{ "log-failures", no_argument, NULL, 'L' },
 		{ 0 },
 	};
 	bool udp = false, connected = false;
@@ -461,6 +488,9 @@ int main(int argc, char **argv)
 		case 'U':
 			udp_hold = atof(optarg);
 			break;
+		case 'L':
+			log_failures = true;
+			break;
 		default:
 			return 2;
 		}
@@ -476,7 +506,7 @@ int main(int argc, char **argv)
 		return hold_tcp(&dst, len, hold, interval_ms ? interval_ms : 100);
 	if (udp_hold > 0)
 		return hold_udp(&dst, len, udp_hold, interval_ms ? interval_ms : 100);
-	start = now_s();
+	start = started = now_s();
 	while (duration > 0 ? now_s() - start < duration : attempts < count) {
 		if (udp)
 			try_udp(&r, &dst, len, connected);

@@ -17,6 +17,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_nat.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/batch.h>
 #include <libnftnl/chain.h>
@@ -34,6 +35,7 @@
 #include "datapath/nft/nft_firewall.h"
 #include "datapath/nft/nft_frontend.h"
 #include "datapath/nft/nft_plan.h"
+#include "datapath/nft/nft_port_shift.h"
 #include "datapath/nft/nft_ratelimit.h"
 #include "datapath/nft/nft_skeleton.h"
 #include "../nft_fixtures.h"
@@ -156,6 +158,7 @@ static void check_dnat_messages(const struct frontend *fe, bool v6)
 	struct nftnl_expr *x;
 	uint32_t len, idx = 0;
 	char map[NFT_BACKENDS_NAME_MAX];
+	int mark = 0; /* expressions of the shift mark before numgen */
 
 	assert_non_null(ml);
 	nft_backends_map_name(v6, nft_fe_backend_shard(&fe->key), map, sizeof(map));
@@ -209,22 +212,35 @@ static void check_dnat_messages(const struct frontend *fe, bool v6)
 	assert_expr_name(x, "cmp");
 	assert_int_equal(*(const uint8_t *)nftnl_expr_get(x, NFTNL_EXPR_CMP_DATA, &len),
 			 fe->key.proto);
+	/* TCP: meta mark set meta mark | 0x8000 (the client-port shift) */
+	if (fe->key.proto == IPPROTO_TCP) {
+		assert_expr_name(rule_expr(rule, 2), "meta");
+		x = rule_expr(rule, 3);
+		assert_expr_name(x, "bitwise");
+		assert_int_equal(*(const uint32_t *)nftnl_expr_get(x, NFTNL_EXPR_BITWISE_XOR, &len),
+				 NFT_SHIFT_MARK);
+		x = rule_expr(rule, 4);
+		assert_expr_name(x, "meta");
+		assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_META_KEY), NFT_META_MARK);
+		assert_true(nftnl_expr_is_set(x, NFTNL_EXPR_META_SREG));
+		mark = 3;
+	}
 	/* numgen reg 1 = random mod N offset BASE */
-	x = rule_expr(rule, 2);
+	x = rule_expr(rule, mark + 2);
 	assert_expr_name(x, "numgen");
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NG_TYPE), NFT_NG_RANDOM);
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NG_MODULUS), fe->n_backends);
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NG_OFFSET), base);
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NG_DREG), NFT_REG_1);
 	/* lookup reg 1 set backends4-<shard> dreg 1 */
-	x = rule_expr(rule, 3);
+	x = rule_expr(rule, mark + 3);
 	assert_expr_name(x, "lookup");
 	assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_LOOKUP_SET), map);
 	assert_false(nftnl_expr_is_set(x, NFTNL_EXPR_LOOKUP_SET_ID));
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_LOOKUP_SREG), NFT_REG_1);
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_LOOKUP_DREG), NFT_REG_1);
 	/* nat dnat ip addr_min reg 1 proto_min reg 9 (ip6: reg 2) */
-	x = rule_expr(rule, 4);
+	x = rule_expr(rule, mark + 4);
 	assert_expr_name(x, "nat");
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NAT_TYPE), NFT_NAT_DNAT);
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NAT_FAMILY),
@@ -1009,11 +1025,12 @@ static void test_affinity_messages(void **state)
 	nftnl_rule_free(r);
 	nftnl_set_free(s);
 	r = parse_rule(ml->msgs[4]);
-	x = rule_expr(r, 2);
+	/* meta l4proto tcp, the shift mark (3), then the endpoint and the DNAT. */
+	x = rule_expr(r, 5);
 	assert_expr_name(x, "immediate");
 	assert_memory_equal(nftnl_expr_get(x, NFTNL_EXPR_IMM_DATA, &len), fe.backends[1].addr.bytes,
 			    4);
-	x = rule_expr(r, 4);
+	x = rule_expr(r, 7);
 	assert_expr_name(x, "nat");
 	nftnl_rule_free(r);
 	nft_batch_free(&b);
@@ -1226,6 +1243,7 @@ static void test_masquerade_mark_rule(void **state)
 /* The skeleton: NodePort lookups with fib daddr type local, masquerade, firewall chains. */
 static void test_skeleton_external_chains(void **state)
 {
+	const struct nft_port_shift shift = { 1024, 29255 };
 	struct msg_list *ml = calloc(1, sizeof(*ml));
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nftnl_rule *r;
@@ -1233,9 +1251,10 @@ static void test_skeleton_external_chains(void **state)
 	struct nft_batch b;
 	bool saw_post = false, saw_fw = false, saw_fw_out = false;
 	int i, n_nodeport_sets = 0, n_backend_maps = 0;
+	uint32_t len;
 
 	nft_batch_init(&b, 1);
-	nft_msg_skeleton(&b);
+	nft_msg_skeleton(&b, &shift);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	for (size_t m = 0; m < ml->n; m++) {
@@ -1313,6 +1332,26 @@ static void test_skeleton_external_chains(void **state)
 	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_MASQ_FLAGS), 1 << 4);
 	assert_int_equal(nftnl_expr_get_u32(rule_expr(r, 2), NFTNL_EXPR_CMP_OP), NFT_CMP_NEQ);
 	nftnl_rule_free(r);
+	/* then per family: meta nfproto, the shift mark, cleared, snat to saddr shifted */
+	for (int f = 0; f < 2; f++) {
+		i = find_rule(ml, "nat-postrouting", i + 1);
+		assert_true(i > 0);
+		r = parse_rule(ml->msgs[i]);
+		x = rule_expr(r, 1);
+		assert_int_equal(*(const uint8_t *)nftnl_expr_get(x, NFTNL_EXPR_CMP_DATA, &len),
+				 f ? NFPROTO_IPV6 : NFPROTO_IPV4);
+		x = rule_expr(r, rule_n_exprs(r) - 1);
+		assert_expr_name(x, "nat");
+		assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NAT_TYPE), NFT_NAT_SNAT);
+		assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NAT_FLAGS),
+				 NF_NAT_RANGE_PROTO_OFFSET);
+		x = rule_expr(r, rule_n_exprs(r) - 3);
+		assert_expr_name(x, "immediate");
+		assert_int_equal(
+			ntohs(*(const uint16_t *)nftnl_expr_get(x, NFTNL_EXPR_IMM_DATA, &len)),
+			shift.lo);
+		nftnl_rule_free(r);
+	}
 	assert_int_equal(find_rule(ml, "nat-postrouting", i + 1), -1);
 
 	/* filter-prerouting: ct state new ... vmap @firewall-ips4 */

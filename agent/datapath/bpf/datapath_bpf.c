@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,8 +26,22 @@
 #include "lib/log.h"
 #include "shared.h"
 
-/* Unlinks every pin in dir; returns the count removed, or -errno. */
-static int unpin_all(const char *dir, int *first_err)
+/* How long the reverse translation outlives the forward one when replaced. */
+#define REVERSE_GRACE_MS 500
+
+/*
+ * The links that translate new connections and datagrams; the others
+ * (recvmsg, getpeername) answer for sockets translated already.
+ */
+static bool translates(const char *pin)
+{
+	return !strncmp(pin, "sl_connect", 10) || !strncmp(pin, "sl_sendmsg", 10);
+}
+
+enum unpin_which { UNPIN_ALL, UNPIN_TRANSLATING };
+
+/* Unlinks the pins in dir (which); returns the count removed, or -errno. */
+static int unpin_all(const char *dir, enum unpin_which which, int *first_err)
 {
 	char path[PATH_MAX];
 	struct dirent *ent;
@@ -38,6 +53,8 @@ static int unpin_all(const char *dir, int *first_err)
 		return errno == ENOENT ? 0 : -errno;
 	while ((ent = readdir(d))) {
 		if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, ".."))
+			continue;
+		if (which == UNPIN_TRANSLATING && !translates(ent->d_name))
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", dir, ent->d_name) >= (int)sizeof(path))
 			continue;
@@ -53,19 +70,34 @@ static int unpin_all(const char *dir, int *first_err)
 	return removed;
 }
 
-static int bpf_cleanup(const struct datapath_config *cfg)
+static int bpf_cleanup(const struct datapath_config *cfg, bool replaced)
 {
 	const char *dir = bpffs_dir(cfg);
 	char links[PATH_MAX], maps[PATH_MAX];
-	int first_err = 0, n_links, n_maps;
+	int first_err = 0, n_links = 0, n_maps;
 
 	if (join(links, dir, SL_PIN_LINKS_DIR, NULL) || join(maps, dir, SL_PIN_MAPS_DIR, NULL))
 		return -ENAMETOOLONG;
 	/* tc filters first: they are found on the devices, the record of clsact in maps/. */
 	first_err = tc_datapath_cleanup(maps);
-	/* Links next: unpinning them detaches the programs before the maps go. */
-	n_links = unpin_all(links, &first_err);
-	n_maps = unpin_all(maps, &first_err);
+	/*
+	 * Links next: unpinning them detaches the programs before the maps go.
+	 * Replaced, connect and sendmsg go first: a socket they translated a
+	 * moment ago still has getpeername and the replies of its datagrams
+	 * translated back (REVERSE_GRACE_MS) while the new datapath takes the
+	 * new ones.
+	 */
+	if (replaced) {
+		n_links = unpin_all(links, UNPIN_TRANSLATING, &first_err);
+		if (n_links > 0)
+			poll(NULL, 0, REVERSE_GRACE_MS);
+	}
+	if (n_links >= 0) {
+		int rest = unpin_all(links, UNPIN_ALL, &first_err);
+
+		n_links = rest < 0 ? rest : n_links + rest;
+	}
+	n_maps = unpin_all(maps, UNPIN_ALL, &first_err);
 	if (n_links < 0 || n_maps < 0) {
 		pr_warn("bpf: cannot read pins under %s: %s", dir,
 			strerror(-(n_links < 0 ? n_links : n_maps)));

@@ -48,6 +48,16 @@ static int nft_open(const struct datapath_config *cfg, struct datapath **out, ch
 	}
 	pr_info("nft: table inet %s %s; the first apply rebuilds it in one transaction",
 		NFT_TABLE_NAME, err ? "absent" : "present");
+	if (nft_port_shift_read(&dp->port_shift, why, why_len))
+		pr_warn("nft: client ports of translated TCP connections stay as they are (%s): "
+			"one that reuses a port the socket path or a direct dial used may wait "
+			"for a SYN retry (PAWS)",
+			why);
+	else
+		pr_info("nft: client ports of translated TCP connections move to %u-%u, out of "
+			"the ephemeral range",
+			dp->port_shift.lo, dp->port_shift.hi);
+	*why = '\0';
 	strmap_init(&dp->services);
 	nft_ranges_init(&dp->ranges);
 	*out = dp;
@@ -142,8 +152,9 @@ out:
 	return err;
 }
 
-static int nft_cleanup(const struct datapath_config *cfg)
+static int nft_cleanup(const struct datapath_config *cfg, bool replaced)
 {
+	(void)replaced; /* one transaction: nothing to order */
 	struct datapath dp = { 0 };
 	struct nft_batch b;
 	int err;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "datapath/nft/nft_port_shift.h"
 #include "datapath/nft/nft_ranges.h"
 #include "lib/strmap.h"
 
@@ -25,6 +26,7 @@ struct datapath {
 	struct range_op *ops; /* range changes of the apply being built */
 	size_t n_ops, cap_ops;
 	int ops_err; /* -ENOSPC while planning ranges */
+	struct nft_port_shift port_shift; /* chosen at open */
 };
 
 #endif

@@ -267,6 +267,25 @@ void nft_expr_node_port_key(struct nftnl_rule *r, bool v6, bool fib_local)
 	expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
 }
 
+void nft_expr_snat_port_shift(struct nftnl_rule *r, bool v6, uint16_t lo, uint16_t hi)
+{
+	struct nftnl_expr *e;
+	uint16_t min = htons(lo), max = htons(hi);
+
+	expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 8 : 12, v6 ? 16 : 4, NFT_REG_1);
+	nft_expr_immediate(r, NFT_REG_2, &min, sizeof(min));
+	nft_expr_immediate(r, NFT_REG_3, &max, sizeof(max));
+	e = expr_new("nat");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MAX, NFT_REG_3);
+	/* Port X goes to lo + X % (hi - lo + 1): one to one, no random pick. */
+	nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_PROTO_OFFSET);
+	nftnl_rule_add_expr(r, e);
+}
+
 void nft_expr_saddr(struct nftnl_rule *r, bool v6)
 {
 	nft_expr_meta(r, NFT_META_NFPROTO, NFT_REG_1);

@@ -73,6 +73,8 @@ void nft_expr_frontend_key(struct nftnl_rule *r, bool v6, bool with_port);
  */
 void nft_expr_node_port_key(struct nftnl_rule *r, bool v6, bool fib_local);
 /* Loads the packet's source address into NFT_REG_1, after "meta nfproto" so nft prints ip saddr. */
+/* snat ip to ip saddr : lo-hi, each port shifted into the range (NF_NAT_RANGE_PROTO_OFFSET). */
+void nft_expr_snat_port_shift(struct nftnl_rule *r, bool v6, uint16_t lo, uint16_t hi);
 void nft_expr_saddr(struct nftnl_rule *r, bool v6);
 
 #endif

@@ -204,6 +204,13 @@ void nft_msg_fe_backends(struct nft_batch *b, uint16_t msg_type, const struct fr
 	}
 }
 
+/* TCP: nat-postrouting moves the client port out of the ephemeral range (nft_port_shift.h). */
+static void mark_for_port_shift(struct nftnl_rule *r, const struct frontend *fe)
+{
+	if (fe->key.proto == PROTO_TCP)
+		nft_expr_mark_update(r, ~NFT_SHIFT_MARK, NFT_SHIFT_MARK);
+}
+
 void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe, uint32_t base)
 {
 	struct nft_msg_ref ref = { .what = NFT_WHAT_FE_RULE, .has_key = true, .key = fe->key };
@@ -223,6 +230,7 @@ void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe, uint32
 	/* "meta l4proto P" first: nft accepts a port mapping only after an L4 match. */
 	nft_expr_meta(r, NFT_META_L4PROTO, NFT_REG_1);
 	nft_expr_cmp_u8(r, NFT_REG_1, fe->key.proto);
+	mark_for_port_shift(r, fe);
 	nft_expr_numgen_random(r, NFT_REG_1, n, base);
 	nft_expr_lookup(r, NFT_REG_1, map, 0, true, NFT_REG_1);
 	nft_expr_dnat(r, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, NFT_REG_1,
@@ -288,6 +296,7 @@ void nft_msg_ep_add(struct nft_batch *b, const struct frontend *fe, const struct
 	r = nft_rule_new(chain);
 	nft_expr_meta(r, NFT_META_L4PROTO, NFT_REG_1);
 	nft_expr_cmp_u8(r, NFT_REG_1, fe->key.proto);
+	mark_for_port_shift(r, fe);
 	nft_expr_immediate(r, NFT_REG_1, addr, v6 ? 16 : 4);
 	nft_expr_immediate(r, v6 ? NFT_REG_2 : NFT_REG32_01, &port, sizeof(port));
 	nft_expr_dnat(r, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, NFT_REG_1,

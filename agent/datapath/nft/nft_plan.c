@@ -265,7 +265,7 @@ void nft_build_full(struct datapath *dp, struct nft_batch *b, const struct state
 	nft_msg_table_add(b);
 	nft_msg_table_del(b);
 	nft_msg_table_add(b);
-	nft_msg_skeleton(b);
+	nft_msg_skeleton(b, &dp->port_shift);
 	svc_build_adds(dp, b, old);
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		const struct frontend *fe = diff->changes[i].new;

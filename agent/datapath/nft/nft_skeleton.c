@@ -17,6 +17,7 @@
 #include "lib/xalloc.h"
 #include "datapath/nft/nft_batch.h"
 #include "datapath/nft/nft_expr.h"
+#include "datapath/nft/nft_port_shift.h"
 #include "datapath/nft/nft_skeleton.h"
 
 #define NFT_PRIO_DSTNAT (-100)
@@ -149,7 +150,7 @@ static void nat_lookup_rules(struct nft_batch *b, const char *chain, bool v6)
 }
 
 /*
- * nat-postrouting: meta mark & 0x4000 != 0 meta mark set meta mark & ~0x4000
+ * nat-postrouting: meta mark & 0x4000 != 0 meta mark set meta mark & ~0xc000
  * masquerade fully-random. The bit is cleared so it does not leak into
  * whatever handles the packet next (tunnels, policy routing).
  */
@@ -159,8 +160,29 @@ static void masquerade_rule(struct nft_batch *b, const char *chain)
 	struct nftnl_rule *r = nft_rule_new(chain);
 
 	nft_expr_mark_has(r, NFT_MASQ_MARK);
-	nft_expr_mark_update(r, ~NFT_MASQ_MARK, 0);
+	nft_expr_mark_update(r, ~(NFT_MASQ_MARK | NFT_SHIFT_MARK), 0);
 	nft_expr_masquerade(r);
+	nft_rule_msg(b, r, &ref);
+}
+
+/*
+ * nat-postrouting, after the masquerade rule, per family: meta nfproto ipv4
+ * meta mark & 0x8000 != 0 meta mark set meta mark & ~0x8000 snat ip to ip
+ * saddr : LO-HI (each port shifted, nft_port_shift.h says why). The bit is
+ * set by the DNAT rules of TCP frontends; without a range it is only cleared.
+ */
+static void port_shift_rule(struct nft_batch *b, const char *chain,
+			    const struct nft_port_shift *shift, bool v6)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_RULE };
+	struct nftnl_rule *r = nft_rule_new(chain);
+
+	nft_expr_meta(r, NFT_META_NFPROTO, NFT_REG_1);
+	nft_expr_cmp_u8(r, NFT_REG_1, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+	nft_expr_mark_has(r, NFT_SHIFT_MARK);
+	nft_expr_mark_update(r, ~NFT_SHIFT_MARK, 0);
+	if (shift && shift->hi)
+		nft_expr_snat_port_shift(r, v6, shift->lo, shift->hi);
 	nft_rule_msg(b, r, &ref);
 }
 
@@ -327,7 +349,7 @@ static void backends_map_add(struct nft_batch *b, bool v6, unsigned int shard)
 
 /* ---- the skeleton ---- */
 
-void nft_msg_base_chains(struct nft_batch *b)
+void nft_msg_base_chains(struct nft_batch *b, const struct nft_port_shift *shift)
 {
 	for (size_t i = 0; i < sizeof(firewall_chains) / sizeof(firewall_chains[0]); i++) {
 		base_chain_add(b, &firewall_chains[i]);
@@ -341,6 +363,8 @@ void nft_msg_base_chains(struct nft_batch *b)
 	}
 	base_chain_add(b, &nat_postrouting);
 	masquerade_rule(b, nat_postrouting.name);
+	port_shift_rule(b, nat_postrouting.name, shift, false);
+	port_shift_rule(b, nat_postrouting.name, shift, true);
 	for (size_t i = 0; i < sizeof(filter_chains) / sizeof(filter_chains[0]); i++) {
 		const struct base_chain *fc = &filter_chains[i];
 
@@ -354,7 +378,7 @@ void nft_msg_base_chains(struct nft_batch *b)
 	}
 }
 
-void nft_msg_skeleton(struct nft_batch *b)
+void nft_msg_skeleton(struct nft_batch *b, const struct nft_port_shift *shift)
 {
 	for (int i = 0; i < NFT_NAMED_SETS; i++)
 		named_set_add(b, i);
@@ -363,5 +387,5 @@ void nft_msg_skeleton(struct nft_batch *b)
 		backends_map_add(b, true, shard);
 	}
 	reject_chain(b);
-	nft_msg_base_chains(b);
+	nft_msg_base_chains(b, shift);
 }

@@ -40,6 +40,8 @@ void nft_backends_map_name(bool v6, unsigned int shard, char *buf, size_t len);
  * frontend under externalTrafficPolicy Cluster, cleared when masquerading.
  */
 #define NFT_MASQ_MARK 0x4000u
+/* The client port of a TCP connection DNAT'd here moves out of the ephemeral range. */
+#define NFT_SHIFT_MARK 0x8000u
 
 /* The named sets and maps of the table. */
 enum nft_named_set {
@@ -78,13 +80,17 @@ struct nft_set_desc {
 const struct nft_set_desc *nft_set_desc(enum nft_named_set set);
 
 struct nft_batch;
+struct nft_port_shift;
 
 /* Table: add (idempotent) and delete. */
 void nft_msg_table_add(struct nft_batch *b);
 void nft_msg_table_del(struct nft_batch *b);
 /* Everything but the frontends: sets, maps, reject-chain, hooked chains and their rules. */
-void nft_msg_skeleton(struct nft_batch *b);
-/* Base chains and their lookup rules only (part of the skeleton, last in a full sync). */
-void nft_msg_base_chains(struct nft_batch *b);
+void nft_msg_skeleton(struct nft_batch *b, const struct nft_port_shift *shift);
+/*
+ * Base chains and their lookup rules only (part of the skeleton, last in a
+ * full sync). shift: the client-port shift of nat-postrouting, or NULL.
+ */
+void nft_msg_base_chains(struct nft_batch *b, const struct nft_port_shift *shift);
 
 #endif
