@@ -317,15 +317,27 @@ struct service *decode_service(const json_t *obj, const char *source, struct dec
 {
 	struct service *svc = xcalloc(1, sizeof(*svc));
 	json_t *labels, *annotations, *spec;
+	const char *ignored_by;
 
 	*ctx = (struct decode_ctx){ .source = source,
 				    .kind = "Service",
 				    .namespaced = true,
 				    .name_rule = DECODE_NAME_DNS1035_LABEL };
-	if (decode_metadata(ctx, obj, &labels, &annotations) &&
-	    decode_get_object(ctx, obj, "", "spec", &spec) && decode_service_spec(ctx, spec, svc) &&
+	if (!decode_metadata(ctx, obj, &labels, &annotations))
+		goto out;
+	ignored_by = decode_ignored_by(labels);
+	if (ignored_by) {
+		/* Not ours to serve, nor to judge: the rest is not even read. */
+		pr_debug("%s: Service %s/%s: labelled %s, ignored as kube-proxy does", source,
+			 ctx->ns, ctx->name, ignored_by);
+		svc->ignored = true;
+		decode_copy_names(ctx, &svc->ns, &svc->name, &svc->source);
+		return svc;
+	}
+	if (decode_get_object(ctx, obj, "", "spec", &spec) && decode_service_spec(ctx, spec, svc) &&
 	    decode_lb_ingress(ctx, obj, svc) && decode_annotations(ctx, annotations, svc))
 		decode_copy_names(ctx, &svc->ns, &svc->name, &svc->source);
+out:
 	if (ctx->failed) {
 		service_free(svc);
 		return NULL;

@@ -544,6 +544,66 @@ static void test_external_name_service(void **state)
 	manifest_objects_clear(&d.objs);
 }
 
+/*
+ * kube-proxy's label selector: another proxy's Service (any value, even "")
+ * and a headless Service's slices are ignored, even when they would not
+ * decode, without a warning; they stay as names so that gaining the label
+ * takes their frontends away.
+ */
+static void test_kube_proxy_labels_ignored(void **state)
+{
+	struct decoded d;
+
+	decode_ok(
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: other, labels: {service.kubernetes.io/service-proxy-name: x}}\n"
+		"spec: {clusterIP: 10.0.0.999, ports: [{port: 80}]}\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: empty, labels: {service.kubernetes.io/service-proxy-name: ''}}\n"
+		"spec: {clusterIP: 10.0.0.1, ports: [{port: 80}]}\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: mine, labels: {service.kubernetes.io/other: x}}\n"
+		"spec: {clusterIP: 10.0.0.2, ports: [{port: 80}]}\n"
+		"---\n"
+		"apiVersion: discovery.k8s.io/v1\n"
+		"kind: EndpointSlice\n"
+		"metadata:\n"
+		"  name: db-1\n"
+		"  labels: {kubernetes.io/service-name: db, service.kubernetes.io/headless: ''}\n"
+		"addressType: IPv4\n"
+		"endpoints: [{addresses: [10.1.0.1]}]\n"
+		"---\n"
+		"apiVersion: discovery.k8s.io/v1\n"
+		"kind: EndpointSlice\n"
+		"metadata:\n"
+		"  name: other-1\n"
+		"  labels: {kubernetes.io/service-name: other,"
+		" service.kubernetes.io/service-proxy-name: x}\n"
+		"addressType: Bogus\n",
+		&d);
+	assert_int_equal(d.n_warnings, 0);
+	assert_int_equal(d.objs.n_rejected, 0);
+	assert_int_equal(d.objs.n_services, 3);
+	assert_string_equal(d.objs.services[0]->name, "other");
+	assert_true(d.objs.services[0]->ignored);
+	assert_int_equal(d.objs.services[0]->n_cluster_ips, 0);
+	assert_true(d.objs.services[1]->ignored);
+	assert_false(d.objs.services[2]->ignored);
+	assert_int_equal(d.objs.services[2]->n_cluster_ips, 1);
+	assert_int_equal(d.objs.n_slices, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_true(d.objs.slices[i]->ignored);
+		assert_int_equal(d.objs.slices[i]->n_endpoints, 0);
+	}
+	assert_string_equal(d.objs.slices[0]->service_name, "db");
+	manifest_objects_clear(&d.objs);
+}
+
 static const char *const SLICE_HEAD = "apiVersion: discovery.k8s.io/v1\n"
 				      "kind: EndpointSlice\n"
 				      "metadata:\n"
@@ -1242,6 +1302,7 @@ int main(void)
 		cmocka_unit_test(test_dual_stack_cluster_ips),
 		cmocka_unit_test(test_headless_service),
 		cmocka_unit_test(test_external_name_service),
+		cmocka_unit_test(test_kube_proxy_labels_ignored),
 		cmocka_unit_test(test_slice_condition_defaults),
 		cmocka_unit_test(test_slice_condition_explicit),
 		cmocka_unit_test(test_slice_hints),
