@@ -48,6 +48,7 @@ struct options {
 	const char *node_name;
 	const char *datapath; /* "auto" or a datapath's name */
 	struct datapath_config dp;
+	struct node_port_spec node_ports; /* --nodeport-addresses */
 	bool once, cleanup;
 };
 
@@ -67,6 +68,9 @@ static void usage(FILE *out)
 		"  --devices=LIST        devices for the tc path\n"
 		"  --max-services=N      Services the BPF maps hold (default 131072); more\n"
 		"                        are logged and not programmed until room frees up\n"
+		"  --nodeport-addresses=CIDR,...|primary\n"
+		"                        node addresses NodePorts answer on (default primary:\n"
+		"                        the Node's InternalIP, else ExternalIP, per family)\n"
 		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
 		"  --max-file-bytes=N    larger manifest files are not read (default 64M)\n"
 		"  --max-event-bytes=N   longer API watch lines restart the watch (default 16M)\n"
@@ -110,6 +114,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "devices", required_argument, NULL, 'D' },
 		{ "max-services", required_argument, NULL, 'M' },
+		{ "nodeport-addresses", required_argument, NULL, 'N' },
 		{ "health-addr", required_argument, NULL, 'H' },
 		{ "max-file-bytes", required_argument, NULL, 'F' },
 		{ "max-event-bytes", required_argument, NULL, 'E' },
@@ -121,11 +126,14 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ 0 },
 	};
 	static char hostname[256];
+	char why[160];
 	int c;
 
 	memset(opt, 0, sizeof(*opt));
 	opt->dp.bpffs = "/sys/fs/bpf/sluice";
 	opt->datapath = "auto";
+	/* kube-proxy's nftables mode's default, the mode Sluice stands in for. */
+	opt->node_ports.primary = true;
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -169,6 +177,13 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			opt->dp.max_services = (uint32_t)n;
 			break;
 		}
+		case 'N':
+			node_port_spec_clear(&opt->node_ports);
+			if (node_port_spec_parse(optarg, &opt->node_ports, why, sizeof(why))) {
+				pr_warn("--nodeport-addresses: %s", why);
+				return -EINVAL;
+			}
+			break;
 		case 'H':
 			opt->health_addr = optarg;
 			break;
@@ -363,6 +378,7 @@ int main(int argc, char **argv)
 	/* The datapath first: it is the output that may fail and be retried. */
 	hc_servers_init(&health_checks);
 	engine_init(&eng, &store, opt.node_name);
+	engine_set_node_ports(&eng, &opt.node_ports);
 	engine_add_output(&eng, dp.output_name, &datapath_output_ops, &dp);
 	engine_add_output(&eng, "healthCheckNodePort servers", &hc_output_ops, &health_checks);
 	err = engine_flush(&eng);
@@ -399,5 +415,6 @@ out_source:
 	src->ops->close(src);
 	store_destroy(&store);
 	health_stop(health);
+	node_port_spec_clear(&opt.node_ports);
 	return err ? 1 : 0;
 }

@@ -98,7 +98,7 @@ struct node {
 	char *name;
 	char *source;
 	char *zone; /* label topology.kubernetes.io/zone, NULL if absent */
-	struct ip_addr *addresses; /* status.addresses InternalIP/ExternalIP */
+	struct ip_addr *addresses; /* status.addresses: InternalIPs, then ExternalIPs */
 	int n_addresses;
 };
 

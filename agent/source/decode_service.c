@@ -260,12 +260,16 @@ static bool decode_service_spec(struct decode_ctx *ctx, const json_t *spec, stru
 	return true;
 }
 
-/* status.loadBalancer.ingress[].ip; entries with only a hostname are not ours to use. */
+/*
+ * status.loadBalancer.ingress[].ip; entries with only a hostname are not
+ * ours to use, nor those with ipMode Proxy: that load balancer proxies the
+ * traffic to the nodes, so its address is not captured here (kube-proxy).
+ */
 static bool decode_lb_ingress(struct decode_ctx *ctx, const json_t *obj, struct service *svc)
 {
 	json_t *status, *lb, *ingress, *item;
-	char at[64], what[80];
-	const char *ip;
+	char at[64], what[80], buf[SHOWN_MAX + 4];
+	const char *ip, *mode;
 	size_t i;
 
 	if (!decode_get_object(ctx, obj, "", "status", &status) ||
@@ -278,9 +282,14 @@ static bool decode_lb_ingress(struct decode_ctx *ctx, const json_t *obj, struct 
 	json_array_foreach(ingress, i, item) {
 		snprintf(at, sizeof(at), "status.loadBalancer.ingress[%zu].", i);
 		if (!decode_check_element(ctx, item, at) ||
-		    !decode_get_string(ctx, item, at, "ip", &ip))
+		    !decode_get_string(ctx, item, at, "ip", &ip) ||
+		    !decode_get_string(ctx, item, at, "ipMode", &mode))
 			return false;
-		if (!ip || !*ip)
+		/* The API server accepts these two only, and only with an ip. */
+		if (mode && strcmp(mode, "VIP") && strcmp(mode, "Proxy"))
+			return decode_fail(ctx, "%sipMode: unknown value \"%s\"", at,
+					   decode_shown(mode, buf));
+		if (!ip || !*ip || (mode && !strcmp(mode, "Proxy")))
 			continue;
 		snprintf(what, sizeof(what), "%sip", at);
 		if (!decode_parse_ip(ctx, ip, what, 0, &svc->lb_ingress_ips[svc->n_lb_ingress_ips]))

@@ -604,6 +604,44 @@ static void test_kube_proxy_labels_ignored(void **state)
 	manifest_objects_clear(&d.objs);
 }
 
+/* LoadBalancer ingress: ipMode VIP or none is captured on the node, Proxy is not. */
+static void test_lb_ingress_ip_mode(void **state)
+{
+	struct decoded d;
+
+	decode_ok("apiVersion: v1\n"
+		  "kind: Service\n"
+		  "metadata: {name: lb}\n"
+		  "spec: {type: LoadBalancer, clusterIP: 10.0.0.1, ports: [{port: 80}]}\n"
+		  "status:\n"
+		  "  loadBalancer:\n"
+		  "    ingress:\n"
+		  "    - {ip: 192.0.2.1, ipMode: Proxy}\n"
+		  "    - {ip: 192.0.2.2, ipMode: VIP}\n"
+		  "    - {ip: 192.0.2.3}\n"
+		  "    - {hostname: lb.example.com, ipMode: Proxy}\n",
+		  &d);
+	assert_int_equal(d.n_warnings, 0);
+	assert_int_equal(d.objs.n_services, 1);
+	assert_int_equal(d.objs.services[0]->n_lb_ingress_ips, 2);
+	ip_is(&d.objs.services[0]->lb_ingress_ips[0], "192.0.2.2");
+	ip_is(&d.objs.services[0]->lb_ingress_ips[1], "192.0.2.3");
+	manifest_objects_clear(&d.objs);
+
+	decode_text("apiVersion: v1\n"
+		    "kind: Service\n"
+		    "metadata: {name: lb}\n"
+		    "spec: {type: LoadBalancer, clusterIP: 10.0.0.1, ports: [{port: 80}]}\n"
+		    "status: {loadBalancer: {ingress: [{ip: 192.0.2.1, ipMode: Tunnel}]}}\n",
+		    "lb.yaml", &d);
+	assert_int_equal(d.objs.n_services, 0);
+	assert_int_equal(d.n_warnings, 1);
+	assert_non_null(strstr(d.log,
+			       "lb.yaml: Service default/lb: "
+			       "status.loadBalancer.ingress[0].ipMode: unknown value \"Tunnel\""));
+	manifest_objects_clear(&d.objs);
+}
+
 static const char *const SLICE_HEAD = "apiVersion: discovery.k8s.io/v1\n"
 				      "kind: EndpointSlice\n"
 				      "metadata:\n"
@@ -757,9 +795,9 @@ static void test_node_zone_and_addresses(void **state)
 		  "status:\n"
 		  "  addresses:\n"
 		  "  - {type: Hostname, address: node-a}\n"
+		  "  - {type: ExternalIP, address: 203.0.113.7}\n"
 		  "  - {type: InternalIP, address: 172.18.0.2}\n"
 		  "  - {type: InternalIP, address: 'fc00::2'}\n"
-		  "  - {type: ExternalIP, address: 203.0.113.7}\n"
 		  "  - {type: InternalDNS, address: node-a.local}\n"
 		  "  - {type: ExternalIP, address: not-an-ip}\n"
 		  "---\n"
@@ -773,6 +811,7 @@ static void test_node_zone_and_addresses(void **state)
 	assert_string_equal(node->name, "node-a");
 	assert_string_equal(node->zone, "zone-1");
 	assert_int_equal(node->n_addresses, 3);
+	/* InternalIPs first, whatever the order: the first of a family is the primary. */
 	ip_is(&node->addresses[0], "172.18.0.2");
 	ip_is(&node->addresses[1], "fc00::2");
 	ip_is(&node->addresses[2], "203.0.113.7");
@@ -1303,6 +1342,7 @@ int main(void)
 		cmocka_unit_test(test_headless_service),
 		cmocka_unit_test(test_external_name_service),
 		cmocka_unit_test(test_kube_proxy_labels_ignored),
+		cmocka_unit_test(test_lb_ingress_ip_mode),
 		cmocka_unit_test(test_slice_condition_defaults),
 		cmocka_unit_test(test_slice_condition_explicit),
 		cmocka_unit_test(test_slice_hints),
