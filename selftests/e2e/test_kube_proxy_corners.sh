@@ -171,6 +171,14 @@ for dp in $DATAPATHS; do
 	no_answer "$dp: default primary: a NodePort does not answer on another node address"
 	check "$dp: default primary: the agent says where NodePorts answer" \
 		grep -q "NodePorts answer on 10.99.1.1/32,all IPv6" "$AGENT_LOG"
+	# The Node's InternalIP changes: NodePorts follow it.
+	sed "s/10.99.1.1}/10.99.1.5}/" "$MANIFESTS/node.yaml" >"$WORK/node.yaml"
+	mv "$WORK/node.yaml" "$MANIFESTS/node.yaml"
+	sleep 1
+	probe_ext --count 40 10.99.1.5:30101
+	expect_backends "$dp: default primary: NodePorts follow the Node's new InternalIP" "$EP" 40
+	probe_ext --count 3 --timeout-ms 300 10.99.1.1:30101
+	no_answer "$dp: default primary: not on the old one"
 	stop_agent
 
 	if ! start_agent "$dp" --devices="x$ID,v$ID" --nodeport-addresses=10.99.1.4/30; then
