@@ -212,9 +212,13 @@ struct sl_agent_state {
 };
 
 /*
- * tc path. An address of this node (any device): NodePort frontends match
- * packets to these. The value is unused (1).
+ * An address of this node (any device), for both paths. The value says
+ * whether NodePort frontends match packets to it (--nodeport-addresses);
+ * either way the tc path may SNAT with it.
  */
+#define SL_NODE_ADDR_NODE_PORT 1u /* NodePorts answer here (older agents wrote 1 for all) */
+#define SL_NODE_ADDR_OTHER 2u /* an address of the node only */
+
 struct sl_node_addr_key {
 	__u8 addr[16];
 	__u8 family;

@@ -53,6 +53,7 @@ struct options {
 	const char *datapath; /* "auto" or a datapath's name */
 	struct datapath_config dp;
 	unsigned int handover_seconds; /* --handover-seconds */
+	struct node_port_spec node_ports; /* --nodeport-addresses */
 	bool once, cleanup;
 };
 
@@ -72,6 +73,9 @@ static void usage(FILE *out)
 		"  --devices=LIST        devices for the tc path\n"
 		"  --max-services=N      Services the BPF maps hold (default 131072); more\n"
 		"                        are logged and not programmed until room frees up\n"
+		"  --nodeport-addresses=CIDR,...|primary\n"
+		"                        node addresses NodePorts answer on (default primary:\n"
+		"                        the Node's InternalIP, else ExternalIP, per family)\n"
 		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
 		"  --handover-seconds=N  switching datapaths: the one in place keeps serving\n"
 		"                        beside the new one for N s (default 10; 0: none)\n"
@@ -117,6 +121,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "devices", required_argument, NULL, 'D' },
 		{ "max-services", required_argument, NULL, 'M' },
+		{ "nodeport-addresses", required_argument, NULL, 'N' },
 		{ "health-addr", required_argument, NULL, 'H' },
 		{ "handover-seconds", required_argument, NULL, 'O' },
 		{ "max-file-bytes", required_argument, NULL, 'F' },
@@ -129,12 +134,15 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ 0 },
 	};
 	static char hostname[256];
+	char why[160];
 	int c;
 
 	memset(opt, 0, sizeof(*opt));
 	opt->dp.bpffs = "/sys/fs/bpf/sluice";
 	opt->datapath = "auto";
 	opt->handover_seconds = DEFAULT_HANDOVER_SECONDS;
+	/* kube-proxy's nftables mode's default, the mode Sluice stands in for. */
+	opt->node_ports.primary = true;
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -178,6 +186,13 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			opt->dp.max_services = (uint32_t)n;
 			break;
 		}
+		case 'N':
+			node_port_spec_clear(&opt->node_ports);
+			if (node_port_spec_parse(optarg, &opt->node_ports, why, sizeof(why))) {
+				pr_warn("--nodeport-addresses: %s", why);
+				return -EINVAL;
+			}
+			break;
 		case 'H':
 			opt->health_addr = optarg;
 			break;
@@ -399,6 +414,7 @@ int main(int argc, char **argv)
 	/* The datapath first: it is the output that may fail and be retried. */
 	hc_servers_init(&health_checks);
 	engine_init(&eng, &store, opt.node_name);
+	engine_set_node_ports(&eng, &opt.node_ports);
 	engine_add_output(&eng, dp.output_name, &datapath_output_ops, &dp);
 	/* Switching datapaths: the one in place keeps serving, fed too, for a while. */
 	if (!opt.once &&
@@ -443,5 +459,6 @@ out_source:
 	src->ops->close(src);
 	store_destroy(&store);
 	health_stop(health);
+	node_port_spec_clear(&opt.node_ports);
 	return err ? 1 : 0;
 }

@@ -19,6 +19,8 @@ struct pending {
 	struct frontend_list *next; /* resolved, owner conflicts removed */
 };
 
+static void update_node_ports(struct engine *eng, const struct node *node);
+
 void engine_init(struct engine *eng, struct store *store, const char *node_name)
 {
 	memset(eng, 0, sizeof(*eng));
@@ -30,6 +32,7 @@ void engine_init(struct engine *eng, struct store *store, const char *node_name)
 	strmap_init(&eng->owners);
 	strmap_init(&eng->contenders);
 	strmap_init(&eng->ids);
+	update_node_ports(eng, NULL);
 }
 
 int engine_add_output(struct engine *eng, const char *name, const struct output_ops *ops, void *ctx)
@@ -78,6 +81,7 @@ void engine_destroy(struct engine *eng)
 	free(eng->free_ids);
 	store_changes_destroy(&eng->pending);
 	free(eng->node_zone);
+	node_port_addrs_clear(&eng->node_ports);
 }
 
 size_t engine_pending(const struct engine *eng)
@@ -98,7 +102,38 @@ static const char *fe_key_text(const struct frontend_key *key, char *buf, size_t
 	return buf;
 }
 
-/* A zone change on this node's Node object changes every Service's topology. */
+/* The NodePort addresses for the Node as it is now; logged and marked when they change. */
+static void update_node_ports(struct engine *eng, const struct node *node)
+{
+	static const struct node_port_spec every = { 0 };
+	struct node_port_addrs now;
+	char text[256];
+
+	node_port_addrs_compute(eng->node_port_spec ? eng->node_port_spec : &every, node, &now);
+	if (node_port_addrs_equal(&now, &eng->node_ports)) {
+		node_port_addrs_clear(&now);
+		return;
+	}
+	if (eng->node_port_spec && eng->node_port_spec->primary)
+		pr_info("node %s: NodePorts answer on %s%s", eng->node_name,
+			node_port_addrs_text(&now, text, sizeof(text)),
+			node ? "" : " (no Node object yet: its primary addresses are unknown)");
+	node_port_addrs_clear(&eng->node_ports);
+	eng->node_ports = now;
+	eng->node_ports_dirty = true;
+}
+
+void engine_set_node_ports(struct engine *eng, const struct node_port_spec *spec)
+{
+	eng->node_port_spec = spec;
+	node_port_addrs_clear(&eng->node_ports);
+	update_node_ports(eng, store_get_node(eng->store, eng->node_name));
+}
+
+/*
+ * A change of this node's Node object: its zone changes every Service's
+ * topology, its addresses the NodePort addresses (--nodeport-addresses=primary).
+ */
 static void check_node(struct engine *eng)
 {
 	const struct node *node;
@@ -107,6 +142,7 @@ static void check_node(struct engine *eng)
 	if (!strmap_get(&eng->pending.nodes, eng->node_name))
 		goto out;
 	node = store_get_node(eng->store, eng->node_name);
+	update_node_ports(eng, node);
 	zone = node ? node->zone : NULL;
 	if ((zone == NULL) != (eng->node_zone == NULL) || (zone && strcmp(zone, eng->node_zone))) {
 		pr_info("node %s: zone is now %s", eng->node_name, zone ? zone : "(none)");
@@ -358,8 +394,10 @@ int engine_flush(struct engine *eng)
 
 	store_take_changes(eng->store, &eng->pending);
 	check_node(eng);
-	if (!changed->count && eng->synced)
+	if (!changed->count && eng->synced && !eng->node_ports_dirty)
 		return 0;
+	if (eng->node_ports_dirty || !eng->synced)
+		diff.node_ports = &eng->node_ports;
 	todo = xcalloc(changed->count + 1, sizeof(*todo));
 	for (e = strmap_first(changed, &it); e; e = strmap_next(changed, &it))
 		todo[n++].key = e->key;
@@ -380,6 +418,7 @@ int engine_flush(struct engine *eng)
 		goto out;
 	pr_debug("applied %zu changes for %zu services", diff.n_changes, n);
 	eng->synced = true;
+	eng->node_ports_dirty = false;
 	for (size_t i = 0; i < n; i++)
 		record_applied(eng, &todo[i]);
 	strmap_destroy(changed);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/node_ports.h"
 #include "core/output.h"
 #include "core/store.h"
 #include "lib/strmap.h"
@@ -37,6 +38,9 @@ struct engine {
 	size_t n_free_ids, cap_free_ids;
 	struct output outputs[ENGINE_MAX_OUTPUTS];
 	size_t n_outputs;
+	const struct node_port_spec *node_port_spec; /* --nodeport-addresses; NULL: all */
+	struct node_port_addrs node_ports; /* what it gives for the Node as last seen */
+	bool node_ports_dirty; /* not applied yet */
 };
 
 void engine_init(struct engine *eng, struct store *store, const char *node_name);
@@ -49,6 +53,11 @@ int engine_add_output(struct engine *eng, const char *name, const struct output_
 		      void *ctx);
 /* Removes the output added with ctx (it gets no more diffs); the others keep their order. */
 void engine_remove_output(struct engine *eng, const void *ctx);
+/*
+ * --nodeport-addresses (kept, not copied; the default: every address). Set
+ * before the first flush.
+ */
+void engine_set_node_ports(struct engine *eng, const struct node_port_spec *spec);
 /*
  * Resolves the changed Services and applies the difference to every output.
  * Returns 0, or the failing output's -errno; on failure nothing is recorded

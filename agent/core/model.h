@@ -34,6 +34,9 @@ struct service_port {
 struct service {
 	char *ns, *name;
 	char *source; /* where it came from (file path, "api"), for log lines */
+	/* Labelled for another proxy (kube-proxy's label selector): kept with
+	 * its name only, so that gaining the label removes its frontends. */
+	bool ignored;
 	enum service_type type;
 	bool headless; /* clusterIP: None */
 	struct ip_addr *cluster_ips;
@@ -83,6 +86,7 @@ struct endpoint_slice {
 	char *ns, *name;
 	char *source;
 	char *service_name; /* label kubernetes.io/service-name, NULL if absent */
+	bool ignored; /* labelled as kube-proxy skips it: no endpoints used */
 	uint8_t address_family; /* AF_INET, AF_INET6, or 0 for FQDN (ignored) */
 	struct slice_port *ports;
 	int n_ports;
@@ -94,7 +98,7 @@ struct node {
 	char *name;
 	char *source;
 	char *zone; /* label topology.kubernetes.io/zone, NULL if absent */
-	struct ip_addr *addresses; /* status.addresses InternalIP/ExternalIP */
+	struct ip_addr *addresses; /* status.addresses: InternalIPs, then ExternalIPs */
 	int n_addresses;
 };
 

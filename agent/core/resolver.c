@@ -90,12 +90,20 @@ static void candidates_push(struct candidates *cands, const struct candidate *c)
 	cands->items[cands->n++] = *c;
 }
 
-/* Address and port, then the most useful duplicate first, then input order. */
+/*
+ * Address and port; of duplicates, a copy that is not terminating first (as
+ * kube-proxy: an address reused by a new pod before the old one is gone
+ * belongs to the new pod, even while it is not ready), then the most useful
+ * one, then input order.
+ */
 static int candidate_cmp(const void *pa, const void *pb)
 {
 	const struct candidate *a = pa, *b = pb;
 	int cmp = backend_cmp(&a->be, &b->be);
 
+	if (cmp)
+		return cmp;
+	cmp = (int)a->ep->terminating - (int)b->ep->terminating;
 	if (cmp)
 		return cmp;
 	cmp = usefulness(b->ep) - usefulness(a->ep);
@@ -121,8 +129,8 @@ static const struct slice_port *slice_port_for(const struct endpoint_slice *slic
 
 /*
  * Gathers every endpoint of `port` in `family` across the slices, keeps one
- * per (address, port) preferring the ready one, and drops endpoints that are
- * never used. The result is sorted by address then port.
+ * per (address, port) as candidate_cmp orders them, and drops endpoints that
+ * are never used. The result is sorted by address then port.
  */
 static void collect_candidates(const struct resolve_input *in, const struct service_port *port,
 			       uint8_t family, struct candidates *cands)
@@ -134,7 +142,7 @@ static void collect_candidates(const struct resolve_input *in, const struct serv
 		const struct endpoint_slice *slice = in->slices[s];
 		const struct slice_port *sp;
 
-		if (!slice || slice->address_family != family)
+		if (!slice || slice->ignored || slice->address_family != family)
 			continue;
 		sp = slice_port_for(slice, port);
 		if (!sp)
@@ -158,7 +166,7 @@ static void collect_candidates(const struct resolve_input *in, const struct serv
 		const struct candidate *c = &cands->items[i];
 
 		if (i > 0 && backend_cmp(&c->be, &cands->items[i - 1].be) == 0)
-			continue; /* a less useful duplicate of the one before */
+			continue; /* a duplicate that loses to the one before */
 		if (usefulness(c->ep) == 0)
 			continue;
 		cands->items[kept++] = *c;
@@ -452,7 +460,9 @@ int resolve_service(const struct resolve_input *in, struct frontend_list *out)
 
 	out->items = NULL;
 	out->n = 0;
-	if (!svc || svc->headless || svc->type == SVC_EXTERNAL_NAME || svc->n_cluster_ips < 1)
+	/* Not proxied, as by kube-proxy, and quietly: this runs on every change. */
+	if (!svc || svc->ignored || svc->headless || svc->type == SVC_EXTERNAL_NAME ||
+	    svc->n_cluster_ips < 1)
 		return 0;
 	service = service_key(svc);
 	cap = (size_t)svc->n_cluster_ips +

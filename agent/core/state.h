@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "lib/addr.h"
+#include "core/node_ports.h"
 #include "core/ratelimit.h"
 
 enum frontend_kind {
@@ -94,6 +95,12 @@ struct state_diff {
 	bool full;
 	struct frontend_change *changes;
 	size_t n_changes;
+	/*
+	 * The addresses NodePorts answer on (--nodeport-addresses for the
+	 * node as it is now); NULL: unchanged since the last apply. A full
+	 * apply always carries them.
+	 */
+	const struct node_port_addrs *node_ports;
 };
 
 int frontend_key_cmp(const struct frontend_key *a, const struct frontend_key *b);

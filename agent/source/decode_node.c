@@ -7,9 +7,14 @@
 #include "lib/xalloc.h"
 #include "source/decode.h"
 
-/* status.addresses: the InternalIP and ExternalIP entries; others are not addresses to serve. */
+/*
+ * status.addresses: the InternalIP entries, then the ExternalIP ones (others
+ * are not addresses to serve), so that the first of a family is the node's
+ * primary address in it, as kube-proxy picks it (GetNodeHostIPs).
+ */
 static bool decode_node_addresses(struct decode_ctx *ctx, const json_t *obj, struct node *node)
 {
+	static const char *const types[] = { "InternalIP", "ExternalIP" };
 	json_t *status, *addresses, *item;
 	const char *type, *address;
 	char at[40];
@@ -21,21 +26,22 @@ static bool decode_node_addresses(struct decode_ctx *ctx, const json_t *obj, str
 	if (!addresses || !json_array_size(addresses))
 		return true;
 	node->addresses = xcalloc(json_array_size(addresses), sizeof(*node->addresses));
-	json_array_foreach(addresses, i, item) {
-		snprintf(at, sizeof(at), "status.addresses[%zu].", i);
-		if (!decode_check_element(ctx, item, at) ||
-		    !decode_get_string(ctx, item, at, "type", &type) ||
-		    !decode_get_string(ctx, item, at, "address", &address))
-			return false;
-		if (!type || (strcmp(type, "InternalIP") && strcmp(type, "ExternalIP")) || !address)
-			continue;
-		if (!ip_addr_parse(address, &node->addresses[node->n_addresses])) {
-			pr_debug("%s: Node %s: ignoring %s%s that is not an IP address",
-				 ctx->source, ctx->name, at, type);
-			continue;
+	for (size_t t = 0; t < 2; t++)
+		json_array_foreach(addresses, i, item) {
+			snprintf(at, sizeof(at), "status.addresses[%zu].", i);
+			if (!decode_check_element(ctx, item, at) ||
+			    !decode_get_string(ctx, item, at, "type", &type) ||
+			    !decode_get_string(ctx, item, at, "address", &address))
+				return false;
+			if (!type || strcmp(type, types[t]) || !address)
+				continue;
+			if (!ip_addr_parse(address, &node->addresses[node->n_addresses])) {
+				pr_debug("%s: Node %s: ignoring %s%s that is not an IP address",
+					 ctx->source, ctx->name, at, type);
+				continue;
+			}
+			node->n_addresses++;
 		}
-		node->n_addresses++;
-	}
 	return true;
 }
 

@@ -260,12 +260,16 @@ static bool decode_service_spec(struct decode_ctx *ctx, const json_t *spec, stru
 	return true;
 }
 
-/* status.loadBalancer.ingress[].ip; entries with only a hostname are not ours to use. */
+/*
+ * status.loadBalancer.ingress[].ip; entries with only a hostname are not
+ * ours to use, nor those with ipMode Proxy: that load balancer proxies the
+ * traffic to the nodes, so its address is not captured here (kube-proxy).
+ */
 static bool decode_lb_ingress(struct decode_ctx *ctx, const json_t *obj, struct service *svc)
 {
 	json_t *status, *lb, *ingress, *item;
-	char at[64], what[80];
-	const char *ip;
+	char at[64], what[80], buf[SHOWN_MAX + 4];
+	const char *ip, *mode;
 	size_t i;
 
 	if (!decode_get_object(ctx, obj, "", "status", &status) ||
@@ -278,9 +282,14 @@ static bool decode_lb_ingress(struct decode_ctx *ctx, const json_t *obj, struct 
 	json_array_foreach(ingress, i, item) {
 		snprintf(at, sizeof(at), "status.loadBalancer.ingress[%zu].", i);
 		if (!decode_check_element(ctx, item, at) ||
-		    !decode_get_string(ctx, item, at, "ip", &ip))
+		    !decode_get_string(ctx, item, at, "ip", &ip) ||
+		    !decode_get_string(ctx, item, at, "ipMode", &mode))
 			return false;
-		if (!ip || !*ip)
+		/* The API server accepts these two only, and only with an ip. */
+		if (mode && strcmp(mode, "VIP") && strcmp(mode, "Proxy"))
+			return decode_fail(ctx, "%sipMode: unknown value \"%s\"", at,
+					   decode_shown(mode, buf));
+		if (!ip || !*ip || (mode && !strcmp(mode, "Proxy")))
 			continue;
 		snprintf(what, sizeof(what), "%sip", at);
 		if (!decode_parse_ip(ctx, ip, what, 0, &svc->lb_ingress_ips[svc->n_lb_ingress_ips]))
@@ -317,15 +326,27 @@ struct service *decode_service(const json_t *obj, const char *source, struct dec
 {
 	struct service *svc = xcalloc(1, sizeof(*svc));
 	json_t *labels, *annotations, *spec;
+	const char *ignored_by;
 
 	*ctx = (struct decode_ctx){ .source = source,
 				    .kind = "Service",
 				    .namespaced = true,
 				    .name_rule = DECODE_NAME_DNS1035_LABEL };
-	if (decode_metadata(ctx, obj, &labels, &annotations) &&
-	    decode_get_object(ctx, obj, "", "spec", &spec) && decode_service_spec(ctx, spec, svc) &&
+	if (!decode_metadata(ctx, obj, &labels, &annotations))
+		goto out;
+	ignored_by = decode_ignored_by(labels);
+	if (ignored_by) {
+		/* Not ours to serve, nor to judge: the rest is not even read. */
+		pr_debug("%s: Service %s/%s: labelled %s, ignored as kube-proxy does", source,
+			 ctx->ns, ctx->name, ignored_by);
+		svc->ignored = true;
+		decode_copy_names(ctx, &svc->ns, &svc->name, &svc->source);
+		return svc;
+	}
+	if (decode_get_object(ctx, obj, "", "spec", &spec) && decode_service_spec(ctx, spec, svc) &&
 	    decode_lb_ingress(ctx, obj, svc) && decode_annotations(ctx, annotations, svc))
 		decode_copy_names(ctx, &svc->ns, &svc->name, &svc->source);
+out:
 	if (ctx->failed) {
 		service_free(svc);
 		return NULL;

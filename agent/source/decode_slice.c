@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/log.h"
 #include "lib/xalloc.h"
 #include "source/decode.h"
 
@@ -109,7 +110,7 @@ static bool decode_slice_body(struct decode_ctx *ctx, const json_t *obj, const j
 			      struct endpoint_slice *slice)
 {
 	char buf[SHOWN_MAX + 4], at[40];
-	const char *type, *service_name;
+	const char *type, *service_name, *ignored_by;
 	json_t *endpoints, *item;
 	size_t i;
 
@@ -117,6 +118,14 @@ static bool decode_slice_body(struct decode_ctx *ctx, const json_t *obj, const j
 			       &service_name))
 		return false;
 	slice->service_name = decode_strdup(service_name);
+	ignored_by = decode_ignored_by(labels);
+	if (ignored_by) {
+		/* Kept, without endpoints, so that gaining the label takes them away. */
+		pr_debug("%s: EndpointSlice %s/%s: labelled %s, ignored as kube-proxy does",
+			 ctx->source, ctx->ns, ctx->name, ignored_by);
+		slice->ignored = true;
+		return true;
+	}
 	if (!decode_get_string(ctx, obj, "", "addressType", &type))
 		return false;
 	if (!type)

@@ -354,3 +354,13 @@ void decode_copy_names(const struct decode_ctx *ctx, char **ns, char **name, cha
 	*name = decode_strdup(ctx->name);
 	*source = decode_strdup(ctx->source);
 }
+
+const char *decode_ignored_by(const json_t *labels)
+{
+	/* DoesNotExist in the selector: any value, even "", excludes the object. */
+	if (json_object_get(labels, LABEL_SERVICE_PROXY_NAME))
+		return LABEL_SERVICE_PROXY_NAME;
+	if (json_object_get(labels, LABEL_HEADLESS))
+		return LABEL_HEADLESS;
+	return NULL;
+}

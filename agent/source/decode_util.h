@@ -16,6 +16,14 @@
 #define SHOWN_MAX 64 /* bytes of a bad value quoted in a log line */
 
 /*
+ * The labels of objects that kube-proxy leaves alone, whatever their value:
+ * a Service another proxy owns, the EndpointSlices of a headless Service.
+ * kube-proxy's one label selector excludes both from both kinds.
+ */
+#define LABEL_SERVICE_PROXY_NAME "service.kubernetes.io/service-proxy-name"
+#define LABEL_HEADLESS "service.kubernetes.io/headless"
+
+/*
  * What the API server requires of a metadata.name, by kind
  * (k8s.io/apimachinery/pkg/util/validation; the kinds' Validate*Name in
  * k8s.io/kubernetes/pkg/apis/.../validation). A namespace is always a
@@ -92,5 +100,8 @@ bool decode_metadata(struct decode_ctx *ctx, const json_t *obj, json_t **labels,
 		     json_t **annotations);
 /* Fills the names every object carries (ns only if given). */
 void decode_copy_names(const struct decode_ctx *ctx, char **ns, char **name, char **source);
+
+/* The kube-proxy label that metadata.labels carries (LABEL_*), or NULL. */
+const char *decode_ignored_by(const json_t *labels);
 
 #endif

@@ -30,6 +30,7 @@
 #include "lib/caps.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "source/decode_util.h"
 #include "source/kube_client.h"
 #include "source/kube_worker.h"
 #include "source/manifest.h"
@@ -88,7 +89,15 @@ int kube_resource_init(struct resource *r, struct kube_source *src, enum resourc
 	r->path = resource_info[id].path;
 	r->seed = (unsigned int)(monotonic_ms() ^ (getpid() << 8) ^ id);
 	if (id != RES_NODES) {
-		r->selector = xstrdup("");
+		/*
+		 * kube-proxy's one selector, on both kinds and in its order (by
+		 * key): what another proxy owns, or a headless Service's slices,
+		 * never reaches us. The decoders check the labels too, for the
+		 * manifest directory.
+		 */
+		escaped = url_escape("!" LABEL_HEADLESS ",!" LABEL_SERVICE_PROXY_NAME);
+		r->selector = xasprintf("&labelSelector=%s", escaped);
+		free(escaped);
 		return 0;
 	}
 	/* Only this node's Node: its zone label is all we need. */

@@ -25,7 +25,7 @@ struct resource {
 	enum resource_id id;
 	const char *name; /* for log lines */
 	const char *path; /* collection URL path */
-	char *selector; /* "&fieldSelector=..." or "" */
+	char *selector; /* "&labelSelector=..." or "&fieldSelector=..." */
 	pthread_t thread;
 	bool started;
 	char rv[128]; /* last resourceVersion seen; "" until listed */

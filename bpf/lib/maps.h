@@ -87,7 +87,7 @@ struct {
 	__uint(max_entries, 1);
 } agent_state SEC(".maps");
 
-/* Addresses of this node (every device): NodePorts answer on them. */
+/* Addresses of this node (every device): SL_NODE_ADDR_*, NodePorts answer on some. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct sl_node_addr_key);

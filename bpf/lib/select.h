@@ -48,27 +48,35 @@ static __always_inline bool sl_service_read(const struct sl_service_key *key,
 	return true;
 }
 
-/* True if addr is one of this node's addresses (the agent fills node_addrs). */
-static __always_inline bool sl_is_node_addr(const __u8 addr[16], __u8 family)
+/* addr's SL_NODE_ADDR_* if it is one of this node's addresses (node_addrs), else 0. */
+static __always_inline __u32 sl_node_addr_flags(const __u8 addr[16], __u8 family)
 {
 	struct sl_node_addr_key node __attribute__((aligned(8)));
+	__u32 *flags;
 
 	__builtin_memset(&node, 0, sizeof(node));
 	__builtin_memcpy(node.addr, addr, sizeof(node.addr));
 	node.family = family;
-	return bpf_map_lookup_elem(&node_addrs, &node) != NULL;
+	flags = bpf_map_lookup_elem(&node_addrs, &node);
+	return flags ? *flags : 0;
+}
+
+static __always_inline bool sl_is_node_addr(const __u8 addr[16], __u8 family)
+{
+	return sl_node_addr_flags(addr, family) != 0;
 }
 
 /*
- * A NodePort: key's address is one of this node's and a NodePort entry
- * {unspecified address, port, proto} exists. key itself is not changed.
+ * A NodePort: key's address is one of this node's that NodePorts answer on
+ * and a NodePort entry {unspecified address, port, proto} exists. key
+ * itself is not changed.
  */
 static __always_inline bool sl_node_port_read(const struct sl_service_key *key,
 					      struct sl_service *out)
 {
 	struct sl_service_key any __attribute__((aligned(8)));
 
-	if (!sl_is_node_addr(key->addr, key->family))
+	if (!(sl_node_addr_flags(key->addr, key->family) & SL_NODE_ADDR_NODE_PORT))
 		return false;
 	__builtin_memset(&any, 0, sizeof(any));
 	any.port = key->port;

@@ -32,9 +32,13 @@
  *       error         every request is answered 500
  *       reset         every request's connection is reset (RST), unanswered
  *       stall         requests get no answer, the connection stays open
- * Control GET /stats: one line per resource, "R LISTS WATCHES": the API
- * requests seen so far (a test's measure of how often a client comes back).
- * R is services, endpointslices or nodes. Resource versions start at the
+ * Control GET /stats: one line per resource, "R LISTS WATCHES SELECTOR": the
+ * API requests seen so far (a test's measure of how often a client comes
+ * back) and the labelSelector of the last one ("-": none).
+ * R is services, endpointslices or nodes. A labelSelector ("!k", "k",
+ * "k=v", "k!=v", joined by ',') filters lists and watches as the real
+ * server's does: an object that stops matching is DELETED for a watch, one
+ * that starts matching ADDED. Resource versions start at the
  * start time in milliseconds, so a restarted server's are newer and a
  * client that resumes from an old one gets 410, as after an etcd compaction.
  */
@@ -93,6 +97,8 @@ struct event {
 	enum resource_id res;
 	char *line; /* the JSON line with its newline */
 	const char *name; /* the object's name, for field selectors; NULL: all */
+	const char *type; /* ADDED, MODIFIED, DELETED; NULL for other lines */
+	json_t *obj, *prev; /* the object after the change, and before it (MODIFIED) */
 	bool bookmark; /* only for watches that asked for bookmarks */
 	bool ends_stream; /* ERROR 410: the watch ends after it */
 };
@@ -111,6 +117,7 @@ static struct {
 	long long mode_ms[N_RESOURCES]; /* slow: ms per byte */
 	unsigned int mode_generation[N_RESOURCES]; /* bumped by /misbehave */
 	unsigned long long requests[N_RESOURCES][2]; /* lists, watches */
+	char *selector[N_RESOURCES]; /* the last request's labelSelector */
 	bool quitting;
 	const char *token_file;
 } S = { .lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER };
@@ -193,12 +200,22 @@ static char *event_line(const char *type, json_t *obj)
 	return line;
 }
 
+/* Keeps the objects of the event just added, for watches with a label selector. */
+static void event_objects(const char *type, json_t *obj, json_t *prev)
+{
+	struct event *e = &S.events[S.n_events - 1];
+
+	e->type = type;
+	e->obj = json_incref(obj);
+	e->prev = json_incref(prev);
+}
+
 /* Adds or replaces one object (called locked); record: emit a watch event. */
 static int apply_object(json_t *obj, bool record)
 {
 	int res = resource_by_kind(json_string_value(json_object_get(obj, "kind")));
 	const char *name = meta_string(obj, "name"), *ns = meta_string(obj, "namespace");
-	json_t *meta = json_object_get(obj, "metadata");
+	json_t *meta = json_object_get(obj, "metadata"), *prev;
 	char key[512], rv[32];
 	bool exists;
 
@@ -207,14 +224,20 @@ static int apply_object(json_t *obj, bool record)
 	if (res != RES_NODES && !ns)
 		json_object_set_new(meta, "namespace", json_string(ns = "default"));
 	object_key(key, sizeof(key), res, ns, name);
-	exists = json_object_get(S.objects[res], key) != NULL;
+	prev = json_incref(json_object_get(S.objects[res], key));
+	exists = prev != NULL;
 	if (record)
 		S.rv++;
 	snprintf(rv, sizeof(rv), "%lld", S.rv);
 	json_object_set_new(meta, "resourceVersion", json_string(rv));
 	json_object_set(S.objects[res], key, obj);
-	if (record)
-		add_event(res, event_line(exists ? "MODIFIED" : "ADDED", obj), name, false, false);
+	if (record) {
+		const char *type = exists ? "MODIFIED" : "ADDED";
+
+		add_event(res, event_line(type, obj), name, false, false);
+		event_objects(type, obj, prev);
+	}
+	json_decref(prev);
 	return 0;
 }
 
@@ -248,6 +271,7 @@ static int delete_object(enum resource_id res, const char *ns, const char *name)
 	snprintf(rv, sizeof(rv), "%lld", S.rv);
 	json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion", json_string(rv));
 	add_event(res, event_line("DELETED", obj), name, false, false);
+	event_objects("DELETED", obj, NULL);
 	json_decref(obj);
 	return 0;
 }
@@ -383,6 +407,78 @@ static const char *name_selector(struct MHD_Connection *conn, bool *bad)
 	return sel + 14;
 }
 
+/* One requirement of a label selector. */
+struct requirement {
+	char *key, *value; /* value NULL: existence only */
+	bool negated; /* "!k" or "k!=v" */
+};
+
+struct selector {
+	struct requirement *reqs;
+	size_t n;
+};
+
+static void selector_free(struct selector *sel)
+{
+	for (size_t i = 0; i < sel->n; i++) {
+		free(sel->reqs[i].key);
+		free(sel->reqs[i].value);
+	}
+	free(sel->reqs);
+	sel->reqs = NULL;
+	sel->n = 0;
+}
+
+/* The equality-based labelSelector syntax; false for anything else (set-based "in"). */
+static bool selector_parse(const char *text, struct selector *sel)
+{
+	char *copy = strdup(text ? text : ""), *save = NULL, *tok;
+	bool ok = true;
+
+	memset(sel, 0, sizeof(*sel));
+	for (tok = strtok_r(copy, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save)) {
+		struct requirement r = { 0 };
+		char *op;
+
+		if (tok[0] == '!') {
+			r.negated = true;
+			r.key = strdup(tok + 1);
+		} else if ((op = strstr(tok, "!="))) {
+			r.negated = true;
+			r.key = strndup(tok, op - tok);
+			r.value = strdup(op + 2);
+		} else if ((op = strchr(tok, '='))) {
+			r.key = strndup(tok, op - tok);
+			r.value = strdup(op + (op[1] == '=' ? 2 : 1));
+		} else {
+			r.key = strdup(tok);
+		}
+		ok = *r.key && !strpbrk(r.key, " ()!=") && (!r.value || !strpbrk(r.value, " ()!="));
+		sel->reqs = realloc(sel->reqs, (sel->n + 1) * sizeof(*sel->reqs));
+		sel->reqs[sel->n++] = r;
+	}
+	free(copy);
+	if (!ok)
+		selector_free(sel);
+	return ok;
+}
+
+static bool selector_matches(const struct selector *sel, json_t *obj)
+{
+	json_t *labels = json_object_get(json_object_get(obj, "metadata"), "labels");
+
+	for (size_t i = 0; i < sel->n; i++) {
+		const struct requirement *r = &sel->reqs[i];
+		const char *v = json_string_value(json_object_get(labels, r->key));
+		bool has = json_object_get(labels, r->key) != NULL;
+		bool holds = r->value ? v && !strcmp(v, r->value) : has;
+
+		if (holds == r->negated)
+			return false;
+	}
+	return true;
+}
+
 static int compare_strings(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -390,7 +486,8 @@ static int compare_strings(const void *a, const void *b)
 
 /* A page of the collection; continue tokens are "RV:OFFSET" of a snapshot. */
 static enum MHD_Result serve_list(struct MHD_Connection *conn, enum resource_id res,
-				  const char *only_name, long long slow_ms)
+				  const char *only_name, const struct selector *sel,
+				  long long slow_ms)
 {
 	const char *limit_arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
 	const char *cont = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "continue");
@@ -413,7 +510,8 @@ static enum MHD_Result serve_list(struct MHD_Connection *conn, enum resource_id 
 	}
 	keys = calloc(json_object_size(S.objects[res]) + 1, sizeof(*keys));
 	json_object_foreach(S.objects[res], key, obj)
-		if (!only_name || !strcmp(meta_string(obj, "name"), only_name))
+		if ((!only_name || !strcmp(meta_string(obj, "name"), only_name)) &&
+		    selector_matches(sel, obj))
 			keys[n++] = key;
 	qsort(keys, n, sizeof(*keys), compare_strings);
 	for (i = offset; i < n && (limit <= 0 || i < offset + (size_t)limit); i++) {
@@ -442,6 +540,7 @@ static enum MHD_Result serve_list(struct MHD_Connection *conn, enum resource_id 
 struct watch {
 	enum resource_id res;
 	char *only_name;
+	struct selector sel;
 	bool bookmarks;
 	size_t cursor; /* next event index */
 	long long deadline;
@@ -459,16 +558,34 @@ static void watch_free(void *cls)
 	struct watch *w = cls;
 
 	free(w->only_name);
+	selector_free(&w->sel);
 	free(w->pending);
 	free(w);
 }
 
-/* Does event e go to watch w? */
-static bool watch_wants(const struct watch *w, const struct event *e)
+/*
+ * The line event e sends to watch w, or NULL for none. Called locked. Seen
+ * through a label selector, a change may add or delete an object instead.
+ */
+static char *watch_line(const struct watch *w, const struct event *e)
 {
+	bool now, before;
+
 	if (e->res != w->res || (e->bookmark && !w->bookmarks))
-		return false;
-	return !w->only_name || !e->name || !strcmp(e->name, w->only_name);
+		return NULL;
+	if (w->only_name && e->name && strcmp(e->name, w->only_name))
+		return NULL;
+	if (!e->type || !w->sel.n)
+		return strdup(e->line);
+	now = selector_matches(&w->sel, e->obj);
+	before = e->prev && selector_matches(&w->sel, e->prev);
+	if (strcmp(e->type, "MODIFIED"))
+		return now ? strdup(e->line) : NULL;
+	if (now && before)
+		return strdup(e->line);
+	if (now || before)
+		return event_line(now ? "ADDED" : "DELETED", e->obj);
+	return NULL;
 }
 
 /* Streams the history from the cursor on, blocking (one thread per connection) for more. */
@@ -477,6 +594,7 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 	struct watch *w = cls;
 	const struct event *e = NULL;
 	bool dropped, changed;
+	char *line = NULL;
 	size_t n;
 
 	pthread_mutex_lock(&S.lock);
@@ -520,7 +638,8 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		}
 		if (now >= S.paused_until) {
-			while (w->cursor < S.n_events && !watch_wants(w, &S.events[w->cursor]))
+			while (w->cursor < S.n_events &&
+			       !(line = watch_line(w, &S.events[w->cursor])))
 				w->cursor++;
 			if (w->cursor < S.n_events) {
 				e = &S.events[w->cursor++];
@@ -536,8 +655,8 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 		pthread_cond_timedwait(&S.changed, &S.lock, &until);
 	}
 	free(w->pending);
-	w->pending = strdup(e->line);
-	w->pending_len = strlen(e->line);
+	w->pending = line;
+	w->pending_len = strlen(line);
 	w->pending_off = 0;
 	w->ending = e->ends_stream;
 	n = (size_t)S.slow_ms;
@@ -548,7 +667,8 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 }
 
 static enum MHD_Result serve_watch(struct MHD_Connection *conn, enum resource_id res,
-				   const char *only_name, enum mode mode, long long mode_ms)
+				   const char *only_name, struct selector *sel, enum mode mode,
+				   long long mode_ms)
 {
 	const char *rv_arg =
 		MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "resourceVersion");
@@ -564,6 +684,8 @@ static enum MHD_Result serve_watch(struct MHD_Connection *conn, enum resource_id
 	w = calloc(1, sizeof(*w));
 	w->res = res;
 	w->only_name = only_name ? strdup(only_name) : NULL;
+	w->sel = *sel; /* now the watch's */
+	memset(sel, 0, sizeof(*sel));
 	w->bookmarks = bm && !strcmp(bm, "true");
 	w->deadline = now_ms() + (timeout ? strtoll(timeout, NULL, 10) : 1800) * 1000;
 	pthread_mutex_lock(&S.lock);
@@ -641,9 +763,13 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn, const
 {
 	const char *watch = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "watch");
 	bool is_watch = watch && (!strcmp(watch, "1") || !strcmp(watch, "true"));
+	const char *labels =
+		MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "labelSelector");
 	const char *only_name;
 	long long wait_ms, mode_ms = 0;
 	enum mode mode = MODE_NONE;
+	struct selector sel;
+	enum MHD_Result ret;
 	bool bad;
 	int res = -1;
 
@@ -655,6 +781,8 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn, const
 	if (res >= 0) {
 		pthread_mutex_lock(&S.lock);
 		S.requests[res][is_watch]++;
+		free(S.selector[res]);
+		S.selector[res] = labels && *labels ? strdup(labels) : NULL;
 		/* stall: no answer until the mode changes; the connection stays open. */
 		while (S.mode[res] == MODE_STALL && !S.quitting)
 			wait_a_while();
@@ -683,9 +811,14 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn, const
 	only_name = name_selector(conn, &bad);
 	if (bad)
 		return send_status(conn, 400, "BadRequest", "unsupported field selector");
+	if (!selector_parse(labels, &sel))
+		return send_status(conn, 400, "BadRequest", "unsupported label selector");
 	if (is_watch)
-		return serve_watch(conn, res, only_name, mode, mode_ms);
-	return serve_list(conn, res, only_name, mode == MODE_SLOW ? mode_ms : 0);
+		ret = serve_watch(conn, res, only_name, &sel, mode, mode_ms);
+	else
+		ret = serve_list(conn, res, only_name, &sel, mode == MODE_SLOW ? mode_ms : 0);
+	selector_free(&sel);
+	return ret;
 }
 
 /* --- the control port --- */
@@ -804,13 +937,16 @@ static enum MHD_Result control_handler(void *cls, struct MHD_Connection *conn, c
 	int status;
 
 	if (!strcmp(url, "/stats")) {
-		char text[512];
+		char text[2048];
 		size_t n = 0;
 
 		pthread_mutex_lock(&S.lock);
-		for (int i = 0; i < N_RESOURCES; i++)
-			n += snprintf(text + n, sizeof(text) - n, "%s %llu %llu\n",
-				      resources[i].name, S.requests[i][0], S.requests[i][1]);
+		for (int i = 0; i < N_RESOURCES && n < sizeof(text); i++)
+			n += snprintf(text + n, sizeof(text) - n, "%s %llu %llu %.500s\n",
+				      resources[i].name, S.requests[i][0], S.requests[i][1],
+				      S.selector[i] ? S.selector[i] : "-");
+		if (n > sizeof(text))
+			n = sizeof(text);
 		pthread_mutex_unlock(&S.lock);
 		resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_COPY);
 		ret = MHD_queue_response(conn, 200, resp);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "source/kube_client.h"
+#include "source/kube_worker.h"
 #include "lib/log.h"
 
 static int parse(const char *text, struct kube_config *cfg)
@@ -392,6 +393,27 @@ static void test_line_buffer_callback_stops(void **state)
 	kube_line_buffer_free(&lb);
 }
 
+/* kube-proxy's label selector on Services and EndpointSlices, percent-encoded; this Node only. */
+static void test_resource_selectors(void **state)
+{
+	static const char *const want[N_RESOURCES] = {
+		[RES_SERVICES] = "&labelSelector=%21service.kubernetes.io%2Fheadless"
+				 "%2C%21service.kubernetes.io%2Fservice-proxy-name",
+		[RES_SLICES] = "&labelSelector=%21service.kubernetes.io%2Fheadless"
+			       "%2C%21service.kubernetes.io%2Fservice-proxy-name",
+		[RES_NODES] = "&fieldSelector=metadata.name%3Dnode-a%2Bb",
+	};
+	struct kube_source src = { 0 };
+
+	for (int id = 0; id < N_RESOURCES; id++) {
+		struct resource r = { 0 };
+
+		assert_int_equal(kube_resource_init(&r, &src, id, "node-a+b"), 0);
+		assert_string_equal(r.selector, want[id]);
+		free(r.selector);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_line_buffer_large_line_released),
 		cmocka_unit_test(test_line_buffer_many_lines_in_one_chunk),
 		cmocka_unit_test(test_line_buffer_callback_stops),
+		cmocka_unit_test(test_resource_selectors),
 	};
 
 	log_set_level(LOG_WARN);

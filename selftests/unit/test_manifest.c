@@ -544,6 +544,104 @@ static void test_external_name_service(void **state)
 	manifest_objects_clear(&d.objs);
 }
 
+/*
+ * kube-proxy's label selector: another proxy's Service (any value, even "")
+ * and a headless Service's slices are ignored, even when they would not
+ * decode, without a warning; they stay as names so that gaining the label
+ * takes their frontends away.
+ */
+static void test_kube_proxy_labels_ignored(void **state)
+{
+	struct decoded d;
+
+	decode_ok(
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: other, labels: {service.kubernetes.io/service-proxy-name: x}}\n"
+		"spec: {clusterIP: 10.0.0.999, ports: [{port: 80}]}\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: empty, labels: {service.kubernetes.io/service-proxy-name: ''}}\n"
+		"spec: {clusterIP: 10.0.0.1, ports: [{port: 80}]}\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: mine, labels: {service.kubernetes.io/other: x}}\n"
+		"spec: {clusterIP: 10.0.0.2, ports: [{port: 80}]}\n"
+		"---\n"
+		"apiVersion: discovery.k8s.io/v1\n"
+		"kind: EndpointSlice\n"
+		"metadata:\n"
+		"  name: db-1\n"
+		"  labels: {kubernetes.io/service-name: db, service.kubernetes.io/headless: ''}\n"
+		"addressType: IPv4\n"
+		"endpoints: [{addresses: [10.1.0.1]}]\n"
+		"---\n"
+		"apiVersion: discovery.k8s.io/v1\n"
+		"kind: EndpointSlice\n"
+		"metadata:\n"
+		"  name: other-1\n"
+		"  labels: {kubernetes.io/service-name: other,"
+		" service.kubernetes.io/service-proxy-name: x}\n"
+		"addressType: Bogus\n",
+		&d);
+	assert_int_equal(d.n_warnings, 0);
+	assert_int_equal(d.objs.n_rejected, 0);
+	assert_int_equal(d.objs.n_services, 3);
+	assert_string_equal(d.objs.services[0]->name, "other");
+	assert_true(d.objs.services[0]->ignored);
+	assert_int_equal(d.objs.services[0]->n_cluster_ips, 0);
+	assert_true(d.objs.services[1]->ignored);
+	assert_false(d.objs.services[2]->ignored);
+	assert_int_equal(d.objs.services[2]->n_cluster_ips, 1);
+	assert_int_equal(d.objs.n_slices, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_true(d.objs.slices[i]->ignored);
+		assert_int_equal(d.objs.slices[i]->n_endpoints, 0);
+	}
+	assert_string_equal(d.objs.slices[0]->service_name, "db");
+	manifest_objects_clear(&d.objs);
+}
+
+/* LoadBalancer ingress: ipMode VIP or none is captured on the node, Proxy is not. */
+static void test_lb_ingress_ip_mode(void **state)
+{
+	struct decoded d;
+
+	decode_ok("apiVersion: v1\n"
+		  "kind: Service\n"
+		  "metadata: {name: lb}\n"
+		  "spec: {type: LoadBalancer, clusterIP: 10.0.0.1, ports: [{port: 80}]}\n"
+		  "status:\n"
+		  "  loadBalancer:\n"
+		  "    ingress:\n"
+		  "    - {ip: 192.0.2.1, ipMode: Proxy}\n"
+		  "    - {ip: 192.0.2.2, ipMode: VIP}\n"
+		  "    - {ip: 192.0.2.3}\n"
+		  "    - {hostname: lb.example.com, ipMode: Proxy}\n",
+		  &d);
+	assert_int_equal(d.n_warnings, 0);
+	assert_int_equal(d.objs.n_services, 1);
+	assert_int_equal(d.objs.services[0]->n_lb_ingress_ips, 2);
+	ip_is(&d.objs.services[0]->lb_ingress_ips[0], "192.0.2.2");
+	ip_is(&d.objs.services[0]->lb_ingress_ips[1], "192.0.2.3");
+	manifest_objects_clear(&d.objs);
+
+	decode_text("apiVersion: v1\n"
+		    "kind: Service\n"
+		    "metadata: {name: lb}\n"
+		    "spec: {type: LoadBalancer, clusterIP: 10.0.0.1, ports: [{port: 80}]}\n"
+		    "status: {loadBalancer: {ingress: [{ip: 192.0.2.1, ipMode: Tunnel}]}}\n",
+		    "lb.yaml", &d);
+	assert_int_equal(d.objs.n_services, 0);
+	assert_int_equal(d.n_warnings, 1);
+	assert_non_null(strstr(d.log,
+			       "lb.yaml: Service default/lb: "
+			       "status.loadBalancer.ingress[0].ipMode: unknown value \"Tunnel\""));
+	manifest_objects_clear(&d.objs);
+}
+
 static const char *const SLICE_HEAD = "apiVersion: discovery.k8s.io/v1\n"
 				      "kind: EndpointSlice\n"
 				      "metadata:\n"
@@ -697,9 +795,9 @@ static void test_node_zone_and_addresses(void **state)
 		  "status:\n"
 		  "  addresses:\n"
 		  "  - {type: Hostname, address: node-a}\n"
+		  "  - {type: ExternalIP, address: 203.0.113.7}\n"
 		  "  - {type: InternalIP, address: 172.18.0.2}\n"
 		  "  - {type: InternalIP, address: 'fc00::2'}\n"
-		  "  - {type: ExternalIP, address: 203.0.113.7}\n"
 		  "  - {type: InternalDNS, address: node-a.local}\n"
 		  "  - {type: ExternalIP, address: not-an-ip}\n"
 		  "---\n"
@@ -713,6 +811,7 @@ static void test_node_zone_and_addresses(void **state)
 	assert_string_equal(node->name, "node-a");
 	assert_string_equal(node->zone, "zone-1");
 	assert_int_equal(node->n_addresses, 3);
+	/* InternalIPs first, whatever the order: the first of a family is the primary. */
 	ip_is(&node->addresses[0], "172.18.0.2");
 	ip_is(&node->addresses[1], "fc00::2");
 	ip_is(&node->addresses[2], "203.0.113.7");
@@ -1242,6 +1341,8 @@ int main(void)
 		cmocka_unit_test(test_dual_stack_cluster_ips),
 		cmocka_unit_test(test_headless_service),
 		cmocka_unit_test(test_external_name_service),
+		cmocka_unit_test(test_kube_proxy_labels_ignored),
+		cmocka_unit_test(test_lb_ingress_ip_mode),
 		cmocka_unit_test(test_slice_condition_defaults),
 		cmocka_unit_test(test_slice_condition_explicit),
 		cmocka_unit_test(test_slice_hints),

@@ -273,6 +273,16 @@ static const struct resolver_case cases[] = {
 	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-a") } },
 		      { V4, .eps = { EP("10.0.0.1", "node-a", COND(TERMINATING)) } } },
 	  EXPECT(FE_SERVE, CHOICE_LOCAL, "10.0.0.1:8080") },
+	/* kube-proxy: of two copies, the one not terminating wins, ready or not. */
+	{ "duplicate_prefers_non_terminating_copy",
+	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-b", COND(SERVING_TERMINATING)),
+				     EP("10.0.0.2", "node-b", COND(SERVING_TERMINATING)) } },
+		      { V4, .eps = { EP("10.0.0.1", "node-c", COND(NOT_READY)) } } },
+	  EXPECT(FE_SERVE, CHOICE_TERMINATING, "10.0.0.2:8080") },
+	{ "duplicate_ready_terminating_loses_to_ready",
+	  .slices = { { V4, .eps = { EP("10.0.0.1", "node-a", COND(READY_TERMINATING)) } },
+		      { V4, .eps = { EP("10.0.0.1", "node-b") } } },
+	  EXPECT(FE_SERVE, CHOICE_CLUSTER, "10.0.0.1:8080") },
 	{ "same_address_different_ports_kept_and_sorted",
 	  .slices = { { V4, .ports = { { "", PROTO_TCP, 8081 } },
 			.eps = { EP("10.0.0.1", "node-b") } },
@@ -908,6 +918,35 @@ static void test_node_port_local_policy(void **state)
 	frontend_list_clear(&list);
 }
 
+static void test_ignored_service_yields_nothing(void **state)
+{
+	struct frontend_list list;
+	struct fixture f;
+
+	build_fixture(&two_ready, &f);
+	f.svc.ignored = true;
+	assert_int_equal(resolve_service(&f.in, &list), 0);
+	assert_int_equal(list.n, 0);
+	frontend_list_clear(&list);
+}
+
+/* A slice labelled service.kubernetes.io/headless lends no endpoint. */
+static void test_ignored_slice_contributes_nothing(void **state)
+{
+	struct frontend_list list;
+	const struct frontend *fe;
+	struct fixture f;
+
+	build_fixture(&two_ready, &f);
+	f.slices[0].ignored = true;
+	assert_int_equal(resolve_service(&f.in, &list), 0);
+	fe = find_kind(&list, FE_CLUSTER_IP, AF_INET);
+	assert_non_null(fe);
+	assert_int_equal(fe->action, FE_REFUSE);
+	assert_int_equal(fe->n_backends, 0);
+	frontend_list_clear(&list);
+}
+
 static void test_external_ip_and_lb_frontends(void **state)
 {
 	struct ip_addr external[1], lb[1];
@@ -949,6 +988,8 @@ static void test_external_ip_and_lb_frontends(void **state)
 static const struct CMUnitTest property_tests[] = {
 	cmocka_unit_test(test_headless_yields_nothing),
 	cmocka_unit_test(test_external_name_yields_nothing),
+	cmocka_unit_test(test_ignored_service_yields_nothing),
+	cmocka_unit_test(test_ignored_slice_contributes_nothing),
 	cmocka_unit_test(test_no_cluster_ip_yields_nothing),
 	cmocka_unit_test(test_marker_frontend_present),
 	cmocka_unit_test(test_marker_present_without_endpoints_or_ports),

@@ -703,8 +703,13 @@ int bpf_apply(struct datapath *dp, const struct state_diff *diff)
 		retry_pending(dp);
 	publish_state(dp);
 	/* Addresses come and go with devices; NodePorts follow them at each apply. */
+	if (diff->node_ports) {
+		node_port_addrs_copy(&dp->node_ports, diff->node_ports);
+		dp->have_node_ports = true;
+	}
 	bpf_node_addrs_sync(bpf_map__fd(dp->skel->maps.node_addrs),
-			    bpf_map__fd(dp->skel->maps.dev_addrs));
+			    bpf_map__fd(dp->skel->maps.dev_addrs),
+			    dp->have_node_ports ? &dp->node_ports : NULL);
 	if (dp->tc)
 		reach_backends(dp, diff);
 	/* After the new sets are in: a socket made again gets a live backend. */

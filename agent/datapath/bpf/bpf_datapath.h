@@ -47,6 +47,8 @@ struct datapath {
 	size_t n_pending_ids; /* length of pending[] */
 	size_t n_unprogrammed; /* Services with a pending entry */
 	long long published; /* n_unprogrammed as last written to agent_state; -1: never */
+	struct node_port_addrs node_ports; /* as the last apply carried them */
+	bool have_node_ports; /* false until an apply carried them */
 	char bpffs[PATH_MAX];
 };
 

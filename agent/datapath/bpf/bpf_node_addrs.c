@@ -2,8 +2,9 @@
 /*
  * The node-address maps of the BPF datapath, kept in line with the
  * addresses of this network namespace's devices (getifaddrs): node_addrs,
- * the addresses NodePorts answer on, and dev_addrs, each device's SNAT
- * address for the tc path.
+ * the node's addresses and whether NodePorts answer on each
+ * (--nodeport-addresses), and dev_addrs, each device's SNAT address for the
+ * tc path.
  */
 #include <errno.h>
 #include <ifaddrs.h>
@@ -82,14 +83,27 @@ static bool keep_dev(const void *key, void *ctx)
 	return false;
 }
 
-int bpf_node_addrs_sync(int node_addrs_fd, int dev_addrs_fd)
+/* SL_NODE_ADDR_* for key; np NULL: what the map holds, else answering. */
+static __u32 node_addr_flags(int fd, const struct sl_node_addr_key *key,
+			     const struct node_port_addrs *np)
+{
+	struct ip_addr addr = { .family = key->family == SL_AF_INET ? AF_INET : AF_INET6 };
+	__u32 have;
+
+	if (!np)
+		return bpf_map_lookup_elem(fd, key, &have) ? SL_NODE_ADDR_NODE_PORT : have;
+	memcpy(addr.bytes, key->addr, sizeof(addr.bytes));
+	return node_port_addrs_match(np, &addr) ? SL_NODE_ADDR_NODE_PORT : SL_NODE_ADDR_OTHER;
+}
+
+int bpf_node_addrs_sync(int node_addrs_fd, int dev_addrs_fd, const struct node_port_addrs *np)
 {
 	struct ifaddrs *ifa, *it;
 	struct addr_set set = { 0 };
 	struct sl_dev_addr_key dev_key;
 	struct sl_dev_addr dev_addr, have;
 	struct addr_entry *e;
-	__u32 one = 1;
+	__u32 flags, have_flags;
 	size_t n = 0;
 
 	if (getifaddrs(&ifa))
@@ -110,7 +124,10 @@ int bpf_node_addrs_sync(int node_addrs_fd, int dev_addrs_fd)
 			memcpy(e->node.addr, &((struct sockaddr_in6 *)it->ifa_addr)->sin6_addr, 16);
 			e->node.family = SL_AF_INET6;
 		}
-		bpf_map_update_elem(node_addrs_fd, &e->node, &one, BPF_ANY);
+		flags = node_addr_flags(node_addrs_fd, &e->node, np);
+		if (bpf_map_lookup_elem(node_addrs_fd, &e->node, &have_flags) ||
+		    have_flags != flags)
+			bpf_map_update_elem(node_addrs_fd, &e->node, &flags, BPF_ANY);
 		/* SNAT towards a device: its first address, never loopback or link-local. */
 		if ((it->ifa_flags & IFF_LOOPBACK) ||
 		    (e->node.family == SL_AF_INET6 &&

@@ -727,7 +727,7 @@ int bpf_open(const struct datapath_config *cfg, struct datapath **out, char *why
 		goto err;
 
 	err = bpf_node_addrs_sync(bpf_map__fd(dp->skel->maps.node_addrs),
-				  bpf_map__fd(dp->skel->maps.dev_addrs));
+				  bpf_map__fd(dp->skel->maps.dev_addrs), NULL);
 	if (err)
 		pr_warn("bpf: cannot read the node's addresses (NodePorts need them): %s",
 			strerror(-err));
@@ -778,5 +778,6 @@ void bpf_close(struct datapath *dp)
 	free(dp->pending);
 	free(dp->frontends_of);
 	free(dp->links);
+	node_port_addrs_clear(&dp->node_ports);
 	free(dp);
 }

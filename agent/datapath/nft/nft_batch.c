@@ -290,6 +290,9 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 			 fw);
 		break;
 	}
+	case NFT_WHAT_NODEPORT_ADDRS:
+		snprintf(buf, len, "write set %s (--nodeport-addresses)", nft_set_name(ref->set));
+		break;
 	case NFT_WHAT_ELEMS_ADD:
 	case NFT_WHAT_ELEMS_DEL:
 		snprintf(buf, len, "%s %u element(s) %s %s, first %s",

@@ -58,6 +58,7 @@ enum nft_msg_what {
 	NFT_WHAT_BACKENDS_MAP_ADD, /* backends4/6-N (the skeleton) */
 	NFT_WHAT_BACKENDS_ADD, /* a frontend's index range in backends4/6-N */
 	NFT_WHAT_BACKENDS_DEL,
+	NFT_WHAT_NODEPORT_ADDRS, /* nodeport-addrs4/6: flush, elements */
 };
 
 struct nft_msg_ref {

@@ -247,7 +247,7 @@ void nft_expr_frontend_key(struct nftnl_rule *r, bool v6, bool with_port)
 	expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, port_reg);
 }
 
-void nft_expr_node_port_key(struct nftnl_rule *r, bool v6, bool fib_local)
+void nft_expr_node_port_key(struct nftnl_rule *r, bool v6, bool fib_local, const char *addr_set)
 {
 	static const uint8_t loop6[16] = { [15] = 1 };
 	const uint8_t mask4[4] = { 255, 0, 0, 0 }, zero4[4] = { 0 }, loop4[4] = { 127, 0, 0, 0 };
@@ -257,6 +257,8 @@ void nft_expr_node_port_key(struct nftnl_rule *r, bool v6, bool fib_local)
 	if (fib_local)
 		expr_fib_daddr_local(r);
 	expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 24 : 16, v6 ? 16 : 4, NFT_REG_1);
+	if (addr_set)
+		nft_expr_lookup(r, NFT_REG_1, addr_set, 0, false, 0);
 	if (v6) {
 		expr_cmp(r, NFT_REG_1, NFT_CMP_NEQ, loop6, sizeof(loop6));
 	} else {

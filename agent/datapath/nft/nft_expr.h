@@ -68,10 +68,11 @@ void nft_expr_dnat(struct nftnl_rule *r, uint32_t family, uint32_t addr_reg, uin
 void nft_expr_frontend_key(struct nftnl_rule *r, bool v6, bool with_port);
 /*
  * The NodePort key "meta l4proto . th dport" into NFT_REG_1 on, after
- * "[fib daddr type local] ip daddr != 127.0.0.0/8" (ip6 daddr != ::1): as
- * kube-proxy, NodePorts are not served on loopback addresses.
+ * "[fib daddr type local] [ip daddr @addr_set] ip daddr != 127.0.0.0/8"
+ * (ip6 daddr != ::1): as kube-proxy, NodePorts are not served on loopback
+ * addresses, nor on addresses --nodeport-addresses leaves out.
  */
-void nft_expr_node_port_key(struct nftnl_rule *r, bool v6, bool fib_local);
+void nft_expr_node_port_key(struct nftnl_rule *r, bool v6, bool fib_local, const char *addr_set);
 /* Loads the packet's source address into NFT_REG_1, after "meta nfproto" so nft prints ip saddr. */
 /* snat ip to ip saddr : lo-hi, each port shifted into the range (NF_NAT_RANGE_PROTO_OFFSET). */
 void nft_expr_snat_port_shift(struct nftnl_rule *r, bool v6, uint16_t lo, uint16_t hi);

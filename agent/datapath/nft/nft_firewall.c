@@ -117,11 +117,9 @@ bool nft_fw_same_ranges(const struct frontend *a, const struct frontend *b)
 	return same;
 }
 
-/* The allow set's elements: a start, and an interval end unless the range runs to the top. */
-static void fw_elems(struct nft_batch *b, const struct frontend *fe, const char *set,
-		     uint32_t set_id)
+void nft_msg_range_elems(struct nft_batch *b, const struct frontend *fe, const char *set,
+			 uint32_t set_id, const struct nft_msg_ref *ref)
 {
-	struct nft_msg_ref ref = { .what = NFT_WHAT_FW_ELEMS, .has_key = true, .key = fe->key };
 	size_t alen = fe->key.addr.family == AF_INET ? 4 : 16, n;
 	struct nft_fw_range *ranges = xcalloc(NFT_FW_MAX_RANGES, sizeof(*ranges));
 	struct nftnl_set *chunk = NULL;
@@ -148,7 +146,7 @@ static void fw_elems(struct nft_batch *b, const struct frontend *fe, const char 
 			nftnl_set_elem_add(chunk, e);
 			/* A start and its end stay in one message. */
 			if (++in_chunk >= NFT_ELEMS_PER_MSG && (end || !ranges[i].has_end)) {
-				nft_elems_msg(b, chunk, NFT_MSG_NEWSETELEM, &ref);
+				nft_elems_msg(b, chunk, NFT_MSG_NEWSETELEM, ref);
 				nftnl_set_free(chunk);
 				chunk = NULL;
 				in_chunk = 0;
@@ -156,7 +154,7 @@ static void fw_elems(struct nft_batch *b, const struct frontend *fe, const char 
 		}
 	}
 	if (chunk && in_chunk)
-		nft_elems_msg(b, chunk, NFT_MSG_NEWSETELEM, &ref);
+		nft_elems_msg(b, chunk, NFT_MSG_NEWSETELEM, ref);
 	if (chunk)
 		nftnl_set_free(chunk);
 	free(ranges);
@@ -181,7 +179,8 @@ void nft_msg_fw_add(struct nft_batch *b, const struct frontend *fe)
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, v6 ? NFT_TYPE_IP6ADDR : NFT_TYPE_IPADDR);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, v6 ? 16 : 4);
 	nft_set_msg(b, s, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, &ref);
-	fw_elems(b, fe, set, set_id);
+	ref.what = NFT_WHAT_FW_ELEMS;
+	nft_msg_range_elems(b, fe, set, set_id, &ref);
 
 	ref.what = NFT_WHAT_FW_CHAIN_ADD;
 	nft_chain_msg(b, nft_chain_new(chain), NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, &ref);
@@ -210,7 +209,8 @@ void nft_msg_fw_update(struct nft_batch *b, const struct frontend *fe)
 	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, NFT_TABLE_NAME);
 	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
 	nft_msg_end(b);
-	fw_elems(b, fe, set, 0);
+	ref.what = NFT_WHAT_FW_ELEMS;
+	nft_msg_range_elems(b, fe, set, 0, &ref);
 }
 
 void nft_msg_fw_del(struct nft_batch *b, const struct frontend_key *key)

@@ -35,6 +35,15 @@ struct nft_fw_range {
 size_t nft_fw_ranges(const struct frontend *fe, struct nft_fw_range *out, size_t max);
 
 struct nft_batch;
+struct nft_msg_ref;
+
+/*
+ * Writes fe's source ranges as elements of interval set `set` (a start, and
+ * an interval end unless the range runs to the top), ref naming the
+ * messages. Also for the NodePort address sets (nft_node_ports.c).
+ */
+void nft_msg_range_elems(struct nft_batch *b, const struct frontend *fe, const char *set,
+			 uint32_t set_id, const struct nft_msg_ref *ref);
 
 /*
  * Adds the set (with its elements) and the chain "ip saddr != @allow-... drop".

@@ -19,6 +19,7 @@
 #include "datapath/nft/nft_elems.h"
 #include "datapath/nft/nft_firewall.h"
 #include "datapath/nft/nft_frontend.h"
+#include "datapath/nft/nft_node_ports.h"
 #include "datapath/nft/nft_objects.h"
 #include "datapath/nft/nft_plan.h"
 #include "datapath/nft/nft_ranges.h"
@@ -266,6 +267,7 @@ void nft_build_full(struct datapath *dp, struct nft_batch *b, const struct state
 	nft_msg_table_del(b);
 	nft_msg_table_add(b);
 	nft_msg_skeleton(b, &dp->port_shift);
+	nft_msg_node_port_addrs(b, diff->node_ports, false);
 	svc_build_adds(dp, b, old);
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		const struct frontend *fe = diff->changes[i].new;
@@ -430,6 +432,8 @@ static void replace_served(struct datapath *dp, struct nft_batch *b, const struc
 
 void nft_build_incremental(struct datapath *dp, struct nft_batch *b, const struct state_diff *diff)
 {
+	if (diff->node_ports)
+		nft_msg_node_port_addrs(b, diff->node_ports, true);
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		const struct frontend_change *ch = &diff->changes[i];
 

@@ -39,6 +39,8 @@ static const struct nft_set_desc named_sets[NFT_NAMED_SETS] = {
 					     true },
 	[NFT_SET_FIREWALL4] = { "firewall-ips4", false, NFT_KEY_ADDR_PROTO_PORT, true },
 	[NFT_SET_FIREWALL6] = { "firewall-ips6", true, NFT_KEY_ADDR_PROTO_PORT, true },
+	[NFT_SET_NODEPORT_ADDRS4] = { "nodeport-addrs4", false, NFT_KEY_ADDR, false, true },
+	[NFT_SET_NODEPORT_ADDRS6] = { "nodeport-addrs6", true, NFT_KEY_ADDR, false, true },
 };
 
 const char *nft_set_name(enum nft_named_set set)
@@ -129,8 +131,9 @@ static void base_chain_add(struct nft_batch *b, const struct base_chain *bc)
 
 /*
  * nat-*: ip daddr . meta l4proto . th dport vmap @services4 (and the v6
- * twin), then for the node's own addresses
- * fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @nodeports4:
+ * twin), then for the node's own addresses that NodePorts answer on
+ * fib daddr type local ip daddr @nodeport-addrs4 ip daddr != 127.0.0.0/8
+ * meta l4proto . th dport vmap @nodeports4:
  * a frontend on a specific address wins over a NodePort, as in kube-proxy.
  */
 static void nat_lookup_rules(struct nft_batch *b, const char *chain, bool v6)
@@ -144,7 +147,8 @@ static void nat_lookup_rules(struct nft_batch *b, const char *chain, bool v6)
 	nft_rule_msg(b, r, &ref);
 	r = nft_rule_new(chain);
 	map = nft_set_name(v6 ? NFT_SET_NODEPORTS6 : NFT_SET_NODEPORTS4);
-	nft_expr_node_port_key(r, v6, true);
+	nft_expr_node_port_key(
+		r, v6, true, nft_set_name(v6 ? NFT_SET_NODEPORT_ADDRS6 : NFT_SET_NODEPORT_ADDRS4));
 	nft_expr_lookup(r, NFT_REG_1, map, 0, true, NFT_REG_VERDICT);
 	nft_rule_msg(b, r, &ref);
 }
@@ -206,7 +210,8 @@ static void firewall_lookup_rule(struct nft_batch *b, const char *chain, bool v6
 
 /*
  * NodePorts without endpoints: [ct state new fib daddr type local] ip daddr
- * != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports4.
+ * @nodeport-addrs4 ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap
+ * @no-endpoint-nodeports4.
  * filter-input needs no fib (every packet there is for this node);
  * filter-output checks new flows only, to pay the route lookup once.
  */
@@ -219,7 +224,9 @@ static void node_port_filter_rule(struct nft_batch *b, const char *chain, bool v
 
 	if (output)
 		nft_expr_ct_state_new(r);
-	nft_expr_node_port_key(r, v6, output);
+	nft_expr_node_port_key(r, v6, output,
+			       nft_set_name(v6 ? NFT_SET_NODEPORT_ADDRS6 :
+						 NFT_SET_NODEPORT_ADDRS4));
 	nft_expr_lookup(r, NFT_REG_1, map, 0, true, NFT_REG_VERDICT);
 	nft_rule_msg(b, r, &ref);
 }
@@ -291,7 +298,8 @@ static void named_set_add(struct nft_batch *b, enum nft_named_set which)
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, 0);
 	} else {
-		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS,
+				  named_sets[which].interval ? NFT_SET_INTERVAL : 0);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, addr_type);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, v6 ? 16 : 4);
 	}

@@ -57,6 +57,8 @@ enum nft_named_set {
 	NFT_SET_NO_ENDPOINT_NODEPORTS6,
 	NFT_SET_FIREWALL4, /* LB frontends with source ranges: -> goto firewall-... */
 	NFT_SET_FIREWALL6,
+	NFT_SET_NODEPORT_ADDRS4, /* interval set: addresses NodePorts answer on */
+	NFT_SET_NODEPORT_ADDRS6,
 	NFT_NAMED_SETS,
 };
 
@@ -75,6 +77,7 @@ struct nft_set_desc {
 	bool v6;
 	enum nft_set_key key;
 	bool is_map; /* : verdict */
+	bool interval; /* flags interval: elements are ranges (nft_node_ports.c) */
 };
 
 const struct nft_set_desc *nft_set_desc(enum nft_named_set set);
