@@ -122,6 +122,16 @@ static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, 
 			return sl_fail_with(SL_ECONNREFUSED);
 		return SL_VERDICT_ALLOW;
 	}
+	/*
+	 * externalTrafficPolicy Local holds only traffic from outside to this
+	 * node's endpoints: kube-proxy sends traffic born on the node to the
+	 * cluster-wide set. A field test of the copy: no lookup.
+	 */
+	if (svc->flags & SL_SVC_F_NODE_SET) {
+		svc->backend_set = svc->node_set;
+		svc->count = svc->node_count;
+		svc->action = svc->node_count ? SL_ACTION_SERVE : SL_ACTION_REFUSE;
+	}
 	/* Local policy, endpoints elsewhere: kube-proxy drops, so the client times out. */
 	if (svc->action == SL_ACTION_DROP)
 		return sl_fail_with(SL_ETIMEDOUT);
