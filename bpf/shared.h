@@ -69,6 +69,13 @@ struct sl_service {
 	/* The Service's rate limit as GCRA parameters; interval 0 = no limit. */
 	__u64 rate_interval_ns; /* between two admitted flows at the steady rate */
 	__u64 rate_depth_ns; /* burst x interval: how far the TAT may run ahead */
+	/*
+	 * SL_SVC_F_NODE_SET: the set the socket path (traffic born on the
+	 * node) uses instead of backend_set/count/action: the cluster-wide
+	 * one, serve if node_count > 0, else refuse.
+	 */
+	__u32 node_set;
+	__u32 node_count;
 };
 
 /* sl_service.flags: the frontend's kind in the low bits, then properties. */
@@ -83,6 +90,8 @@ enum sl_kind {
 #define SL_SVC_F_PRESERVE_SOURCE (1u << 8)
 /* loadBalancerSourceRanges: only clients in source_ranges may connect. */
 #define SL_SVC_F_SOURCE_RANGES (1u << 9)
+/* externalTrafficPolicy Local, external kinds: node_set serves traffic born on the node. */
+#define SL_SVC_F_NODE_SET (1u << 10)
 
 /* Backend slot: slots of a set are written before the service entry points at the set. */
 struct sl_backend_key {

@@ -91,8 +91,13 @@ static __always_inline struct sl_backend *sl_pick_affine(struct bpf_sock_addr *c
 	return sl_pick_affine_key(&key, family, svc, slot);
 }
 
-/* connect() and sendmsg(): frontend -> backend, or refuse, or pass through. */
-static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, bool datagram)
+/*
+ * connect() and sendmsg(): frontend -> backend, or refuse, or pass through.
+ * mapped: an IPv6 socket dialling an IPv4-mapped address, translated through
+ * the IPv4 frontends (family SL_AF_INET) to the mapped backend address.
+ */
+static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, bool mapped,
+					bool datagram)
 {
 	struct sl_service_key key __attribute__((aligned(8)));
 	struct sl_flow_key flow_key __attribute__((aligned(8)));
@@ -104,8 +109,7 @@ static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, 
 	__u32 slot = 0;
 
 	__builtin_memset(&key, 0, sizeof(key));
-	if (!sl_ctx_load_addr(ctx, family, key.addr))
-		return SL_VERDICT_ALLOW;
+	sl_ctx_load_addr(ctx, family, mapped, key.addr);
 	key.port = sl_ctx_load_port(ctx);
 	key.proto = sl_sock_proto(ctx);
 	key.family = family;
@@ -117,6 +121,16 @@ static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, 
 		if (bpf_map_lookup_elem(&services, &key))
 			return sl_fail_with(SL_ECONNREFUSED);
 		return SL_VERDICT_ALLOW;
+	}
+	/*
+	 * externalTrafficPolicy Local holds only traffic from outside to this
+	 * node's endpoints: kube-proxy sends traffic born on the node to the
+	 * cluster-wide set. A field test of the copy: no lookup.
+	 */
+	if (svc->flags & SL_SVC_F_NODE_SET) {
+		svc->backend_set = svc->node_set;
+		svc->count = svc->node_count;
+		svc->action = svc->node_count ? SL_ACTION_SERVE : SL_ACTION_REFUSE;
 	}
 	/* Local policy, endpoints elsewhere: kube-proxy drops, so the client times out. */
 	if (svc->action == SL_ACTION_DROP)
@@ -157,73 +171,84 @@ static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, 
 	}
 translate:
 	sl_remember(ctx, family, be, &key);
-	sl_ctx_store(ctx, family, be->addr, be->port);
+	sl_ctx_store(ctx, family, mapped, be->addr, be->port);
 	return SL_VERDICT_ALLOW;
 }
 
 /* recvmsg() and getpeername(): backend -> the service address the socket asked for. */
-static __always_inline int sl_reverse(struct bpf_sock_addr *ctx, __u8 family)
+static __always_inline int sl_reverse(struct bpf_sock_addr *ctx, __u8 family, bool mapped)
 {
 	struct sl_revnat_key key __attribute__((aligned(8)));
 	struct sl_revnat *orig;
 
 	__builtin_memset(&key, 0, sizeof(key));
-	if (!sl_ctx_load_addr(ctx, family, key.addr))
-		return SL_VERDICT_ALLOW;
+	sl_ctx_load_addr(ctx, family, mapped, key.addr);
 	key.cookie = bpf_get_socket_cookie(ctx);
 	key.port = sl_ctx_load_port(ctx);
 	key.family = family;
 
 	orig = bpf_map_lookup_elem(&revnat, &key);
 	if (orig)
-		sl_ctx_store(ctx, family, orig->addr, orig->port);
+		sl_ctx_store(ctx, family, mapped, orig->addr, orig->port);
 	return SL_VERDICT_ALLOW;
 }
 
 SEC("cgroup/connect4")
 int sl_connect4(struct bpf_sock_addr *ctx)
 {
-	return sl_translate(ctx, SL_AF_INET, false);
+	return sl_translate(ctx, SL_AF_INET, false, false);
 }
 
+/* TCP and connected UDP on an IPv6 socket, to an IPv6 or an IPv4-mapped address. */
 SEC("cgroup/connect6")
 int sl_connect6(struct bpf_sock_addr *ctx)
 {
-	return sl_translate(ctx, SL_AF_INET6, false);
+	if (sl_ctx_v4_mapped(ctx))
+		return sl_translate(ctx, SL_AF_INET, true, false);
+	return sl_translate(ctx, SL_AF_INET6, false, false);
 }
 
+/* Also runs for IPv6 sockets sending to an IPv4-mapped address (udpv6_sendmsg -> udp_sendmsg). */
 SEC("cgroup/sendmsg4")
 int sl_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return sl_translate(ctx, SL_AF_INET, true);
+	return sl_translate(ctx, SL_AF_INET, false, true);
 }
 
+/* The kernel never runs this hook for a mapped destination (sendmsg4 does): pass it. */
 SEC("cgroup/sendmsg6")
 int sl_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	return sl_translate(ctx, SL_AF_INET6, true);
+	if (sl_ctx_v4_mapped(ctx))
+		return SL_VERDICT_ALLOW;
+	return sl_translate(ctx, SL_AF_INET6, false, true);
 }
 
 SEC("cgroup/recvmsg4")
 int sl_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	return sl_reverse(ctx, SL_AF_INET);
+	return sl_reverse(ctx, SL_AF_INET, false);
 }
 
+/* An IPv4 peer of an IPv6 socket shows as mapped; its revnat entry is the IPv4 one. */
 SEC("cgroup/recvmsg6")
 int sl_recvmsg6(struct bpf_sock_addr *ctx)
 {
-	return sl_reverse(ctx, SL_AF_INET6);
+	if (sl_ctx_v4_mapped(ctx))
+		return sl_reverse(ctx, SL_AF_INET, true);
+	return sl_reverse(ctx, SL_AF_INET6, false);
 }
 
 SEC("cgroup/getpeername4")
 int sl_getpeername4(struct bpf_sock_addr *ctx)
 {
-	return sl_reverse(ctx, SL_AF_INET);
+	return sl_reverse(ctx, SL_AF_INET, false);
 }
 
 SEC("cgroup/getpeername6")
 int sl_getpeername6(struct bpf_sock_addr *ctx)
 {
-	return sl_reverse(ctx, SL_AF_INET6);
+	if (sl_ctx_v4_mapped(ctx))
+		return sl_reverse(ctx, SL_AF_INET, true);
+	return sl_reverse(ctx, SL_AF_INET6, false);
 }

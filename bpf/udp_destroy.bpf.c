@@ -11,6 +11,7 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 
 #include "shared.h"
 #include "consts.h"
@@ -43,6 +44,12 @@ struct {
 /* Sockets destroyed by the last runs (the agent reads and resets it). */
 __u64 destroyed = 0;
 
+static __always_inline bool ipv6_addr_v4mapped(const struct in6_addr *a)
+{
+	return a->in6_u.u6_addr32[0] == 0 && a->in6_u.u6_addr32[1] == 0 &&
+	       a->in6_u.u6_addr32[2] == bpf_htonl(0x0000ffff);
+}
+
 SEC("iter/udp")
 int sl_udp_destroy(struct bpf_iter__udp *ctx)
 {
@@ -58,6 +65,9 @@ int sl_udp_destroy(struct bpf_iter__udp *ctx)
 	if (!sk->__sk_common.skc_dport || (family != SL_AF_INET && family != SL_AF_INET6))
 		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
+	/* An IPv6 socket connected to a v4-mapped address: revnat has it as IPv4. */
+	if (family == SL_AF_INET6 && ipv6_addr_v4mapped(&sk->__sk_common.skc_v6_daddr))
+		family = SL_AF_INET;
 	if (family == SL_AF_INET)
 		__builtin_memcpy(key.addr, &sk->__sk_common.skc_daddr, 4);
 	else

@@ -405,6 +405,18 @@ static void port_frontend(struct frontend *fe, const struct resolve_input *in,
 	fe->backends = use->backends;
 	fe->n_backends = use->n_backends;
 	use->backends = NULL; /* now owned by fe */
+	/*
+	 * kube-proxy holds only traffic from outside to an external address to
+	 * the Local policy: traffic born on the node takes the cluster set.
+	 */
+	if (kind != FE_CLUSTER_IP && svc->external_local) {
+		fe->has_node_set = true;
+		fe->node_action = pe.cluster.action;
+		fe->node_choice = pe.cluster.choice;
+		fe->node_backends = pe.cluster.backends;
+		fe->n_node_backends = pe.cluster.n_backends;
+		pe.cluster.backends = NULL;
+	}
 	port_endpoints_clear(&pe);
 }
 

@@ -27,25 +27,78 @@ int backend_cmp(const struct backend *a, const struct backend *b)
 	return a->port < b->port ? -1 : a->port > b->port;
 }
 
+/* Walks the union of a frontend's served sets in order, each backend once. */
+struct served_walk {
+	const struct backend *a, *b;
+	size_t na, nb, i, j;
+};
+
+static void served_walk_init(struct served_walk *w, const struct frontend *fe)
+{
+	memset(w, 0, sizeof(*w));
+	if (!fe)
+		return;
+	if (fe->action == FE_SERVE) {
+		w->a = fe->backends;
+		w->na = fe->n_backends;
+	}
+	if (fe->has_node_set && fe->node_action == FE_SERVE) {
+		w->b = fe->node_backends;
+		w->nb = fe->n_node_backends;
+	}
+}
+
+static const struct backend *served_walk_peek(const struct served_walk *w)
+{
+	if (w->i == w->na)
+		return w->j == w->nb ? NULL : &w->b[w->j];
+	if (w->j == w->nb || backend_cmp(&w->a[w->i], &w->b[w->j]) <= 0)
+		return &w->a[w->i];
+	return &w->b[w->j];
+}
+
+static void served_walk_next(struct served_walk *w)
+{
+	const struct backend *cur = served_walk_peek(w);
+
+	if (w->i < w->na && !backend_cmp(&w->a[w->i], cur))
+		w->i++;
+	if (w->j < w->nb && !backend_cmp(&w->b[w->j], cur))
+		w->j++;
+}
+
 void frontend_removed_backends(const struct frontend *old, const struct frontend *new,
 			       void (*fn)(void *ctx, const struct frontend *old,
 					  const struct backend *gone),
 			       void *ctx)
 {
-	size_t n_new = new &&new->action == FE_SERVE ? new->n_backends : 0, i = 0, j = 0;
+	const struct backend *o, *n;
+	struct served_walk wo, wn;
 
-	if (!old || old->action != FE_SERVE)
-		return;
-	while (i < old->n_backends) {
-		int cmp = j == n_new ? -1 : backend_cmp(&old->backends[i], &new->backends[j]);
+	served_walk_init(&wo, old);
+	served_walk_init(&wn, new);
+	while ((o = served_walk_peek(&wo))) {
+		int cmp = (n = served_walk_peek(&wn)) ? backend_cmp(o, n) : -1;
 
-		if (cmp < 0)
-			fn(ctx, old, &old->backends[i++]);
-		else if (cmp > 0)
-			j++;
-		else
-			i++, j++;
+		if (cmp < 0) {
+			fn(ctx, old, o);
+			served_walk_next(&wo);
+		} else if (cmp > 0) {
+			served_walk_next(&wn);
+		} else {
+			served_walk_next(&wo);
+			served_walk_next(&wn);
+		}
 	}
+}
+
+static bool backends_equal(const struct backend *a, const struct backend *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (a[i].port != b[i].port || !ip_addr_equal(&a[i].addr, &b[i].addr))
+			return false;
+	}
+	return true;
 }
 
 /* NULL and "" are the same for names: both mean "none". */
@@ -72,12 +125,13 @@ bool frontend_equal(const struct frontend *a, const struct frontend *b)
 	}
 	if (!name_equal(a->service, b->service) || !name_equal(a->port_name, b->port_name))
 		return false;
-	for (i = 0; i < a->n_backends; i++) {
-		if (a->backends[i].port != b->backends[i].port ||
-		    !ip_addr_equal(&a->backends[i].addr, &b->backends[i].addr))
-			return false;
-	}
-	return true;
+	if (a->has_node_set != b->has_node_set ||
+	    (a->has_node_set &&
+	     (a->node_action != b->node_action || a->node_choice != b->node_choice ||
+	      a->n_node_backends != b->n_node_backends ||
+	      !backends_equal(a->node_backends, b->node_backends, a->n_node_backends))))
+		return false;
+	return backends_equal(a->backends, b->backends, a->n_backends);
 }
 
 void frontend_clear(struct frontend *fe)
@@ -87,6 +141,7 @@ void frontend_clear(struct frontend *fe)
 	free(fe->service);
 	free(fe->port_name);
 	free(fe->backends);
+	free(fe->node_backends);
 	free(fe->source_ranges);
 	memset(fe, 0, sizeof(*fe));
 }

@@ -80,6 +80,19 @@ struct frontend {
 	size_t n_source_ranges;
 	struct backend *backends; /* sorted by address then port, no duplicates */
 	size_t n_backends;
+	/*
+	 * has_node_set (external kinds under externalTrafficPolicy Local):
+	 * traffic born on the node (the socket path, the output hook) goes to
+	 * these, the cluster-wide set, as kube-proxy's "short-circuit local
+	 * traffic"; the fields above are for traffic from outside. Without it,
+	 * both use the fields above. node_action is FE_SERVE iff
+	 * n_node_backends > 0, else FE_REFUSE (no endpoint anywhere).
+	 */
+	bool has_node_set;
+	enum frontend_action node_action;
+	enum backend_choice node_choice;
+	struct backend *node_backends; /* sorted as backends */
+	size_t n_node_backends;
 };
 
 struct frontend_change {
@@ -108,7 +121,8 @@ int frontend_key_cmp(const struct frontend_key *a, const struct frontend_key *b)
 int backend_cmp(const struct backend *a, const struct backend *b);
 /*
  * Calls fn for every backend old served that new does not (new NULL, or not
- * serving: all of them), merging the two sorted lists: O(old + new).
+ * serving: all of them), merging the sorted lists: O(old + new). A backend
+ * of either set (from outside, or the node set) counts, once.
  */
 void frontend_removed_backends(const struct frontend *old, const struct frontend *new,
 			       void (*fn)(void *ctx, const struct frontend *old,

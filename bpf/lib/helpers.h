@@ -26,24 +26,34 @@ static __always_inline __u8 sl_sock_proto(const struct bpf_sock_addr *ctx)
 	return 0;
 }
 
+/* True if an IPv6 context holds an IPv4-mapped address (::ffff:a.b.c.d). */
+static __always_inline bool sl_ctx_v4_mapped(const struct bpf_sock_addr *ctx)
+{
+	return ctx->user_ip6[0] == 0 && ctx->user_ip6[1] == 0 &&
+	       ctx->user_ip6[2] == bpf_htonl(0x0000ffff);
+}
+
 /*
  * Copies the context's address into addr[16] (IPv4 in the first 4 bytes,
- * the rest left as the caller zeroed it). Returns false for an IPv4-mapped
- * IPv6 address, which the programs leave alone.
+ * the rest left as the caller zeroed it). mapped: an IPv6 context holding
+ * an IPv4-mapped address, read as the IPv4 address it maps (family is then
+ * SL_AF_INET, the family the maps know it by).
  */
-static __always_inline bool sl_ctx_load_addr(const struct bpf_sock_addr *ctx, __u8 family,
-					     __u8 addr[16])
+static __always_inline void sl_ctx_load_addr(const struct bpf_sock_addr *ctx, __u8 family,
+					     bool mapped, __u8 addr[16])
 {
 	__u32 word;
 
+	if (mapped) {
+		word = ctx->user_ip6[3];
+		__builtin_memcpy(addr, &word, 4);
+		return;
+	}
 	if (family == SL_AF_INET) {
 		word = ctx->user_ip4;
 		__builtin_memcpy(addr, &word, 4);
-		return true;
+		return;
 	}
-	if (ctx->user_ip6[0] == 0 && ctx->user_ip6[1] == 0 &&
-	    ctx->user_ip6[2] == bpf_htonl(0x0000ffff))
-		return false;
 	/* One 32-bit context load at a time: the only width every kernel accepts. */
 	word = ctx->user_ip6[0];
 	__builtin_memcpy(addr, &word, 4);
@@ -53,7 +63,6 @@ static __always_inline bool sl_ctx_load_addr(const struct bpf_sock_addr *ctx, __
 	__builtin_memcpy(addr + 8, &word, 4);
 	word = ctx->user_ip6[3];
 	__builtin_memcpy(addr + 12, &word, 4);
-	return true;
 }
 
 /* The port as the maps hold it: network order, the low 16 bits of user_port. */
@@ -62,13 +71,19 @@ static __always_inline __u16 sl_ctx_load_port(const struct bpf_sock_addr *ctx)
 	return (__u16)ctx->user_port;
 }
 
-/* Writes addr[16] and a network-order port into the context. */
-static __always_inline void sl_ctx_store(struct bpf_sock_addr *ctx, __u8 family,
+/* Writes addr[16] and a network-order port into the context; mapped as in sl_ctx_load_addr(). */
+static __always_inline void sl_ctx_store(struct bpf_sock_addr *ctx, __u8 family, bool mapped,
 					 const __u8 addr[16], __u16 port)
 {
 	__u32 word;
 
-	if (family == SL_AF_INET) {
+	if (mapped) {
+		__builtin_memcpy(&word, addr, 4);
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+		ctx->user_ip6[3] = word;
+	} else if (family == SL_AF_INET) {
 		__builtin_memcpy(&word, addr, 4);
 		ctx->user_ip4 = word;
 	} else {

@@ -23,6 +23,10 @@
  * (T: seconds since the start). An error on the socket (not a lost
  * answer) is printed and the socket made again: "reopen T ERRNO". Then
  * "rounds", "lost", "reopens", "backend" per answering backend.
+ *
+ * --mapped: an IPv4 ADDR:PORT is dialled from an AF_INET6 socket as the
+ * IPv4-mapped ::ffff:ADDR, as dual-stack runtimes (the JVM) do; the peer
+ * must then show that mapped address.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -439,6 +443,24 @@ static int hold_udp(const struct sockaddr_storage *dst, socklen_t len, double ho
 	return 0;
 }
 
+/* ADDR:PORT (IPv4) -> [::ffff:ADDR]:PORT for an AF_INET6 socket; -1 if dst is not IPv4. */
+static int to_v4_mapped(struct sockaddr_storage *dst, socklen_t *len)
+{
+	struct sockaddr_in v4 = *(struct sockaddr_in *)dst;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)dst;
+
+	if (v4.sin_family != AF_INET)
+		return -1;
+	memset(dst, 0, sizeof(*dst));
+	v6->sin6_family = AF_INET6;
+	v6->sin6_port = v4.sin_port;
+	v6->sin6_addr.s6_addr[10] = 0xff;
+	v6->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&v6->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+	*len = sizeof(*v6);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -451,9 +473,10 @@ int main(int argc, char **argv)
 		{ "hold", required_argument, NULL, 'H' },
 		{ "udp-hold", required_argument, NULL, 'U' },
 		{ "log-failures", no_argument, NULL, 'L' },
+		{ "mapped", no_argument, NULL, 'm' },
 		{ 0 },
 	};
-	bool udp = false, connected = false;
+	bool udp = false, connected = false, mapped = false;
 	unsigned long count = 1, attempts = 0;
 	double duration = 0, start, hold = 0, udp_hold = 0;
 	int interval_ms = 0;
@@ -491,12 +514,16 @@ int main(int argc, char **argv)
 		case 'L':
 			log_failures = true;
 			break;
+		case 'm':
+			mapped = true;
+			break;
 		default:
 			return 2;
 		}
 	}
-	if (optind + 1 != argc || parse_endpoint(argv[optind], &dst, &len)) {
-		fprintf(stderr, "usage: probe-client [--udp [--connected]] [--count N | "
+	if (optind + 1 != argc || parse_endpoint(argv[optind], &dst, &len) ||
+	    (mapped && to_v4_mapped(&dst, &len))) {
+		fprintf(stderr, "usage: probe-client [--udp [--connected]] [--mapped] [--count N | "
 				"--duration SEC | --hold SEC | --udp-hold SEC] [--timeout-ms MS] "
 				"[--interval-ms MS] "
 				"ADDR:PORT\n");

@@ -915,6 +915,7 @@ static void test_node_port_local_policy(void **state)
 	fe = find_kind(&list, FE_CLUSTER_IP, AF_INET);
 	assert_int_equal(fe->n_backends, 2);
 	assert_false(fe->preserve_source);
+	assert_false(fe->has_node_set);
 	frontend_list_clear(&list);
 }
 
@@ -945,6 +946,80 @@ static void test_ignored_slice_contributes_nothing(void **state)
 	assert_int_equal(fe->action, FE_REFUSE);
 	assert_int_equal(fe->n_backends, 0);
 	frontend_list_clear(&list);
+}
+
+/* kube-proxy's "short-circuit local traffic": node-born traffic takes the cluster set. */
+static void test_local_policy_node_set(void **state)
+{
+	const struct frontend *fe;
+	struct frontend_list list;
+	struct fixture f;
+
+	build_fixture(&local_and_remote, &f);
+	f.svc.external_local = true;
+	assert_int_equal(resolve_service(&f.in, &list), 0);
+	fe = find_kind(&list, FE_NODE_PORT, AF_INET);
+	assert_non_null(fe);
+	assert_true(fe->has_node_set);
+	assert_int_equal(fe->n_backends, 1);
+	assert_int_equal(fe->node_action, FE_SERVE);
+	assert_int_equal(fe->node_choice, CHOICE_CLUSTER);
+	assert_int_equal(fe->n_node_backends, 2);
+	/* Dropped from outside, served from the node. */
+	fe = find_kind(&list, FE_NODE_PORT, AF_INET6);
+	assert_non_null(fe);
+	assert_int_equal(fe->action, FE_DROP);
+	assert_int_equal(fe->node_action, FE_SERVE);
+	assert_int_equal(fe->n_node_backends, 1);
+	frontend_list_clear(&list);
+
+	/* Cluster policy: one set for everyone. */
+	build_fixture(&local_and_remote, &f);
+	assert_int_equal(resolve_service(&f.in, &list), 0);
+	fe = find_kind(&list, FE_NODE_PORT, AF_INET);
+	assert_false(fe->has_node_set);
+	assert_null(fe->node_backends);
+	frontend_list_clear(&list);
+}
+
+/* A backend leaving either set is removed; one still in the other is not. */
+static void removed_count(void *ctx, const struct frontend *old, const struct backend *gone)
+{
+	(void)old;
+	(void)gone;
+	(*(int *)ctx)++;
+}
+
+static void test_removed_backends_both_sets(void **state)
+{
+	struct backend a = { .port = 1 }, b = { .port = 2 }, c = { .port = 3 };
+	struct backend old_local[] = { a }, old_node[] = { a, b, c }, new_node[] = { a, b };
+	struct frontend old = { .action = FE_SERVE,
+				.backends = old_local,
+				.n_backends = 1,
+				.has_node_set = true,
+				.node_action = FE_SERVE,
+				.node_backends = old_node,
+				.n_node_backends = 3 };
+	struct frontend new = { .action = FE_DROP,
+				.has_node_set = true,
+				.node_action = FE_SERVE,
+				.node_backends = new_node,
+				.n_node_backends = 2 };
+	int n = 0;
+
+	parse_or_fail("10.0.0.1", &a.addr);
+	parse_or_fail("10.0.0.1", &b.addr);
+	parse_or_fail("10.0.0.1", &c.addr);
+	old_local[0] = a;
+	old_node[0] = a, old_node[1] = b, old_node[2] = c;
+	new_node[0] = a, new_node[1] = b;
+	frontend_removed_backends(&old, &new, removed_count, &n);
+	assert_int_equal(n, 1); /* c; a stays in the node set */
+	n = 0;
+	frontend_removed_backends(&old, NULL, removed_count, &n);
+	assert_int_equal(n, 3); /* a once */
+	assert_false(frontend_equal(&old, &new));
 }
 
 static void test_external_ip_and_lb_frontends(void **state)
@@ -987,6 +1062,8 @@ static void test_external_ip_and_lb_frontends(void **state)
 
 static const struct CMUnitTest property_tests[] = {
 	cmocka_unit_test(test_headless_yields_nothing),
+	cmocka_unit_test(test_local_policy_node_set),
+	cmocka_unit_test(test_removed_backends_both_sets),
 	cmocka_unit_test(test_external_name_yields_nothing),
 	cmocka_unit_test(test_ignored_service_yields_nothing),
 	cmocka_unit_test(test_ignored_slice_contributes_nothing),

@@ -56,6 +56,8 @@ static __u32 service_flags_of(const struct frontend *fe)
 		flags |= SL_SVC_F_PRESERVE_SOURCE;
 	if (fe->kind == FE_LB_INGRESS && fe->n_source_ranges)
 		flags |= SL_SVC_F_SOURCE_RANGES;
+	if (fe->has_node_set)
+		flags |= SL_SVC_F_NODE_SET;
 	return flags;
 }
 
@@ -105,26 +107,54 @@ static bool backend_usable(const struct frontend *fe, const struct backend *b)
 	return b->addr.family == fe->key.addr.family;
 }
 
-/* True if the slots of cur's set hold exactly fe's usable backends, in order. */
-static bool backends_match(struct datapath *dp, const struct sl_service *cur, __u32 want_count,
-			   const struct frontend *fe)
+/* The usable backends of one of fe's sets: a v6 backend cannot serve a v4 frontend. */
+static __u32 usable_count(const struct frontend *fe, const struct backend *list, size_t n)
+{
+	__u32 count = 0;
+
+	for (size_t i = 0; i < n; i++)
+		count += backend_usable(fe, &list[i]);
+	return count;
+}
+
+/* True if set's count slots hold exactly the usable backends of list, in order. */
+static bool set_matches(struct datapath *dp, __u32 set, __u32 count, __u32 want_count,
+			const struct frontend *fe, const struct backend *list, size_t n)
 {
 	int fd = bpf_map__fd(dp->skel->maps.backends);
-	struct sl_backend_key key = { .backend_set = cur->backend_set };
+	struct sl_backend_key key = { .backend_set = set };
 	struct sl_backend have, expect;
 	size_t i;
 
-	if (cur->count != want_count)
+	if (count != want_count)
 		return false;
-	for (i = 0; i < fe->n_backends && want_count; i++) {
-		if (!backend_usable(fe, &fe->backends[i]))
+	for (i = 0; i < n && want_count; i++) {
+		if (!backend_usable(fe, &list[i]))
 			continue;
-		backend_of(&fe->backends[i], &expect);
+		backend_of(&list[i], &expect);
 		if (bpf_map_lookup_elem(fd, &key, &have) || memcmp(&have, &expect, sizeof(have)))
 			return false;
 		key.slot++;
 	}
 	return true;
+}
+
+/* True if the slots of cur's set hold exactly fe's usable backends, in order. */
+static bool backends_match(struct datapath *dp, const struct sl_service *cur, __u32 want_count,
+			   const struct frontend *fe)
+{
+	return set_matches(dp, cur->backend_set, cur->count, want_count, fe, fe->backends,
+			   fe->n_backends);
+}
+
+/* The same for the node set (SL_SVC_F_NODE_SET), when cur has one. */
+static bool node_set_matches(struct datapath *dp, const struct sl_service *cur, __u32 want_count,
+			     const struct frontend *fe)
+{
+	if (!(cur->flags & SL_SVC_F_NODE_SET))
+		return !want_count;
+	return set_matches(dp, cur->node_set, cur->node_count, want_count, fe, fe->node_backends,
+			   fe->n_node_backends);
 }
 
 /* True if the kernel already holds exactly what fe asks for (adoption after restart). */
@@ -136,7 +166,8 @@ static bool service_matches(struct datapath *dp, const struct sl_service *cur,
 	    cur->rate_interval_ns != want->rate_interval_ns ||
 	    cur->rate_depth_ns != want->rate_depth_ns)
 		return false;
-	return backends_match(dp, cur, want->count, fe);
+	return backends_match(dp, cur, want->count, fe) &&
+	       node_set_matches(dp, cur, want->node_count, fe);
 }
 
 /* ---- loadBalancerSourceRanges ---- */
@@ -229,18 +260,48 @@ static int write_source_ranges(struct datapath *dp, const struct sl_service_key 
  * room is not logged here (the caller logs once per Service): *full names
  * the map that is full.
  */
+/*
+ * Writes the usable backends of list as slots 0.. of a new set; its id in
+ * *set. On failure the slots written are deleted again.
+ */
+static int write_set(struct datapath *dp, const struct frontend *fe, const struct backend *list,
+		     size_t n, __u32 *set, const struct bpf_map **full)
+{
+	int be_fd = bpf_map__fd(dp->skel->maps.backends);
+	struct sl_backend_key slot = { 0 };
+	struct sl_backend be;
+	char name[128];
+	int err;
+
+	*set = slot.backend_set = take_backend_set(dp);
+	for (size_t i = 0; i < n; i++) {
+		if (!backend_usable(fe, &list[i]))
+			continue;
+		backend_of(&list[i], &be);
+		if (bpf_map_update_elem(be_fd, &slot, &be, BPF_ANY)) {
+			err = -errno;
+			if (bpf_map_full(err))
+				*full = dp->skel->maps.backends;
+			else
+				pr_warn("bpf: %s: cannot write backend slot %u: %s",
+					bpf_frontend_name(fe, name, sizeof(name)), slot.slot,
+					strerror(-err));
+			delete_slots(dp, *set, slot.slot);
+			return err;
+		}
+		slot.slot++;
+	}
+	return 0;
+}
+
 static int write_frontend(struct datapath *dp, const struct frontend *fe, bool adopting,
 			  const struct bpf_map **full)
 {
 	int svc_fd = bpf_map__fd(dp->skel->maps.services);
-	int be_fd = bpf_map__fd(dp->skel->maps.backends);
 	struct sl_service_key key;
 	struct sl_service cur, want = { 0 };
-	struct sl_backend_key slot = { 0 };
-	struct sl_backend be;
+	bool had_cur, keep_set = false, keep_node = false;
 	char name[128];
-	bool had_cur;
-	size_t i;
 	int err;
 
 	service_key_of(&fe->key, &key);
@@ -260,49 +321,39 @@ static int write_frontend(struct datapath *dp, const struct frontend *fe, bool a
 		if (err)
 			return err;
 	}
-	if (fe->action == FE_SERVE) {
-		for (i = 0; i < fe->n_backends; i++)
-			want.count += backend_usable(fe, &fe->backends[i]);
-	}
+	if (fe->action == FE_SERVE)
+		want.count = usable_count(fe, fe->backends, fe->n_backends);
+	if (fe->has_node_set && fe->node_action == FE_SERVE)
+		want.node_count = usable_count(fe, fe->node_backends, fe->n_node_backends);
 	if (adopting && had_cur && service_matches(dp, &cur, &want, fe))
 		return 1;
 	/*
-	 * Same backends, other fields (a restarted agent numbers Services
-	 * anew, a limit changed): the entry is rewritten over the set it
-	 * already uses, so no slot is deleted under a program mid-lookup.
+	 * A set whose backends did not change (a restarted agent numbers
+	 * Services anew, a limit changed, the other set changed) is kept: the
+	 * entry is rewritten over it, so no slot is deleted under a program
+	 * mid-lookup.
 	 */
 	if (had_cur && want.count && backends_match(dp, &cur, want.count, fe)) {
 		want.backend_set = cur.backend_set;
-		if (bpf_map_update_elem(svc_fd, &key, &want, BPF_ANY)) {
-			err = -errno;
-			pr_warn("bpf: %s: cannot write the service entry: %s",
-				bpf_frontend_name(fe, name, sizeof(name)), strerror(-err));
+		keep_set = true;
+	} else if (want.count) {
+		err = write_set(dp, fe, fe->backends, fe->n_backends, &want.backend_set, full);
+		if (err)
+			return err;
+	}
+	if (had_cur && want.node_count && node_set_matches(dp, &cur, want.node_count, fe)) {
+		want.node_set = cur.node_set;
+		keep_node = true;
+	} else if (want.node_count) {
+		err = write_set(dp, fe, fe->node_backends, fe->n_node_backends, &want.node_set,
+				full);
+		if (err) {
+			if (!keep_set)
+				delete_slots(dp, want.backend_set, want.count);
 			return err;
 		}
-		return 0;
 	}
-
-	if (want.count) {
-		want.backend_set = take_backend_set(dp);
-		slot.backend_set = want.backend_set;
-		for (i = 0; i < fe->n_backends; i++) {
-			if (!backend_usable(fe, &fe->backends[i]))
-				continue;
-			backend_of(&fe->backends[i], &be);
-			if (bpf_map_update_elem(be_fd, &slot, &be, BPF_ANY)) {
-				err = -errno;
-				if (bpf_map_full(err))
-					*full = dp->skel->maps.backends;
-				else
-					pr_warn("bpf: %s: cannot write backend slot %u: %s",
-						bpf_frontend_name(fe, name, sizeof(name)),
-						slot.slot, strerror(-err));
-				delete_slots(dp, want.backend_set, slot.slot);
-				return err;
-			}
-			slot.slot++;
-		}
-	}
+	/* One update flips both sets: the programs see the old pair or the new one. */
 	if (bpf_map_update_elem(svc_fd, &key, &want, BPF_ANY)) {
 		err = -errno;
 		if (bpf_map_full(err))
@@ -310,11 +361,16 @@ static int write_frontend(struct datapath *dp, const struct frontend *fe, bool a
 		else
 			pr_warn("bpf: %s: cannot write the service entry: %s",
 				bpf_frontend_name(fe, name, sizeof(name)), strerror(-err));
-		delete_slots(dp, want.backend_set, want.count);
+		if (!keep_set)
+			delete_slots(dp, want.backend_set, want.count);
+		if (!keep_node)
+			delete_slots(dp, want.node_set, want.node_count);
 		return err;
 	}
-	if (had_cur && cur.count)
+	if (had_cur && cur.count && !keep_set)
 		delete_slots(dp, cur.backend_set, cur.count);
+	if (had_cur && (cur.flags & SL_SVC_F_NODE_SET) && cur.node_count && !keep_node)
+		delete_slots(dp, cur.node_set, cur.node_count);
 	return 0;
 }
 
@@ -336,6 +392,8 @@ static int remove_frontend(struct datapath *dp, const struct frontend *fe)
 		return err;
 	}
 	delete_slots(dp, cur.backend_set, cur.count);
+	if (cur.flags & SL_SVC_F_NODE_SET)
+		delete_slots(dp, cur.node_set, cur.node_count);
 	if (cur.flags & SL_SVC_F_SOURCE_RANGES)
 		prune_source_ranges(dp, &key, NULL);
 	return 0;
@@ -401,17 +459,27 @@ static void sweep(struct datapath *dp, const struct state_diff *diff)
 	}
 	for (i = 0; i < n_stale; i++) {
 		if (bpf_map_lookup_elem(svc_fd, &stale[i], &svc) == 0 &&
-		    bpf_map_delete_elem(svc_fd, &stale[i]) == 0)
+		    bpf_map_delete_elem(svc_fd, &stale[i]) == 0) {
 			delete_slots(dp, svc.backend_set, svc.count);
+			if (svc.flags & SL_SVC_F_NODE_SET)
+				delete_slots(dp, svc.node_set, svc.node_count);
+		}
 	}
 
 	for (prev = NULL; bpf_map_get_next_key(svc_fd, prev, &snext) == 0; prev = &skey) {
 		skey = snext;
-		if (bpf_map_lookup_elem(svc_fd, &skey, &svc) || !svc.count)
+		if (bpf_map_lookup_elem(svc_fd, &skey, &svc))
 			continue;
-		grow((void **)&live, &cap_live, n_live, sizeof(*live));
-		live[n_live].set = svc.backend_set;
-		live[n_live++].count = svc.count;
+		if (svc.count) {
+			grow((void **)&live, &cap_live, n_live, sizeof(*live));
+			live[n_live].set = svc.backend_set;
+			live[n_live++].count = svc.count;
+		}
+		if ((svc.flags & SL_SVC_F_NODE_SET) && svc.node_count) {
+			grow((void **)&live, &cap_live, n_live, sizeof(*live));
+			live[n_live].set = svc.node_set;
+			live[n_live++].count = svc.node_count;
+		}
 	}
 	if (n_live)
 		qsort(live, n_live, sizeof(*live), cmp_live_set);

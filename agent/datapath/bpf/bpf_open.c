@@ -223,8 +223,12 @@ static __u32 max_backend_set(int services_fd)
 	void *prev = NULL;
 
 	while (bpf_map_get_next_key(services_fd, prev, &next) == 0) {
-		if (bpf_map_lookup_elem(services_fd, &next, &svc) == 0 && svc.backend_set > max)
-			max = svc.backend_set;
+		if (bpf_map_lookup_elem(services_fd, &next, &svc) == 0) {
+			if (svc.backend_set > max)
+				max = svc.backend_set;
+			if ((svc.flags & SL_SVC_F_NODE_SET) && svc.node_set > max)
+				max = svc.node_set;
+		}
 		key = next;
 		prev = &key;
 	}

@@ -34,6 +34,8 @@ static void frontend_copy(struct frontend *dst, const struct frontend *src)
 	dst->service = src->service ? xstrdup(src->service) : NULL;
 	dst->port_name = src->port_name ? xstrdup(src->port_name) : NULL;
 	dst->backends = dup_array(src->backends, src->n_backends, sizeof(*src->backends));
+	dst->node_backends =
+		dup_array(src->node_backends, src->n_node_backends, sizeof(*src->node_backends));
 	dst->source_ranges =
 		dup_array(src->source_ranges, src->n_source_ranges, sizeof(*src->source_ranges));
 }

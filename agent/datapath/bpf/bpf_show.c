@@ -98,14 +98,28 @@ static int cmp_entries(const void *a, const void *b)
 	return x->proto < y->proto ? -1 : x->proto > y->proto;
 }
 
+static void print_slots(__u32 set, __u32 count, int backends_fd, FILE *out)
+{
+	struct sl_backend_key slot = { .backend_set = set };
+	struct sl_backend be;
+	char back[64];
+
+	for (slot.slot = 0; slot.slot < count; slot.slot++) {
+		if (bpf_map_lookup_elem(backends_fd, &slot, &be)) {
+			fprintf(out, "    slot %u: missing\n", slot.slot);
+			continue;
+		}
+		format_endpoint(be.addr, be.family, be.port, back, sizeof(back));
+		fprintf(out, "    %s\n", back);
+	}
+}
+
 static void print_entry(const struct service_entry *e, int backends_fd, int info_fd, FILE *out)
 {
-	struct sl_backend_key slot = { .backend_set = e->val.backend_set };
 	struct sl_service_info info;
 	struct rate_limit rl = { 0 };
-	char front[64], back[64], rate[32];
+	char front[64], rate[32];
 	const char *name = "?";
-	struct sl_backend be;
 
 	if (info_fd >= 0 && bpf_map_lookup_elem(info_fd, &e->val.service_id, &info) == 0) {
 		info.name[sizeof(info.name) - 1] = '\0';
@@ -130,13 +144,11 @@ static void print_entry(const struct service_entry *e, int backends_fd, int info
 	if (rl.count)
 		fprintf(out, " burst=%u", rl.burst);
 	fprintf(out, " backends=%u\n", e->val.count);
-	for (slot.slot = 0; slot.slot < e->val.count; slot.slot++) {
-		if (bpf_map_lookup_elem(backends_fd, &slot, &be)) {
-			fprintf(out, "    slot %u: missing\n", slot.slot);
-			continue;
-		}
-		format_endpoint(be.addr, be.family, be.port, back, sizeof(back));
-		fprintf(out, "    %s\n", back);
+	print_slots(e->val.backend_set, e->val.count, backends_fd, out);
+	if (e->val.flags & SL_SVC_F_NODE_SET) {
+		fprintf(out, "  from this node: %s backends=%u\n",
+			e->val.node_count ? "serve" : "refuse", e->val.node_count);
+		print_slots(e->val.node_set, e->val.node_count, backends_fd, out);
 	}
 }
 

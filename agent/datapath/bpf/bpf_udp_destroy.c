@@ -288,6 +288,13 @@ static size_t diag_destroy_family(struct udp_destroyer *ud, __u8 family,
 			memcpy(rk.addr, m->id.idiag_dst, alen);
 			rk.port = m->id.idiag_dport;
 			rk.family = family;
+			/* An IPv6 socket connected to a v4-mapped address: revnat has it as IPv4. */
+			if (family == AF_INET6 && !m->id.idiag_dst[0] && !m->id.idiag_dst[1] &&
+			    m->id.idiag_dst[2] == htonl(0x0000ffff)) {
+				memset(rk.addr, 0, sizeof(rk.addr));
+				memcpy(rk.addr, &m->id.idiag_dst[3], 4);
+				rk.family = SL_AF_INET;
+			}
 			if (bpf_map_lookup_elem(ud->revnat_fd, &rk, &orig))
 				continue;
 			memset(&k, 0, sizeof(k));
@@ -295,7 +302,7 @@ static size_t diag_destroy_family(struct udp_destroyer *ud, __u8 family,
 			memcpy(k.backend_addr, rk.addr, 16);
 			k.frontend_port = orig.port;
 			k.backend_port = rk.port;
-			k.family = family;
+			k.family = rk.family;
 			if (!gone_match(keys, n, &k))
 				continue;
 			if (n_ids == cap) {
