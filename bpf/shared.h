@@ -171,20 +171,22 @@ struct sl_flow {
 };
 
 /*
- * A UDP backend that left a frontend's set, written by the agent for one
- * run of the socket iterator (bpf/udp_destroy.bpf.c), which destroys the
- * node's connected UDP sockets translated from that frontend to that
- * backend. Not pinned: the agent's own.
+ * A backend that left a frontend's set, written by the agent for one run
+ * of the socket iterators (bpf/sock_destroy.bpf.c), which destroy the
+ * node's sockets translated from that frontend to that backend: connected
+ * UDP always, TCP with --removed-backend-tcp=terminate. Not pinned: the
+ * agent's own.
  */
-#define SL_UDP_GONE_MAX 4096
+#define SL_SOCK_GONE_MAX 4096
 
-struct sl_udp_gone_key {
+struct sl_sock_gone_key {
 	__u8 frontend_addr[16]; /* the unspecified address for a NodePort */
 	__u8 backend_addr[16];
 	__u16 frontend_port; /* network order */
 	__u16 backend_port; /* network order */
 	__u8 family;
-	__u8 pad[3];
+	__u8 proto; /* SL_IPPROTO_UDP or SL_IPPROTO_TCP */
+	__u8 pad[2];
 };
 
 /* Per Service (service_id): the GCRA theoretical arrival time of the next flow. */

@@ -259,6 +259,13 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 #define SL_CT_RESCAN_SLOTS 32
 
 /*
+ * --removed-backend-tcp=terminate (set at load): TCP flows are checked as
+ * UDP ones; a flow whose backend left is balanced again, and the backend
+ * it now meets answers its next segment with a reset.
+ */
+const volatile bool sl_terminate_tcp = false;
+
+/*
  * A UDP flow's forward entry, on ingress: is its backend still in its
  * frontend's backend set? One lookup (the frontend's entry) while the set
  * is the one the backend was chosen from. When the set changed, the
@@ -267,10 +274,11 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
  * in place, so that later packets pay one lookup again. False if the
  * backend left (or the frontend went, or no longer serves): the caller
  * forgets the connection and makes the packet a new flow. TCP flows are
- * never checked: kube-proxy keeps established TCP connections to a
- * removed backend.
+ * checked only with sl_terminate_tcp (kube-proxy keeps established TCP
+ * connections to a removed backend), and one whose backend is not in the
+ * slots looked at is kept: a reset is never sent on a guess.
  */
-static __noinline bool sl_udp_flow_live(const struct sl_pkt *p, struct sl_ct *ct)
+static __noinline bool sl_flow_backend_live(const struct sl_pkt *p, struct sl_ct *ct)
 {
 	struct sl_service_key key __attribute__((aligned(8)));
 	struct sl_backend_key slot_key;
@@ -325,6 +333,11 @@ static __noinline bool sl_udp_flow_live(const struct sl_pkt *p, struct sl_ct *ct
 			return true;
 		}
 	}
+	if (p->tuple.proto == SL_IPPROTO_TCP && count > SL_CT_RESCAN_SLOTS) {
+		ct->slot = SL_CT_SLOT_UNKNOWN;
+		ct->backend_set = set;
+		return true;
+	}
 	return false;
 }
 
@@ -366,9 +379,11 @@ static __always_inline int sl_tc(struct __sk_buff *skb, bool ingress)
 	if (ct && (ct->flags & SL_CT_F_CLOSING) && !(ct->flags & SL_CT_F_REPLY) &&
 	    (p.tcp_flags & (SL_TCP_SYN | SL_TCP_ACK)) == SL_TCP_SYN)
 		ct = NULL;
-	/* A UDP flow whose backend left the set: balanced again, as a new flow. */
-	if (ct && ingress && p.tuple.proto == SL_IPPROTO_UDP && !(ct->flags & SL_CT_F_REPLY) &&
-	    !sl_udp_flow_live(&p, ct)) {
+	/* A UDP (or, asked, TCP) flow whose backend left the set: balanced again, as a new flow. */
+	if (ct && ingress && !(ct->flags & SL_CT_F_REPLY) &&
+	    (p.tuple.proto == SL_IPPROTO_UDP ||
+	     (sl_terminate_tcp && p.tuple.proto == SL_IPPROTO_TCP)) &&
+	    !sl_flow_backend_live(&p, ct)) {
 		sl_ct_forget(&p.tuple, ct);
 		ct = NULL;
 	}

@@ -77,6 +77,9 @@ static void usage(FILE *out)
 		"                        node addresses NodePorts answer on (default primary:\n"
 		"                        the Node's InternalIP, else ExternalIP, per family)\n"
 		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
+		"  --removed-backend-tcp=keep|terminate\n"
+		"                        TCP connections to a backend that left: left alone\n"
+		"                        (default, as kube-proxy) or ended\n"
 		"  --handover-seconds=N  switching datapaths: the one in place keeps serving\n"
 		"                        beside the new one for N s (default 10; 0: none)\n"
 		"  --max-file-bytes=N    larger manifest files are not read (default 64M)\n"
@@ -124,6 +127,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "nodeport-addresses", required_argument, NULL, 'N' },
 		{ "health-addr", required_argument, NULL, 'H' },
 		{ "handover-seconds", required_argument, NULL, 'O' },
+		{ "removed-backend-tcp", required_argument, NULL, 'T' },
 		{ "max-file-bytes", required_argument, NULL, 'F' },
 		{ "max-event-bytes", required_argument, NULL, 'E' },
 		{ "max-list-bytes", required_argument, NULL, 'L' },
@@ -195,6 +199,15 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'H':
 			opt->health_addr = optarg;
+			break;
+		case 'T':
+			if (!strcmp(optarg, "terminate")) {
+				opt->dp.terminate_tcp = true;
+			} else if (strcmp(optarg, "keep")) {
+				pr_warn("--removed-backend-tcp: \"%s\" is not keep or terminate",
+					optarg);
+				return -EINVAL;
+			}
 			break;
 		case 'O': {
 			char *end;

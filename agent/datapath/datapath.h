@@ -29,6 +29,12 @@ struct datapath_config {
 	 * ones past it are logged and not programmed. 0: the default.
 	 */
 	uint32_t max_services;
+	/*
+	 * --removed-backend-tcp=terminate: TCP connections to a backend that
+	 * left its frontend are ended (socket destroyed, flow reset) instead
+	 * of left alone as kube-proxy does.
+	 */
+	bool terminate_tcp;
 };
 
 struct datapath;

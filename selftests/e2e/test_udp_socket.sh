@@ -7,7 +7,7 @@
 # or its socket fails and its next socket reaches a live backend. A UDP
 # socket of another Service to the same backend address (another port) is
 # not touched. Run with bpf_sock_destroy, then with the sock_diag fallback
-# (SLUICE_UDP_DESTROY=sock_diag); each is skipped where the kernel lacks it.
+# (SLUICE_SOCK_DESTROY=sock_diag); each is skipped where the kernel lacks it.
 . "$(dirname "$0")/lib.sh"
 
 # write_dns ADDR...: Service default/dns, 10.96.0.53:53/UDP -> ADDR:5353.
@@ -94,7 +94,7 @@ other_untouched() {
 		[ "$(awk '$1 == "rounds" { print $2 }' "$WORK/other.out")" -gt 0 ]
 }
 
-# scenario WANT: the agent (SLUICE_UDP_DESTROY set by the caller) must log
+# scenario WANT: the agent (SLUICE_SOCK_DESTROY set by the caller) must log
 # "udp sockets: destroyed with WANT"; then the held socket leaves its
 # removed backend.
 scenario() {
@@ -107,12 +107,12 @@ scenario() {
 		not_ok "$dp ($want): agent starts"
 		return 1
 	fi
-	mode=$(sed -n 's/.*udp sockets: destroyed with \(.*\)$/\1/p' "$AGENT_LOG" | head -1)
+	mode=$(sed -n 's/.*sockets of removed backends (.*): destroyed with \(.*\)$/\1/p' "$AGENT_LOG" | head -1)
 	check "$dp ($want): the agent logs how UDP sockets are destroyed" test -n "$mode"
 	if [ "$mode" != "$want" ]; then
 		# An older kernel (no bpf_sock_destroy, or no CONFIG_INET_DIAG_DESTROY).
 		skip "$dp ($want): a connected UDP socket leaves a removed backend" \
-			"udp sockets: destroyed with ${mode:-?} here"
+			"sockets of removed backends: destroyed with ${mode:-?} here"
 		stop_agent
 		return 0
 	fi
@@ -161,5 +161,5 @@ scenario() {
 }
 
 scenario bpf_sock_destroy
-SLUICE_UDP_DESTROY=sock_diag scenario sock_diag
+SLUICE_SOCK_DESTROY=sock_diag scenario sock_diag
 exit 0

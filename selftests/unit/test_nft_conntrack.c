@@ -2,7 +2,7 @@
 /*
  * Which conntrack entries an nftables apply deletes (nft_ct_stale_pairs):
  * UDP and SCTP frontends that lose a backend, are removed, or turn to
- * refuse/drop; never TCP, never a backend that stays. No root, no kernel.
+ * refuse/drop; TCP only when asked, never a backend that stays. No root, no kernel.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,7 +44,7 @@ static void test_removed_udp_backend(void **state)
 	struct state_diff diff = { .changes = &ch, .n_changes = 1 };
 	struct nft_ct_stale *p;
 
-	assert_int_equal(nft_ct_stale_pairs(&diff, &p), 1);
+	assert_int_equal(nft_ct_stale_pairs(&diff, false, &p), 1);
 	assert_true(ip_addr_equal(&p[0].be.addr, &two[0].addr));
 	assert_int_equal(p[0].be.port, 5353);
 	assert_int_equal(p[0].fe.port, 53);
@@ -59,7 +59,24 @@ static void test_tcp_never(void **state)
 	struct state_diff diff = { .changes = &ch, .n_changes = 1 };
 	struct nft_ct_stale *p;
 
-	assert_int_equal(nft_ct_stale_pairs(&diff, &p), 0);
+	assert_int_equal(nft_ct_stale_pairs(&diff, false, &p), 0);
+	free(p);
+}
+
+/* --removed-backend-tcp=terminate: TCP pairs too, and only the backend that left. */
+static void test_tcp_when_terminating(void **state)
+{
+	struct backend two[] = { be("10.244.1.1", 8080), be("10.244.1.2", 8080) };
+	struct backend one[] = { be("10.244.1.2", 8080) };
+	struct frontend old = fe("10.96.0.20", IPPROTO_TCP, 80, two, 2);
+	struct frontend new = fe("10.96.0.20", IPPROTO_TCP, 80, one, 1);
+	struct frontend_change ch = { .old = &old, .new = &new };
+	struct state_diff diff = { .changes = &ch, .n_changes = 1 };
+	struct nft_ct_stale *p;
+
+	assert_int_equal(nft_ct_stale_pairs(&diff, true, &p), 1);
+	assert_int_equal(p[0].fe.proto, IPPROTO_TCP);
+	assert_int_equal(p[0].be.addr.bytes[3], 1);
 	free(p);
 }
 
@@ -75,7 +92,7 @@ static void test_removed_refused_and_sctp(void **state)
 	struct state_diff diff = { .changes = ch, .n_changes = 3 };
 	struct nft_ct_stale *p;
 
-	assert_int_equal(nft_ct_stale_pairs(&diff, &p), 4);
+	assert_int_equal(nft_ct_stale_pairs(&diff, false, &p), 4);
 	/* Sorted by protocol, then backend: one dump per backend and protocol. */
 	assert_int_equal(p[0].fe.proto, IPPROTO_UDP);
 	assert_int_equal(p[1].fe.proto, IPPROTO_UDP);
@@ -89,6 +106,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_removed_udp_backend),
 		cmocka_unit_test(test_tcp_never),
+		cmocka_unit_test(test_tcp_when_terminating),
 		cmocka_unit_test(test_removed_refused_and_sctp),
 	};
 

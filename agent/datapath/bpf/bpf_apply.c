@@ -15,7 +15,7 @@
 #include <bpf/libbpf.h>
 
 #include "datapath/bpf/bpf_datapath.h"
-#include "datapath/bpf/bpf_udp_destroy.h"
+#include "datapath/bpf/bpf_sock_destroy.h"
 #include "datapath/bpf/bpf_node_addrs.h"
 #include "datapath/bpf/bpf_services.h"
 #include "datapath/bpf/datapath_bpf_tc.h"
@@ -781,7 +781,7 @@ int bpf_apply(struct datapath *dp, const struct state_diff *diff)
 	if (dp->tc)
 		reach_backends(dp, diff);
 	/* After the new sets are in: a socket made again gets a live backend. */
-	udp_destroyer_run(dp->udp, diff);
+	sock_destroyer_run(dp->udp, diff);
 	pr_debug("bpf: applied %zu changes (%zu written, %zu already in place, %zu removed, "
 		 "%zu waiting for room)%s; %zu Services not programmed",
 		 diff->n_changes, written, kept, removed, deferred, diff->full ? ", full" : "",

@@ -24,7 +24,7 @@
 struct datapath {
 	struct sock_bpf *skel;
 	struct tc_datapath *tc; /* NULL without --devices */
-	struct udp_destroyer *udp; /* connected UDP sockets of removed backends */
+	struct sock_destroyer *udp; /* connected UDP sockets of removed backends */
 	int cgroup_fd;
 	struct bpf_link **links; /* one per program, in object order */
 	size_t n_links;

@@ -25,7 +25,7 @@
 
 #include "datapath/bpf/bpf_datapath.h"
 #include "datapath/bpf/bpf_node_addrs.h"
-#include "datapath/bpf/bpf_udp_destroy.h"
+#include "datapath/bpf/bpf_sock_destroy.h"
 #include "datapath/bpf/datapath_bpf_tc.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -740,8 +740,8 @@ int bpf_open(const struct datapath_config *cfg, struct datapath **out, char *why
 
 		err = join(maps_dir, dp->bpffs, SL_PIN_MAPS_DIR, NULL);
 		if (!err)
-			err = tc_datapath_open(maps_dir, cfg->devices, dp->max_services, &dp->tc,
-					       why, why_len);
+			err = tc_datapath_open(maps_dir, cfg->devices, dp->max_services,
+					       cfg->terminate_tcp, &dp->tc, why, why_len);
 		if (err)
 			goto err;
 	}
@@ -751,7 +751,7 @@ int bpf_open(const struct datapath_config *cfg, struct datapath **out, char *why
 		dp->next_set = 1;
 	dp->published = -1;
 	/* Probes and logs how connected UDP sockets of removed backends are destroyed. */
-	dp->udp = udp_destroyer_open(bpf_map__fd(dp->skel->maps.revnat));
+	dp->udp = sock_destroyer_open(bpf_map__fd(dp->skel->maps.revnat), cfg->terminate_tcp);
 	pr_info("bpf: datapath open, pins under %s, next backend set %u, maps sized for %u "
 		"Services (--max-services)",
 		dp->bpffs, dp->next_set, dp->max_services);
@@ -773,7 +773,7 @@ void bpf_close(struct datapath *dp)
 	/* Closing our fds only: the pins keep links, programs and maps alive. */
 	for (i = 0; i < dp->n_links; i++)
 		bpf_link__destroy(dp->links[i]);
-	udp_destroyer_close(dp->udp);
+	sock_destroyer_close(dp->udp);
 	tc_datapath_close(dp->tc);
 	sock_bpf__destroy(dp->skel);
 	if (dp->cgroup_fd >= 0)

@@ -289,6 +289,9 @@ static int set_pins(struct tc_bpf *skel, const char *maps_dir)
 	int err, fd;
 
 	bpf_object__for_each_map(map, skel->obj) {
+		/* .rodata (the load-time settings) is the object's own, never shared. */
+		if (bpf_map__is_internal(map))
+			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", maps_dir, bpf_map__name(map)) >=
 		    (int)sizeof(path))
 			return -ENAMETOOLONG;
@@ -316,7 +319,7 @@ static int set_pins(struct tc_bpf *skel, const char *maps_dir)
 }
 
 int tc_datapath_open(const char *maps_dir, const char *devices, __u32 max_services,
-		     struct tc_datapath **out, char *why, size_t why_len)
+		     bool terminate_tcp, struct tc_datapath **out, char *why, size_t why_len)
 {
 	struct tc_datapath *tc;
 	char *list, *name, *save = NULL;
@@ -338,6 +341,7 @@ int tc_datapath_open(const char *maps_dir, const char *devices, __u32 max_servic
 		snprintf(why, why_len, "cannot set the tc maps' pins: %s", strerror(-err));
 		goto fail;
 	}
+	tc->skel->rodata->sl_terminate_tcp = terminate_tcp;
 	err = tc_bpf__load(tc->skel);
 	if (err) {
 		snprintf(why, why_len, "cannot load the tc programs: %s", strerror(-err));

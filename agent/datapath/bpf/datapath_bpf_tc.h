@@ -23,7 +23,7 @@ struct tc_datapath;
  * reason in why.
  */
 int tc_datapath_open(const char *maps_dir, const char *devices, __u32 max_services,
-		     struct tc_datapath **out, char *why, size_t why_len);
+		     bool terminate_tcp, struct tc_datapath **out, char *why, size_t why_len);
 /*
  * Attaches the programs also to the devices the node routes these
  * addresses through (backends of external frontends): replies of SNATed

@@ -60,6 +60,7 @@ static int nft_open(const struct datapath_config *cfg, struct datapath **out, ch
 	*why = '\0';
 	strmap_init(&dp->services);
 	nft_ranges_init(&dp->ranges);
+	dp->terminate_tcp = cfg->terminate_tcp;
 	*out = dp;
 	return 0;
 }
@@ -131,7 +132,7 @@ static int nft_apply(struct datapath *dp, const struct state_diff *all)
 		pr_debug("nft: applied %zu changes%s", diff->n_changes,
 			 diff->full ? " (full sync)" : "");
 		/* Datagram flows stay on a removed backend: delete their conntrack entries. */
-		n_stale = nft_ct_stale_pairs(diff, &stale);
+		n_stale = nft_ct_stale_pairs(diff, dp->terminate_tcp, &stale);
 		if (n_stale)
 			nft_ct_flush_stale(dp, stale, n_stale);
 		free(stale);

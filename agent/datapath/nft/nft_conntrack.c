@@ -85,14 +85,14 @@ static void add_stale(void *ctx, const struct frontend *old, const struct backen
 	l->pairs[l->n++].be = *gone;
 }
 
-size_t nft_ct_stale_pairs(const struct state_diff *diff, struct nft_ct_stale **out)
+size_t nft_ct_stale_pairs(const struct state_diff *diff, bool tcp, struct nft_ct_stale **out)
 {
 	struct stale_list l = { 0 };
 
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		const struct frontend *old = diff->changes[i].old;
 
-		if (old && is_udp_like(old->key.proto))
+		if (old && (is_udp_like(old->key.proto) || (tcp && old->key.proto == IPPROTO_TCP)))
 			frontend_removed_backends(old, diff->changes[i].new, add_stale, &l);
 	}
 	if (l.n > 1)

@@ -23,11 +23,14 @@ struct nft_ct_stale {
 
 /*
  * The (frontend, backend) pairs whose conntrack entries a committed diff
- * leaves stale: UDP and SCTP frontends that served a backend before and no
+ * leaves stale: UDP and SCTP frontends (and TCP ones with tcp:
+ * --removed-backend-tcp=terminate) that served a backend before and no
  * longer serve it (backend removed, frontend removed, refused or dropped).
- * *out is allocated (free it), sorted by protocol then backend.
+ * *out is allocated (free it), sorted by protocol then backend. A TCP
+ * connection whose entry goes has its next segment DNAT'd anew (conntrack
+ * picks it up mid-stream), and the backend it meets resets it.
  */
-size_t nft_ct_stale_pairs(const struct state_diff *diff, struct nft_ct_stale **out);
+size_t nft_ct_stale_pairs(const struct state_diff *diff, bool tcp, struct nft_ct_stale **out);
 /*
  * Deletes the conntrack entries of those pairs over dp's netlink socket:
  * per backend, one dump filtered by the kernel on the reply source

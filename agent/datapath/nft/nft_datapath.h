@@ -27,6 +27,7 @@ struct datapath {
 	size_t n_ops, cap_ops;
 	int ops_err; /* -ENOSPC while planning ranges */
 	struct nft_port_shift port_shift; /* chosen at open */
+	bool terminate_tcp; /* --removed-backend-tcp=terminate */
 };
 
 #endif

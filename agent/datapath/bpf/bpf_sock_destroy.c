@@ -1,23 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Connected UDP sockets of the node whose backend left (issue 14, point
- * 1). A connected UDP socket was translated once, at connect(), and would
- * keep sending to a removed backend; after an apply that removed UDP
- * backends, the sockets connected to one of them, translated from that
- * frontend (revnat: socket cookie and backend -> the address the
- * application dialled), are destroyed: the application sees ECONNABORTED
- * and its next socket is balanced anew. Two ways, probed at open:
+ * Sockets of the node whose backend left (issue 14, point 1). A connected
+ * UDP socket was translated once, at connect(), and would keep sending to
+ * a removed backend; after an apply that removed backends, the sockets
+ * connected to one of them, translated from that frontend (revnat: socket
+ * cookie and backend -> the address the application dialled), are
+ * destroyed: the application sees ECONNABORTED and its next socket is
+ * balanced anew. Connected UDP always; TCP only with
+ * --removed-backend-tcp=terminate (kube-proxy leaves TCP alone, and so
+ * does the default). Two ways, probed at open:
  *
  * - bpf_sock_destroy() (kfunc, Linux 6.5+) from a socket iterator
- *   (bpf/udp_destroy.bpf.c), loaded only where the kfunc exists;
- * - else sock_diag: dump the UDP sockets (NETLINK_SOCK_DIAG), check each
+ *   (bpf/sock_destroy.bpf.c), loaded only where the kfunc exists;
+ * - else sock_diag: dump the UDP (TCP) sockets (NETLINK_SOCK_DIAG), check each
  *   against revnat here, SOCK_DESTROY the matches (needs
  *   CONFIG_INET_DIAG_DESTROY).
  *
  * Both see the sockets of the agent's network namespace only (the host's
  * in production; pods' sockets live in their own namespaces and are not
- * destroyed). TCP sockets are left alone, as kube-proxy leaves them.
- * SLUICE_UDP_DESTROY=sock_diag|off in the environment forces the
+ * destroyed). SLUICE_SOCK_DESTROY=sock_diag|off in the environment forces the
  * fallback or turns this off (tests).
  */
 #include <errno.h>
@@ -36,28 +37,34 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include "datapath/bpf/bpf_udp_destroy.h"
+#include "datapath/bpf/bpf_sock_destroy.h"
 #include "lib/addr.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "shared.h"
-#include "udp_destroy.skel.h"
+#include "sock_destroy.skel.h"
 
-enum udp_destroy_mode {
+enum sock_destroy_mode {
 	UD_NONE,
 	UD_BPF,
 	UD_SOCK_DIAG,
 };
 
-struct udp_destroyer {
-	enum udp_destroy_mode mode;
+struct sock_destroyer {
+	enum sock_destroy_mode mode;
+	bool tcp; /* --removed-backend-tcp=terminate */
 	int revnat_fd;
-	struct udp_destroy_bpf *skel;
-	struct bpf_link *link;
+	struct sock_destroy_bpf *skel;
+	struct bpf_link *udp_link, *tcp_link;
+};
+
+/* What one run destroyed. */
+struct destroyed {
+	size_t udp, tcp;
 };
 
 static void gone_key_of(const struct frontend *fe, const struct backend *b,
-			struct sl_udp_gone_key *key)
+			struct sl_sock_gone_key *key)
 {
 	size_t alen = fe->key.addr.family == AF_INET ? 4 : 16;
 
@@ -67,10 +74,11 @@ static void gone_key_of(const struct frontend *fe, const struct backend *b,
 	key->frontend_port = htons(fe->key.port);
 	key->backend_port = htons(b->port);
 	key->family = fe->key.addr.family == AF_INET ? SL_AF_INET : SL_AF_INET6;
+	key->proto = fe->key.proto;
 }
 
 struct gone_list {
-	struct sl_udp_gone_key *keys;
+	struct sl_sock_gone_key *keys;
 	size_t n, cap;
 };
 
@@ -85,15 +93,16 @@ static void add_gone(void *ctx, const struct frontend *old, const struct backend
 	gone_key_of(old, gone, &l->keys[l->n++]);
 }
 
-/* The {frontend, backend} pairs of UDP frontends whose backend diff removed. */
-static size_t gone_pairs(const struct state_diff *diff, struct sl_udp_gone_key **out)
+/* The {frontend, backend} pairs of UDP (and TCP) frontends whose backend diff removed. */
+static size_t gone_pairs(const struct state_diff *diff, bool tcp, struct sl_sock_gone_key **out)
 {
 	struct gone_list l = { 0 };
 
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		const struct frontend *old = diff->changes[i].old;
 
-		if (old && old->key.proto == IPPROTO_UDP)
+		if (old &&
+		    (old->key.proto == IPPROTO_UDP || (tcp && old->key.proto == IPPROTO_TCP)))
 			frontend_removed_backends(old, diff->changes[i].new, add_gone, &l);
 	}
 	*out = l.keys;
@@ -115,55 +124,79 @@ static bool kernel_has_sock_destroy(void)
 	return found;
 }
 
-static int bpf_open_iter(struct udp_destroyer *ud)
+static int bpf_open_iter(struct sock_destroyer *ud)
 {
 	int err;
 
 	if (!kernel_has_sock_destroy())
 		return -EOPNOTSUPP;
-	ud->skel = udp_destroy_bpf__open();
+	ud->skel = sock_destroy_bpf__open();
 	if (!ud->skel)
 		return -errno;
+	/* TCP sockets are left alone unless asked: do not even load that program. */
+	bpf_program__set_autoload(ud->skel->progs.sl_tcp_destroy, ud->tcp);
 	err = bpf_map__reuse_fd(ud->skel->maps.revnat, ud->revnat_fd);
 	if (!err)
-		err = udp_destroy_bpf__load(ud->skel);
+		err = sock_destroy_bpf__load(ud->skel);
 	if (!err) {
-		ud->link = bpf_program__attach_iter(ud->skel->progs.sl_udp_destroy, NULL);
-		if (!ud->link)
+		ud->udp_link = bpf_program__attach_iter(ud->skel->progs.sl_udp_destroy, NULL);
+		if (!ud->udp_link)
+			err = -errno;
+	}
+	if (!err && ud->tcp) {
+		ud->tcp_link = bpf_program__attach_iter(ud->skel->progs.sl_tcp_destroy, NULL);
+		if (!ud->tcp_link)
 			err = -errno;
 	}
 	if (err) {
-		udp_destroy_bpf__destroy(ud->skel);
+		bpf_link__destroy(ud->udp_link);
+		ud->udp_link = NULL;
+		sock_destroy_bpf__destroy(ud->skel);
 		ud->skel = NULL;
 	}
 	return err;
 }
 
-static size_t bpf_destroy(struct udp_destroyer *ud, const struct sl_udp_gone_key *keys, size_t n)
+/* One iterator run: reads it to the end (the program does the work). */
+static void run_iter(struct bpf_link *link)
 {
-	int fd = bpf_map__fd(ud->skel->maps.udp_gone), iter;
-	struct sl_udp_gone_key k;
-	__u32 one = 1;
 	char buf[64];
-	size_t i, done;
+	int iter = bpf_iter_create(bpf_link__fd(link));
 
-	for (i = 0; i < n; i++)
-		if (bpf_map_update_elem(fd, &keys[i], &one, BPF_ANY) && i == 0)
-			pr_warn("bpf: udp sockets: cannot note a removed backend: %s",
-				strerror(errno));
-	ud->skel->bss->destroyed = 0;
-	iter = bpf_iter_create(bpf_link__fd(ud->link));
 	if (iter < 0) {
-		pr_warn("bpf: udp sockets: cannot run the socket iterator: %s", strerror(errno));
-	} else {
-		while (read(iter, buf, sizeof(buf)) > 0)
-			;
-		close(iter);
+		pr_warn("bpf: sockets: cannot run the socket iterator: %s", strerror(errno));
+		return;
 	}
-	done = ud->skel->bss->destroyed;
+	while (read(iter, buf, sizeof(buf)) > 0)
+		;
+	close(iter);
+}
+
+static void bpf_destroy(struct sock_destroyer *ud, const struct sl_sock_gone_key *keys, size_t n,
+			struct destroyed *done)
+{
+	int fd = bpf_map__fd(ud->skel->maps.sock_gone);
+	struct sl_sock_gone_key k;
+	bool udp = false, tcp = false;
+	__u32 one = 1;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (bpf_map_update_elem(fd, &keys[i], &one, BPF_ANY) && i == 0)
+			pr_warn("bpf: sockets: cannot note a removed backend: %s", strerror(errno));
+		udp |= keys[i].proto == IPPROTO_UDP;
+		tcp |= keys[i].proto == IPPROTO_TCP;
+	}
+	ud->skel->bss->destroyed_udp = 0;
+	ud->skel->bss->destroyed_tcp = 0;
+	if (udp)
+		run_iter(ud->udp_link);
+	if (tcp && ud->tcp_link)
+		run_iter(ud->tcp_link);
+	done->udp += ud->skel->bss->destroyed_udp;
+	done->tcp += ud->skel->bss->destroyed_tcp;
 	while (bpf_map_get_next_key(fd, NULL, &k) == 0)
 		bpf_map_delete_elem(fd, &k);
-	return done;
 }
 
 /* ---- sock_diag ---- */
@@ -184,7 +217,7 @@ static int diag_socket(void)
 }
 
 /* SOCK_DESTROY of one socket; 0 or -errno (the kernel's answer). */
-static int diag_destroy(int fd, __u8 family, const struct inet_diag_sockid *id)
+static int diag_destroy(int fd, __u8 family, __u8 proto, const struct inet_diag_sockid *id)
 {
 	struct diag_req req;
 	char buf[512];
@@ -197,7 +230,7 @@ static int diag_destroy(int fd, __u8 family, const struct inet_diag_sockid *id)
 	req.nlh.nlmsg_type = SOCK_DESTROY;
 	req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
 	req.r.sdiag_family = family;
-	req.r.sdiag_protocol = IPPROTO_UDP;
+	req.r.sdiag_protocol = proto;
 	req.r.idiag_states = ~0u;
 	req.r.id = *id;
 	if (send(fd, &req, sizeof(req), 0) < 0)
@@ -223,12 +256,12 @@ static bool diag_probe(void)
 	memset(&id, 0, sizeof(id));
 	id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
 	id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	err = diag_destroy(fd, AF_INET, &id);
+	err = diag_destroy(fd, AF_INET, IPPROTO_UDP, &id);
 	close(fd);
 	return err == -ENOENT;
 }
 
-static bool gone_match(const struct sl_udp_gone_key *keys, size_t n, struct sl_udp_gone_key *k)
+static bool gone_match(const struct sl_sock_gone_key *keys, size_t n, struct sl_sock_gone_key *k)
 {
 	size_t i;
 	int pass;
@@ -242,13 +275,19 @@ static bool gone_match(const struct sl_udp_gone_key *keys, size_t n, struct sl_u
 	return false;
 }
 
-/* One family: dump its UDP sockets, destroy the matches; returns how many. */
-static size_t diag_destroy_family(struct udp_destroyer *ud, __u8 family,
-				  const struct sl_udp_gone_key *keys, size_t n)
+/*
+ * TCP: full sockets only (TIME_WAIT and request sockets have no
+ * application to tell).
+ */
+#define TCP_FULL_STATES (~((1u << 6) | (1u << 12))) /* TCP_TIME_WAIT, TCP_NEW_SYN_RECV */
+
+/* One family and protocol: dump its sockets, destroy the matches; returns how many. */
+static size_t diag_destroy_family(struct sock_destroyer *ud, __u8 family, __u8 proto,
+				  const struct sl_sock_gone_key *keys, size_t n)
 {
 	struct inet_diag_sockid *ids = NULL;
 	size_t n_ids = 0, cap = 0, i, done = 0, alen = family == AF_INET ? 4 : 16;
-	struct sl_udp_gone_key k;
+	struct sl_sock_gone_key k;
 	struct sl_revnat_key rk;
 	struct sl_revnat orig;
 	struct inet_diag_msg *m;
@@ -266,8 +305,8 @@ static size_t diag_destroy_family(struct udp_destroyer *ud, __u8 family,
 	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	req.r.sdiag_family = family;
-	req.r.sdiag_protocol = IPPROTO_UDP;
-	req.r.idiag_states = ~0u;
+	req.r.sdiag_protocol = proto;
+	req.r.idiag_states = proto == IPPROTO_TCP ? TCP_FULL_STATES : ~0u;
 	if (send(fd, &req, sizeof(req), 0) < 0)
 		end = true;
 	while (!end) {
@@ -303,6 +342,7 @@ static size_t diag_destroy_family(struct udp_destroyer *ud, __u8 family,
 			k.frontend_port = orig.port;
 			k.backend_port = rk.port;
 			k.family = rk.family;
+			k.proto = proto;
 			if (!gone_match(keys, n, &k))
 				continue;
 			if (n_ids == cap) {
@@ -313,11 +353,11 @@ static size_t diag_destroy_family(struct udp_destroyer *ud, __u8 family,
 		}
 	}
 	for (i = 0; i < n_ids; i++) {
-		err = diag_destroy(fd, family, &ids[i]);
+		err = diag_destroy(fd, family, proto, &ids[i]);
 		if (!err)
 			done++;
 		else if (err != -ENOENT)
-			pr_warn("bpf: udp sockets: SOCK_DESTROY: %s", strerror(-err));
+			pr_warn("bpf: sockets: SOCK_DESTROY: %s", strerror(-err));
 	}
 	free(ids);
 	close(fd);
@@ -326,13 +366,14 @@ static size_t diag_destroy_family(struct udp_destroyer *ud, __u8 family,
 
 /* ---- the interface ---- */
 
-struct udp_destroyer *udp_destroyer_open(int revnat_fd)
+struct sock_destroyer *sock_destroyer_open(int revnat_fd, bool tcp)
 {
-	struct udp_destroyer *ud = xcalloc(1, sizeof(*ud));
-	const char *force = getenv("SLUICE_UDP_DESTROY");
+	struct sock_destroyer *ud = xcalloc(1, sizeof(*ud));
+	const char *force = getenv("SLUICE_SOCK_DESTROY");
 	int err = -EOPNOTSUPP;
 
 	ud->revnat_fd = revnat_fd;
+	ud->tcp = tcp;
 	if (force && !strcmp(force, "off")) {
 		ud->mode = UD_NONE;
 	} else if ((!force || strcmp(force, "sock_diag")) && !(err = bpf_open_iter(ud))) {
@@ -343,41 +384,50 @@ struct udp_destroyer *udp_destroyer_open(int revnat_fd)
 				 strerror(-err));
 		ud->mode = diag_probe() ? UD_SOCK_DIAG : UD_NONE;
 	}
-	pr_info("udp sockets: destroyed with %s", ud->mode == UD_BPF	   ? "bpf_sock_destroy" :
-						  ud->mode == UD_SOCK_DIAG ? "sock_diag" :
-									     "not available");
+	pr_info("sockets of removed backends (connected UDP%s): destroyed with %s",
+		tcp ? ", TCP" : "",
+		ud->mode == UD_BPF	 ? "bpf_sock_destroy" :
+		ud->mode == UD_SOCK_DIAG ? "sock_diag" :
+					   "not available");
 	return ud;
 }
 
-void udp_destroyer_run(struct udp_destroyer *ud, const struct state_diff *diff)
+void sock_destroyer_run(struct sock_destroyer *ud, const struct state_diff *diff)
 {
-	struct sl_udp_gone_key *keys;
-	size_t n, i, done = 0;
+	struct destroyed done = { 0 };
+	struct sl_sock_gone_key *keys;
+	size_t n, i;
 
 	if (!ud || ud->mode == UD_NONE || diff->full)
 		return;
-	n = gone_pairs(diff, &keys);
+	n = gone_pairs(diff, ud->tcp, &keys);
 	if (!n)
 		return;
 	if (ud->mode == UD_BPF) {
 		/* One iterator run per map's worth of pairs. */
-		for (i = 0; i < n; i += SL_UDP_GONE_MAX)
-			done += bpf_destroy(ud, keys + i,
-					    n - i < SL_UDP_GONE_MAX ? n - i : SL_UDP_GONE_MAX);
+		for (i = 0; i < n; i += SL_SOCK_GONE_MAX)
+			bpf_destroy(ud, keys + i,
+				    n - i < SL_SOCK_GONE_MAX ? n - i : SL_SOCK_GONE_MAX, &done);
 	} else {
-		done = diag_destroy_family(ud, AF_INET, keys, n);
-		done += diag_destroy_family(ud, AF_INET6, keys, n);
+		done.udp = diag_destroy_family(ud, AF_INET, IPPROTO_UDP, keys, n) +
+			   diag_destroy_family(ud, AF_INET6, IPPROTO_UDP, keys, n);
+		if (ud->tcp)
+			done.tcp = diag_destroy_family(ud, AF_INET, IPPROTO_TCP, keys, n) +
+				   diag_destroy_family(ud, AF_INET6, IPPROTO_TCP, keys, n);
 	}
-	if (done)
-		pr_info("bpf: udp sockets: %zu connected to removed backends destroyed", done);
+	if (done.udp)
+		pr_info("bpf: udp sockets: %zu connected to removed backends destroyed", done.udp);
+	if (done.tcp)
+		pr_info("bpf: tcp sockets: %zu connected to removed backends destroyed", done.tcp);
 	free(keys);
 }
 
-void udp_destroyer_close(struct udp_destroyer *ud)
+void sock_destroyer_close(struct sock_destroyer *ud)
 {
 	if (!ud)
 		return;
-	bpf_link__destroy(ud->link);
-	udp_destroy_bpf__destroy(ud->skel);
+	bpf_link__destroy(ud->udp_link);
+	bpf_link__destroy(ud->tcp_link);
+	sock_destroy_bpf__destroy(ud->skel);
 	free(ud);
 }
