@@ -257,21 +257,23 @@ static int digits(const char *p, int n)
 
 int kube_parse_rfc3339(const char *s, long long *ms)
 {
-	int year = digits(s, 4), mon = digits(s + 5, 2), day, hour, min, sec;
 	long long frac = 0, scale = 1000, off = 0;
+	int year, mon, day, hour, min, sec;
 	struct tm tm = { 0 };
 	const char *p;
 	time_t t;
 
-	if (strlen(s) < 20 || year < 0 || s[4] != '-' || s[7] != '-' ||
-	    (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
+	if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+	    s[13] != ':' || s[16] != ':')
 		return -EINVAL;
+	year = digits(s, 4);
+	mon = digits(s + 5, 2);
 	day = digits(s + 8, 2);
 	hour = digits(s + 11, 2);
 	min = digits(s + 14, 2);
 	sec = digits(s + 17, 2);
-	if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || min < 0 ||
-	    min > 59 || sec < 0 || sec > 60)
+	if (year < 0 || mon < 1 || mon > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
+	    min < 0 || min > 59 || sec < 0 || sec > 60)
 		return -EINVAL;
 	p = s + 19;
 	if (*p == '.') {
@@ -285,9 +287,13 @@ int kube_parse_rfc3339(const char *s, long long *ms)
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if (*p == '+' || *p == '-') {
-		int oh = digits(p + 1, 2), om = p[1] && p[2] ? digits(p + 4, 2) : -1;
+		int oh = digits(p + 1, 2), om;
 
-		if (oh < 0 || oh > 23 || p[3] != ':' || om < 0 || om > 59)
+		/* digits() stops at the NUL: only look past p[3] once it is the ':'. */
+		if (oh < 0 || oh > 23 || p[3] != ':')
+			return -EINVAL;
+		om = digits(p + 4, 2);
+		if (om < 0 || om > 59)
 			return -EINVAL;
 		off = (*p == '-' ? -1 : 1) * (oh * 3600LL + om * 60LL);
 		p += 6;
