@@ -214,6 +214,7 @@ static int parse_exec(json_t *user, json_t *cluster, const char *dir, const char
 int kube_config_parse(const char *text, size_t len, const char *dir, const char *name,
 		      unsigned int flags, struct kube_config *out)
 {
+	static const char *const unsupported[] = { "tls-server-name", "proxy-url" };
 	struct yaml_json_error yerr;
 	json_t *docs, *root, *context, *cluster, *user;
 	const char *current, *cluster_name, *user_name, *server;
@@ -270,6 +271,11 @@ int kube_config_parse(const char *text, size_t len, const char *dir, const char 
 			name, cluster_name);
 		out->insecure = true;
 	}
+	/* Either changes where or how we connect: worth a line, though not a refusal. */
+	for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
+		if (json_object_get(cluster, unsupported[i]))
+			pr_warn("%s: cluster \"%s\": %s is not supported and ignored", name,
+				cluster_name, unsupported[i]);
 	out->origin = xstrdup(name);
 	out->server = xstrndup(server, strlen(server) - (server[strlen(server) - 1] == '/'));
 	err = file_or_data(cluster, "certificate-authority", "certificate-authority-data", dir,
