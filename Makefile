@@ -117,7 +117,7 @@ $(BUILD)/selftests/tools/%: selftests/tools/%.c
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -MF $@.d -MT $@ $< $(TOOL_LDLIBS) -o $@
 
 # Tools that need libraries say so here.
-$(BUILD)/selftests/tools/fake-apiserver: TOOL_LDLIBS = -lmicrohttpd -ljansson -lpthread
+$(BUILD)/selftests/tools/fake-apiserver: TOOL_LDLIBS = -lmicrohttpd -ljansson -lgnutls -lpthread
 
 # Every test; the last line printed is "N passed, N failed[, N skipped]".
 test: all $(TEST_BINS) $(TOOL_BINS)

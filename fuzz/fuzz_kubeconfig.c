@@ -11,7 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kube_config cfg = { 0 };
 
 	log_set_level(LOG_QUIET);
-	if (kube_config_parse((const char *)data, size, "/nonexistent", "fuzz", &cfg) == 0)
+	if (kube_config_parse((const char *)data, size, "/nonexistent", "fuzz",
+			      KUBE_CONFIG_ALLOW_INSECURE, &cfg) == 0)
 		kube_config_free(&cfg);
 	return 0;
 }

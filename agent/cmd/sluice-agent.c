@@ -65,6 +65,9 @@ static void usage(FILE *out)
 		"\n"
 		"  --source=dir:PATH     manifest directory (watched) or kube (API server)\n"
 		"  --kubeconfig=PATH     kubeconfig for --source=kube\n"
+		"  --kube-insecure-skip-tls-verify\n"
+		"                        obey insecure-skip-tls-verify: true in the kubeconfig\n"
+		"                        (the API server's certificate is not verified)\n"
 		"  --node-name=NAME      this node (default $NODE_NAME, then the host name)\n"
 		"  --datapath=MODE       auto (default), %s\n"
 		"  --cgroup=PATH         cgroup v2 directory for the socket hooks\n"
@@ -118,6 +121,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	static const struct option longopts[] = {
 		{ "source", required_argument, NULL, 's' },
 		{ "kubeconfig", required_argument, NULL, 'k' },
+		{ "kube-insecure-skip-tls-verify", no_argument, NULL, 'I' },
 		{ "node-name", required_argument, NULL, 'n' },
 		{ "datapath", required_argument, NULL, 'd' },
 		{ "cgroup", required_argument, NULL, 'c' },
@@ -154,6 +158,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'k':
 			opt->kubeconfig = optarg;
+			break;
+		case 'I':
+			opt->kube.insecure_skip_tls_verify = true;
 			break;
 		case 'n':
 			opt->node_name = optarg;

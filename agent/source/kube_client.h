@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The API server client: where the API server is and how to prove who we
- * are (in-cluster service account or a kubeconfig), GET requests over
- * verified TLS with libcurl, and the line format of watch streams.
+ * are (in-cluster service account or a kubeconfig: token, token file,
+ * client certificate, exec plugin), GET requests over verified TLS with
+ * libcurl, and the line format of watch streams.
  */
 #ifndef SLUICE_KUBE_CLIENT_H
 #define SLUICE_KUBE_CLIENT_H
@@ -11,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
+
+struct kube_exec_config;
 
 /* Overrides /var/run/secrets/kubernetes.io/serviceaccount (tests, unusual mounts). */
 #define KUBE_SERVICEACCOUNT_DIR_ENV "SLUICE_SERVICEACCOUNT_DIR"
@@ -30,6 +33,16 @@ struct kube_config {
 	char *token_file; /* ... a file holding it, re-read when it changes */
 	char *cert_file, *key_file; /* client certificate and key, or ... */
 	struct kube_blob cert, key; /* ... the same in memory */
+	struct kube_exec_config *exec; /* an exec credential plugin, or NULL */
+	bool insecure; /* insecure-skip-tls-verify, allowed by KUBE_CONFIG_ALLOW_INSECURE */
+	char *origin; /* the kubeconfig's path; NULL in cluster */
+	char *user_name; /* the kubeconfig user; NULL for none */
+};
+
+/* kube_config_parse flags. */
+enum {
+	/* insecure-skip-tls-verify: true is obeyed (--kube-insecure-skip-tls-verify), not refused. */
+	KUBE_CONFIG_ALLOW_INSECURE = 1 << 0,
 };
 
 /*
@@ -38,9 +51,9 @@ struct kube_config {
  * Returns 0 or -EINVAL (one log line naming the file and the problem).
  */
 int kube_config_parse(const char *text, size_t len, const char *dir, const char *name,
-		      struct kube_config *out);
+		      unsigned int flags, struct kube_config *out);
 /* kube_config_parse on a file. */
-int kube_config_load(const char *path, struct kube_config *out);
+int kube_config_load(const char *path, unsigned int flags, struct kube_config *out);
 /* KUBERNETES_SERVICE_HOST/_PORT and the service account directory. */
 int kube_config_in_cluster(struct kube_config *out);
 void kube_config_free(struct kube_config *cfg);
@@ -51,6 +64,8 @@ struct kube_client;
 int kube_client_new(struct kube_config *cfg, struct kube_client **out);
 void kube_client_free(struct kube_client *client);
 const char *kube_client_server(const struct kube_client *client);
+/* Who the client is and how it proves it, for log lines: 'kubeconfig user "U" in F (token file T)'. */
+const char *kube_client_identity(const struct kube_client *client);
 
 /* Receives the body of a 2xx answer piece by piece; false aborts the request. */
 typedef bool (*kube_body_fn)(void *ctx, const char *data, size_t len);

@@ -173,10 +173,10 @@ static void describe_failure(struct resource *r, const char *what, int err,
 	status_message(resp, msg, sizeof(msg));
 	switch (resp->status) {
 	case 401:
-		snprintf(out, len,
-			 "%s %s: 401 Unauthorized: the API server refused our credentials "
-			 "(token or client certificate): %s",
-			 r->name, what, msg);
+		snprintf(
+			out, len,
+			"%s %s: 401 Unauthorized: the API server refused the credentials of %s: %s",
+			r->name, what, kube_client_identity(r->src->client), msg);
 		break;
 	case 403:
 		snprintf(out, len,

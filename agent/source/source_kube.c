@@ -262,6 +262,7 @@ int kube_source_new(const struct kube_source_options *opts, struct store *store,
 	struct kube_config cfg;
 	pthread_condattr_t attr;
 	sigset_t all, old;
+	unsigned int flags;
 	int err;
 
 	src->base.ops = &kube_source_ops;
@@ -286,7 +287,8 @@ int kube_source_new(const struct kube_source_options *opts, struct store *store,
 	for (int i = 0; i < N_RESOURCES; i++)
 		strmap_init(&src->known[i]);
 
-	err = kubeconfig ? kube_config_load(kubeconfig, &cfg) : kube_config_in_cluster(&cfg);
+	flags = opts->insecure_skip_tls_verify ? KUBE_CONFIG_ALLOW_INSECURE : 0;
+	err = kubeconfig ? kube_config_load(kubeconfig, flags, &cfg) : kube_config_in_cluster(&cfg);
 	if (err)
 		goto fail;
 	err = kube_client_new(&cfg, &src->client);
@@ -304,9 +306,9 @@ int kube_source_new(const struct kube_source_options *opts, struct store *store,
 		if (err)
 			goto fail;
 	}
-	pr_info("kube: API server %s%s%s; watch lines up to %zu bytes, list pages up to %zu bytes",
-		kube_client_server(src->client), kubeconfig ? ", kubeconfig " : " (in-cluster)",
-		kubeconfig ? kubeconfig : "", src->max_event_bytes, src->max_list_bytes);
+	pr_info("kube: API server %s as %s; watch lines up to %zu bytes, list pages up to %zu bytes",
+		kube_client_server(src->client), kube_client_identity(src->client),
+		src->max_event_bytes, src->max_list_bytes);
 	/*
 	 * The threads block every signal: the main loop takes SIGTERM through
 	 * a signalfd, which only works if no other thread can receive it.

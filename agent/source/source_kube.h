@@ -9,6 +9,7 @@
 #include "source/source.h"
 #include "core/store.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The defaults of the limits below. */
@@ -28,6 +29,8 @@ struct kube_source_options {
 	 * retried with backoff; 0: the default.
 	 */
 	size_t max_list_bytes;
+	/* --kube-insecure-skip-tls-verify: obey insecure-skip-tls-verify in the kubeconfig. */
+	bool insecure_skip_tls_verify;
 };
 
 /*

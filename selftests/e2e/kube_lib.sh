@@ -49,15 +49,23 @@ users:
 EOT
 }
 
+# How often the server log says a server started (it is appended to).
+api_starts() { cat "$API_DIR/server.log" 2>/dev/null | grep -c "serving on"; }
+
+# start_api [AUTH...]: the server, accepting what AUTH (fake-apiserver's
+# --token-file and --client-ca) says; by default the token in server-token.
 start_api() {
+	local auth=("$@") before
+	before=$(api_starts)
+	[ $# -gt 0 ] || auth=(--token-file="$API_DIR/server-token")
 	# nsenter execs the server, so $! is the server itself.
 	nsenter --net="/run/netns/$NODE_NS" "$FAKE" --listen=127.0.0.1:6443 --control=127.0.0.1:6444 \
 		--cert="$API_DIR/server.crt" --key="$API_DIR/server.key" \
-		--token-file="$API_DIR/server-token" --objects="$OBJECTS" >>"$API_DIR/server.log" 2>&1 &
+		"${auth[@]}" --objects="$OBJECTS" >>"$API_DIR/server.log" 2>&1 &
 	API_PID=$!
 	PIDS+=("$API_PID")
 	for _ in $(seq 50); do
-		grep -q "serving on" "$API_DIR/server.log" 2>/dev/null && return 0
+		[ "$(api_starts)" -gt "$before" ] && return 0
 		sleep 0.05
 	done
 	return 1

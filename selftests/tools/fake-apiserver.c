@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * A test Kubernetes API server for Services, EndpointSlices and Nodes: the
- * real protocol over TLS (bearer token, paged lists with resourceVersion
- * and continue, chunked watch streams with bookmarks, 410 Gone), holding
- * its objects in memory, driven by the test over a plain-HTTP control port.
+ * real protocol over TLS (bearer token or client certificate, paged lists
+ * with resourceVersion and continue, chunked watch streams with bookmarks,
+ * 410 Gone), holding its objects in memory, driven by the test over a
+ * plain-HTTP control port.
  *
  * usage: fake-apiserver --listen=ADDR:PORT --control=ADDR:PORT --cert=PEM
- *        --key=PEM --token-file=PATH [--objects=DIR]
+ *        --key=PEM [--token-file=PATH] [--client-ca=PEM] [--objects=DIR]
  *
- * DIR holds JSON files (an object or a List each) loaded at start. The
- * token file is read on every request, so a test rotates it by rewriting.
+ * DIR holds JSON files (an object or a List each) loaded at start. A
+ * request is authenticated, as by kube-apiserver, by a bearer token that is
+ * one of the token file's lines or by a client certificate signed by the
+ * --client-ca CA (mTLS: the server asks for one); anything else is 401.
+ * With only --client-ca, a client certificate is required. The token file
+ * is read on every request, so a test rotates or revokes tokens by
+ * rewriting it.
  * Control requests (POST, answered 200 "ok"):
  *   /apply            body: an object or a List; ADDED or MODIFIED events
  *   /delete?resource=R&namespace=NS&name=N   a DELETED event
@@ -54,6 +60,7 @@
 #include <dirent.h>
 #include <time.h>
 #include <unistd.h>
+#include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <microhttpd.h>
 
@@ -119,7 +126,8 @@ static struct {
 	unsigned long long requests[N_RESOURCES][2]; /* lists, watches */
 	char *selector[N_RESOURCES]; /* the last request's labelSelector */
 	bool quitting;
-	const char *token_file;
+	const char *token_file; /* NULL: no token is accepted */
+	bool client_ca; /* client certificates signed by --client-ca are accepted */
 } S = { .lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER };
 
 static long long now_ms(void)
@@ -375,21 +383,42 @@ static enum MHD_Result send_status(struct MHD_Connection *conn, int code, const 
 	return send_json(conn, code, status_object(code, reason, message));
 }
 
+/* The bearer token is one of the token file's lines. */
 static bool token_ok(struct MHD_Connection *conn)
 {
 	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-	char token[4096] = "";
-	FILE *f = fopen(S.token_file, "re");
-	size_t n;
+	char line[4096];
+	bool ok = false;
+	FILE *f;
 
+	if (!S.token_file || !auth || strncmp(auth, "Bearer ", 7) || !auth[7])
+		return false;
+	f = fopen(S.token_file, "re");
 	if (!f)
 		return false;
-	n = fread(token, 1, sizeof(token) - 1, f);
+	while (!ok && fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line);
+
+		while (n && strchr(" \r\n\t", line[n - 1]))
+			line[--n] = '\0';
+		ok = n && !strcmp(auth + 7, line);
+	}
 	fclose(f);
-	token[n] = '\0';
-	while (n && strchr(" \r\n\t", token[n - 1]))
-		token[--n] = '\0';
-	return n && auth && !strncmp(auth, "Bearer ", 7) && !strcmp(auth + 7, token);
+	return ok;
+}
+
+/* The peer sent a certificate that the --client-ca CA signed. */
+static bool client_cert_ok(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	unsigned int status = 0;
+
+	if (!S.client_ca || !ci || !ci->tls_session)
+		return false;
+	return gnutls_certificate_verify_peers2((gnutls_session_t)ci->tls_session, &status) ==
+		       GNUTLS_E_SUCCESS &&
+	       !status;
 }
 
 /* "metadata.name=X" is the only field selector this server knows. */
@@ -804,8 +833,13 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn, const
 	pthread_mutex_unlock(&S.lock);
 	if (wait_ms > 0)
 		return send_status(conn, 503, "ServiceUnavailable", "unavailable (test)");
-	if (!token_ok(conn))
+	if (!client_cert_ok(conn) && !token_ok(conn)) {
+		fprintf(stderr, "fake-apiserver: 401 for %s: no valid %s\n", url,
+			S.client_ca ? (S.token_file ? "client certificate or token" :
+						      "client certificate") :
+				      "token");
 		return send_status(conn, 401, "Unauthorized", "Unauthorized");
+	}
 	if (res < 0)
 		return send_status(conn, 404, "NotFound", "the server could not find the resource");
 	only_name = name_selector(conn, &bad);
@@ -1015,6 +1049,7 @@ static void parse_addr(const char *arg, struct sockaddr_in *sa)
 int main(int argc, char **argv)
 {
 	const char *listen = NULL, *ctl = NULL, *cert = NULL, *key = NULL, *objects = NULL;
+	const char *client_ca = NULL;
 	struct sockaddr_in api_sa, ctl_sa;
 	struct MHD_Daemon *api, *control_d;
 	struct timespec rt;
@@ -1034,6 +1069,8 @@ int main(int argc, char **argv)
 			key = a + 6;
 		else if (!strncmp(a, "--token-file=", 13))
 			S.token_file = a + 13;
+		else if (!strncmp(a, "--client-ca=", 12))
+			client_ca = a + 12;
 		else if (!strncmp(a, "--objects=", 10))
 			objects = a + 10;
 		else {
@@ -1041,9 +1078,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!listen || !ctl || !cert || !key || !S.token_file) {
+	if (!listen || !ctl || !cert || !key || (!S.token_file && !client_ca)) {
 		fprintf(stderr, "usage: fake-apiserver --listen=ADDR:PORT --control=ADDR:PORT "
-				"--cert=PEM --key=PEM --token-file=PATH [--objects=DIR]\n");
+				"--cert=PEM --key=PEM [--token-file=PATH] [--client-ca=PEM] "
+				"[--objects=DIR]\n");
 		return 2;
 	}
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -1052,6 +1090,7 @@ int main(int argc, char **argv)
 	}
 	parse_addr(listen, &api_sa);
 	parse_addr(ctl, &ctl_sa);
+	S.client_ca = client_ca != NULL;
 	clock_gettime(CLOCK_REALTIME, &rt);
 	S.rv = S.min_rv = rt.tv_sec * 1000LL + rt.tv_nsec / 1000000;
 	for (int i = 0; i < N_RESOURCES; i++)
@@ -1071,7 +1110,9 @@ int main(int argc, char **argv)
 			       0, NULL, NULL, api_handler, NULL, MHD_OPTION_SOCK_ADDR, &api_sa,
 			       MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_HTTPS_MEM_CERT,
 			       read_text(cert), MHD_OPTION_HTTPS_MEM_KEY, read_text(key),
-			       MHD_OPTION_END);
+			       /* A CA here makes the server ask for client certificates. */
+			       client_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END,
+			       client_ca ? read_text(client_ca) : NULL, MHD_OPTION_END);
 	control_d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
 				     NULL, control_handler, NULL, MHD_OPTION_SOCK_ADDR, &ctl_sa,
 				     MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);

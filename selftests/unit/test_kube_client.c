@@ -19,7 +19,7 @@
 
 static int parse(const char *text, struct kube_config *cfg)
 {
-	return kube_config_parse(text, strlen(text), "/etc/kube", "test-kubeconfig", cfg);
+	return kube_config_parse(text, strlen(text), "/etc/kube", "test-kubeconfig", 0, cfg);
 }
 
 /* "-----BEGIN CERTIFICATE-----\n" in base64. */
