@@ -4,8 +4,11 @@
 # and the slices of services 1..N-1) and slice-0.json (service 0's slice on
 # its own, so one endpoint change is one small file write).
 #
-#   service i:   bench/s<i>, ClusterIP 10.96.(1 + i/250).(i%250 + 1), TCP 80 -> 8080
-#   endpoints:   10.244.(n/250).(n%250 + 1) for n = 2i and 2i + 1
+#   service i:   bench/s<i>, ClusterIP addr(10.96, i + 250), TCP 80 -> 8080
+#   endpoints:   addr(10.244, n) for n = 2i and 2i + 1
+#   addr(A.B, k) = A.(B + k/62500).(k/250 % 250).(k%250 + 1): 62,500 addresses
+#   per /16, so 100k Services fit in 10.96.0.0/15 and their endpoints in
+#   10.244.0.0/14 (the routes of the e2e kit).
 # Service 0 is therefore 10.96.1.1:80 -> 10.244.0.1:8080, 10.244.0.2:8080.
 # Usage: gen-manifests.sh N DIR
 set -eu
@@ -14,7 +17,10 @@ n=$1
 dir=$2
 mkdir -p "$dir"
 awk -v n="$n" -v dir="$dir" '
-function ip(base, k) { return sprintf("%s.%d.%d", base, int(k / 250), k % 250 + 1) }
+function ip(base, k,    ab) {
+	split(base, ab, ".")
+	return sprintf("%d.%d.%d.%d", ab[1], ab[2] + int(k / 62500), int(k / 250) % 250, k % 250 + 1)
+}
 function slice(i, a, b) {
 	return sprintf("{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\"," \
 		"\"metadata\":{\"name\":\"s%d-a\",\"namespace\":\"bench\"," \

@@ -28,8 +28,14 @@
 #include "source/source.h"
 #include "source/source_kube.h"
 
-/* Changes arriving together are applied together, but none waits longer. */
-#define SETTLE_MS 20
+/*
+ * A change that finds the source quiet (nothing for BURST_GAP_MS) is
+ * applied at once; changes arriving closer together are a burst, applied
+ * together once it pauses for SETTLE_MS, and none waits longer than
+ * MAX_DELAY_MS.
+ */
+#define BURST_GAP_MS 50
+#define SETTLE_MS 5
 #define MAX_DELAY_MS 100
 #define RETRY_MS 1000
 /* --max-services: 2^24 Services, 2^28 backend slots (the kernel may refuse less). */
@@ -83,8 +89,8 @@ static void usage(FILE *out)
 		"  --removed-backend-tcp=keep|terminate\n"
 		"                        TCP connections to a backend that left: left alone\n"
 		"                        (default, as kube-proxy) or ended\n"
-		"  --handover-seconds=N  switching datapaths: the one in place keeps serving\n"
-		"                        beside the new one for N s (default 10; 0: none)\n"
+		"  --handover-seconds=N  switching datapaths: the one in place keeps translating\n"
+		"                        the flows it began for N s (default 10; 0: none)\n"
 		"  --max-file-bytes=N    larger manifest files are not read (default 64M)\n"
 		"  --max-event-bytes=N   longer API watch lines restart the watch (default 16M)\n"
 		"  --max-list-bytes=N    larger API list pages fail the list (default 256M)\n"
@@ -313,8 +319,9 @@ static long long now_ms(void)
 }
 
 /*
- * Applies changes once the source has been quiet for SETTLE_MS, and at the
- * latest MAX_DELAY_MS after the first pending change.
+ * Applies a change at once when the source was quiet before it; under a
+ * burst, once the source pauses for SETTLE_MS, and at the latest
+ * MAX_DELAY_MS after the first pending change.
  */
 static int run(struct source *src, struct engine *eng, struct health_server *health,
 	       struct datapath_handover *ho, const struct datapath_handle *dp,
@@ -325,7 +332,7 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 		{ .fd = sfd, .events = POLLIN },
 		{ .fd = src->ops->fd(src), .events = POLLIN },
 	};
-	long long first_pending = 0, next_flush = 0, retry_at = 0;
+	long long first_pending = 0, next_flush = 0, retry_at = 0, last_event = 0;
 
 	if (sfd < 0)
 		return -errno;
@@ -357,16 +364,18 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 		}
 		now = now_ms();
 		if (datapath_handover_timeout(ho, now) == 0) {
-			engine_remove_output(eng, ho);
 			datapath_handover_end(ho, dp->ops, &opt->dp);
 			caps_keep(dp->ops->runtime_caps | AGENT_RUNTIME_CAPS, dp->output_name);
 		}
 		if (fds[1].revents & POLLIN) {
+			bool quiet = now - last_event >= BURST_GAP_MS;
+
+			last_event = now;
 			src->ops->handle_events(src);
 			if (engine_pending(eng)) {
 				if (!first_pending)
 					first_pending = now;
-				next_flush = now + SETTLE_MS;
+				next_flush = quiet && first_pending == now ? now : now + SETTLE_MS;
 				if (next_flush > first_pending + MAX_DELAY_MS)
 					next_flush = first_pending + MAX_DELAY_MS;
 				/* After a failed apply, new events do not bring the retry forward. */
@@ -436,22 +445,18 @@ int main(int argc, char **argv)
 	engine_init(&eng, &store, opt.node_name);
 	engine_set_node_ports(&eng, &opt.node_ports);
 	engine_add_output(&eng, dp.output_name, &datapath_output_ops, &dp);
-	/* Switching datapaths: the one in place keeps serving, fed too, for a while. */
-	if (!opt.once &&
-	    datapath_handover_begin(&handover, dp.ops, &opt.dp, opt.handover_seconds, now_ms()))
-		engine_add_output(&eng, handover.output_name, &handover_output_ops, &handover);
 	engine_add_output(&eng, "healthCheckNodePort servers", &hc_output_ops, &health_checks);
 	err = engine_flush(&eng);
 	if (err)
 		goto out_engine;
+	/* Switching datapaths: the other's state drains or goes once this one serves. */
+	datapath_handover_begin(&handover, dp.ops, &opt.dp, opt.once ? 0 : opt.handover_seconds,
+				now_ms());
 	pr_info("synced: datapath %s serving %zu services", dp.ops->name, engine_services(&eng));
 	health_set_ready(health, true);
-	/* Switching datapaths without a handover: the others' state goes once this one serves. */
-	if (!handover.active)
-		datapath_cleanup_others(dp.ops, &opt.dp);
 	/* What needed privilege is open or done: keep only what applying needs. */
 	caps_keep(dp.ops->runtime_caps | AGENT_RUNTIME_CAPS |
-			  (handover.active ? handover.old.ops->runtime_caps : 0),
+			  (handover.old ? handover.old->runtime_caps : 0),
 		  dp.output_name);
 	if (opt.once) {
 		uint64_t unprogrammed = 0;
@@ -471,7 +476,6 @@ int main(int argc, char **argv)
 	}
 	err = run(src, &eng, health, &handover, &dp, &opt);
 out_engine:
-	datapath_handover_abandon(&handover);
 	engine_destroy(&eng);
 	hc_servers_destroy(&health_checks);
 	datapath_close(&dp);

@@ -43,18 +43,6 @@ int engine_add_output(struct engine *eng, const char *name, const struct output_
 	return 0;
 }
 
-void engine_remove_output(struct engine *eng, const void *ctx)
-{
-	for (size_t i = 0; i < eng->n_outputs; i++) {
-		if (eng->outputs[i].ctx != ctx)
-			continue;
-		memmove(&eng->outputs[i], &eng->outputs[i + 1],
-			(eng->n_outputs - i - 1) * sizeof(eng->outputs[0]));
-		eng->n_outputs--;
-		return;
-	}
-}
-
 static void list_free(struct frontend_list *list)
 {
 	if (!list)

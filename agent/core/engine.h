@@ -51,8 +51,6 @@ void engine_destroy(struct engine *eng);
  */
 int engine_add_output(struct engine *eng, const char *name, const struct output_ops *ops,
 		      void *ctx);
-/* Removes the output added with ctx (it gets no more diffs); the others keep their order. */
-void engine_remove_output(struct engine *eng, const void *ctx);
 /*
  * --nodeport-addresses (kept, not copied; the default: every address). Set
  * before the first flush.

@@ -66,6 +66,12 @@ struct datapath_ops {
 	 * first and what answers for flows already translated goes last.
 	 */
 	int (*cleanup)(const struct datapath_config *cfg, bool replaced);
+	/*
+	 * Another datapath serves now: keeps only what flows this one
+	 * translated before need to finish (nothing that translates new
+	 * ones), until cleanup. 0, or -errno. NULL: cleanup at once.
+	 */
+	int (*drain)(const struct datapath_config *cfg);
 	/* True if there is state of this datapath in the kernel. */
 	bool (*present)(const struct datapath_config *cfg);
 	/*

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The handover from the datapath in place to the one this agent opened:
- * both serve, fed the same diffs, until the old one is removed.
+ * the old one drains, then goes.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "datapath/handover.h"
@@ -26,71 +25,42 @@ bool datapath_handover_begin(struct datapath_handover *ho, const struct datapath
 			     long long now_ms)
 {
 	const struct datapath_ops *old = previous(keep, cfg);
-	char why[512] = "";
+	int err;
 
 	memset(ho, 0, sizeof(*ho));
-	if (!old || !seconds)
+	if (!old)
 		return false;
-	if (old->open(cfg, &ho->old.dp, why, sizeof(why))) {
-		pr_warn("the %s datapath in place cannot be kept serving during the switch (%s); "
-			"it goes at once",
-			old->name, why);
+	if (!seconds || !old->drain) {
+		datapath_cleanup_others(keep, cfg);
 		return false;
 	}
-	ho->old.ops = old;
-	snprintf(ho->old.output_name, sizeof(ho->old.output_name), "datapath %s", old->name);
-	snprintf(ho->output_name, sizeof(ho->output_name), "handover from datapath %s", old->name);
+	err = old->drain(cfg);
+	if (err) {
+		pr_warn("%s: cannot drain (%s); its state goes at once", old->name,
+			strerror(-err));
+		datapath_cleanup_others(keep, cfg);
+		return false;
+	}
+	ho->old = old;
 	ho->end_ms = now_ms + seconds * 1000LL;
-	ho->active = true;
-	pr_info("switching from %s to %s: both serve for %u s, then the %s state goes", old->name,
-		keep->name, seconds, old->name);
+	pr_info("switched from %s to %s: %s keeps translating the flows it began for %u s",
+		old->name, keep->name, old->name, seconds);
 	return true;
 }
 
 int datapath_handover_timeout(const struct datapath_handover *ho, long long now_ms)
 {
-	if (!ho->active)
+	if (!ho->old)
 		return -1;
-	if (ho->failed || now_ms >= ho->end_ms)
-		return 0;
-	return (int)(ho->end_ms - now_ms);
+	return now_ms >= ho->end_ms ? 0 : (int)(ho->end_ms - now_ms);
 }
 
 void datapath_handover_end(struct datapath_handover *ho, const struct datapath_ops *keep,
 			   const struct datapath_config *cfg)
 {
-	if (!ho->active)
+	if (!ho->old)
 		return;
-	datapath_close(&ho->old);
-	ho->active = false;
-	pr_info("switch to %s complete", keep->name);
+	ho->old = NULL;
 	datapath_cleanup_others(keep, cfg);
+	pr_info("switch to %s complete", keep->name);
 }
-
-void datapath_handover_abandon(struct datapath_handover *ho)
-{
-	if (!ho->active)
-		return;
-	datapath_close(&ho->old);
-	ho->active = false;
-}
-
-static int handover_apply(void *ctx, const struct state_diff *diff)
-{
-	struct datapath_handover *ho = ctx;
-	int err;
-
-	if (!ho->active || ho->failed)
-		return 0;
-	err = ho->old.ops->apply(ho->old.dp, diff);
-	if (err) {
-		pr_warn("%s: an apply failed (%s): ending the handover now", ho->output_name,
-			strerror(-err));
-		ho->failed = true;
-	}
-	return 0;
-}
-
-const struct output_ops handover_output_ops = {
-	.apply = handover_apply,
-};

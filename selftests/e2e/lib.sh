@@ -101,8 +101,9 @@ e2e_setup() {
 	in_be ip addr add 10.99.0.2/24 dev "w$ID"
 	in_node ip -6 addr add fd99::1/64 dev "v$ID" nodad
 	in_be ip -6 addr add fd99::2/64 dev "w$ID" nodad
-	in_node ip route add 10.244.0.0/16 via 10.99.0.2
-	in_node ip route add 10.96.0.0/16 via 10.99.0.2
+	# Wide enough for 100k Services (bench/gen-manifests.sh) and their endpoints.
+	in_node ip route add 10.244.0.0/14 via 10.99.0.2
+	in_node ip route add 10.96.0.0/15 via 10.99.0.2
 	in_node ip -6 route add fd00:244::/64 via fd99::2
 	in_node ip -6 route add fd00:96::/112 via fd99::2
 	in_be ip route add 10.99.0.0/16 via 10.99.0.1 2>/dev/null
@@ -153,11 +154,9 @@ start_agent() {
 	local dp=$1 i
 	shift
 	: >"$AGENT_LOG"
-	# nsenter execs the agent, so $! is the agent itself. A scenario runs on
-	# one datapath at a time: switching removes the other at once unless the
-	# caller asks for a handover (test_switch_flows).
+	# nsenter execs the agent, so $! is the agent itself.
 	nsenter --net="/run/netns/$NODE_NS" "$AGENT" --source="dir:$MANIFESTS" --datapath="$dp" \
-		--node-name="$NODE_NAME" --cgroup="$CGROUP" --bpffs="$BPFFS" -v --handover-seconds=0 "$@" \
+		--node-name="$NODE_NAME" --cgroup="$CGROUP" --bpffs="$BPFFS" -v "$@" \
 		>>"$AGENT_LOG" 2>&1 &
 	AGENT_PID=$!
 	for i in $(seq "${SYNC_WAIT_STEPS:-100}"); do

@@ -49,9 +49,9 @@ check "auto without BPF capabilities: no BPF state left behind" test "$(bpf_pins
 serves "auto without BPF capabilities: every Service is served through nftables"
 stop_agent
 
-# auto with every capability: BPF; the nftables table goes (at once: no
-# handover, which test_switch_flows covers).
-start_agent auto --handover-seconds=0
+# auto with every capability: BPF; the nftables table goes (its NAT hooks
+# drain in sluice-drain: test_switch_flows).
+start_agent auto
 check "auto with capabilities: the bpf datapath is chosen" \
 	grep -q 'synced: datapath bpf' "$AGENT_LOG"
 check "switching to bpf removes the nftables table" within no_table
@@ -59,7 +59,7 @@ serves "after switching to bpf the Service is served"
 stop_agent
 
 # Back to nftables: the links, programs and pins go.
-start_agent nftables --handover-seconds=0
+start_agent nftables
 no_pins() { test "$(bpf_pins)" = 0; }
 no_socket_programs() { test -z "$(bpftool cgroup show "$CGROUP" 2>/dev/null)"; }
 check "switching to nftables removes every BPF pin" within no_pins

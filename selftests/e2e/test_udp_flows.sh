@@ -102,7 +102,7 @@ for dp in $DATAPATHS; do
 		continue
 	fi
 	name="$dp: a connected UDP socket on the node leaves a removed ClusterIP backend within 2 s"
-	if [ "$dp" = bpf ] && ! grep -qE "udp sockets: destroyed with" "$AGENT_LOG"; then
+	if [ "$dp" = bpf ] && ! grep -qE "sockets of removed backends \(.*\): destroyed with (bpf_sock_destroy|sock_diag)" "$AGENT_LOG"; then
 		skip "$name" "this kernel has neither bpf_sock_destroy nor sock_diag destroy"
 	else
 		flow "$name" "$WORK/flow-node.out" in_client --connected 10.96.0.20:53

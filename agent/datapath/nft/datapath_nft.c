@@ -38,7 +38,7 @@ static int nft_open(const struct datapath_config *cfg, struct datapath **out, ch
 		free(dp);
 		return err;
 	}
-	err = nft_get_table(dp);
+	err = nft_get_table(dp, NFT_TABLE_NAME);
 	if (err && err != -ENOENT) {
 		snprintf(why, why_len, "nf_tables does not answer (get table inet %s): %s",
 			 NFT_TABLE_NAME, strerror(-err));
@@ -153,28 +153,50 @@ out:
 	return err;
 }
 
-static int nft_cleanup(const struct datapath_config *cfg, bool replaced)
+/* One transaction on a fresh socket: the table goes, and the drain table comes or goes. */
+static int replace_tables(bool drain, const char *what)
 {
-	(void)replaced; /* one transaction: nothing to order */
 	struct datapath dp = { 0 };
 	struct nft_batch b;
 	int err;
 
 	err = nft_socket_open(&dp);
 	if (err) {
-		pr_warn("nft: cleanup: cannot open a netfilter netlink socket: %s", strerror(-err));
+		pr_warn("nft: %s: cannot open a netfilter netlink socket: %s", what, strerror(-err));
 		return err;
 	}
 	nft_batch_init(&b, ++dp.seq);
 	/* Adding first makes the delete succeed whether the table was there or not. */
+	nft_msg_drain_table_del(&b);
+	if (drain)
+		nft_msg_drain_table_add(&b);
 	nft_msg_table_add(&b);
 	nft_msg_table_del(&b);
 	err = nft_batch_finish(&b);
 	if (!err)
-		err = nft_send_batch(&dp, &b, "cleanup");
+		err = nft_send_batch(&dp, &b, what);
 	nft_batch_free(&b);
 	nft_socket_close(&dp);
 	return err;
+}
+
+static int nft_cleanup(const struct datapath_config *cfg, bool replaced)
+{
+	(void)cfg;
+	(void)replaced; /* one transaction: nothing to order */
+	return replace_tables(false, "cleanup");
+}
+
+/*
+ * Another datapath serves now: the table goes in one transaction with
+ * sluice-drain coming, whose one NAT chain keeps conntrack translating the
+ * connections this table DNAT'd (being set up, torn down, or long-lived)
+ * until cleanup removes it.
+ */
+static int nft_drain(const struct datapath_config *cfg)
+{
+	(void)cfg;
+	return replace_tables(true, "drain");
 }
 
 static bool nft_present(const struct datapath_config *cfg)
@@ -184,7 +206,8 @@ static bool nft_present(const struct datapath_config *cfg)
 
 	if (nft_socket_open(&dp))
 		return false;
-	present = nft_get_table(&dp) == 0;
+	present = nft_get_table(&dp, NFT_TABLE_NAME) == 0 ||
+		  nft_get_table(&dp, NFT_DRAIN_TABLE_NAME) == 0;
 	nft_socket_close(&dp);
 	return present;
 }
@@ -215,6 +238,7 @@ const struct datapath_ops nft_datapath_ops = {
 	.apply = nft_apply,
 	.close = nft_close,
 	.cleanup = nft_cleanup,
+	.drain = nft_drain,
 	.present = nft_present,
 	.read_stats = nft_read_stats,
 	.inspect_hint = "nft list table inet sluice",

@@ -55,14 +55,14 @@ const struct nft_set_desc *nft_set_desc(enum nft_named_set set)
 
 /* ---- table ---- */
 
-static void table_msg(struct nft_batch *b, uint16_t type, uint8_t what)
+static void table_msg(struct nft_batch *b, const char *name, uint16_t type, uint8_t what)
 {
 	struct nft_msg_ref ref = { .what = what };
 	struct nftnl_table *t = xcheck(nftnl_table_alloc());
 	struct nlmsghdr *nlh;
 
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
 	nlh = nft_msg_start(b, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0, &ref);
 	if (nlh) {
 		nftnl_table_nlmsg_build_payload(nlh, t);
@@ -73,12 +73,41 @@ static void table_msg(struct nft_batch *b, uint16_t type, uint8_t what)
 
 void nft_msg_table_add(struct nft_batch *b)
 {
-	table_msg(b, NFT_MSG_NEWTABLE, NFT_WHAT_TABLE_ADD);
+	table_msg(b, NFT_TABLE_NAME, NFT_MSG_NEWTABLE, NFT_WHAT_TABLE_ADD);
 }
 
 void nft_msg_table_del(struct nft_batch *b)
 {
-	table_msg(b, NFT_MSG_DELTABLE, NFT_WHAT_TABLE_DEL);
+	table_msg(b, NFT_TABLE_NAME, NFT_MSG_DELTABLE, NFT_WHAT_TABLE_DEL);
+}
+
+void nft_msg_drain_table_del(struct nft_batch *b)
+{
+	/* Adding first makes the delete succeed whether the table was there or not. */
+	table_msg(b, NFT_DRAIN_TABLE_NAME, NFT_MSG_NEWTABLE, NFT_WHAT_TABLE_ADD);
+	table_msg(b, NFT_DRAIN_TABLE_NAME, NFT_MSG_DELTABLE, NFT_WHAT_TABLE_DEL);
+}
+
+/*
+ * table inet sluice-drain { chain drain { type nat hook postrouting
+ * priority srcnat; } }: one NAT chain of any hook keeps the kernel's NAT
+ * hooks (all four, both families) registered, so connections translated
+ * before go on being translated, while nothing translates new ones.
+ */
+void nft_msg_drain_table_add(struct nft_batch *b)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_CHAIN };
+	struct nftnl_chain *c = xcheck(nftnl_chain_alloc());
+
+	table_msg(b, NFT_DRAIN_TABLE_NAME, NFT_MSG_NEWTABLE, NFT_WHAT_TABLE_ADD);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_DRAIN_TABLE_NAME);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, "drain");
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "nat");
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_POST_ROUTING);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, NFT_PRIO_SRCNAT);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nft_chain_msg(b, c, NFT_MSG_NEWCHAIN, NLM_F_CREATE, &ref);
 }
 
 /* ---- chains ---- */

@@ -14,6 +14,8 @@
 #include "core/state.h"
 
 #define NFT_TABLE_NAME "sluice"
+/* After a switch to another datapath: NAT for the connections translated before. */
+#define NFT_DRAIN_TABLE_NAME "sluice-drain"
 #define NFT_REJECT_CHAIN "reject-chain"
 /*
  * The shared backend maps: index -> address . port, per family, split in
@@ -88,6 +90,9 @@ struct nft_port_shift;
 /* Table: add (idempotent) and delete. */
 void nft_msg_table_add(struct nft_batch *b);
 void nft_msg_table_del(struct nft_batch *b);
+/* table inet sluice-drain: add (with its one NAT chain), delete (idempotent). */
+void nft_msg_drain_table_add(struct nft_batch *b);
+void nft_msg_drain_table_del(struct nft_batch *b);
 /* Everything but the frontends: sets, maps, reject-chain, hooked chains and their rules. */
 void nft_msg_skeleton(struct nft_batch *b, const struct nft_port_shift *shift);
 /*

@@ -231,7 +231,7 @@ out:
 	return err;
 }
 
-int nft_get_table(struct datapath *dp)
+int nft_get_table(struct datapath *dp, const char *name)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nft_ack_state st = { 0 };
@@ -240,7 +240,7 @@ int nft_get_table(struct datapath *dp)
 	int err;
 
 	memset(buf, 0, sizeof(buf)); /* libmnl 1.0.4 leaves attribute padding unset */
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, ++dp->seq);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);

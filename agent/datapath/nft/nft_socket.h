@@ -34,7 +34,7 @@ struct nft_ack_state {
 int nft_read_replies(struct datapath *dp, struct nft_ack_state *st, mnl_cb_t data_cb, void *data);
 /* Sends a finished batch in one sendmsg and reads the kernel's verdict (what: for log lines). */
 int nft_send_batch(struct datapath *dp, struct nft_batch *b, const char *what);
-/* Asks for table sluice. 0: it exists, -ENOENT: nf_tables answered without it. */
-int nft_get_table(struct datapath *dp);
+/* Asks for table inet NAME. 0: it exists, -ENOENT: nf_tables answered without it. */
+int nft_get_table(struct datapath *dp, const char *name);
 
 #endif
