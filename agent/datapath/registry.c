@@ -145,3 +145,14 @@ static int datapath_output_apply(void *ctx, const struct state_diff *diff)
 const struct output_ops datapath_output_ops = {
 	.apply = datapath_output_apply,
 };
+
+const char *flow_outcome_name(enum flow_outcome o)
+{
+	static const char *const names[FLOW_OUTCOMES] = {
+		[FLOW_ADMITTED] = "admitted",	      [FLOW_RATE_LIMITED] = "rate_limited",
+		[FLOW_NO_ENDPOINTS] = "no_endpoints", [FLOW_POLICY_DROP] = "policy_drop",
+		[FLOW_SOURCE_RANGE] = "source_range",
+	};
+
+	return o < FLOW_OUTCOMES ? names[o] : "unknown";
+}

@@ -38,6 +38,7 @@ void bpf_forget_service(struct datapath *dp, __u32 id)
 	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_info), &id);
 	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.rate_buckets), &id);
 	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_counters), &id);
+	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_refused), &id);
 }
 
 /*
@@ -63,6 +64,7 @@ int bpf_sync_service_info(struct datapath *dp, const struct frontend *fe)
 			return 0;
 		if (strcmp(have.name, want.name)) {
 			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_counters), &id);
+			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_refused), &id);
 			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.rate_buckets), &id);
 		} else if (have.rate_interval_ns != want.rate_interval_ns ||
 			   have.rate_depth_ns != want.rate_depth_ns) {
@@ -70,6 +72,7 @@ int bpf_sync_service_info(struct datapath *dp, const struct frontend *fe)
 		}
 	} else {
 		bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_counters), &id);
+		bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_refused), &id);
 		bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.rate_buckets), &id);
 	}
 	if (bpf_map_update_elem(info_fd, &id, &want, BPF_ANY)) {
@@ -144,6 +147,7 @@ void bpf_sweep_services(struct datapath *dp)
 		bpf_map__fd(dp->skel->maps.service_info),
 		bpf_map__fd(dp->skel->maps.rate_buckets),
 		bpf_map__fd(dp->skel->maps.service_counters),
+		bpf_map__fd(dp->skel->maps.service_refused),
 	};
 	__u32 key, next, *stale = NULL;
 	size_t n_stale = 0, cap = 0, i, m;
