@@ -25,6 +25,9 @@
 #include "lib/xalloc.h"
 #include "serve/health.h"
 #include "serve/health_nodeport.h"
+#include "serve/healthz.h"
+#include "serve/listen.h"
+#include "serve/metrics.h"
 #include "source/source.h"
 #include "source/source_kube.h"
 
@@ -47,6 +50,9 @@ struct options {
 	const char *source;
 	const char *kubeconfig;
 	const char *health_addr;
+	const char *metrics_addr, *healthz_addr; /* "" : off */
+	bool metrics_addr_set, healthz_addr_set; /* given: failing to listen stops the agent */
+	bool metrics_all_services;
 	size_t max_file_bytes; /* --max-file-bytes, 0: the source's default */
 	struct kube_source_options kube; /* --max-event-bytes, --max-list-bytes */
 	const char *node_name;
@@ -77,6 +83,11 @@ static void usage(FILE *out)
 		"                        node addresses NodePorts answer on (default primary:\n"
 		"                        the Node's InternalIP, else ExternalIP, per family)\n"
 		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
+		"  --healthz-addr=H:P    kube-proxy's /healthz and /livez (default 0.0.0.0:10256;\n"
+		"                        \"\": off)\n"
+		"  --metrics-addr=H:P    Prometheus /metrics (default 127.0.0.1:10249; \"\": off)\n"
+		"  --metrics-all-services  flow counters of every Service, not only rate-limited\n"
+		"  --log-format=FORMAT   text (default) or json: one object per line\n"
 		"  --handover-seconds=N  switching datapaths: the one in place keeps serving\n"
 		"                        beside the new one for N s (default 10; 0: none)\n"
 		"  --max-file-bytes=N    larger manifest files are not read (default 64M)\n"
@@ -123,6 +134,10 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "max-services", required_argument, NULL, 'M' },
 		{ "nodeport-addresses", required_argument, NULL, 'N' },
 		{ "health-addr", required_argument, NULL, 'H' },
+		{ "healthz-addr", required_argument, NULL, 'Z' },
+		{ "metrics-addr", required_argument, NULL, 'm' },
+		{ "metrics-all-services", no_argument, NULL, 'A' },
+		{ "log-format", required_argument, NULL, 'l' },
 		{ "handover-seconds", required_argument, NULL, 'O' },
 		{ "max-file-bytes", required_argument, NULL, 'F' },
 		{ "max-event-bytes", required_argument, NULL, 'E' },
@@ -141,6 +156,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	opt->dp.bpffs = "/sys/fs/bpf/sluice";
 	opt->datapath = "auto";
 	opt->handover_seconds = DEFAULT_HANDOVER_SECONDS;
+	opt->metrics_addr = "127.0.0.1:10249"; /* kube-proxy's defaults */
+	opt->healthz_addr = "0.0.0.0:10256";
 	/* kube-proxy's nftables mode's default, the mode Sluice stands in for. */
 	opt->node_ports.primary = true;
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
@@ -196,6 +213,38 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		case 'H':
 			opt->health_addr = optarg;
 			break;
+		case 'Z':
+		case 'm': {
+			struct sockaddr_storage ss;
+			const char *flag = c == 'Z' ? "--healthz-addr" : "--metrics-addr";
+
+			if (*optarg && listen_addr_parse(optarg, &ss)) {
+				pr_warn("%s: \"%s\" is not HOST:PORT (an IP address and a port)",
+					flag, optarg);
+				return -EINVAL;
+			}
+			if (c == 'Z') {
+				opt->healthz_addr = optarg;
+				opt->healthz_addr_set = true;
+			} else {
+				opt->metrics_addr = optarg;
+				opt->metrics_addr_set = true;
+			}
+			break;
+		}
+		case 'A':
+			opt->metrics_all_services = true;
+			break;
+		case 'l': {
+			enum log_format format;
+
+			if (log_parse_format(optarg, &format)) {
+				pr_warn("--log-format: \"%s\" is not text or json", optarg);
+				return -EINVAL;
+			}
+			log_set_format(format);
+			break;
+		}
 		case 'O': {
 			char *end;
 			unsigned long n;
@@ -296,14 +345,67 @@ static long long now_ms(void)
  * Applies changes once the source has been quiet for SETTLE_MS, and at the
  * latest MAX_DELAY_MS after the first pending change.
  */
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* What the health and metrics servers are told about the agent's work. */
+struct observers {
+	struct metrics *metrics;
+	struct healthz_server *healthz;
+	struct store *store;
+	const char *node_name;
+};
+
+static void observe_programming(double trigger_time, void *arg)
+{
+	struct observers *obs = arg;
+
+	metrics_observe_programming(obs->metrics, wall_now() - trigger_time);
+}
+
+/* A change is waiting; and this Node's eligibility for /healthz as it is now. */
+static void observe_queued(struct observers *obs)
+{
+	const struct node *node = store_get_node(obs->store, obs->node_name);
+
+	healthz_queued(obs->healthz, wall_now());
+	metrics_queued(obs->metrics, wall_now());
+	healthz_set_node_eligible(obs->healthz, !node || (!node->deleting && !node->to_be_deleted));
+}
+
+/* engine_flush, timed and reported to the observers. */
+static int flush_observed(struct engine *eng, struct observers *obs)
+{
+	bool full = !eng->synced;
+	struct timespec a, b;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	err = engine_flush(eng);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	if (err)
+		return err;
+	metrics_observe_sync(obs->metrics, full,
+			     (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9, wall_now());
+	store_applied(obs->store, observe_programming, obs);
+	healthz_updated(obs->healthz, wall_now());
+	return 0;
+}
+
 static int run(struct source *src, struct engine *eng, struct health_server *health,
 	       struct datapath_handover *ho, const struct datapath_handle *dp,
-	       const struct options *opt)
+	       const struct options *opt, struct observers *obs)
 {
 	int sfd = signal_fd();
-	struct pollfd fds[2] = {
+	struct pollfd fds[3] = {
 		{ .fd = sfd, .events = POLLIN },
 		{ .fd = src->ops->fd(src), .events = POLLIN },
+		{ .fd = metrics_fd(obs->metrics), .events = POLLIN },
 	};
 	long long first_pending = 0, next_flush = 0, retry_at = 0;
 
@@ -323,8 +425,15 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 		}
 		if (ho_timeout >= 0 && (timeout < 0 || ho_timeout < timeout))
 			timeout = ho_timeout;
-		if (poll(fds, 2, timeout) < 0 && errno != EINTR)
+		int m_timeout = metrics_timeout_ms(obs->metrics);
+
+		if (m_timeout >= 0 && (timeout < 0 || m_timeout < timeout))
+			timeout = m_timeout;
+		if (poll(fds, fds[2].fd >= 0 ? 3 : 2, timeout) < 0 && errno != EINTR)
 			return -errno;
+		/* Scrapes are served between applies, by this thread (metrics.h). */
+		if (fds[2].fd >= 0)
+			metrics_run(obs->metrics);
 		if (fds[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -343,6 +452,8 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 		}
 		if (fds[1].revents & POLLIN) {
 			src->ops->handle_events(src);
+			if (engine_pending(eng))
+				observe_queued(obs);
 			if (engine_pending(eng)) {
 				if (!first_pending)
 					first_pending = now;
@@ -356,7 +467,7 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 		}
 		if (!engine_pending(eng) || now < next_flush)
 			continue;
-		err = engine_flush(eng);
+		err = flush_observed(eng, obs);
 		health_set_ready(health, !err);
 		if (err) {
 			/* The datapath keeps its last good state; try again later. */
@@ -379,6 +490,9 @@ int main(int argc, char **argv)
 	struct options opt;
 	struct engine eng;
 	struct health_server *health = NULL;
+	struct healthz_server *healthz = NULL;
+	struct metrics *metrics = NULL;
+	struct observers obs = { 0 };
 	struct store store;
 	int err;
 
@@ -394,6 +508,16 @@ int main(int argc, char **argv)
 
 	if (opt.health_addr && !(health = health_start(opt.health_addr)))
 		return 1;
+	/*
+	 * After --health-addr, which may hold the same port (its /healthz is
+	 * then the one answering there): the default address not free is one
+	 * line and no reason to stop; an address asked for is.
+	 */
+	if (!opt.once && *opt.healthz_addr && !(healthz = healthz_start(opt.healthz_addr)) &&
+	    opt.healthz_addr_set) {
+		health_stop(health);
+		return 1;
+	}
 	store_init(&store);
 	if (!strcmp(opt.source, "kube")) {
 		opt.kube.kubeconfig = opt.kubeconfig;
@@ -403,6 +527,7 @@ int main(int argc, char **argv)
 		err = dir_source_new(opt.source + 4, opt.max_file_bytes, &store, &src);
 	if (err) {
 		health_stop(health);
+		healthz_stop(healthz);
 		store_destroy(&store);
 		return 1;
 	}
@@ -410,6 +535,11 @@ int main(int argc, char **argv)
 	if (err)
 		goto out_source;
 	pr_info("node %s, datapath %s, source %s", opt.node_name, dp.ops->name, opt.source);
+	obs.healthz = healthz;
+	obs.store = &store;
+	obs.node_name = opt.node_name;
+	/* Queued since start: /healthz turns 503 if the first sync takes too long. */
+	observe_queued(&obs);
 
 	/* The datapath first: it is the output that may fail and be retried. */
 	hc_servers_init(&health_checks);
@@ -421,7 +551,24 @@ int main(int argc, char **argv)
 	    datapath_handover_begin(&handover, dp.ops, &opt.dp, opt.handover_seconds, now_ms()))
 		engine_add_output(&eng, handover.output_name, &handover_output_ops, &handover);
 	engine_add_output(&eng, "healthCheckNodePort servers", &hc_output_ops, &health_checks);
-	err = engine_flush(&eng);
+	if (!opt.once && *opt.metrics_addr) {
+		metrics = metrics_new(&(struct metrics_sources){
+			.dp_ops = dp.ops,
+			.dp_cfg = &opt.dp,
+			.fallback_why = dp.fallback_why,
+			.store = &store,
+			.source = src,
+			.healthz = healthz,
+			.engine = &eng,
+			.all_services = opt.metrics_all_services,
+		});
+		if (metrics_listen(metrics, opt.metrics_addr) && opt.metrics_addr_set) {
+			err = -EADDRINUSE;
+			goto out_engine;
+		}
+		obs.metrics = metrics;
+	}
+	err = flush_observed(&eng, &obs);
 	if (err)
 		goto out_engine;
 	pr_info("synced: datapath %s serving %zu services", dp.ops->name, engine_services(&eng));
@@ -449,8 +596,9 @@ int main(int argc, char **argv)
 		}
 		goto out_engine;
 	}
-	err = run(src, &eng, health, &handover, &dp, &opt);
+	err = run(src, &eng, health, &handover, &dp, &opt, &obs);
 out_engine:
+	metrics_free(metrics);
 	datapath_handover_abandon(&handover);
 	engine_destroy(&eng);
 	hc_servers_destroy(&health_checks);
@@ -459,6 +607,7 @@ out_source:
 	src->ops->close(src);
 	store_destroy(&store);
 	health_stop(health);
+	healthz_stop(healthz);
 	node_port_spec_clear(&opt.node_ports);
 	return err ? 1 : 0;
 }

@@ -375,7 +375,8 @@ bool decode_parse_rfc3339(const char *text, double *out)
 	struct tm tm = { 0 };
 	time_t t;
 
-	if (!text || sscanf(text, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 ||
+	if (!text ||
+	    sscanf(text, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 ||
 	    n != 19)
 		return false;
 	p = text + n;

@@ -62,6 +62,12 @@ int bpf_sync_service_info(struct datapath *dp, const struct frontend *fe)
 	if (bpf_map_lookup_elem(info_fd, &id, &have) == 0) {
 		if (!memcmp(&have, &want, sizeof(want)))
 			return 0;
+		/*
+		 * A ClusterIP's marker (protocol 0, port 0) carries no rate limit:
+		 * it must not overwrite the limit its Service's ports wrote.
+		 */
+		if (!fe->key.proto && !fe->key.port && !strcmp(have.name, want.name))
+			return 0;
 		if (strcmp(have.name, want.name)) {
 			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_counters), &id);
 			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_refused), &id);
