@@ -53,7 +53,8 @@ DESTDIR ?=
 
 DEB_PKGS := libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev libnftnl-dev libmnl-dev \
 	    libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libcap-dev \
-	    iproute2 nftables pkg-config make gcc util-linux openssl procps curl clang-format libclang-rt-14-dev
+	    iproute2 nftables pkg-config make gcc util-linux openssl procps curl clang-format libclang-rt-14-dev \
+	    prometheus jq
 
 .PHONY: all deps test bench demo clean format format-check install fuzz
 all: $(BUILD)/sluice-agent $(BUILD)/sluicectl

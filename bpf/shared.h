@@ -200,6 +200,24 @@ struct sl_service_counters {
 	__u64 limited;
 };
 
+/*
+ * Per Service and CPU (sum over CPUs): new flows refused for a reason other
+ * than the rate limit. A map of its own beside service_counters, so that
+ * pins of an older agent are adopted as they are; only refused flows touch
+ * it, so the admitted path pays nothing more.
+ */
+struct sl_service_refused {
+	__u64 no_endpoints; /* no usable endpoint: refused (RST, ECONNREFUSED) */
+	__u64 policy_drop; /* Local policy, endpoints only elsewhere: dropped */
+	__u64 source_range; /* client outside loadBalancerSourceRanges: dropped (tc) */
+};
+
+enum sl_refused_reason {
+	SL_REFUSED_NO_ENDPOINTS = 0,
+	SL_REFUSED_POLICY_DROP = 1,
+	SL_REFUSED_SOURCE_RANGE = 2,
+};
+
 /* Per Service, written by the agent for people: bpftool and sluicectl show names. */
 struct sl_service_info {
 	char name[SL_SERVICE_NAME_LEN]; /* "namespace/name" */

@@ -133,10 +133,14 @@ static __always_inline int sl_translate(struct bpf_sock_addr *ctx, __u8 family, 
 		svc->action = svc->node_count ? SL_ACTION_SERVE : SL_ACTION_REFUSE;
 	}
 	/* Local policy, endpoints elsewhere: kube-proxy drops, so the client times out. */
-	if (svc->action == SL_ACTION_DROP)
+	if (svc->action == SL_ACTION_DROP) {
+		sl_count_refused(svc->service_id, SL_REFUSED_POLICY_DROP);
 		return sl_fail_with(SL_ETIMEDOUT);
-	if (svc->action != SL_ACTION_SERVE || svc->count == 0)
+	}
+	if (svc->action != SL_ACTION_SERVE || svc->count == 0) {
+		sl_count_refused(svc->service_id, SL_REFUSED_NO_ENDPOINTS);
 		return sl_fail_with(SL_ECONNREFUSED);
+	}
 
 	/* Unconnected UDP: a later datagram of a known (socket, frontend) flow is no new flow. */
 	if (datagram) {

@@ -175,12 +175,22 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 	/* ClusterIPs are the socket programs' (traffic born on the node). */
 	if (kind == SL_KIND_CLUSTER_IP)
 		return SL_TC_ACT_OK;
-	if ((svc->flags & SL_SVC_F_SOURCE_RANGES) && !sl_source_allowed(&key, p->tuple.saddr))
+	/*
+	 * Refusals are counted per packet of no tracked connection: a dropped
+	 * client's retransmitted SYN counts again, as on nftables.
+	 */
+	if ((svc->flags & SL_SVC_F_SOURCE_RANGES) && !sl_source_allowed(&key, p->tuple.saddr)) {
+		sl_count_refused(svc->service_id, SL_REFUSED_SOURCE_RANGE);
 		return SL_TC_ACT_SHOT;
-	if (svc->action == SL_ACTION_DROP)
+	}
+	if (svc->action == SL_ACTION_DROP) {
+		sl_count_refused(svc->service_id, SL_REFUSED_POLICY_DROP);
 		return SL_TC_ACT_SHOT;
-	if (svc->action != SL_ACTION_SERVE || svc->count == 0)
+	}
+	if (svc->action != SL_ACTION_SERVE || svc->count == 0) {
+		sl_count_refused(svc->service_id, SL_REFUSED_NO_ENDPOINTS);
 		return sl_reject(skb, p);
+	}
 
 	if (!sl_admit_new_flow(svc))
 		return sl_reject(skb, p);

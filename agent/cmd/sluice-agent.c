@@ -25,6 +25,9 @@
 #include "lib/xalloc.h"
 #include "serve/health.h"
 #include "serve/health_nodeport.h"
+#include "serve/healthz.h"
+#include "serve/listen.h"
+#include "serve/metrics.h"
 #include "source/source.h"
 #include "source/source_kube.h"
 
@@ -53,6 +56,9 @@ struct options {
 	const char *source;
 	const char *kubeconfig;
 	const char *health_addr;
+	const char *metrics_addr, *healthz_addr; /* "" : off */
+	bool metrics_addr_set, healthz_addr_set; /* given: failing to listen stops the agent */
+	bool metrics_all_services;
 	size_t max_file_bytes; /* --max-file-bytes, 0: the source's default */
 	struct kube_source_options kube; /* --max-event-bytes, --max-list-bytes */
 	const char *node_name;
@@ -86,6 +92,11 @@ static void usage(FILE *out)
 		"                        node addresses NodePorts answer on (default primary:\n"
 		"                        the Node's InternalIP, else ExternalIP, per family)\n"
 		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
+		"  --healthz-addr=H:P    kube-proxy's /healthz and /livez (default 0.0.0.0:10256;\n"
+		"                        \"\": off)\n"
+		"  --metrics-addr=H:P    Prometheus /metrics (default 127.0.0.1:10249; \"\": off)\n"
+		"  --metrics-all-services  flow counters of every Service, not only rate-limited\n"
+		"  --log-format=FORMAT   text (default) or json: one object per line\n"
 		"  --removed-backend-tcp=keep|terminate\n"
 		"                        TCP connections to a backend that left: left alone\n"
 		"                        (default, as kube-proxy) or ended\n"
@@ -136,6 +147,10 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "max-services", required_argument, NULL, 'M' },
 		{ "nodeport-addresses", required_argument, NULL, 'N' },
 		{ "health-addr", required_argument, NULL, 'H' },
+		{ "healthz-addr", required_argument, NULL, 'Z' },
+		{ "metrics-addr", required_argument, NULL, 'm' },
+		{ "metrics-all-services", no_argument, NULL, 'A' },
+		{ "log-format", required_argument, NULL, 'l' },
 		{ "handover-seconds", required_argument, NULL, 'O' },
 		{ "removed-backend-tcp", required_argument, NULL, 'T' },
 		{ "max-file-bytes", required_argument, NULL, 'F' },
@@ -155,6 +170,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	opt->dp.bpffs = "/sys/fs/bpf/sluice";
 	opt->datapath = "auto";
 	opt->handover_seconds = DEFAULT_HANDOVER_SECONDS;
+	opt->metrics_addr = "127.0.0.1:10249"; /* kube-proxy's defaults */
+	opt->healthz_addr = "0.0.0.0:10256";
 	/* kube-proxy's nftables mode's default, the mode Sluice stands in for. */
 	opt->node_ports.primary = true;
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
@@ -222,6 +239,38 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				return -EINVAL;
 			}
 			break;
+		case 'Z':
+		case 'm': {
+			struct sockaddr_storage ss;
+			const char *flag = c == 'Z' ? "--healthz-addr" : "--metrics-addr";
+
+			if (*optarg && listen_addr_parse(optarg, &ss)) {
+				pr_warn("%s: \"%s\" is not HOST:PORT (an IP address and a port)",
+					flag, optarg);
+				return -EINVAL;
+			}
+			if (c == 'Z') {
+				opt->healthz_addr = optarg;
+				opt->healthz_addr_set = true;
+			} else {
+				opt->metrics_addr = optarg;
+				opt->metrics_addr_set = true;
+			}
+			break;
+		}
+		case 'A':
+			opt->metrics_all_services = true;
+			break;
+		case 'l': {
+			enum log_format format;
+
+			if (log_parse_format(optarg, &format)) {
+				pr_warn("--log-format: \"%s\" is not text or json", optarg);
+				return -EINVAL;
+			}
+			log_set_format(format);
+			break;
+		}
 		case 'O': {
 			char *end;
 			unsigned long n;
@@ -323,25 +372,77 @@ static long long now_ms(void)
  * burst, once the source pauses for SETTLE_MS, and at the latest
  * MAX_DELAY_MS after the first pending change.
  */
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* What the health and metrics servers are told about the agent's work. */
+struct observers {
+	struct metrics *metrics;
+	struct healthz_server *healthz;
+	struct store *store;
+	const char *node_name;
+};
+
+static void observe_programming(double trigger_time, void *arg)
+{
+	struct observers *obs = arg;
+
+	metrics_observe_programming(obs->metrics, wall_now() - trigger_time);
+}
+
+/* A change is waiting; and this Node's eligibility for /healthz as it is now. */
+static void observe_queued(struct observers *obs)
+{
+	const struct node *node = store_get_node(obs->store, obs->node_name);
+
+	healthz_queued(obs->healthz, wall_now());
+	metrics_queued(obs->metrics, wall_now());
+	healthz_set_node_eligible(obs->healthz, !node || (!node->deleting && !node->to_be_deleted));
+}
+
+/* engine_flush, timed and reported to the observers. */
+static int flush_observed(struct engine *eng, struct observers *obs)
+{
+	bool full = !eng->synced;
+	struct timespec a, b;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	err = engine_flush(eng);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	if (err)
+		return err;
+	metrics_observe_sync(obs->metrics, full,
+			     (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9, wall_now());
+	store_applied(obs->store, observe_programming, obs);
+	healthz_updated(obs->healthz, wall_now());
+	return 0;
+}
+
 static int run(struct source *src, struct engine *eng, struct health_server *health,
 	       struct datapath_handover *ho, const struct datapath_handle *dp,
-	       const struct options *opt)
+	       const struct options *opt, struct observers *obs)
 {
 	int sfd = signal_fd();
-	struct pollfd fds[2] = {
+	struct pollfd fds[3] = {
 		{ .fd = sfd, .events = POLLIN },
 		{ .fd = src->ops->fd(src), .events = POLLIN },
+		{ .fd = metrics_fd(obs->metrics), .events = POLLIN },
 	};
 	long long first_pending = 0, next_flush = 0, retry_at = 0, last_event = 0;
 
 	if (sfd < 0)
 		return -errno;
 	for (;;) {
-		long long now;
-		int err;
-		int timeout = -1;
-
 		int ho_timeout = datapath_handover_timeout(ho, now_ms());
+		int m_timeout = metrics_timeout_ms(obs->metrics);
+		int err, timeout = -1;
+		long long now;
 
 		if (engine_pending(eng)) {
 			long long left = next_flush - now_ms();
@@ -350,8 +451,13 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 		}
 		if (ho_timeout >= 0 && (timeout < 0 || ho_timeout < timeout))
 			timeout = ho_timeout;
-		if (poll(fds, 2, timeout) < 0 && errno != EINTR)
+		if (m_timeout >= 0 && (timeout < 0 || m_timeout < timeout))
+			timeout = m_timeout;
+		if (poll(fds, fds[2].fd >= 0 ? 3 : 2, timeout) < 0 && errno != EINTR)
 			return -errno;
+		/* Scrapes are served between applies, by this thread (metrics.h). */
+		if (fds[2].fd >= 0)
+			metrics_run(obs->metrics);
 		if (fds[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -373,6 +479,7 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 			last_event = now;
 			src->ops->handle_events(src);
 			if (engine_pending(eng)) {
+				observe_queued(obs);
 				if (!first_pending)
 					first_pending = now;
 				next_flush = quiet && first_pending == now ? now : now + SETTLE_MS;
@@ -385,7 +492,7 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 		}
 		if (!engine_pending(eng) || now < next_flush)
 			continue;
-		err = engine_flush(eng);
+		err = flush_observed(eng, obs);
 		health_set_ready(health, !err);
 		if (err) {
 			/* The datapath keeps its last good state; try again later. */
@@ -408,6 +515,9 @@ int main(int argc, char **argv)
 	struct options opt;
 	struct engine eng;
 	struct health_server *health = NULL;
+	struct healthz_server *healthz = NULL;
+	struct metrics *metrics = NULL;
+	struct observers obs = { 0 };
 	struct store store;
 	int err;
 
@@ -423,6 +533,16 @@ int main(int argc, char **argv)
 
 	if (opt.health_addr && !(health = health_start(opt.health_addr)))
 		return 1;
+	/*
+	 * After --health-addr, which may hold the same port (its /healthz is
+	 * then the one answering there): the default address not free is one
+	 * line and no reason to stop; an address asked for is.
+	 */
+	if (!opt.once && *opt.healthz_addr && !(healthz = healthz_start(opt.healthz_addr)) &&
+	    opt.healthz_addr_set) {
+		health_stop(health);
+		return 1;
+	}
 	store_init(&store);
 	if (!strcmp(opt.source, "kube")) {
 		opt.kube.kubeconfig = opt.kubeconfig;
@@ -432,6 +552,7 @@ int main(int argc, char **argv)
 		err = dir_source_new(opt.source + 4, opt.max_file_bytes, &store, &src);
 	if (err) {
 		health_stop(health);
+		healthz_stop(healthz);
 		store_destroy(&store);
 		return 1;
 	}
@@ -439,6 +560,11 @@ int main(int argc, char **argv)
 	if (err)
 		goto out_source;
 	pr_info("node %s, datapath %s, source %s", opt.node_name, dp.ops->name, opt.source);
+	obs.healthz = healthz;
+	obs.store = &store;
+	obs.node_name = opt.node_name;
+	/* Queued since start: /healthz turns 503 if the first sync takes too long. */
+	observe_queued(&obs);
 
 	/* The datapath first: it is the output that may fail and be retried. */
 	hc_servers_init(&health_checks);
@@ -446,7 +572,24 @@ int main(int argc, char **argv)
 	engine_set_node_ports(&eng, &opt.node_ports);
 	engine_add_output(&eng, dp.output_name, &datapath_output_ops, &dp);
 	engine_add_output(&eng, "healthCheckNodePort servers", &hc_output_ops, &health_checks);
-	err = engine_flush(&eng);
+	if (!opt.once && *opt.metrics_addr) {
+		metrics = metrics_new(&(struct metrics_sources){
+			.dp_ops = dp.ops,
+			.dp_cfg = &opt.dp,
+			.fallback_why = dp.fallback_why,
+			.store = &store,
+			.source = src,
+			.healthz = healthz,
+			.engine = &eng,
+			.all_services = opt.metrics_all_services,
+		});
+		if (metrics_listen(metrics, opt.metrics_addr) && opt.metrics_addr_set) {
+			err = -EADDRINUSE;
+			goto out_engine;
+		}
+		obs.metrics = metrics;
+	}
+	err = flush_observed(&eng, &obs);
 	if (err)
 		goto out_engine;
 	/* Switching datapaths: the other's state drains or goes once this one serves. */
@@ -474,8 +617,9 @@ int main(int argc, char **argv)
 		}
 		goto out_engine;
 	}
-	err = run(src, &eng, health, &handover, &dp, &opt);
+	err = run(src, &eng, health, &handover, &dp, &opt, &obs);
 out_engine:
+	metrics_free(metrics);
 	engine_destroy(&eng);
 	hc_servers_destroy(&health_checks);
 	datapath_close(&dp);
@@ -483,6 +627,7 @@ out_source:
 	src->ops->close(src);
 	store_destroy(&store);
 	health_stop(health);
+	healthz_stop(healthz);
 	node_port_spec_clear(&opt.node_ports);
 	return err ? 1 : 0;
 }

@@ -92,6 +92,12 @@ struct endpoint_slice {
 	int n_ports;
 	struct endpoint *endpoints;
 	int n_endpoints;
+	/*
+	 * Annotation endpoints.kubernetes.io/last-change-trigger-time, seconds
+	 * since the epoch (0: absent or unreadable): when the change that this
+	 * version carries happened, for kubeproxy_network_programming_duration_seconds.
+	 */
+	double trigger_time;
 };
 
 struct node {
@@ -100,6 +106,8 @@ struct node {
 	char *zone; /* label topology.kubernetes.io/zone, NULL if absent */
 	struct ip_addr *addresses; /* status.addresses: InternalIPs, then ExternalIPs */
 	int n_addresses;
+	bool deleting; /* metadata.deletionTimestamp is set */
+	bool to_be_deleted; /* tainted ToBeDeletedByClusterAutoscaler */
 };
 
 /* "tcp", "udp" or "sctp"; NULL for any other protocol number. */

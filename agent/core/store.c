@@ -21,6 +21,7 @@ const char *object_key(char *buf, size_t len, const char *ns, const char *name)
 
 void store_init(struct store *st)
 {
+	memset(st, 0, sizeof(*st));
 	strmap_init(&st->services);
 	strmap_init(&st->slices);
 	strmap_init(&st->slices_by_service);
@@ -33,6 +34,7 @@ void store_destroy(struct store *st)
 	struct strmap_iter it;
 	struct strmap_entry *e;
 
+	free(st->trigger_times);
 	for (e = strmap_first(&st->services, &it); e; e = strmap_next(&st->services, &it))
 		service_free(e->value);
 	for (e = strmap_first(&st->slices, &it); e; e = strmap_next(&st->slices, &it))
@@ -122,6 +124,8 @@ void store_put_service(struct store *st, struct service *svc)
 	object_key(key, sizeof(key), svc->ns, svc->name);
 	service_free(strmap_put(&st->services, key, svc));
 	strmap_put(&st->changed.services, key, (void *)1);
+	st->service_changes++;
+	st->service_changes_pending++;
 }
 
 void store_delete_service(struct store *st, const char *ns, const char *name)
@@ -131,6 +135,8 @@ void store_delete_service(struct store *st, const char *ns, const char *name)
 	object_key(key, sizeof(key), ns, name);
 	service_free(strmap_remove(&st->services, key));
 	strmap_put(&st->changed.services, key, (void *)1);
+	st->service_changes++;
+	st->service_changes_pending++;
 }
 
 static void group_remove(struct store *st, struct endpoint_slice *slice)
@@ -188,11 +194,28 @@ static void drop_slice(struct store *st, const char *key)
 	endpoint_slice_free(old);
 }
 
+/* A trigger time this version brings (a re-read of the same version brings none). */
+static void note_trigger(struct store *st, const struct endpoint_slice *old,
+			 const struct endpoint_slice *slice)
+{
+	if (!slice->trigger_time || (old && old->trigger_time == slice->trigger_time))
+		return;
+	if (st->n_trigger_times == st->cap_trigger_times) {
+		st->cap_trigger_times = st->cap_trigger_times ? 2 * st->cap_trigger_times : 16;
+		st->trigger_times = xreallocarray(st->trigger_times, st->cap_trigger_times,
+						  sizeof(*st->trigger_times));
+	}
+	st->trigger_times[st->n_trigger_times++] = slice->trigger_time;
+}
+
 void store_put_slice(struct store *st, struct endpoint_slice *slice)
 {
 	char key[KEY_MAX];
 
 	object_key(key, sizeof(key), slice->ns, slice->name);
+	note_trigger(st, strmap_get(&st->slices, key), slice);
+	st->slice_changes++;
+	st->slice_changes_pending++;
 	drop_slice(st, key);
 	strmap_put(&st->slices, key, slice);
 	group_add(st, slice);
@@ -203,6 +226,8 @@ void store_delete_slice(struct store *st, const char *ns, const char *name)
 {
 	char key[KEY_MAX];
 
+	st->slice_changes++;
+	st->slice_changes_pending++;
 	drop_slice(st, object_key(key, sizeof(key), ns, name));
 }
 
@@ -231,4 +256,13 @@ const struct node *store_get_node(const struct store *st, const char *name)
 const struct slice_group *store_service_slices(const struct store *st, const char *key)
 {
 	return strmap_get(&st->slices_by_service, key);
+}
+
+void store_applied(struct store *st, void (*fn)(double trigger_time, void *arg), void *arg)
+{
+	for (size_t i = 0; fn && i < st->n_trigger_times; i++)
+		fn(st->trigger_times[i], arg);
+	st->n_trigger_times = 0;
+	st->service_changes_pending = 0;
+	st->slice_changes_pending = 0;
 }

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/model.h"
 #include "lib/strmap.h"
@@ -30,6 +31,15 @@ struct store {
 	struct strmap slices_by_service; /* "ns/service" -> struct slice_group * */
 	struct strmap nodes; /* name -> struct node * */
 	struct store_changes changed; /* since the last store_take_changes() */
+	/*
+	 * For the sync metrics (kube-proxy's names): Service and EndpointSlice
+	 * events ever, and since the last successful apply (store_applied).
+	 */
+	uint64_t service_changes, slice_changes;
+	uint64_t service_changes_pending, slice_changes_pending;
+	/* last-change-trigger-times of slice versions not applied yet. */
+	double *trigger_times;
+	size_t n_trigger_times, cap_trigger_times;
 };
 
 void store_init(struct store *st);
@@ -59,6 +69,13 @@ void store_changes_destroy(struct store_changes *c);
 void store_take_changes(struct store *st, struct store_changes *into);
 /* Number of changed Services and Nodes not yet taken. */
 size_t store_pending(const struct store *st);
+
+/*
+ * Everything in the store is applied now (the engine flushed it): the
+ * pending counts restart at 0, and the trigger times of what was applied
+ * are handed to fn (one call each; fn may be NULL) and forgotten.
+ */
+void store_applied(struct store *st, void (*fn)(double trigger_time, void *arg), void *arg);
 
 /* Writes "ns/name" into buf (size len) and returns buf. */
 const char *object_key(char *buf, size_t len, const char *ns, const char *name);

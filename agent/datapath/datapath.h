@@ -15,7 +15,6 @@
 #include <stdio.h>
 
 #include "core/output.h"
-#include "core/output.h"
 #include "core/state.h"
 
 struct datapath_config {
@@ -46,6 +45,39 @@ struct service_stats {
 	struct rate_limit rate; /* count 0: no limit */
 	uint64_t admitted; /* new flows let through */
 	uint64_t limited; /* new flows refused by the limit */
+};
+
+/*
+ * What becomes of new flows to a Service, counted in the kernel (the
+ * outcome label of sluice_service_flows_total; sluicectl top).
+ */
+enum flow_outcome {
+	FLOW_ADMITTED, /* let through to a backend */
+	FLOW_RATE_LIMITED, /* refused by the Service's rate limit */
+	FLOW_NO_ENDPOINTS, /* refused: no usable endpoint (RST, port unreachable) */
+	FLOW_POLICY_DROP, /* dropped: traffic policy Local, endpoints only elsewhere */
+	FLOW_SOURCE_RANGE, /* dropped: client outside loadBalancerSourceRanges */
+	FLOW_OUTCOMES
+};
+
+/* "admitted", "rate_limited", "no_endpoints", "policy_drop", "source_range". */
+const char *flow_outcome_name(enum flow_outcome o);
+
+/* One Service's flow counters, summed over CPUs, as the kernel holds them. */
+struct flow_counters {
+	char service[256]; /* "namespace/name" ("service-id N" if the name is gone) */
+	uint32_t service_id; /* 0 where the kernel does not hold it (nftables) */
+	struct rate_limit rate; /* count 0: no limit */
+	uint64_t flows[FLOW_OUTCOMES];
+	/* Bits 1 << FLOW_*: the outcomes this datapath counts for the Service. */
+	uint32_t counted;
+};
+
+/* A table the kernel holds for this datapath, and how full it is. */
+struct table_usage {
+	const char *name; /* "services", "backends", "conntrack", ...: static */
+	uint64_t entries;
+	uint64_t capacity; /* 0: no fixed capacity */
 };
 
 struct datapath_ops {
@@ -81,6 +113,22 @@ struct datapath_ops {
 	 */
 	int (*read_stats)(const struct datapath_config *cfg, struct service_stats **out, size_t *n);
 	/*
+	 * Reads every Service's flow counters from the kernel, without open
+	 * (the agent's /metrics and sluicectl alike: safe beside a running
+	 * agent, from any process with the datapath's runtime_caps). *out is
+	 * malloc'd, sorted by service, one entry per Service the kernel has
+	 * counters or a name for; entries' counted says which outcomes are
+	 * kept. Returns 0 (no state: *n = 0) or -errno.
+	 */
+	int (*read_flow_counters)(const struct datapath_config *cfg, struct flow_counters **out,
+				  size_t *n);
+	/*
+	 * The kernel tables' occupancy against their capacity (connection
+	 * table, maps), without open. *out is malloc'd. Returns 0 or -errno.
+	 */
+	int (*read_table_usage)(const struct datapath_config *cfg, struct table_usage **out,
+				size_t *n);
+	/*
 	 * Prints every frontend and its backends as the kernel holds them
 	 * (sluicectl services), without open. Returns 0, or nonzero after
 	 * saying why on stderr. NULL: inspect_hint says where to look.
@@ -114,6 +162,8 @@ struct datapath_handle {
 	const struct datapath_ops *ops;
 	struct datapath *dp;
 	char output_name[32]; /* "datapath NAME", for the engine's log lines */
+	/* --datapath=auto fell back to this one: why the one before could not open; else "". */
+	char fallback_why[512];
 };
 
 /* The datapaths in the order --datapath=auto tries them; NULL past the end. */

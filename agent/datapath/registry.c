@@ -81,9 +81,16 @@ int datapath_open_choice(const char *choice, const struct datapath_config *cfg,
 		return err;
 	}
 	for (size_t i = 0; i < N_DATAPATHS; i++) {
+		char failed[sizeof(why)];
+
+		snprintf(failed, sizeof(failed), "%s", why);
 		err = open_one(datapaths[i], cfg, h, why, sizeof(why));
-		if (!err)
+		if (!err) {
+			/* Why the one before could not: sluice_datapath_info says it too. */
+			if (i)
+				snprintf(h->fallback_why, sizeof(h->fallback_why), "%s", failed);
 			return 0;
+		}
 		if (i + 1 < N_DATAPATHS)
 			pr_warn("%s datapath unavailable (%s); using %s", datapaths[i]->name, why,
 				datapaths[i + 1]->name);
@@ -145,3 +152,14 @@ static int datapath_output_apply(void *ctx, const struct state_diff *diff)
 const struct output_ops datapath_output_ops = {
 	.apply = datapath_output_apply,
 };
+
+const char *flow_outcome_name(enum flow_outcome o)
+{
+	static const char *const names[FLOW_OUTCOMES] = {
+		[FLOW_ADMITTED] = "admitted",	      [FLOW_RATE_LIMITED] = "rate_limited",
+		[FLOW_NO_ENDPOINTS] = "no_endpoints", [FLOW_POLICY_DROP] = "policy_drop",
+		[FLOW_SOURCE_RANGE] = "source_range",
+	};
+
+	return o < FLOW_OUTCOMES ? names[o] : "unknown";
+}

@@ -14,6 +14,7 @@
 
 #include "lib/addr.h"
 #include "serve/health.h"
+#include "serve/listen.h"
 #include "lib/caps.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -54,47 +55,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return reply(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
-/* Splits "HOST:PORT" or "[V6]:PORT" into a socket address. */
-static int parse_listen(const char *text, struct sockaddr_storage *ss)
-{
-	char host[64];
-	const char *colon = strrchr(text, ':');
-	struct ip_addr ip;
-	size_t len;
-	long port;
-	char *end;
-
-	if (!colon)
-		return -1;
-	port = strtol(colon + 1, &end, 10);
-	len = colon - text;
-	if (*end || port < 1 || port > 65535 || len >= sizeof(host))
-		return -1;
-	memcpy(host, text, len);
-	host[len] = '\0';
-	if (host[0] == '[' && len > 2 && host[len - 1] == ']') {
-		memmove(host, host + 1, len - 2);
-		host[len - 2] = '\0';
-	}
-	if (!ip_addr_parse(host, &ip))
-		return -1;
-	memset(ss, 0, sizeof(*ss));
-	if (ip.family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		memcpy(&s4->sin_addr, ip.bytes, 4);
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		memcpy(&s6->sin6_addr, ip.bytes, 16);
-	}
-	return 0;
-}
-
 struct health_start {
 	unsigned int flags;
 	struct sockaddr_storage *ss;
@@ -117,7 +77,7 @@ struct health_server *health_start(const char *addr)
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD;
 	sigset_t all, old;
 
-	if (parse_listen(addr, &ss)) {
+	if (listen_addr_parse(addr, &ss)) {
 		pr_warn("--health-addr: \"%s\" is not HOST:PORT", addr);
 		return NULL;
 	}

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The Node decoder: the name, the zone label and the addresses to serve on. */
+/*
+ * The Node decoder: the name, the zone label, the addresses to serve on,
+ * and whether it is going away (deletionTimestamp, the autoscaler's taint).
+ */
 #include <stdio.h>
 #include <string.h>
 
@@ -45,6 +48,33 @@ static bool decode_node_addresses(struct decode_ctx *ctx, const json_t *obj, str
 	return true;
 }
 
+/*
+ * What makes a Node ineligible for kube-proxy's /healthz: it is being
+ * deleted, or the cluster autoscaler marked it for deletion (a load
+ * balancer should drain it first).
+ */
+static bool decode_node_deletion(struct decode_ctx *ctx, const json_t *obj, struct node *node)
+{
+	json_t *metadata = decode_member(obj, "metadata"), *spec, *taints, *item;
+	const char *key;
+	char at[40];
+	size_t i;
+
+	node->deleting = json_is_string(decode_member(metadata, "deletionTimestamp"));
+	if (!decode_get_object(ctx, obj, "", "spec", &spec) ||
+	    !decode_get_array(ctx, spec, "spec.", "taints", &taints))
+		return false;
+	json_array_foreach(taints, i, item) {
+		snprintf(at, sizeof(at), "spec.taints[%zu].", i);
+		if (!decode_check_element(ctx, item, at) ||
+		    !decode_get_string(ctx, item, at, "key", &key))
+			return false;
+		if (key && !strcmp(key, "ToBeDeletedByClusterAutoscaler"))
+			node->to_be_deleted = true;
+	}
+	return true;
+}
+
 struct node *decode_node(const json_t *obj, const char *source, struct decode_ctx *ctx)
 {
 	struct node *node = xcalloc(1, sizeof(*node));
@@ -57,7 +87,7 @@ struct node *decode_node(const json_t *obj, const char *source, struct decode_ct
 	if (decode_metadata(ctx, obj, &labels, &annotations) &&
 	    decode_get_string(ctx, labels, "metadata.labels.", "topology.kubernetes.io/zone",
 			      &zone) &&
-	    decode_node_addresses(ctx, obj, node)) {
+	    decode_node_addresses(ctx, obj, node) && decode_node_deletion(ctx, obj, node)) {
 		if (zone && *zone)
 			node->zone = xstrdup(zone);
 		decode_copy_names(ctx, NULL, &node->name, &node->source);

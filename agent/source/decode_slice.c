@@ -159,14 +159,22 @@ struct endpoint_slice *decode_slice(const json_t *obj, const char *source, struc
 {
 	struct endpoint_slice *slice = xcalloc(1, sizeof(*slice));
 	json_t *labels, *annotations;
+	const char *trigger = NULL;
 
 	*ctx = (struct decode_ctx){ .source = source,
 				    .kind = "EndpointSlice",
 				    .namespaced = true,
 				    .name_rule = DECODE_NAME_DNS1123_SUBDOMAIN };
+
 	if (decode_metadata(ctx, obj, &labels, &annotations) &&
-	    decode_slice_body(ctx, obj, labels, slice))
+	    decode_slice_body(ctx, obj, labels, slice) &&
+	    decode_get_string(ctx, annotations, "metadata.annotations.",
+			      "endpoints.kubernetes.io/last-change-trigger-time", &trigger)) {
+		/* Only a metric depends on it: a bad value is no reason to reject the slice. */
+		if (trigger && !decode_parse_rfc3339(trigger, &slice->trigger_time))
+			slice->trigger_time = 0;
 		decode_copy_names(ctx, &slice->ns, &slice->name, &slice->source);
+	}
 	if (ctx->failed) {
 		endpoint_slice_free(slice);
 		return NULL;

@@ -5,6 +5,8 @@
  * object names and protocols.
  */
 #include <stdarg.h>
+#include <stdlib.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -363,4 +365,45 @@ const char *decode_ignored_by(const json_t *labels)
 	if (json_object_get(labels, LABEL_HEADLESS))
 		return LABEL_HEADLESS;
 	return NULL;
+}
+
+bool decode_parse_rfc3339(const char *text, double *out)
+{
+	int y, mo, d, h, mi, s, n = 0, off_h, off_m;
+	double frac = 0, scale = 0.1;
+	const char *p;
+	struct tm tm = { 0 };
+	time_t t;
+
+	if (!text ||
+	    sscanf(text, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 ||
+	    n != 19)
+		return false;
+	p = text + n;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+			frac += (*p - '0') * scale;
+	}
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+		return false;
+	t = timegm(&tm);
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d", &off_h, &off_m) == 2 &&
+		   strlen(p) == 6) {
+		t -= (*p == '+' ? 1 : -1) * (off_h * 3600 + off_m * 60);
+		p += 6;
+	} else {
+		return false;
+	}
+	if (*p)
+		return false;
+	*out = (double)t + frac;
+	return true;
 }

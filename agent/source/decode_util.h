@@ -77,6 +77,11 @@ bool decode_get_bool(struct decode_ctx *ctx, const json_t *obj, const char *at, 
 bool decode_get_int(struct decode_ctx *ctx, const json_t *obj, const char *at, const char *key,
 		    json_int_t min, json_int_t max, json_int_t *out, bool *present);
 /* An element of an array that must be an object; at is its prefix, "ports[2]." */
+/*
+ * An RFC 3339 time ("2024-05-01T10:00:00.5Z", "...+02:00") as seconds since
+ * the epoch; false if text is not one.
+ */
+bool decode_parse_rfc3339(const char *text, double *out);
 bool decode_check_element(struct decode_ctx *ctx, const json_t *item, const char *at);
 /* A copy of s (NULL stays NULL). */
 char *decode_strdup(const char *s);

@@ -33,6 +33,7 @@
 #include "source/decode_util.h"
 #include "source/kube_client.h"
 #include "source/kube_worker.h"
+#include "source/source.h"
 #include "source/manifest.h"
 
 #define SOURCE_NAME "kube-apiserver" /* objects' source, in log lines */
@@ -303,6 +304,8 @@ static int list_resource(struct resource *r, char *why, size_t whylen)
 	}
 	c = xcalloc(1, sizeof(*c));
 	atomic_fetch_add(&src->rejected, objs.n_rejected);
+	for (size_t i = 0; i < objs.n_rejected; i++)
+		atomic_fetch_add(&src->rejected_of[rejected_kind_of(objs.rejected[i].kind)], 1);
 	pr_info("kube: listed %zu %s (%zu pages) at resourceVersion %s",
 		objs.n_services + objs.n_slices + objs.n_nodes, r->name, pages, rv);
 	c->res = r->id;
@@ -323,14 +326,23 @@ struct watch_stream {
 	size_t events; /* changes and bookmarks: not errors, not junk */
 };
 
+static enum rejected_kind resource_rejected_kind(const struct resource *r)
+{
+	return r->id == RES_SERVICES ? REJECTED_SERVICE :
+	       r->id == RES_SLICES   ? REJECTED_ENDPOINTSLICE :
+				       REJECTED_NODE;
+}
+
 static void queue_put(struct resource *r, json_t *object)
 {
 	struct manifest_objects objs = { 0 };
 	struct change *c;
 	int err = manifest_decode_object(object, SOURCE_NAME, &objs);
 
-	if (err == -EINVAL)
+	if (err == -EINVAL) {
 		atomic_fetch_add(&r->src->rejected, 1); /* logged; the last good version stays */
+		atomic_fetch_add(&r->src->rejected_of[resource_rejected_kind(r)], 1);
+	}
 	if (objs.n_services + objs.n_slices + objs.n_nodes == 0) {
 		manifest_objects_clear(&objs);
 		return;
@@ -365,6 +377,7 @@ static bool on_watch_line(void *ctx, const char *line, size_t len)
 		pr_warn("kube: %s watch: malformed event skipped (%s): %.*s", r->name, err,
 			(int)(len < 120 ? len : 120), line);
 		atomic_fetch_add(&r->src->rejected, 1);
+		atomic_fetch_add(&r->src->rejected_of[resource_rejected_kind(r)], 1);
 		return true;
 	}
 	if (ev.type != KUBE_WATCH_ERROR)

@@ -58,6 +58,7 @@ struct kube_source {
 	int efd; /* readable when the queue is not empty */
 	atomic_bool stop;
 	atomic_size_t rejected;
+	atomic_size_t rejected_of[4]; /* by enum rejected_kind (source.h), for metrics */
 	size_t max_event_bytes; /* the longest watch line accepted */
 	size_t max_list_bytes; /* the largest list page body accepted */
 	struct strmap known[N_RESOURCES]; /* keys of what we put in the store (main thread) */

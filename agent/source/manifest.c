@@ -17,6 +17,7 @@
 #include "lib/yaml_json.h"
 #include "source/decode.h"
 #include "source/manifest.h"
+#include "source/source.h"
 
 #define MAX_LIST_DEPTH 8
 
@@ -316,4 +317,23 @@ void manifest_objects_clear(struct manifest_objects *objs)
 	free(objs->nodes);
 	free(objs->rejected);
 	memset(objs, 0, sizeof(*objs));
+}
+
+const char *rejected_kind_name(enum rejected_kind k)
+{
+	static const char *const names[REJECTED_KINDS] = { "Service", "EndpointSlice", "Node",
+							   "other" };
+
+	return k < REJECTED_KINDS ? names[k] : "other";
+}
+
+enum rejected_kind rejected_kind_of(const char *kind)
+{
+	if (kind && !strcmp(kind, "Service"))
+		return REJECTED_SERVICE;
+	if (kind && !strcmp(kind, "EndpointSlice"))
+		return REJECTED_ENDPOINTSLICE;
+	if (kind && !strcmp(kind, "Node"))
+		return REJECTED_NODE;
+	return REJECTED_OTHER;
 }

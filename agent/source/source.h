@@ -15,6 +15,20 @@
 
 struct source;
 
+/* What a rejected input was (sluice_rejected_objects_total's kind label). */
+enum rejected_kind {
+	REJECTED_SERVICE,
+	REJECTED_ENDPOINTSLICE,
+	REJECTED_NODE,
+	REJECTED_OTHER, /* a file or document that did not parse, an unknown kind */
+	REJECTED_KINDS
+};
+
+/* "Service", "EndpointSlice", "Node", "other". */
+const char *rejected_kind_name(enum rejected_kind k);
+/* The kind of a manifest_rejected entry's kind string (NULL: other). */
+enum rejected_kind rejected_kind_of(const char *kind);
+
 struct source_ops {
 	const char *name;
 	/* The descriptor to poll for changes. */
@@ -23,6 +37,8 @@ struct source_ops {
 	int (*handle_events)(struct source *src);
 	/* Inputs rejected so far (unparsable files, invalid objects). */
 	size_t (*rejected)(struct source *src);
+	/* The same, of one kind. */
+	size_t (*rejected_of)(struct source *src, enum rejected_kind kind);
 	void (*close)(struct source *src);
 };
 

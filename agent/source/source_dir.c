@@ -178,6 +178,7 @@ static void keep_old(struct dir_source *src, const char *name, const struct stat
 		     struct dir_file *old)
 {
 	src->rejected++;
+	src->rejected_of[REJECTED_OTHER]++;
 	if (!old) {
 		old = xcalloc(1, sizeof(*old));
 		strmap_put(&src->files, name, old);
@@ -216,6 +217,7 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 	if (err) {
 		pr_warn("%s: cannot read: %s", path, strerror(-err));
 		src->rejected++;
+		src->rejected_of[REJECTED_OTHER]++;
 		return;
 	}
 	err = manifest_decode(text, len, path, &objs);
@@ -225,6 +227,8 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 		return;
 	}
 	src->rejected += objs.n_rejected;
+	for (size_t i = 0; i < objs.n_rejected; i++)
+		src->rejected_of[rejected_kind_of(objs.rejected[i].kind)]++;
 
 	for (size_t i = 0; i < objs.n_services; i++)
 		add_ref(&refs, &n_refs, KIND_SERVICE, objs.services[i]->ns, objs.services[i]->name);
@@ -447,6 +451,11 @@ static size_t dir_rejected(struct source *src)
 	return to_dir(src)->rejected;
 }
 
+static size_t dir_rejected_of(struct source *src, enum rejected_kind kind)
+{
+	return kind < REJECTED_KINDS ? to_dir(src)->rejected_of[kind] : 0;
+}
+
 static void dir_close(struct source *src)
 {
 	dir_source_close(to_dir(src));
@@ -458,6 +467,7 @@ static const struct source_ops dir_source_ops = {
 	.fd = dir_fd,
 	.handle_events = dir_handle_events,
 	.rejected = dir_rejected,
+	.rejected_of = dir_rejected_of,
 	.close = dir_close,
 };
 

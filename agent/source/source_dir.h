@@ -22,6 +22,7 @@ struct dir_source {
 	struct strmap writing; /* file name -> (void *)1: modified, not closed yet */
 	size_t max_file_bytes; /* larger files are not read */
 	size_t rejected; /* files or objects rejected by the last scan */
+	size_t rejected_of[4]; /* ever, by enum rejected_kind (source.h), for metrics */
 };
 
 /* --max-file-bytes: a manifest file's JSON tree takes about 14 times its size. */

@@ -219,6 +219,11 @@ static size_t kube_rejected(struct source *base)
 	return atomic_load(&to_kube(base)->rejected);
 }
 
+static size_t kube_rejected_of(struct source *base, enum rejected_kind kind)
+{
+	return kind < REJECTED_KINDS ? atomic_load(&to_kube(base)->rejected_of[kind]) : 0;
+}
+
 static void kube_close(struct source *base)
 {
 	struct kube_source *src = to_kube(base);
@@ -251,6 +256,7 @@ static const struct source_ops kube_source_ops = {
 	.fd = kube_fd,
 	.handle_events = kube_handle_events,
 	.rejected = kube_rejected,
+	.rejected_of = kube_rejected_of,
 	.close = kube_close,
 };
 

@@ -2,7 +2,8 @@
 /*
  * Per-Service rate limiting of new flows: the GCRA bucket word of a Service
  * updated by compare-and-swap (exact when every CPU charges it at once, no
- * lock, no refill timer), and the per-CPU admitted / limited counters.
+ * lock, no refill timer), the per-CPU admitted / limited counters, and
+ * the per-CPU counters of flows refused for other reasons.
  */
 #ifndef SLUICE_BPF_LIMITER_H
 #define SLUICE_BPF_LIMITER_H
@@ -41,6 +42,30 @@ static __always_inline void sl_count_flow(__u32 service_id, bool admitted)
 		c->admitted++;
 	else
 		c->limited++;
+}
+
+/*
+ * Counts one new flow of service_id refused for reason (this CPU's slot).
+ * Only refused flows come here: a hash lookup is fine off the admitted path.
+ */
+static __always_inline void sl_count_refused(__u32 service_id, enum sl_refused_reason reason)
+{
+	struct sl_service_refused *c, init = { 0 };
+
+	c = bpf_map_lookup_elem(&service_refused, &service_id);
+	if (!c) {
+		/* First refusal on this CPU since the agent (re)set the Service (NOEXIST: no race). */
+		bpf_map_update_elem(&service_refused, &service_id, &init, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&service_refused, &service_id);
+		if (!c)
+			return;
+	}
+	if (reason == SL_REFUSED_NO_ENDPOINTS)
+		c->no_endpoints++;
+	else if (reason == SL_REFUSED_POLICY_DROP)
+		c->policy_drop++;
+	else
+		c->source_range++;
 }
 
 /* Charges one new flow to the Service's bucket; true if it is admitted. */

@@ -70,6 +70,15 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } service_counters SEC(".maps");
 
+/* service_id -> new flows refused by reason (no endpoints, policy, source range), per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, __u32);
+	__type(value, struct sl_service_refused);
+	__uint(max_entries, SL_MAX_SERVICE_IDS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} service_refused SEC(".maps");
+
 /* service_id -> name and rate limit, written by the agent only, for people. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -110,6 +110,10 @@ void bpf_close(struct datapath *dp);
 int bpf_apply(struct datapath *dp, const struct state_diff *diff);
 /* bpf_stats.c: per-Service counters from the pins alone. */
 int bpf_read_stats(const struct datapath_config *cfg, struct service_stats **out, size_t *n_out);
+/* bpf_flows.c: flow counters by outcome, and map occupancy, from the pins alone. */
+int bpf_read_flow_counters(const struct datapath_config *cfg, struct flow_counters **out,
+			   size_t *n_out);
+int bpf_read_table_usage(const struct datapath_config *cfg, struct table_usage **out, size_t *n);
 /* bpf_stats.c: agent_state from its pin (n: Services not programmed). */
 int bpf_read_agent_state(const struct datapath_config *cfg, struct sl_agent_state *out);
 int bpf_services_not_programmed(const struct datapath_config *cfg, uint64_t *n);

@@ -277,7 +277,7 @@ static void undo_open(struct datapath *dp, struct open_undo *undo)
 static __u32 scaled_max_entries(const char *name, __u32 n)
 {
 	if (!strcmp(name, "service_info") || !strcmp(name, "rate_buckets") ||
-	    !strcmp(name, "service_counters"))
+	    !strcmp(name, "service_counters") || !strcmp(name, "service_refused"))
 		return n;
 	if (!strcmp(name, "services"))
 		return n * SL_FRONTENDS_PER_SERVICE;

@@ -38,6 +38,7 @@ void bpf_forget_service(struct datapath *dp, __u32 id)
 	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_info), &id);
 	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.rate_buckets), &id);
 	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_counters), &id);
+	bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_refused), &id);
 }
 
 /*
@@ -61,8 +62,15 @@ int bpf_sync_service_info(struct datapath *dp, const struct frontend *fe)
 	if (bpf_map_lookup_elem(info_fd, &id, &have) == 0) {
 		if (!memcmp(&have, &want, sizeof(want)))
 			return 0;
+		/*
+		 * A ClusterIP's marker (protocol 0, port 0) carries no rate limit:
+		 * it must not overwrite the limit its Service's ports wrote.
+		 */
+		if (!fe->key.proto && !fe->key.port && !strcmp(have.name, want.name))
+			return 0;
 		if (strcmp(have.name, want.name)) {
 			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_counters), &id);
+			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_refused), &id);
 			bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.rate_buckets), &id);
 		} else if (have.rate_interval_ns != want.rate_interval_ns ||
 			   have.rate_depth_ns != want.rate_depth_ns) {
@@ -70,6 +78,7 @@ int bpf_sync_service_info(struct datapath *dp, const struct frontend *fe)
 		}
 	} else {
 		bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_counters), &id);
+		bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.service_refused), &id);
 		bpf_map_delete_elem(bpf_map__fd(dp->skel->maps.rate_buckets), &id);
 	}
 	if (bpf_map_update_elem(info_fd, &id, &want, BPF_ANY)) {
@@ -144,6 +153,7 @@ void bpf_sweep_services(struct datapath *dp)
 		bpf_map__fd(dp->skel->maps.service_info),
 		bpf_map__fd(dp->skel->maps.rate_buckets),
 		bpf_map__fd(dp->skel->maps.service_counters),
+		bpf_map__fd(dp->skel->maps.service_refused),
 	};
 	__u32 key, next, *stale = NULL;
 	size_t n_stale = 0, cap = 0, i, m;

@@ -232,6 +232,68 @@ static int nft_read_stats(const struct datapath_config *cfg, struct service_stat
 	return err;
 }
 
+/*
+ * The counters as flow outcomes: admitted and rate_limited of Services
+ * with a rate limit (their counter objects). Refusals share reject-chain
+ * and the drop verdicts, which count per Service nowhere yet.
+ */
+static int nft_read_flow_counters(const struct datapath_config *cfg, struct flow_counters **out,
+				  size_t *n)
+{
+	struct service_stats *st = NULL;
+	size_t n_st = 0;
+	int err = nft_read_stats(cfg, &st, &n_st);
+
+	*out = NULL;
+	*n = 0;
+	if (err)
+		return err;
+	*out = xcalloc(n_st ? n_st : 1, sizeof(**out));
+	for (size_t i = 0; i < n_st; i++) {
+		struct flow_counters *e = &(*out)[i];
+
+		memcpy(e->service, st[i].service, sizeof(e->service));
+		e->rate = st[i].rate;
+		e->flows[FLOW_ADMITTED] = st[i].admitted;
+		e->flows[FLOW_RATE_LIMITED] = st[i].limited;
+		e->counted = 1u << FLOW_ADMITTED | 1u << FLOW_RATE_LIMITED;
+	}
+	*n = n_st;
+	free(st);
+	return 0;
+}
+
+/* One number from a sysctl file of this network namespace; -1 if unreadable. */
+static long long read_sysctl(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	long long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%lld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* The connection table of this datapath is conntrack's: nf_conntrack_count of _max. */
+static int nft_read_table_usage(const struct datapath_config *cfg, struct table_usage **out,
+				size_t *n)
+{
+	long long count = read_sysctl("/proc/sys/net/netfilter/nf_conntrack_count"),
+		  max = read_sysctl("/proc/sys/net/netfilter/nf_conntrack_max");
+
+	(void)cfg;
+	*out = xcalloc(1, sizeof(**out));
+	*n = 0;
+	if (count >= 0 && max >= 0) {
+		(*out)[0] = (struct table_usage){ "conntrack", (uint64_t)count, (uint64_t)max };
+		*n = 1;
+	}
+	return 0;
+}
+
 const struct datapath_ops nft_datapath_ops = {
 	.name = "nftables",
 	.open = nft_open,
@@ -241,6 +303,8 @@ const struct datapath_ops nft_datapath_ops = {
 	.drain = nft_drain,
 	.present = nft_present,
 	.read_stats = nft_read_stats,
+	.read_flow_counters = nft_read_flow_counters,
+	.read_table_usage = nft_read_table_usage,
 	.inspect_hint = "nft list table inet sluice",
 	/* Every nfnetlink message, and SO_SNDBUFFORCE for a large batch. */
 	.runtime_caps = CAPS_BIT(CAP_NET_ADMIN),
