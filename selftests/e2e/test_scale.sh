@@ -39,7 +39,11 @@ for dp in $DATAPATHS; do
 		want=$(printf '%s:8080\n' "$(addr 10.244 $((2 * i)))" "$(addr 10.244 $((2 * i + 1)))" |
 			sort | tr '\n' ' ')
 		probe --count 8 "$(addr 10.96 $((i + 250))):80"
-		[ "$(probe_backends)" = "$want" ] && [ "$(probe_value ok)" = 8 ] || bad+=" s$i"
+		if [ "$(probe_backends)" != "$want" ] || [ "$(probe_value ok)" != 8 ]; then
+			bad+=" s$i"
+			echo "# s$i: want $want"
+			probe_dump
+		fi
 	done
 	check "$dp: 20 Services sampled over the range answer from their own endpoints${bad:+ (not:$bad)}" \
 		test -z "$bad"
