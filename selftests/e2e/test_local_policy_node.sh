@@ -5,8 +5,8 @@
 # node address goes to the cluster-wide endpoints ("short-circuit local
 # traffic"), with the node's address as source. A client outside is still
 # dropped without a local endpoint, and served by the local one only.
-# The nftables datapath does not do the node-born half yet (its output
-# hook shares the frontends' one set): those checks are skipped there.
+# BPF: the socket path's node set; nftables: the fe-out-... chains that
+# nat-output reaches through node-services4 and node-nodeports4.
 . "$(dirname "$0")/lib.sh"
 
 # write_manifests NODE: the node of endpoint 10.244.1.1 (10.244.1.2 is on node-b).
@@ -44,8 +44,6 @@ expect_node_source() {
 	check "$1" test "$(probe_sources)" = "10.99.0.1 "
 }
 
-node_skip() { skip "$dp: a client on the node: $1" "not built on nftables yet"; }
-
 e2e_setup || { not_ok "setup"; exit 1; }
 setup_outside || { not_ok "setup of the outside namespace"; exit 1; }
 # Clients on the node route the external addresses into the backend
@@ -63,22 +61,17 @@ for dp in $DATAPATHS; do
 		continue
 	fi
 	for dst in 10.99.2.21:80 10.99.2.11:80 10.99.0.1:30081 10.99.1.1:30081; do
-		[ "$dp" = nftables ] && { node_skip "$dst"; continue; }
 		probe --count 60 "$dst"
 		expect_backends "$dp: no local endpoint: a client on the node reaches $dst through the cluster endpoints" \
 			"10.244.1.1:8080 10.244.1.2:8080 " 60
 		expect_node_source "$dp: no local endpoint: $dst: the backend sees the node's address"
 	done
-	if [ "$dp" = nftables ]; then
-		node_skip "UDP"
-	else
-		probe --udp --count 60 10.99.2.21:53
-		expect_backends "$dp: no local endpoint: UDP from the node to the LB IP reaches the cluster endpoints" \
-			"10.244.1.1:5353 10.244.1.2:5353 " 60
-		probe --udp --count 60 10.99.0.1:30081
-		expect_backends "$dp: no local endpoint: UDP from the node to a NodePort reaches the cluster endpoints" \
-			"10.244.1.1:5353 10.244.1.2:5353 " 60
-	fi
+	probe --udp --count 60 10.99.2.21:53
+	expect_backends "$dp: no local endpoint: UDP from the node to the LB IP reaches the cluster endpoints" \
+		"10.244.1.1:5353 10.244.1.2:5353 " 60
+	probe --udp --count 60 10.99.0.1:30081
+	expect_backends "$dp: no local endpoint: UDP from the node to a NodePort reaches the cluster endpoints" \
+		"10.244.1.1:5353 10.244.1.2:5353 " 60
 	for dst in 10.99.2.21:80 10.99.2.11:80 10.99.1.1:30081; do
 		probe_ext --count 3 --timeout-ms 300 "$dst"
 		expect_dropped "$dp: no local endpoint: a client outside to $dst is dropped" 3
@@ -87,7 +80,6 @@ for dp in $DATAPATHS; do
 	write_manifests "$NODE_NAME" # 10.244.1.1 is local now
 	sleep 1
 	for dst in 10.99.2.21:80 10.99.2.11:80 10.99.0.1:30081; do
-		[ "$dp" = nftables ] && { node_skip "$dst with a local endpoint"; continue; }
 		probe --count 60 "$dst"
 		expect_backends "$dp: a local endpoint: a client on the node to $dst uses every endpoint, as kube-proxy" \
 			"10.244.1.1:8080 10.244.1.2:8080 " 60

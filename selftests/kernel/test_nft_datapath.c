@@ -1038,7 +1038,7 @@ static int child_affinity(void)
 	/* Twenty connections, one backend. */
 	first = same_backend(lfd, 2, 20);
 	CHECK(first >= 0);
-	nft_ep_set_name(&a.key, &a.backends[first], set, sizeof(set));
+	nft_ep_set_name(&a.key, NFT_SIDE_MAIN, &a.backends[first], set, sizeof(set));
 	CHECK(dump_kernel(NFT_MSG_GETSETELEM, set, &d) >= 0 && d.n == 1);
 	dump_free(&d);
 
@@ -1070,7 +1070,7 @@ static int child_affinity(void)
 		sleep(2); /* forget the unreachable pick */
 	}
 	CHECK(first >= 0);
-	nft_ep_set_name(&a_short.key, &a_short.backends[first], set, sizeof(set));
+	nft_ep_set_name(&a_short.key, NFT_SIDE_MAIN, &a_short.backends[first], set, sizeof(set));
 	CHECK(dump_kernel(NFT_MSG_GETSETELEM, set, &d) >= 0 && d.n == 1);
 	dump_free(&d);
 	sleep(2);

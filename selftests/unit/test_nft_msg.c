@@ -165,9 +165,9 @@ static void check_dnat_messages(const struct frontend *fe, bool v6)
 	assert_true(nft_fe_backend_shard(&fe->key) < NFT_BACKEND_SHARDS);
 	assert_int_equal(strncmp(map, v6 ? "backends6-" : "backends4-", 10), 0);
 	nft_batch_init(&b, 100);
-	nft_msg_fe_backends(&b, NFT_MSG_NEWSETELEM, fe, base);
-	nft_msg_fe_dnat_rule(&b, fe, base);
-	nft_msg_fe_backends(&b, NFT_MSG_DELSETELEM, fe, base);
+	nft_msg_fe_backends(&b, NFT_MSG_NEWSETELEM, fe, NFT_SIDE_MAIN, base);
+	nft_msg_fe_dnat_rule(&b, fe, NFT_SIDE_MAIN, base);
+	nft_msg_fe_backends(&b, NFT_MSG_DELSETELEM, fe, NFT_SIDE_MAIN, base);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	/* BEGIN, NEWSETELEM, NEWRULE, DELSETELEM, END */
@@ -412,8 +412,8 @@ static void test_batch_splits_large_sets(void **state)
 	}
 	fe_init(&big, "fd00:96::1", IPPROTO_TCP, 80, FE_SERVE, 1000, "fd00:1::", 8080);
 	nft_batch_flush_elems(&b);
-	nft_msg_fe_backends(&b, NFT_MSG_NEWSETELEM, &big, 0);
-	nft_msg_fe_dnat_rule(&b, &big, 0);
+	nft_msg_fe_backends(&b, NFT_MSG_NEWSETELEM, &big, NFT_SIDE_MAIN, 0);
+	nft_msg_fe_dnat_rule(&b, &big, NFT_SIDE_MAIN, 0);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	for (size_t i = 0; i < ml->n; i++) {
@@ -467,13 +467,13 @@ static void test_service_and_endpoint_names(void **state)
 	assert_int_equal(nft_svc_parse_name("rate.a.b.c", svc, sizeof(svc)), -1);
 
 	fe_init(&fe, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 1, "10.1", 8080);
-	nft_ep_chain_name(&fe.key, &fe.backends[0], name, sizeof(name));
+	nft_ep_chain_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[0], name, sizeof(name));
 	assert_string_equal(name, "ep-10.96.0.10-tcp-80-10.1.0.1-8080");
-	nft_ep_set_name(&fe.key, &fe.backends[0], name, sizeof(name));
+	nft_ep_set_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[0], name, sizeof(name));
 	assert_string_equal(name, "aff-10.96.0.10-tcp-80-10.1.0.1-8080");
 	frontend_clear(&fe);
 	fe_init(&fe, "fd00:96::10", IPPROTO_UDP, 53, FE_SERVE, 1, "fd00:1::", 53);
-	nft_ep_chain_name(&fe.key, &fe.backends[0], name, sizeof(name));
+	nft_ep_chain_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[0], name, sizeof(name));
 	assert_string_equal(name, "ep-fd00_96__10-udp-53-fd00_1__1-53");
 	frontend_clear(&fe);
 }
@@ -686,7 +686,7 @@ static void test_longest_names_fit(void **state)
 
 	nft_fe_chain_name(&fe.key, name, sizeof(name));
 	assert_string_equal(name, "fe-ffff_ffff_ffff_ffff_ffff_ffff_ffff_fffe-sctp-65535");
-	nft_ep_set_name(&fe.key, &fe.backends[0], name, sizeof(name));
+	nft_ep_set_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[0], name, sizeof(name));
 	assert_string_equal(name, "aff-ffff_ffff_ffff_ffff_ffff_ffff_ffff_fffe-sctp-65535-"
 				  "fffe_ffff_ffff_ffff_ffff_ffff_ffff_fffe-65535");
 	assert_true(strlen(name) <= NFT_EP_NAME_LEN);
@@ -700,9 +700,9 @@ static void test_longest_names_fit(void **state)
 	/* Everything the apply writes for it, in one batch that builds without error. */
 	nft_batch_init(&b, 1);
 	nft_msg_svc_add(&b, fe.service, &fe.rate, 0, 0, 0, 0);
-	nft_msg_ep_add(&b, &fe, &fe.backends[0]);
-	nft_msg_fe_chain_add(&b, &fe.key);
-	nft_msg_fe_rules(&b, &fe, 0);
+	nft_msg_ep_add(&b, &fe, NFT_SIDE_MAIN, &fe.backends[0]);
+	nft_msg_fe_chain_add(&b, &fe.key, NFT_SIDE_MAIN);
+	nft_msg_fe_rules(&b, &fe, NFT_SIDE_MAIN, 0);
 	nft_msg_fw_add(&b, &fe);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
@@ -933,7 +933,7 @@ static void test_affinity_messages(void **state)
 	fe.rate = (struct rate_limit){ .count = 50, .period = 1, .burst = 10 };
 	assert_true(nft_fe_has_affinity(&fe) && nft_fe_has_rate(&fe));
 	nft_batch_init(&b, 1);
-	nft_msg_fe_rules(&b, &fe, 0);
+	nft_msg_fe_rules(&b, &fe, NFT_SIDE_MAIN, 0);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	/* BEGIN, limit jump, 2 affinity rules, vmap, its elements, pick rule, END */
@@ -956,8 +956,8 @@ static void test_affinity_messages(void **state)
 	for (int i = 0; i < 2; i++) {
 		char set[NFT_EP_NAME_MAX], chain[NFT_EP_NAME_MAX];
 
-		nft_ep_set_name(&fe.key, &fe.backends[i], set, sizeof(set));
-		nft_ep_chain_name(&fe.key, &fe.backends[i], chain, sizeof(chain));
+		nft_ep_set_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[i], set, sizeof(set));
+		nft_ep_chain_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[i], chain, sizeof(chain));
 		r = parse_rule(ml->msgs[2 + i]);
 		x = rule_expr(r, 2);
 		assert_expr_name(x, "payload");
@@ -981,7 +981,7 @@ static void test_affinity_messages(void **state)
 	for (e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it), m++) {
 		char chain[NFT_EP_NAME_MAX];
 
-		nft_ep_chain_name(&fe.key, &fe.backends[m], chain, sizeof(chain));
+		nft_ep_chain_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[m], chain, sizeof(chain));
 		assert_int_equal(*(const uint32_t *)nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len),
 				 m);
 		assert_int_equal((int32_t)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT),
@@ -1001,7 +1001,7 @@ static void test_affinity_messages(void **state)
 
 	/* One endpoint: set (timeout, dynamic), chain, update rule, DNAT rule. */
 	nft_batch_init(&b, 1);
-	nft_msg_ep_add(&b, &fe, &fe.backends[1]);
+	nft_msg_ep_add(&b, &fe, NFT_SIDE_MAIN, &fe.backends[1]);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	assert_int_equal(ml->n, 6);
@@ -1037,7 +1037,7 @@ static void test_affinity_messages(void **state)
 
 	/* Deleting: chain first (its rule holds the set), then the set. */
 	nft_batch_init(&b, 1);
-	nft_msg_ep_del(&b, &fe, &fe.backends[1]);
+	nft_msg_ep_del(&b, &fe, NFT_SIDE_MAIN, &fe.backends[1]);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	assert_int_equal(ml->n, 4);
@@ -1049,7 +1049,7 @@ static void test_affinity_messages(void **state)
 	fe.affinity_timeout = 0;
 	fe.rate.count = 0;
 	nft_batch_init(&b, 1);
-	nft_msg_fe_rules(&b, &fe, 0);
+	nft_msg_fe_rules(&b, &fe, NFT_SIDE_MAIN, 0);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	assert_int_equal(ml->n, 3);
@@ -1073,7 +1073,7 @@ static void test_node_port_names(void **state)
 	nft_fe_key_text(&key, name, sizeof(name));
 	assert_string_equal(name, "nodePort tcp/30080 (IPv4)");
 	ip_addr_parse("10.1.0.1", &be.addr);
-	nft_ep_chain_name(&key, &be, name, sizeof(name));
+	nft_ep_chain_name(&key, NFT_SIDE_MAIN, &be, name, sizeof(name));
 	assert_string_equal(name, "ep-nodeport4-tcp-30080-10.1.0.1-8080");
 	key.addr.family = AF_INET6;
 	key.proto = IPPROTO_UDP;
@@ -1217,7 +1217,7 @@ static void test_masquerade_mark_rule(void **state)
 		assert_true(nft_fe_masquerades(&fe) == cases[c].marks);
 		nft_fe_chain_name(&fe.key, chain, sizeof(chain));
 		nft_batch_init(&b, 1);
-		nft_msg_fe_rules(&b, &fe, 0);
+		nft_msg_fe_rules(&b, &fe, NFT_SIDE_MAIN, 0);
 		assert_int_equal(nft_batch_finish(&b), 0);
 		collect_msgs(&b, ml);
 		/* BEGIN, limit jump, [mark], dnat (its backends are written apart), END */
@@ -1308,7 +1308,7 @@ static void test_skeleton_external_chains(void **state)
 	}
 	assert_true(saw_post && saw_fw && saw_fw_out);
 	assert_int_equal(n_backend_maps, 2 * NFT_BACKEND_SHARDS);
-	assert_int_equal(n_nodeport_sets, 4);
+	assert_int_equal(n_nodeport_sets, 6); /* and node-nodeports4/6 */
 
 	/* nat-prerouting: services4, nodeports4, services6, nodeports6 */
 	i = find_rule(ml, "nat-prerouting", 0);
