@@ -13,9 +13,9 @@
 #include "core/state.h"
 
 /* A frontend owning its backends: backends a.b.c.1.. / prefix::1.. on port be_port. */
-static void fe_init(struct frontend *fe, const char *addr, uint8_t proto, uint16_t port,
-		    enum frontend_action action, size_t n_backends, const char *be_prefix,
-		    uint16_t be_port)
+static inline void fe_init(struct frontend *fe, const char *addr, uint8_t proto, uint16_t port,
+			   enum frontend_action action, size_t n_backends, const char *be_prefix,
+			   uint16_t be_port)
 {
 	memset(fe, 0, sizeof(*fe));
 	assert_true(ip_addr_parse(addr, &fe->key.addr));
@@ -38,7 +38,7 @@ static void fe_init(struct frontend *fe, const char *addr, uint8_t proto, uint16
 	}
 }
 
-static void fe_marker(struct frontend *fe, const char *addr)
+static inline void fe_marker(struct frontend *fe, const char *addr)
 {
 	memset(fe, 0, sizeof(*fe));
 	assert_true(ip_addr_parse(addr, &fe->key.addr));
@@ -50,8 +50,8 @@ static void fe_marker(struct frontend *fe, const char *addr)
  * client's address kept, and a node set (traffic born on the node) of n
  * backends prefix.1.. on be_port; n 0: no endpoint anywhere.
  */
-static void fe_node_set(struct frontend *fe, enum frontend_kind kind, size_t n,
-			const char *be_prefix, uint16_t be_port)
+static inline void fe_node_set(struct frontend *fe, enum frontend_kind kind, size_t n,
+			       const char *be_prefix, uint16_t be_port)
 {
 	struct frontend tmp;
 
@@ -64,7 +64,7 @@ static void fe_node_set(struct frontend *fe, enum frontend_kind kind, size_t n,
 	fe->n_node_backends = n;
 }
 
-static void fe_ranges(struct frontend *fe, const char *const *cidrs, size_t n)
+static inline void fe_ranges(struct frontend *fe, const char *const *cidrs, size_t n)
 {
 	fe->source_ranges = calloc(n, sizeof(*fe->source_ranges));
 	fe->n_source_ranges = n;
