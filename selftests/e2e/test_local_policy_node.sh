@@ -9,8 +9,14 @@
 # nat-output reaches through node-services4 and node-nodeports4.
 . "$(dirname "$0")/lib.sh"
 
-# write_manifests NODE: the node of endpoint 10.244.1.1 (10.244.1.2 is on node-b).
+# write_manifests NODE [POLICY [ENDPOINTS]]: the node of endpoint 10.244.1.1
+# (10.244.1.2 is on node-b), externalTrafficPolicy (default Local); ENDPOINTS
+# "none" writes the slice without endpoints.
 write_manifests() {
+	local policy=${2:-Local} endpoints="
+- {addresses: [10.244.1.1], nodeName: $1}
+- {addresses: [10.244.1.2], nodeName: node-b}"
+	[ "${3:-}" = none ] && endpoints=" []"
 	cat >"$MANIFESTS/local.yaml.tmp" <<EOT
 apiVersion: v1
 kind: Service
@@ -18,7 +24,7 @@ metadata: {name: local, namespace: default}
 spec:
   type: LoadBalancer
   clusterIP: 10.96.1.1
-  externalTrafficPolicy: Local
+  externalTrafficPolicy: $policy
   externalIPs: [10.99.2.11]
   healthCheckNodePort: 32081
   ports:
@@ -32,9 +38,7 @@ kind: EndpointSlice
 metadata: {name: local-v4, namespace: default, labels: {kubernetes.io/service-name: local}}
 addressType: IPv4
 ports: [{name: http, port: 8080}, {name: dns, port: 5353, protocol: UDP}]
-endpoints:
-- {addresses: [10.244.1.1], nodeName: $1}
-- {addresses: [10.244.1.2], nodeName: node-b}
+endpoints:$endpoints
 EOT
 	mv "$MANIFESTS/local.yaml.tmp" "$MANIFESTS/local.yaml"
 }
@@ -91,6 +95,49 @@ for dp in $DATAPATHS; do
 		check "$dp: a local endpoint: $dst: the backend sees the outside client's address" \
 			test "$(probe_sources)" = "10.99.1.2 "
 	done
+
+	# A restarted agent adopts what it finds (full sync) and serves the same.
+	stop_agent
+	write_manifests node-c
+	if ! start_agent "$dp" --devices="x$ID"; then
+		not_ok "$dp: agent restarts"
+		continue
+	fi
+	for dst in 10.99.2.21:80 10.99.0.1:30081; do
+		probe --count 40 "$dst"
+		expect_backends "$dp: after a restart: a client on the node to $dst uses every endpoint" \
+			"10.244.1.1:8080 10.244.1.2:8080 " 40
+	done
+	probe_ext --count 3 --timeout-ms 300 10.99.2.21:80
+	expect_dropped "$dp: after a restart: a client outside is still dropped" 3
+
+	# Policy Cluster and back: one chain for everyone, then the two again.
+	write_manifests node-c Cluster
+	sleep 1
+	probe_ext --count 20 10.99.2.21:80
+	expect_backends "$dp: policy Cluster: a client outside uses every endpoint" \
+		"10.244.1.1:8080 10.244.1.2:8080 " 20
+	probe --count 20 10.99.2.21:80
+	expect_backends "$dp: policy Cluster: a client on the node uses every endpoint" \
+		"10.244.1.1:8080 10.244.1.2:8080 " 20
+	write_manifests node-c Local
+	sleep 1
+	probe --count 40 10.99.1.1:30081
+	expect_backends "$dp: Local again: a client on the node to 10.99.1.1:30081 uses every endpoint" \
+		"10.244.1.1:8080 10.244.1.2:8080 " 40
+	expect_node_source "$dp: Local again: the backend sees the node's address"
+	probe_ext --count 3 --timeout-ms 300 10.99.1.1:30081
+	expect_dropped "$dp: Local again: a client outside to 10.99.1.1:30081 is dropped" 3
+
+	# No endpoint anywhere: refused from the node and from outside alike.
+	write_manifests node-c Local none
+	sleep 1
+	for dst in 10.99.2.21:80 10.99.0.1:30081; do
+		probe --count 3 --timeout-ms 300 "$dst"
+		expect_refused "$dp: no endpoint anywhere: a client on the node to $dst is refused" 3
+	done
+	probe_ext --count 3 --timeout-ms 300 10.99.2.21:80
+	expect_refused "$dp: no endpoint anywhere: a client outside is refused" 3
 	stop_agent
 done
 exit 0
