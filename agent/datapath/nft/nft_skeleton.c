@@ -137,7 +137,7 @@ static void base_chain_add(struct nft_batch *b, const struct base_chain *bc)
 /* ---- rules ---- */
 
 /*
- * nat-*: ip daddr . meta l4proto . th dport vmap @services4 (and the v6
+ * nat-prerouting: ip daddr . meta l4proto . th dport vmap @services4 (and the v6
  * twin), then for the node's own addresses that NodePorts answer on
  * fib daddr type local ip daddr @nodeport-addrs4 ip daddr != 127.0.0.0/8
  * meta l4proto . th dport vmap @nodeports4:
