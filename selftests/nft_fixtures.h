@@ -13,9 +13,9 @@
 #include "core/state.h"
 
 /* A frontend owning its backends: backends a.b.c.1.. / prefix::1.. on port be_port. */
-static void fe_init(struct frontend *fe, const char *addr, uint8_t proto, uint16_t port,
-		    enum frontend_action action, size_t n_backends, const char *be_prefix,
-		    uint16_t be_port)
+static inline void fe_init(struct frontend *fe, const char *addr, uint8_t proto, uint16_t port,
+			   enum frontend_action action, size_t n_backends, const char *be_prefix,
+			   uint16_t be_port)
 {
 	memset(fe, 0, sizeof(*fe));
 	assert_true(ip_addr_parse(addr, &fe->key.addr));
@@ -38,14 +38,33 @@ static void fe_init(struct frontend *fe, const char *addr, uint8_t proto, uint16
 	}
 }
 
-static void fe_marker(struct frontend *fe, const char *addr)
+static inline void fe_marker(struct frontend *fe, const char *addr)
 {
 	memset(fe, 0, sizeof(*fe));
 	assert_true(ip_addr_parse(addr, &fe->key.addr));
 	fe->action = FE_REFUSE;
 }
 
-static void fe_ranges(struct frontend *fe, const char *const *cidrs, size_t n)
+/*
+ * externalTrafficPolicy Local on an external frontend from fe_init: the
+ * client's address kept, and a node set (traffic born on the node) of n
+ * backends prefix.1.. on be_port; n 0: no endpoint anywhere.
+ */
+static inline void fe_node_set(struct frontend *fe, enum frontend_kind kind, size_t n,
+			       const char *be_prefix, uint16_t be_port)
+{
+	struct frontend tmp;
+
+	fe_init(&tmp, "10.0.0.1", IPPROTO_TCP, 1, FE_SERVE, n, be_prefix, be_port);
+	fe->kind = kind;
+	fe->preserve_source = true;
+	fe->has_node_set = true;
+	fe->node_action = n ? FE_SERVE : FE_REFUSE;
+	fe->node_backends = tmp.backends;
+	fe->n_node_backends = n;
+}
+
+static inline void fe_ranges(struct frontend *fe, const char *const *cidrs, size_t n)
 {
 	fe->source_ranges = calloc(n, sizeof(*fe->source_ranges));
 	fe->n_source_ranges = n;

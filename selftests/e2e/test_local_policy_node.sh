@@ -5,12 +5,18 @@
 # node address goes to the cluster-wide endpoints ("short-circuit local
 # traffic"), with the node's address as source. A client outside is still
 # dropped without a local endpoint, and served by the local one only.
-# The nftables datapath does not do the node-born half yet (its output
-# hook shares the frontends' one set): those checks are skipped there.
+# BPF: the socket path's node set; nftables: the fe-out-... chains that
+# nat-output reaches through node-services4 and node-nodeports4.
 . "$(dirname "$0")/lib.sh"
 
-# write_manifests NODE: the node of endpoint 10.244.1.1 (10.244.1.2 is on node-b).
+# write_manifests NODE [POLICY [ENDPOINTS]]: the node of endpoint 10.244.1.1
+# (10.244.1.2 is on node-b), externalTrafficPolicy (default Local); ENDPOINTS
+# "none" writes the slice without endpoints.
 write_manifests() {
+	local policy=${2:-Local} endpoints="
+- {addresses: [10.244.1.1], nodeName: $1}
+- {addresses: [10.244.1.2], nodeName: node-b}"
+	[ "${3:-}" = none ] && endpoints=" []"
 	cat >"$MANIFESTS/local.yaml.tmp" <<EOT
 apiVersion: v1
 kind: Service
@@ -18,7 +24,7 @@ metadata: {name: local, namespace: default}
 spec:
   type: LoadBalancer
   clusterIP: 10.96.1.1
-  externalTrafficPolicy: Local
+  externalTrafficPolicy: $policy
   externalIPs: [10.99.2.11]
   healthCheckNodePort: 32081
   ports:
@@ -32,9 +38,7 @@ kind: EndpointSlice
 metadata: {name: local-v4, namespace: default, labels: {kubernetes.io/service-name: local}}
 addressType: IPv4
 ports: [{name: http, port: 8080}, {name: dns, port: 5353, protocol: UDP}]
-endpoints:
-- {addresses: [10.244.1.1], nodeName: $1}
-- {addresses: [10.244.1.2], nodeName: node-b}
+endpoints:$endpoints
 EOT
 	mv "$MANIFESTS/local.yaml.tmp" "$MANIFESTS/local.yaml"
 }
@@ -43,8 +47,6 @@ EOT
 expect_node_source() {
 	check "$1" test "$(probe_sources)" = "10.99.0.1 "
 }
-
-node_skip() { skip "$dp: a client on the node: $1" "not built on nftables yet"; }
 
 e2e_setup || { not_ok "setup"; exit 1; }
 setup_outside || { not_ok "setup of the outside namespace"; exit 1; }
@@ -63,22 +65,17 @@ for dp in $DATAPATHS; do
 		continue
 	fi
 	for dst in 10.99.2.21:80 10.99.2.11:80 10.99.0.1:30081 10.99.1.1:30081; do
-		[ "$dp" = nftables ] && { node_skip "$dst"; continue; }
 		probe --count 60 "$dst"
 		expect_backends "$dp: no local endpoint: a client on the node reaches $dst through the cluster endpoints" \
 			"10.244.1.1:8080 10.244.1.2:8080 " 60
 		expect_node_source "$dp: no local endpoint: $dst: the backend sees the node's address"
 	done
-	if [ "$dp" = nftables ]; then
-		node_skip "UDP"
-	else
-		probe --udp --count 60 10.99.2.21:53
-		expect_backends "$dp: no local endpoint: UDP from the node to the LB IP reaches the cluster endpoints" \
-			"10.244.1.1:5353 10.244.1.2:5353 " 60
-		probe --udp --count 60 10.99.0.1:30081
-		expect_backends "$dp: no local endpoint: UDP from the node to a NodePort reaches the cluster endpoints" \
-			"10.244.1.1:5353 10.244.1.2:5353 " 60
-	fi
+	probe --udp --count 60 10.99.2.21:53
+	expect_backends "$dp: no local endpoint: UDP from the node to the LB IP reaches the cluster endpoints" \
+		"10.244.1.1:5353 10.244.1.2:5353 " 60
+	probe --udp --count 60 10.99.0.1:30081
+	expect_backends "$dp: no local endpoint: UDP from the node to a NodePort reaches the cluster endpoints" \
+		"10.244.1.1:5353 10.244.1.2:5353 " 60
 	for dst in 10.99.2.21:80 10.99.2.11:80 10.99.1.1:30081; do
 		probe_ext --count 3 --timeout-ms 300 "$dst"
 		expect_dropped "$dp: no local endpoint: a client outside to $dst is dropped" 3
@@ -87,7 +84,6 @@ for dp in $DATAPATHS; do
 	write_manifests "$NODE_NAME" # 10.244.1.1 is local now
 	sleep 1
 	for dst in 10.99.2.21:80 10.99.2.11:80 10.99.0.1:30081; do
-		[ "$dp" = nftables ] && { node_skip "$dst with a local endpoint"; continue; }
 		probe --count 60 "$dst"
 		expect_backends "$dp: a local endpoint: a client on the node to $dst uses every endpoint, as kube-proxy" \
 			"10.244.1.1:8080 10.244.1.2:8080 " 60
@@ -99,6 +95,49 @@ for dp in $DATAPATHS; do
 		check "$dp: a local endpoint: $dst: the backend sees the outside client's address" \
 			test "$(probe_sources)" = "10.99.1.2 "
 	done
+
+	# A restarted agent adopts what it finds (full sync) and serves the same.
+	stop_agent
+	write_manifests node-c
+	if ! start_agent "$dp" --devices="x$ID"; then
+		not_ok "$dp: agent restarts"
+		continue
+	fi
+	for dst in 10.99.2.21:80 10.99.0.1:30081; do
+		probe --count 40 "$dst"
+		expect_backends "$dp: after a restart: a client on the node to $dst uses every endpoint" \
+			"10.244.1.1:8080 10.244.1.2:8080 " 40
+	done
+	probe_ext --count 3 --timeout-ms 300 10.99.2.21:80
+	expect_dropped "$dp: after a restart: a client outside is still dropped" 3
+
+	# Policy Cluster and back: one chain for everyone, then the two again.
+	write_manifests node-c Cluster
+	sleep 1
+	probe_ext --count 20 10.99.2.21:80
+	expect_backends "$dp: policy Cluster: a client outside uses every endpoint" \
+		"10.244.1.1:8080 10.244.1.2:8080 " 20
+	probe --count 20 10.99.2.21:80
+	expect_backends "$dp: policy Cluster: a client on the node uses every endpoint" \
+		"10.244.1.1:8080 10.244.1.2:8080 " 20
+	write_manifests node-c Local
+	sleep 1
+	probe --count 40 10.99.1.1:30081
+	expect_backends "$dp: Local again: a client on the node to 10.99.1.1:30081 uses every endpoint" \
+		"10.244.1.1:8080 10.244.1.2:8080 " 40
+	expect_node_source "$dp: Local again: the backend sees the node's address"
+	probe_ext --count 3 --timeout-ms 300 10.99.1.1:30081
+	expect_dropped "$dp: Local again: a client outside to 10.99.1.1:30081 is dropped" 3
+
+	# No endpoint anywhere: refused from the node and from outside alike.
+	write_manifests node-c Local none
+	sleep 1
+	for dst in 10.99.2.21:80 10.99.0.1:30081; do
+		probe --count 3 --timeout-ms 300 "$dst"
+		expect_refused "$dp: no endpoint anywhere: a client on the node to $dst is refused" 3
+	done
+	probe_ext --count 3 --timeout-ms 300 10.99.2.21:80
+	expect_refused "$dp: no endpoint anywhere: a client outside is refused" 3
 	stop_agent
 done
 exit 0

@@ -1038,7 +1038,7 @@ static int child_affinity(void)
 	/* Twenty connections, one backend. */
 	first = same_backend(lfd, 2, 20);
 	CHECK(first >= 0);
-	nft_ep_set_name(&a.key, &a.backends[first], set, sizeof(set));
+	nft_ep_set_name(&a.key, NFT_SIDE_MAIN, &a.backends[first], set, sizeof(set));
 	CHECK(dump_kernel(NFT_MSG_GETSETELEM, set, &d) >= 0 && d.n == 1);
 	dump_free(&d);
 
@@ -1070,7 +1070,7 @@ static int child_affinity(void)
 		sleep(2); /* forget the unreachable pick */
 	}
 	CHECK(first >= 0);
-	nft_ep_set_name(&a_short.key, &a_short.backends[first], set, sizeof(set));
+	nft_ep_set_name(&a_short.key, NFT_SIDE_MAIN, &a_short.backends[first], set, sizeof(set));
 	CHECK(dump_kernel(NFT_MSG_GETSETELEM, set, &d) >= 0 && d.n == 1);
 	dump_free(&d);
 	sleep(2);
@@ -1588,6 +1588,210 @@ static void test_kernel_external_traffic(void **state)
 	run_in_netns(child_external);
 }
 
+/* ---- externalTrafficPolicy Local: the node chains (fe-out-...) ---- */
+
+/* The handle of chain name in d, 0 if absent. */
+static unsigned long long chain_handle(const struct dump *d, const char *name)
+{
+	char prefix[128];
+	size_t len = (size_t)snprintf(prefix, sizeof(prefix), "chain %s handle ", name);
+
+	for (size_t i = 0; i < d->n; i++)
+		if (!strncmp(d->lines[i], prefix, len))
+			return strtoull(d->lines[i] + len, NULL, 10);
+	return 0;
+}
+
+/* Applies changes (old[i] -> new[i], either NULL) in one incremental batch. */
+static int apply_changes(struct datapath *dp, const struct frontend **old,
+			 const struct frontend **new, size_t n)
+{
+	struct frontend_change ch[4];
+	struct state_diff diff = { .changes = ch, .n_changes = n };
+
+	for (size_t i = 0; i < n; i++)
+		ch[i] = (struct frontend_change){ old[i], new[i] };
+	return nft_datapath_ops.apply(dp, &diff);
+}
+
+/* Elements of every node map, and of all the backend maps together. */
+struct node_counts {
+	size_t services4, services6, nodeports4, backends, out_chains, ep_out_chains;
+};
+
+static int node_counts(struct node_counts *c, struct dump *d)
+{
+	static const char *const maps[] = { "node-services4", "node-services6", "node-nodeports4" };
+	size_t *n[] = { &c->services4, &c->services6, &c->nodeports4 };
+
+	memset(c, 0, sizeof(*c));
+	if (dump_all(d))
+		return -1;
+	for (size_t i = 0; i < 3; i++) {
+		struct dump e = { 0 };
+
+		if (dump_kernel(NFT_MSG_GETSETELEM, maps[i], &e) < 0)
+			return -1;
+		*n[i] = e.n;
+		dump_free(&e);
+	}
+	/* Element lines only: rules name the maps too. */
+	for (size_t i = 0; i < d->n; i++)
+		c->backends += !strncmp(d->lines[i], "backends", 8);
+	c->out_chains = dump_count(d, "chain fe-out-");
+	c->ep_out_chains = dump_count(d, "chain ep-out-");
+	return 0;
+}
+
+/*
+ * Every transition of a frontend's node chain, each one batch the kernel
+ * takes: added with the frontend (full sync), its node set changed (the
+ * chain rewritten in place, its range replaced), the outside side changed
+ * alone, the policy switched to Cluster and back (chain and element removed
+ * and added), no endpoint anywhere, adoption by a new agent, removal.
+ */
+static int child_node_chains(void)
+{
+	static const char *const lb = "fe-out-10.99.2.21-tcp-80";
+	struct frontend a[6], np[2], v6;
+	const struct frontend *old[3], *new[3];
+	struct frontend_change ch[3];
+	struct state_diff diff;
+	struct node_counts c;
+	struct dump d = { 0 };
+	struct datapath *dp;
+	unsigned long long h;
+	char why[256];
+
+	/* a[0]: LB IP, no local endpoint (dropped from outside), two cluster-wide. */
+	fe_init(&a[0], "10.99.2.21", IPPROTO_TCP, 80, FE_DROP, 0, "10.1", 0);
+	fe_node_set(&a[0], FE_LB_INGRESS, 2, "10.244", 8080);
+	/* a[1]: a third endpoint elsewhere. */
+	fe_init(&a[1], "10.99.2.21", IPPROTO_TCP, 80, FE_DROP, 0, "10.1", 0);
+	fe_node_set(&a[1], FE_LB_INGRESS, 3, "10.244", 8080);
+	/* a[2]: one of them is local now: served from outside too. */
+	fe_init(&a[2], "10.99.2.21", IPPROTO_TCP, 80, FE_SERVE, 1, "10.244", 8080);
+	fe_node_set(&a[2], FE_LB_INGRESS, 3, "10.244", 8080);
+	/* a[3]: externalTrafficPolicy Cluster: one chain, masqueraded, no node set. */
+	fe_init(&a[3], "10.99.2.21", IPPROTO_TCP, 80, FE_SERVE, 3, "10.244", 8080);
+	a[3].kind = FE_LB_INGRESS;
+	/* a[4]: Local again. */
+	fe_init(&a[4], "10.99.2.21", IPPROTO_TCP, 80, FE_SERVE, 1, "10.244", 8080);
+	fe_node_set(&a[4], FE_LB_INGRESS, 3, "10.244", 8080);
+	/* a[5]: no endpoint anywhere: refused, no node chain. */
+	fe_init(&a[5], "10.99.2.21", IPPROTO_TCP, 80, FE_REFUSE, 0, "10.1", 0);
+	fe_node_set(&a[5], FE_LB_INGRESS, 0, "10.244", 8080);
+	/* A NodePort served locally, and its node set. */
+	fe_init(&np[0], "0.0.0.0", IPPROTO_UDP, 30081, FE_SERVE, 1, "10.244", 5353);
+	fe_node_set(&np[0], FE_NODE_PORT, 2, "10.244", 5353);
+	fe_init(&np[1], "0.0.0.0", IPPROTO_UDP, 30081, FE_REFUSE, 0, "10.1", 0);
+	fe_node_set(&np[1], FE_NODE_PORT, 0, "10.244", 5353);
+	/* IPv6 with affinity: endpoint chains on both sides. */
+	fe_init(&v6, "fd00:99::21", IPPROTO_TCP, 80, FE_SERVE, 1, "fd00:1::", 8080);
+	fe_node_set(&v6, FE_LB_INGRESS, 2, "fd00:1::", 8080);
+	v6.affinity_timeout = 60;
+
+	CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
+	new[0] = &a[0];
+	new[1] = &np[0];
+	new[2] = &v6;
+	for (int i = 0; i < 3; i++)
+		ch[i] = (struct frontend_change){ NULL, new[i] };
+	diff = (struct state_diff){ .full = true, .changes = ch, .n_changes = 3 };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(node_counts(&c, &d) == 0);
+	CHECK(c.services4 == 1 && c.services6 == 1 && c.nodeports4 == 1);
+	CHECK(c.out_chains == 3 && c.ep_out_chains == 2);
+	CHECK(chain_handle(&d, "fe-10.99.2.21-tcp-80") == 0); /* dropped from outside */
+	CHECK(dump_count(&d, "no-endpoints4:") == 1 && dump_count(&d, "nodeports4:") == 1);
+	CHECK(dump_count(&d, "chain ep-fd00_99__21-tcp-80-") == 1);
+	CHECK(c.backends == 2 + 1 + 2); /* affinity holds no range */
+	h = chain_handle(&d, lb);
+	CHECK(h != 0);
+	dump_free(&d);
+
+	/* The node set alone changes: the same chain, a new range, the old one gone. */
+	old[0] = &a[0];
+	new[0] = &a[1];
+	CHECK(apply_changes(dp, old, new, 1) == 0);
+	CHECK(node_counts(&c, &d) == 0);
+	CHECK(chain_handle(&d, lb) == h && c.services4 == 1 && c.backends == 3 + 1 + 2);
+	dump_free(&d);
+
+	/* The outside side alone: the node chain stays as it is. */
+	old[0] = &a[1];
+	new[0] = &a[2];
+	CHECK(apply_changes(dp, old, new, 1) == 0);
+	CHECK(node_counts(&c, &d) == 0);
+	CHECK(chain_handle(&d, lb) == h && chain_handle(&d, "fe-10.99.2.21-tcp-80") != 0);
+	CHECK(dump_count(&d, "no-endpoints4:") == 0 && c.backends == 3 + 1 + 1 + 2);
+	dump_free(&d);
+
+	/* Cluster: the node chain, its element and its range go in the same batch. */
+	old[0] = &a[2];
+	new[0] = &a[3];
+	CHECK(apply_changes(dp, old, new, 1) == 0);
+	CHECK(node_counts(&c, &d) == 0);
+	CHECK(chain_handle(&d, lb) == 0 && c.services4 == 0 && c.out_chains == 2);
+	CHECK(c.backends == 3 + 1 + 2);
+	dump_free(&d);
+
+	/* Local again, and the NodePort loses every endpoint, in one batch. */
+	old[0] = &a[3];
+	new[0] = &a[4];
+	old[1] = &np[0];
+	new[1] = &np[1];
+	CHECK(apply_changes(dp, old, new, 2) == 0);
+	CHECK(node_counts(&c, &d) == 0);
+	CHECK(chain_handle(&d, lb) != 0 && c.services4 == 1 && c.nodeports4 == 0);
+	CHECK(chain_handle(&d, "fe-out-nodeport4-udp-30081") == 0);
+	CHECK(dump_count(&d, "no-endpoint-nodeports4:") == 1 && c.backends == 1 + 3);
+	dump_free(&d);
+	nft_datapath_ops.close(dp);
+
+	/* A new agent adopts the table: the same shape after its full sync. */
+	CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
+	new[0] = &a[4];
+	new[1] = &np[1];
+	new[2] = &v6;
+	for (int i = 0; i < 3; i++)
+		ch[i] = (struct frontend_change){ NULL, new[i] };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(node_counts(&c, &d) == 0);
+	CHECK(c.services4 == 1 && c.services6 == 1 && c.nodeports4 == 0);
+	CHECK(c.out_chains == 2 && c.ep_out_chains == 2 && c.backends == 1 + 3);
+	dump_free(&d);
+
+	/* No endpoint anywhere, then everything removed: nothing of them stays. */
+	old[0] = &a[4];
+	new[0] = &a[5];
+	CHECK(apply_changes(dp, old, new, 1) == 0);
+	CHECK(node_counts(&c, &d) == 0);
+	CHECK(c.services4 == 0 && chain_handle(&d, lb) == 0 && c.backends == 0);
+	dump_free(&d);
+	old[0] = &a[5];
+	old[1] = &np[1];
+	old[2] = &v6;
+	new[0] = new[1] = new[2] = NULL;
+	CHECK(apply_changes(dp, old, new, 3) == 0);
+	CHECK(node_counts(&c, &d) == 0);
+	CHECK(c.services6 == 0 && c.out_chains == 0 && c.ep_out_chains == 0 && c.backends == 0);
+	CHECK(dump_count(&d, "chain fe-") == 0 && dump_count(&d, "chain ep-") == 0);
+	dump_free(&d);
+	nft_datapath_ops.close(dp);
+	for (int i = 0; i < 6; i++)
+		frontend_clear(&a[i]);
+	frontend_clear(&np[0]);
+	frontend_clear(&np[1]);
+	frontend_clear(&v6);
+	return 0;
+}
+
+static void test_kernel_node_chains(void **state)
+{
+	run_in_netns(child_node_chains);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1601,6 +1805,7 @@ int main(void)
 		cmocka_unit_test(test_kernel_affinity),
 		cmocka_unit_test(test_kernel_long_names),
 		cmocka_unit_test(test_kernel_external_traffic),
+		cmocka_unit_test(test_kernel_node_chains),
 	};
 
 	log_set_level(getenv("SLUICE_DEBUG") ? LOG_DEBUG : LOG_WARN);

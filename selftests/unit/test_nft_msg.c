@@ -165,9 +165,9 @@ static void check_dnat_messages(const struct frontend *fe, bool v6)
 	assert_true(nft_fe_backend_shard(&fe->key) < NFT_BACKEND_SHARDS);
 	assert_int_equal(strncmp(map, v6 ? "backends6-" : "backends4-", 10), 0);
 	nft_batch_init(&b, 100);
-	nft_msg_fe_backends(&b, NFT_MSG_NEWSETELEM, fe, base);
-	nft_msg_fe_dnat_rule(&b, fe, base);
-	nft_msg_fe_backends(&b, NFT_MSG_DELSETELEM, fe, base);
+	nft_msg_fe_backends(&b, NFT_MSG_NEWSETELEM, fe, NFT_SIDE_MAIN, base);
+	nft_msg_fe_dnat_rule(&b, fe, NFT_SIDE_MAIN, base);
+	nft_msg_fe_backends(&b, NFT_MSG_DELSETELEM, fe, NFT_SIDE_MAIN, base);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	/* BEGIN, NEWSETELEM, NEWRULE, DELSETELEM, END */
@@ -412,8 +412,8 @@ static void test_batch_splits_large_sets(void **state)
 	}
 	fe_init(&big, "fd00:96::1", IPPROTO_TCP, 80, FE_SERVE, 1000, "fd00:1::", 8080);
 	nft_batch_flush_elems(&b);
-	nft_msg_fe_backends(&b, NFT_MSG_NEWSETELEM, &big, 0);
-	nft_msg_fe_dnat_rule(&b, &big, 0);
+	nft_msg_fe_backends(&b, NFT_MSG_NEWSETELEM, &big, NFT_SIDE_MAIN, 0);
+	nft_msg_fe_dnat_rule(&b, &big, NFT_SIDE_MAIN, 0);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	for (size_t i = 0; i < ml->n; i++) {
@@ -467,13 +467,13 @@ static void test_service_and_endpoint_names(void **state)
 	assert_int_equal(nft_svc_parse_name("rate.a.b.c", svc, sizeof(svc)), -1);
 
 	fe_init(&fe, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 1, "10.1", 8080);
-	nft_ep_chain_name(&fe.key, &fe.backends[0], name, sizeof(name));
+	nft_ep_chain_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[0], name, sizeof(name));
 	assert_string_equal(name, "ep-10.96.0.10-tcp-80-10.1.0.1-8080");
-	nft_ep_set_name(&fe.key, &fe.backends[0], name, sizeof(name));
+	nft_ep_set_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[0], name, sizeof(name));
 	assert_string_equal(name, "aff-10.96.0.10-tcp-80-10.1.0.1-8080");
 	frontend_clear(&fe);
 	fe_init(&fe, "fd00:96::10", IPPROTO_UDP, 53, FE_SERVE, 1, "fd00:1::", 53);
-	nft_ep_chain_name(&fe.key, &fe.backends[0], name, sizeof(name));
+	nft_ep_chain_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[0], name, sizeof(name));
 	assert_string_equal(name, "ep-fd00_96__10-udp-53-fd00_1__1-53");
 	frontend_clear(&fe);
 }
@@ -686,7 +686,7 @@ static void test_longest_names_fit(void **state)
 
 	nft_fe_chain_name(&fe.key, name, sizeof(name));
 	assert_string_equal(name, "fe-ffff_ffff_ffff_ffff_ffff_ffff_ffff_fffe-sctp-65535");
-	nft_ep_set_name(&fe.key, &fe.backends[0], name, sizeof(name));
+	nft_ep_set_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[0], name, sizeof(name));
 	assert_string_equal(name, "aff-ffff_ffff_ffff_ffff_ffff_ffff_ffff_fffe-sctp-65535-"
 				  "fffe_ffff_ffff_ffff_ffff_ffff_ffff_fffe-65535");
 	assert_true(strlen(name) <= NFT_EP_NAME_LEN);
@@ -700,9 +700,9 @@ static void test_longest_names_fit(void **state)
 	/* Everything the apply writes for it, in one batch that builds without error. */
 	nft_batch_init(&b, 1);
 	nft_msg_svc_add(&b, fe.service, &fe.rate, 0, 0, 0, 0);
-	nft_msg_ep_add(&b, &fe, &fe.backends[0]);
-	nft_msg_fe_chain_add(&b, &fe.key);
-	nft_msg_fe_rules(&b, &fe, 0);
+	nft_msg_ep_add(&b, &fe, NFT_SIDE_MAIN, &fe.backends[0]);
+	nft_msg_fe_chain_add(&b, &fe.key, NFT_SIDE_MAIN);
+	nft_msg_fe_rules(&b, &fe, NFT_SIDE_MAIN, 0);
 	nft_msg_fw_add(&b, &fe);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
@@ -933,7 +933,7 @@ static void test_affinity_messages(void **state)
 	fe.rate = (struct rate_limit){ .count = 50, .period = 1, .burst = 10 };
 	assert_true(nft_fe_has_affinity(&fe) && nft_fe_has_rate(&fe));
 	nft_batch_init(&b, 1);
-	nft_msg_fe_rules(&b, &fe, 0);
+	nft_msg_fe_rules(&b, &fe, NFT_SIDE_MAIN, 0);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	/* BEGIN, limit jump, 2 affinity rules, vmap, its elements, pick rule, END */
@@ -956,8 +956,8 @@ static void test_affinity_messages(void **state)
 	for (int i = 0; i < 2; i++) {
 		char set[NFT_EP_NAME_MAX], chain[NFT_EP_NAME_MAX];
 
-		nft_ep_set_name(&fe.key, &fe.backends[i], set, sizeof(set));
-		nft_ep_chain_name(&fe.key, &fe.backends[i], chain, sizeof(chain));
+		nft_ep_set_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[i], set, sizeof(set));
+		nft_ep_chain_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[i], chain, sizeof(chain));
 		r = parse_rule(ml->msgs[2 + i]);
 		x = rule_expr(r, 2);
 		assert_expr_name(x, "payload");
@@ -981,7 +981,7 @@ static void test_affinity_messages(void **state)
 	for (e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it), m++) {
 		char chain[NFT_EP_NAME_MAX];
 
-		nft_ep_chain_name(&fe.key, &fe.backends[m], chain, sizeof(chain));
+		nft_ep_chain_name(&fe.key, NFT_SIDE_MAIN, &fe.backends[m], chain, sizeof(chain));
 		assert_int_equal(*(const uint32_t *)nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len),
 				 m);
 		assert_int_equal((int32_t)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT),
@@ -1001,7 +1001,7 @@ static void test_affinity_messages(void **state)
 
 	/* One endpoint: set (timeout, dynamic), chain, update rule, DNAT rule. */
 	nft_batch_init(&b, 1);
-	nft_msg_ep_add(&b, &fe, &fe.backends[1]);
+	nft_msg_ep_add(&b, &fe, NFT_SIDE_MAIN, &fe.backends[1]);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	assert_int_equal(ml->n, 6);
@@ -1037,7 +1037,7 @@ static void test_affinity_messages(void **state)
 
 	/* Deleting: chain first (its rule holds the set), then the set. */
 	nft_batch_init(&b, 1);
-	nft_msg_ep_del(&b, &fe, &fe.backends[1]);
+	nft_msg_ep_del(&b, &fe, NFT_SIDE_MAIN, &fe.backends[1]);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	assert_int_equal(ml->n, 4);
@@ -1049,7 +1049,7 @@ static void test_affinity_messages(void **state)
 	fe.affinity_timeout = 0;
 	fe.rate.count = 0;
 	nft_batch_init(&b, 1);
-	nft_msg_fe_rules(&b, &fe, 0);
+	nft_msg_fe_rules(&b, &fe, NFT_SIDE_MAIN, 0);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	assert_int_equal(ml->n, 3);
@@ -1073,7 +1073,7 @@ static void test_node_port_names(void **state)
 	nft_fe_key_text(&key, name, sizeof(name));
 	assert_string_equal(name, "nodePort tcp/30080 (IPv4)");
 	ip_addr_parse("10.1.0.1", &be.addr);
-	nft_ep_chain_name(&key, &be, name, sizeof(name));
+	nft_ep_chain_name(&key, NFT_SIDE_MAIN, &be, name, sizeof(name));
 	assert_string_equal(name, "ep-nodeport4-tcp-30080-10.1.0.1-8080");
 	key.addr.family = AF_INET6;
 	key.proto = IPPROTO_UDP;
@@ -1217,7 +1217,7 @@ static void test_masquerade_mark_rule(void **state)
 		assert_true(nft_fe_masquerades(&fe) == cases[c].marks);
 		nft_fe_chain_name(&fe.key, chain, sizeof(chain));
 		nft_batch_init(&b, 1);
-		nft_msg_fe_rules(&b, &fe, 0);
+		nft_msg_fe_rules(&b, &fe, NFT_SIDE_MAIN, 0);
 		assert_int_equal(nft_batch_finish(&b), 0);
 		collect_msgs(&b, ml);
 		/* BEGIN, limit jump, [mark], dnat (its backends are written apart), END */
@@ -1308,7 +1308,7 @@ static void test_skeleton_external_chains(void **state)
 	}
 	assert_true(saw_post && saw_fw && saw_fw_out);
 	assert_int_equal(n_backend_maps, 2 * NFT_BACKEND_SHARDS);
-	assert_int_equal(n_nodeport_sets, 4);
+	assert_int_equal(n_nodeport_sets, 6); /* and node-nodeports4/6 */
 
 	/* nat-prerouting: services4, nodeports4, services6, nodeports6 */
 	i = find_rule(ml, "nat-prerouting", 0);
@@ -1362,6 +1362,328 @@ static void test_skeleton_external_chains(void **state)
 	assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_LOOKUP_SET), "firewall-ips4");
 	nftnl_rule_free(r);
 	nftnl_chain_free(c);
+	nft_batch_free(&b);
+	free(ml);
+}
+
+/* ---- externalTrafficPolicy Local: the node chains ---- */
+
+/*
+ * fe-out-... beside fe-...: a node chain's name, and its endpoint chains'
+ * and sets', are never a main chain's, nor the other way round, for every
+ * kind of key (addresses of both families, NodePorts, proto numbers).
+ */
+static void test_node_chain_names(void **state)
+{
+	static const char *const addrs[] = { "10.99.2.21", "0.0.0.0", "fd00:99::21",
+					     "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe" };
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, 255 };
+	char names[2 * 5 * 4 * 2][NFT_EP_NAME_MAX];
+	struct backend be = { .port = 65535 };
+	struct frontend_key key = { .port = 65535 };
+	char name[NFT_EP_NAME_MAX];
+	size_t n = 0;
+
+	ip_addr_parse("10.99.2.21", &key.addr);
+	key.proto = IPPROTO_TCP;
+	key.port = 80;
+	nft_fe_side_chain_name(&key, NFT_SIDE_NODE, name, sizeof(name));
+	assert_string_equal(name, "fe-out-10.99.2.21-tcp-80");
+	nft_fe_side_chain_name(&key, NFT_SIDE_MAIN, name, sizeof(name));
+	assert_string_equal(name, "fe-10.99.2.21-tcp-80");
+	ip_addr_parse("10.244.1.1", &be.addr);
+	be.port = 8080;
+	nft_ep_chain_name(&key, NFT_SIDE_NODE, &be, name, sizeof(name));
+	assert_string_equal(name, "ep-out-10.99.2.21-tcp-80-10.244.1.1-8080");
+	nft_ep_set_name(&key, NFT_SIDE_NODE, &be, name, sizeof(name));
+	assert_string_equal(name, "aff-out-10.99.2.21-tcp-80-10.244.1.1-8080");
+	ip_addr_parse("::", &key.addr);
+	key.proto = IPPROTO_UDP;
+	key.port = 30081;
+	nft_fe_side_chain_name(&key, NFT_SIDE_NODE, name, sizeof(name));
+	assert_string_equal(name, "fe-out-nodeport6-udp-30081");
+
+	/* The longest: within the bounds the buffers and the kernel are checked against. */
+	ip_addr_parse("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", &key.addr);
+	ip_addr_parse("fffe:ffff:ffff:ffff:ffff:ffff:ffff:fffe", &be.addr);
+	key.proto = IPPROTO_SCTP;
+	key.port = be.port = 65535;
+	nft_fe_side_chain_name(&key, NFT_SIDE_NODE, name, sizeof(name));
+	assert_string_equal(name, "fe-out-ffff_ffff_ffff_ffff_ffff_ffff_ffff_fffe-sctp-65535");
+	assert_true(strlen(name) <= NFT_FE_OUT_NAME_LEN);
+	nft_ep_set_name(&key, NFT_SIDE_NODE, &be, name, sizeof(name));
+	assert_true(strlen(name) <= NFT_EP_NAME_LEN);
+	assert_true(NFT_FE_OUT_NAME_LEN < NFT_CHAIN_NAME_MAX);
+	assert_true(NFT_EP_NAME_LEN <= NFT_SET_MAXNAMELEN - 1);
+
+	/* Injective over both sides: every name differs from every other. */
+	ip_addr_parse("10.1.0.1", &be.addr);
+	be.port = 8080;
+	for (size_t a = 0; a < 5; a++)
+		for (size_t p = 0; p < 4; p++)
+			for (int side = 0; side < 2; side++) {
+				ip_addr_parse(addrs[a], &key.addr);
+				key.proto = protos[p];
+				key.port = 80;
+				nft_fe_side_chain_name(&key, side, names[n++], NFT_EP_NAME_MAX);
+				nft_ep_chain_name(&key, side, &be, names[n++], NFT_EP_NAME_MAX);
+			}
+	for (size_t i = 0; i < n; i++) {
+		assert_true(strncmp(names[i], "fe-out-", 7) || i % 4 == 2);
+		for (size_t j = i + 1; j < n; j++)
+			assert_string_not_equal(names[i], names[j]);
+	}
+}
+
+/* Which frontends get a node chain, and what their node view serves. */
+static void test_node_chain_classify(void **state)
+{
+	static const char *const ranges[] = { "192.0.2.0/24" };
+	struct frontend fe, other, view;
+
+	fe_init(&fe, "10.99.2.21", IPPROTO_TCP, 80, FE_DROP, 0, "10.1", 0);
+	fe_node_set(&fe, FE_LB_INGRESS, 2, "10.244", 8080);
+	fe_ranges(&fe, ranges, 1);
+	fe.affinity_timeout = 60;
+	assert_int_equal(nft_fe_classify(&fe), NFT_FE_DROP);
+	assert_true(nft_fe_has_node_chain(&fe));
+	nft_fe_node_view(&fe, &view);
+	assert_int_equal(nft_fe_classify(&view), NFT_FE_SERVE);
+	assert_ptr_equal(view.backends, fe.node_backends);
+	assert_int_equal(view.n_backends, 2);
+	assert_true(nft_fe_masquerades(&view)); /* kube-proxy masquerades local traffic */
+	assert_false(nft_fe_masquerades(&fe));
+	assert_false(nft_fe_has_firewall(&view)); /* the ranges stay with fe */
+	assert_true(nft_fe_has_firewall(&fe));
+	assert_true(nft_fe_has_affinity(&view));
+	assert_false(nft_fe_has_node_chain(&view));
+
+	/* No endpoint anywhere: none (fe itself is refused then). */
+	fe.node_action = FE_REFUSE;
+	assert_false(nft_fe_has_node_chain(&fe));
+	fe.node_action = FE_SERVE;
+	/* Backends of the other family only: none to DNAT to. */
+	fe_init(&other, "fd00:99::21", IPPROTO_TCP, 80, FE_SERVE, 1, "fd00:1::", 8080);
+	fe_node_set(&other, FE_LB_INGRESS, 2, "10.244", 8080);
+	assert_false(nft_fe_has_node_chain(&other));
+	frontend_clear(&other);
+	/* Without a node set (ClusterIP, policy Cluster), or a marker: none. */
+	fe_init(&other, "10.99.2.21", IPPROTO_TCP, 80, FE_SERVE, 2, "10.244", 8080);
+	other.kind = FE_EXTERNAL_IP;
+	assert_false(nft_fe_has_node_chain(&other));
+	frontend_clear(&other);
+	fe_marker(&other, "10.96.0.10");
+	other.has_node_set = true;
+	other.node_action = FE_SERVE;
+	assert_false(nft_fe_has_node_chain(&other));
+	frontend_clear(&other);
+	frontend_clear(&fe);
+}
+
+/*
+ * A node chain's rules: the rate-limit jump, the masquerade mark, the DNAT
+ * through the frontend's own shard at the node range; its element in
+ * node-services4 or node-nodeports6, and none for a frontend without one.
+ */
+static void test_node_chain_messages(void **state)
+{
+	struct msg_list *ml = calloc(1, sizeof(*ml));
+	struct frontend lb, np6, plain, view;
+	char map[NFT_BACKENDS_NAME_MAX];
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+	struct nftnl_rule *r;
+	struct nftnl_expr *x;
+	struct nftnl_set *s;
+	struct nft_batch b;
+	const uint8_t *key;
+	uint32_t len;
+
+	fe_init(&lb, "10.99.2.21", IPPROTO_TCP, 80, FE_SERVE, 1, "10.244", 8080);
+	fe_node_set(&lb, FE_LB_INGRESS, 2, "10.244", 8080);
+	lb.service = strdup("shop/cart");
+	lb.rate = (struct rate_limit){ .count = 50, .period = 1, .burst = 10 };
+	nft_fe_node_view(&lb, &view);
+	nft_batch_init(&b, 1);
+	nft_msg_fe_chain_add(&b, &lb.key, NFT_SIDE_NODE);
+	nft_msg_fe_rules(&b, &view, NFT_SIDE_NODE, 7);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	/* BEGIN, chain, limit jump, mark, dnat, END */
+	assert_int_equal(ml->n, 6);
+	assert_string_equal(msg_name(ml->msgs[1], (char[80]){ 0 }, 80), "fe-out-10.99.2.21-tcp-80");
+	for (size_t i = 2; i < 5; i++) {
+		r = parse_rule(ml->msgs[i]);
+		assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN),
+				    "fe-out-10.99.2.21-tcp-80");
+		if (i == 2)
+			assert_verdict(r, NFT_JUMP, "limit.shop.cart");
+		if (i == 3)
+			assert_mark_or(r, NFT_MASQ_MARK);
+		if (i == 4) {
+			x = rule_expr(r, rule_n_exprs(r) - 3);
+			assert_expr_name(x, "numgen");
+			assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NG_MODULUS), 2);
+			assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NG_OFFSET), 7);
+			x = rule_expr(r, rule_n_exprs(r) - 2);
+			nft_backends_map_name(false, nft_fe_backend_shard(&lb.key), map,
+					      sizeof(map));
+			assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_LOOKUP_SET), map);
+		}
+		nftnl_rule_free(r);
+	}
+	nft_batch_free(&b);
+
+	/* The node range: the node set's backends, named after the node chain if it fails. */
+	nft_batch_init(&b, 1);
+	nft_msg_fe_backends(&b, NFT_MSG_NEWSETELEM, &view, NFT_SIDE_NODE, 7);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_int_equal(ml->n, 3);
+	s = parse_elems(ml->msgs[1]);
+	assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME), map);
+	assert_int_equal(nftnl_set_get_u32(s, NFTNL_SET_ID), 0);
+	nftnl_set_free(s);
+	{
+		char text[200];
+
+		nft_msg_ref_text(nft_batch_ref(&b, ml->msgs[1]->nlmsg_seq), text, sizeof(text));
+		assert_non_null(strstr(text, "2 backend(s) of fe-out-10.99.2.21-tcp-80"));
+	}
+	nft_batch_free(&b);
+
+	fe_init(&np6, "::", IPPROTO_UDP, 30081, FE_DROP, 0, "fd00:1::", 0);
+	fe_node_set(&np6, FE_NODE_PORT, 1, "fd00:1::", 5353);
+	fe_init(&plain, "10.99.2.22", IPPROTO_TCP, 80, FE_SERVE, 1, "10.244", 8080);
+	plain.kind = FE_LB_INGRESS;
+	nft_batch_init(&b, 1);
+	nft_batch_queue_node_elem(&b, NFT_MSG_NEWSETELEM, &lb);
+	nft_batch_queue_node_elem(&b, NFT_MSG_NEWSETELEM, &np6);
+	nft_batch_queue_node_elem(&b, NFT_MSG_NEWSETELEM, &plain);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_int_equal(ml->n, 2 + 2); /* nothing for plain */
+	s = parse_elems(ml->msgs[1]);
+	assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME), "node-services4");
+	e = first_elem(s, &it);
+	key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+	assert_int_equal(len, 12); /* addr . proto . port, 4 bytes each */
+	assert_int_equal(key[4], IPPROTO_TCP);
+	assert_int_equal((int32_t)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT), NFT_GOTO);
+	assert_string_equal(nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN),
+			    "fe-out-10.99.2.21-tcp-80");
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	s = parse_elems(ml->msgs[2]);
+	assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME), "node-nodeports6");
+	e = first_elem(s, &it);
+	key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+	assert_int_equal(len, 8);
+	assert_int_equal(ntohs(*(const uint16_t *)(key + 4)), 30081);
+	assert_string_equal(nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN),
+			    "fe-out-nodeport6-udp-30081");
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	nft_batch_free(&b);
+
+	/* A delete names the key only. */
+	nft_batch_init(&b, 1);
+	nft_batch_queue_node_elem(&b, NFT_MSG_DELSETELEM, &lb);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_int_equal(msg_type(ml->msgs[1]), NFT_MSG_DELSETELEM);
+	s = parse_elems(ml->msgs[1]);
+	e = first_elem(s, &it);
+	assert_false(nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN));
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	nft_batch_free(&b);
+	frontend_clear(&lb);
+	frontend_clear(&np6);
+	frontend_clear(&plain);
+	free(ml);
+}
+
+/* The lookup set of the last expression of rule i of ml, or its goto chain. */
+static const char *rule_target(struct msg_list *ml, int i, char *buf, size_t len)
+{
+	struct nftnl_rule *r = parse_rule(ml->msgs[i]);
+	struct nftnl_expr *x = rule_expr(r, rule_n_exprs(r) - 1);
+
+	if (!strcmp(nftnl_expr_get_str(x, NFTNL_EXPR_NAME), "lookup"))
+		snprintf(buf, len, "@%s", nftnl_expr_get_str(x, NFTNL_EXPR_LOOKUP_SET));
+	else
+		snprintf(buf, len, "goto %s", nftnl_expr_get_str(x, NFTNL_EXPR_IMM_CHAIN));
+	nftnl_rule_free(r);
+	return buf;
+}
+
+/*
+ * nat-output: node-services before services; NodePorts after one fib
+ * lookup, node-nodeports before nodeports in nat-output-nodeports4/6,
+ * which exist before the rule that goes there. nat-prerouting (traffic
+ * from outside) never looks at the node maps.
+ */
+static void test_skeleton_nat_output(void **state)
+{
+	static const char *const want_out[] = {
+		"@node-services4", "@services4", "goto nat-output-nodeports4",
+		"@node-services6", "@services6", "goto nat-output-nodeports6",
+	};
+	static const char *const want_pre[] = { "@services4", "@nodeports4", "@services6",
+						"@nodeports6" };
+	struct msg_list *ml = calloc(1, sizeof(*ml));
+	int i = 0, sub_chain = -1, first_out = -1, n_node_sets = 0;
+	struct nft_batch b;
+	char buf[80];
+
+	nft_batch_init(&b, 1);
+	nft_msg_skeleton(&b, NULL);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	for (size_t m = 0; m < ml->n; m++) {
+		if (msg_type(ml->msgs[m]) == NFT_MSG_NEWSET &&
+		    !strncmp(msg_name(ml->msgs[m], buf, sizeof(buf)), "node-", 5))
+			n_node_sets++;
+		if (msg_type(ml->msgs[m]) == NFT_MSG_NEWCHAIN &&
+		    !strcmp(msg_name(ml->msgs[m], buf, sizeof(buf)), "nat-output-nodeports4"))
+			sub_chain = m;
+	}
+	assert_int_equal(n_node_sets, 4);
+	for (size_t k = 0; k < 6; k++) {
+		i = find_rule(ml, "nat-output", k ? i + 1 : 0);
+		assert_true(i > 0);
+		if (!k)
+			first_out = i;
+		assert_string_equal(rule_target(ml, i, buf, sizeof(buf)), want_out[k]);
+	}
+	assert_int_equal(find_rule(ml, "nat-output", i + 1), -1);
+	assert_true(sub_chain > 0 && sub_chain < first_out);
+	/* The NodePort rule: fib daddr type local, the address checks, no port key. */
+	{
+		struct nftnl_rule *r =
+			parse_rule(ml->msgs[find_rule(ml, "nat-output", first_out) + 2]);
+
+		assert_expr_name(rule_expr(r, 2), "fib");
+		assert_expr_name(rule_expr(r, rule_n_exprs(r) - 2), "cmp");
+		nftnl_rule_free(r);
+	}
+	for (int f = 0; f < 2; f++) {
+		const char *chain = f ? "nat-output-nodeports6" : "nat-output-nodeports4";
+
+		i = find_rule(ml, chain, 0);
+		assert_string_equal(rule_target(ml, i, buf, sizeof(buf)),
+				    f ? "@node-nodeports6" : "@node-nodeports4");
+		i = find_rule(ml, chain, i + 1);
+		assert_string_equal(rule_target(ml, i, buf, sizeof(buf)),
+				    f ? "@nodeports6" : "@nodeports4");
+		assert_int_equal(find_rule(ml, chain, i + 1), -1);
+	}
+	for (size_t k = 0; k < 4; k++) {
+		i = find_rule(ml, "nat-prerouting", k ? i + 1 : 0);
+		assert_string_equal(rule_target(ml, i, buf, sizeof(buf)), want_pre[k]);
+	}
+	assert_int_equal(find_rule(ml, "nat-prerouting", i + 1), -1);
 	nft_batch_free(&b);
 	free(ml);
 }
@@ -1519,6 +1841,10 @@ int main(void)
 		cmocka_unit_test(test_node_port_elements),
 		cmocka_unit_test(test_masquerade_mark_rule),
 		cmocka_unit_test(test_skeleton_external_chains),
+		cmocka_unit_test(test_node_chain_names),
+		cmocka_unit_test(test_node_chain_classify),
+		cmocka_unit_test(test_node_chain_messages),
+		cmocka_unit_test(test_skeleton_nat_output),
 		cmocka_unit_test(test_firewall_ranges),
 		cmocka_unit_test(test_firewall_messages),
 		cmocka_unit_test(test_dnat_rule_v4),

@@ -166,7 +166,7 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 {
 	char name[NFT_CHAIN_NAME_MAX], key[96];
 
-	nft_fe_chain_name(&ref->key, name, sizeof(name));
+	nft_fe_side_chain_name(&ref->key, ref->side, name, sizeof(name));
 	nft_fe_key_text(&ref->key, key, sizeof(key));
 	switch (ref->what) {
 	case NFT_WHAT_BATCH:
@@ -231,9 +231,9 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 		bool is_set = ref->what == NFT_WHAT_EP_SET_ADD || ref->what == NFT_WHAT_EP_SET_DEL;
 
 		if (is_set)
-			nft_ep_set_name(&ref->key, &ref->backend, ep, sizeof(ep));
+			nft_ep_set_name(&ref->key, ref->side, &ref->backend, ep, sizeof(ep));
 		else
-			nft_ep_chain_name(&ref->key, &ref->backend, ep, sizeof(ep));
+			nft_ep_chain_name(&ref->key, ref->side, &ref->backend, ep, sizeof(ep));
 		snprintf(buf, len, "%s %s %s",
 			 ref->what == NFT_WHAT_EP_SET_DEL || ref->what == NFT_WHAT_EP_CHAIN_DEL ?
 				 "delete" :

@@ -64,6 +64,7 @@ enum nft_msg_what {
 struct nft_msg_ref {
 	uint8_t what; /* enum nft_msg_what */
 	uint8_t set; /* enum nft_named_set, for ELEMS_* */
+	uint8_t side; /* enum nft_side (nft_frontend.h): which chain, for FE_*, EP_*, BACKENDS_* */
 	bool has_key;
 	uint32_t count; /* elements in the message, for ELEMS_* */
 	struct frontend_key key; /* for FE_*, EP_*; the first element for ELEMS_* */

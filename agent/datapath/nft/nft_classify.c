@@ -71,3 +71,31 @@ bool nft_fe_has_firewall(const struct frontend *fe)
 			return true;
 	return false;
 }
+
+bool nft_fe_has_node_chain(const struct frontend *fe)
+{
+	enum nft_fe_class cls = nft_fe_classify(fe);
+
+	if (!fe->has_node_set || fe->node_action != FE_SERVE || fe->kind == FE_CLUSTER_IP ||
+	    cls == NFT_FE_SKIP || cls == NFT_FE_MARKER)
+		return false;
+	for (size_t i = 0; i < fe->n_node_backends; i++)
+		if (fe->node_backends[i].addr.family == fe->key.addr.family)
+			return true;
+	return false;
+}
+
+void nft_fe_node_view(const struct frontend *fe, struct frontend *view)
+{
+	*view = *fe;
+	view->action = fe->node_action;
+	view->choice = fe->node_choice;
+	view->backends = fe->node_backends;
+	view->n_backends = fe->n_node_backends;
+	view->preserve_source = false;
+	view->source_ranges = NULL;
+	view->n_source_ranges = 0;
+	view->has_node_set = false;
+	view->node_backends = NULL;
+	view->n_node_backends = 0;
+}

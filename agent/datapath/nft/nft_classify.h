@@ -39,5 +39,21 @@ bool nft_fe_has_rate(const struct frontend *fe);
  * ignored; none left means everyone is allowed).
  */
 bool nft_fe_has_firewall(const struct frontend *fe);
+/*
+ * True if fe has a second chain for traffic born on the node (fe-out-...,
+ * reached from nat-output through node-services4/6 or node-nodeports4/6):
+ * an external frontend under externalTrafficPolicy Local whose node set
+ * (the cluster-wide endpoints, has_node_set) has a backend of its family.
+ * kube-proxy's "short-circuit local traffic". Without one, traffic born on
+ * the node is treated as traffic from outside (a node set without endpoints
+ * goes with a main chain without them: refused by the filter chains).
+ */
+bool nft_fe_has_node_chain(const struct frontend *fe);
+/*
+ * fe as its node chain serves it, sharing fe's arrays: the node set, the
+ * masquerade mark (as kube-proxy masquerades local traffic), the same
+ * affinity and rate limit, no source ranges (those stay with fe).
+ */
+void nft_fe_node_view(const struct frontend *fe, struct frontend *view);
 
 #endif

@@ -176,3 +176,19 @@ void nft_batch_queue_fw_elem(struct nft_batch *b, uint16_t msg_type, const struc
 		   fe->key.addr.family == AF_INET6 ? NFT_SET_FIREWALL6 : NFT_SET_FIREWALL4,
 		   &fe->key, NFT_GOTO, chain);
 }
+
+void nft_batch_queue_node_elem(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe)
+{
+	bool v6 = fe->key.addr.family == AF_INET6;
+	char chain[NFT_CHAIN_NAME_MAX];
+	int which;
+
+	if (!nft_fe_has_node_chain(fe))
+		return;
+	if (nft_fe_is_node_port(fe))
+		which = v6 ? NFT_SET_NODE_NODEPORTS6 : NFT_SET_NODE_NODEPORTS4;
+	else
+		which = v6 ? NFT_SET_NODE_SERVICES6 : NFT_SET_NODE_SERVICES4;
+	nft_fe_side_chain_name(&fe->key, NFT_SIDE_NODE, chain, sizeof(chain));
+	queue_elem(b, msg_type, which, &fe->key, NFT_GOTO, chain);
+}

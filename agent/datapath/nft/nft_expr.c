@@ -247,7 +247,7 @@ void nft_expr_frontend_key(struct nftnl_rule *r, bool v6, bool with_port)
 	expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, port_reg);
 }
 
-void nft_expr_node_port_key(struct nftnl_rule *r, bool v6, bool fib_local, const char *addr_set)
+void nft_expr_node_addr(struct nftnl_rule *r, bool v6, bool fib_local, const char *addr_set)
 {
 	static const uint8_t loop6[16] = { [15] = 1 };
 	const uint8_t mask4[4] = { 255, 0, 0, 0 }, zero4[4] = { 0 }, loop4[4] = { 127, 0, 0, 0 };
@@ -265,8 +265,18 @@ void nft_expr_node_port_key(struct nftnl_rule *r, bool v6, bool fib_local, const
 		expr_bitwise(r, NFT_REG_1, mask4, zero4, 4);
 		expr_cmp(r, NFT_REG_1, NFT_CMP_NEQ, loop4, sizeof(loop4));
 	}
+}
+
+void nft_expr_proto_port_key(struct nftnl_rule *r)
+{
 	nft_expr_meta(r, NFT_META_L4PROTO, NFT_REG_1);
 	expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01);
+}
+
+void nft_expr_node_port_key(struct nftnl_rule *r, bool v6, bool fib_local, const char *addr_set)
+{
+	nft_expr_node_addr(r, v6, fib_local, addr_set);
+	nft_expr_proto_port_key(r);
 }
 
 void nft_expr_snat_port_shift(struct nftnl_rule *r, bool v6, uint16_t lo, uint16_t hi)

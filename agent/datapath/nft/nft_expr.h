@@ -73,6 +73,10 @@ void nft_expr_frontend_key(struct nftnl_rule *r, bool v6, bool with_port);
  * addresses, nor on addresses --nodeport-addresses leaves out.
  */
 void nft_expr_node_port_key(struct nftnl_rule *r, bool v6, bool fib_local, const char *addr_set);
+/* The address part of nft_expr_node_port_key alone (nat-output's NodePort rule). */
+void nft_expr_node_addr(struct nftnl_rule *r, bool v6, bool fib_local, const char *addr_set);
+/* "meta l4proto . th dport" into NFT_REG_1 on (no family check: the L4 header only). */
+void nft_expr_proto_port_key(struct nftnl_rule *r);
 /* Loads the packet's source address into NFT_REG_1, after "meta nfproto" so nft prints ip saddr. */
 /* snat ip to ip saddr : lo-hi, each port shifted into the range (NF_NAT_RANGE_PROTO_OFFSET). */
 void nft_expr_snat_port_shift(struct nftnl_rule *r, bool v6, uint16_t lo, uint16_t hi);

@@ -31,9 +31,9 @@
 /* ---- names ---- */
 
 _Static_assert(IP_ADDR_STRLEN - 1 <= NFT_ADDR_TEXT_MAX, "an address text fits its bound");
-_Static_assert(NFT_FE_NAME_LEN < NFT_CHAIN_NAME_MAX && NFT_EP_NAME_LEN < NFT_EP_NAME_MAX,
+_Static_assert(NFT_FE_OUT_NAME_LEN < NFT_CHAIN_NAME_MAX && NFT_EP_NAME_LEN < NFT_EP_NAME_MAX,
 	       "the name buffers hold the longest names");
-_Static_assert(NFT_FE_NAME_LEN <= NFT_CHAIN_MAXNAMELEN - 1 &&
+_Static_assert(NFT_FE_OUT_NAME_LEN <= NFT_CHAIN_MAXNAMELEN - 1 &&
 		       NFT_EP_NAME_LEN <= NFT_CHAIN_MAXNAMELEN - 1 &&
 		       NFT_EP_NAME_LEN <= NFT_SET_MAXNAMELEN - 1,
 	       "frontend and endpoint names fit the kernel's limits");
@@ -48,7 +48,8 @@ static const char *proto_name(uint8_t proto, char *buf, size_t len)
 	return buf;
 }
 
-void nft_fe_chain_name(const struct frontend_key *key, char *buf, size_t len)
+void nft_fe_side_chain_name(const struct frontend_key *key, enum nft_side side, char *buf,
+			    size_t len)
 {
 	char addr[IP_ADDR_STRLEN], proto[8];
 
@@ -60,8 +61,13 @@ void nft_fe_chain_name(const struct frontend_key *key, char *buf, size_t len)
 	for (char *c = addr; *c; c++)
 		if (*c == ':')
 			*c = '_';
-	snprintf(buf, len, "fe-%s-%s-%u", addr, proto_name(key->proto, proto, sizeof(proto)),
-		 key->port);
+	snprintf(buf, len, "fe-%s%s-%s-%u", side == NFT_SIDE_NODE ? "out-" : "", addr,
+		 proto_name(key->proto, proto, sizeof(proto)), key->port);
+}
+
+void nft_fe_chain_name(const struct frontend_key *key, char *buf, size_t len)
+{
+	nft_fe_side_chain_name(key, NFT_SIDE_MAIN, buf, len);
 }
 
 void nft_fe_key_text(const struct frontend_key *key, char *buf, size_t len)
@@ -89,12 +95,12 @@ const char *nft_fe_unnameable(const struct frontend *fe)
 	return NULL;
 }
 
-static void ep_name(const char *prefix, const struct frontend_key *key, const struct backend *be,
-		    char *buf, size_t len)
+static void ep_name(const char *prefix, const struct frontend_key *key, enum nft_side side,
+		    const struct backend *be, char *buf, size_t len)
 {
 	char fe[NFT_CHAIN_NAME_MAX], addr[IP_ADDR_STRLEN];
 
-	nft_fe_chain_name(key, fe, sizeof(fe));
+	nft_fe_side_chain_name(key, side, fe, sizeof(fe));
 	ip_addr_format(&be->addr, addr);
 	for (char *c = addr; *c; c++)
 		if (*c == ':')
@@ -103,48 +109,51 @@ static void ep_name(const char *prefix, const struct frontend_key *key, const st
 	snprintf(buf, len, "%s-%s-%s-%u", prefix, fe + 3, addr, be->port);
 }
 
-void nft_ep_chain_name(const struct frontend_key *key, const struct backend *be, char *buf,
-		       size_t len)
+void nft_ep_chain_name(const struct frontend_key *key, enum nft_side side, const struct backend *be,
+		       char *buf, size_t len)
 {
-	ep_name("ep", key, be, buf, len);
+	ep_name("ep", key, side, be, buf, len);
 }
 
-void nft_ep_set_name(const struct frontend_key *key, const struct backend *be, char *buf,
-		     size_t len)
+void nft_ep_set_name(const struct frontend_key *key, enum nft_side side, const struct backend *be,
+		     char *buf, size_t len)
 {
-	ep_name("aff", key, be, buf, len);
+	ep_name("aff", key, side, be, buf, len);
 }
 
 /* ---- the frontend's chain ---- */
 
-static void fe_chain_msg(struct nft_batch *b, const struct frontend_key *key, uint16_t type,
-			 uint16_t flags, uint8_t what)
+static void fe_chain_msg(struct nft_batch *b, const struct frontend_key *key, enum nft_side side,
+			 uint16_t type, uint16_t flags, uint8_t what)
 {
-	struct nft_msg_ref ref = { .what = what, .has_key = true, .key = *key };
+	struct nft_msg_ref ref = { .what = what, .side = side, .has_key = true, .key = *key };
 	char name[NFT_CHAIN_NAME_MAX];
 
-	nft_fe_chain_name(key, name, sizeof(name));
+	nft_fe_side_chain_name(key, side, name, sizeof(name));
 	nft_chain_msg(b, nft_chain_new(name), type, flags, &ref);
 }
 
-void nft_msg_fe_chain_add(struct nft_batch *b, const struct frontend_key *key)
+void nft_msg_fe_chain_add(struct nft_batch *b, const struct frontend_key *key, enum nft_side side)
 {
 	/* EXCL: a chain already there means our view of the kernel is wrong; fail loudly. */
-	fe_chain_msg(b, key, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, NFT_WHAT_FE_CHAIN_ADD);
+	fe_chain_msg(b, key, side, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL,
+		     NFT_WHAT_FE_CHAIN_ADD);
 }
 
-void nft_msg_fe_chain_del(struct nft_batch *b, const struct frontend_key *key)
+void nft_msg_fe_chain_del(struct nft_batch *b, const struct frontend_key *key, enum nft_side side)
 {
 	/* Deleting a chain deletes its rules (and with them the anonymous backend map). */
-	fe_chain_msg(b, key, NFT_MSG_DELCHAIN, 0, NFT_WHAT_FE_CHAIN_DEL);
+	fe_chain_msg(b, key, side, NFT_MSG_DELCHAIN, 0, NFT_WHAT_FE_CHAIN_DEL);
 }
 
-void nft_msg_fe_chain_flush(struct nft_batch *b, const struct frontend_key *key)
+void nft_msg_fe_chain_flush(struct nft_batch *b, const struct frontend_key *key, enum nft_side side)
 {
-	struct nft_msg_ref ref = { .what = NFT_WHAT_FE_CHAIN_FLUSH, .has_key = true, .key = *key };
+	struct nft_msg_ref ref = {
+		.what = NFT_WHAT_FE_CHAIN_FLUSH, .side = side, .has_key = true, .key = *key
+	};
 	char name[NFT_CHAIN_NAME_MAX];
 
-	nft_fe_chain_name(key, name, sizeof(name));
+	nft_fe_side_chain_name(key, side, name, sizeof(name));
 	nft_rule_flush_msg(b, name, &ref);
 }
 
@@ -163,11 +172,12 @@ static size_t endpoint_data(const struct backend *be, uint8_t *out)
 }
 
 void nft_msg_fe_backends(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe,
-			 uint32_t base)
+			 enum nft_side side, uint32_t base)
 {
 	struct nft_msg_ref ref = {
 		.what = msg_type == NFT_MSG_NEWSETELEM ? NFT_WHAT_BACKENDS_ADD :
 							 NFT_WHAT_BACKENDS_DEL,
+		.side = side,
 		.has_key = true,
 		.key = fe->key,
 	};
@@ -211,9 +221,12 @@ static void mark_for_port_shift(struct nftnl_rule *r, const struct frontend *fe)
 		nft_expr_mark_update(r, ~NFT_SHIFT_MARK, NFT_SHIFT_MARK);
 }
 
-void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe, uint32_t base)
+void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe, enum nft_side side,
+			  uint32_t base)
 {
-	struct nft_msg_ref ref = { .what = NFT_WHAT_FE_RULE, .has_key = true, .key = fe->key };
+	struct nft_msg_ref ref = {
+		.what = NFT_WHAT_FE_RULE, .side = side, .has_key = true, .key = fe->key
+	};
 	bool v6 = fe->key.addr.family == AF_INET6;
 	size_t n = nft_fe_usable_backends(fe);
 	char name[NFT_CHAIN_NAME_MAX], map[NFT_BACKENDS_NAME_MAX];
@@ -223,7 +236,7 @@ void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe, uint32
 		return;
 	if (!n) /* callers classify first; a DNAT to nothing must never be written */
 		return nft_batch_fail(b, -EINVAL);
-	nft_fe_chain_name(&fe->key, name, sizeof(name));
+	nft_fe_side_chain_name(&fe->key, side, name, sizeof(name));
 	nft_backends_map_name(v6, nft_fe_backend_shard(&fe->key), map, sizeof(map));
 	/* Rate limit and affinity rules come before this one: nft_msg_fe_rules. */
 	r = nft_rule_new(name);
@@ -240,10 +253,11 @@ void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe, uint32
 
 /* ---- session affinity: one chain and one client set per endpoint ---- */
 
-static uint32_t ep_set_msg(struct nft_batch *b, const struct frontend *fe, const struct backend *be,
-			   bool add)
+static uint32_t ep_set_msg(struct nft_batch *b, const struct frontend *fe, enum nft_side side,
+			   const struct backend *be, bool add)
 {
 	struct nft_msg_ref ref = { .what = add ? NFT_WHAT_EP_SET_ADD : NFT_WHAT_EP_SET_DEL,
+				   .side = side,
 				   .has_key = true,
 				   .key = fe->key,
 				   .backend = *be };
@@ -252,7 +266,7 @@ static uint32_t ep_set_msg(struct nft_batch *b, const struct frontend *fe, const
 	uint32_t set_id = add ? ++b->set_id : 0;
 	struct nftnl_set *s;
 
-	nft_ep_set_name(&fe->key, be, name, sizeof(name));
+	nft_ep_set_name(&fe->key, side, be, name, sizeof(name));
 	s = nft_set_new(name, set_id);
 	if (add) {
 		/* dynamic (updated from the packet path) with per-element expiry */
@@ -267,11 +281,14 @@ static uint32_t ep_set_msg(struct nft_batch *b, const struct frontend *fe, const
 	return set_id;
 }
 
-void nft_msg_ep_add(struct nft_batch *b, const struct frontend *fe, const struct backend *be)
+void nft_msg_ep_add(struct nft_batch *b, const struct frontend *fe, enum nft_side side,
+		    const struct backend *be)
 {
-	struct nft_msg_ref ref = {
-		.what = NFT_WHAT_EP_CHAIN_ADD, .has_key = true, .key = fe->key, .backend = *be
-	};
+	struct nft_msg_ref ref = { .what = NFT_WHAT_EP_CHAIN_ADD,
+				   .side = side,
+				   .has_key = true,
+				   .key = fe->key,
+				   .backend = *be };
 	bool v6 = fe->key.addr.family == AF_INET6;
 	char chain[NFT_EP_NAME_MAX], set[NFT_EP_NAME_MAX];
 	uint8_t addr[16];
@@ -281,9 +298,9 @@ void nft_msg_ep_add(struct nft_batch *b, const struct frontend *fe, const struct
 
 	if (be->addr.family != fe->key.addr.family)
 		return;
-	set_id = ep_set_msg(b, fe, be, true);
-	nft_ep_chain_name(&fe->key, be, chain, sizeof(chain));
-	nft_ep_set_name(&fe->key, be, set, sizeof(set));
+	set_id = ep_set_msg(b, fe, side, be, true);
+	nft_ep_chain_name(&fe->key, side, be, chain, sizeof(chain));
+	nft_ep_set_name(&fe->key, side, be, set, sizeof(set));
 	nft_chain_msg(b, nft_chain_new(chain), NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, &ref);
 
 	/* Remember (or refresh) the client, then DNAT: two rules, so a full set still DNATs. */
@@ -304,26 +321,31 @@ void nft_msg_ep_add(struct nft_batch *b, const struct frontend *fe, const struct
 	nft_rule_msg(b, r, &ref);
 }
 
-void nft_msg_ep_del(struct nft_batch *b, const struct frontend *fe, const struct backend *be)
+void nft_msg_ep_del(struct nft_batch *b, const struct frontend *fe, enum nft_side side,
+		    const struct backend *be)
 {
-	struct nft_msg_ref ref = {
-		.what = NFT_WHAT_EP_CHAIN_DEL, .has_key = true, .key = fe->key, .backend = *be
-	};
+	struct nft_msg_ref ref = { .what = NFT_WHAT_EP_CHAIN_DEL,
+				   .side = side,
+				   .has_key = true,
+				   .key = fe->key,
+				   .backend = *be };
 	char chain[NFT_EP_NAME_MAX];
 
 	if (be->addr.family != fe->key.addr.family)
 		return;
 	/* The chain's update rule holds the set: chain first. */
-	nft_ep_chain_name(&fe->key, be, chain, sizeof(chain));
+	nft_ep_chain_name(&fe->key, side, be, chain, sizeof(chain));
 	nft_chain_msg(b, nft_chain_new(chain), NFT_MSG_DELCHAIN, 0, &ref);
-	ep_set_msg(b, fe, be, false);
+	ep_set_msg(b, fe, side, be, false);
 }
 
 /* numgen random mod N vmap { 0 : goto ep-..., ... }: the anonymous verdict map and the rule. */
-static void fe_pick_rule(struct nft_batch *b, const struct frontend *fe, const char *fe_chain,
-			 size_t n)
+static void fe_pick_rule(struct nft_batch *b, const struct frontend *fe, enum nft_side side,
+			 const char *fe_chain, size_t n)
 {
-	struct nft_msg_ref ref = { .what = NFT_WHAT_FE_PICK_RULE, .has_key = true, .key = fe->key };
+	struct nft_msg_ref ref = {
+		.what = NFT_WHAT_FE_PICK_RULE, .side = side, .has_key = true, .key = fe->key
+	};
 	struct nftnl_udata_buf *udata = xcheck(nftnl_udata_buf_alloc(64));
 	uint32_t set_id = ++b->set_id, index = 0;
 	struct nftnl_rule *r;
@@ -355,7 +377,7 @@ static void fe_pick_rule(struct nft_batch *b, const struct frontend *fe, const c
 			if (fe->backends[i].addr.family != fe->key.addr.family)
 				continue;
 			e = xcheck(nftnl_set_elem_alloc());
-			nft_ep_chain_name(&fe->key, &fe->backends[i], ep, sizeof(ep));
+			nft_ep_chain_name(&fe->key, side, &fe->backends[i], ep, sizeof(ep));
 			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &index, sizeof(index));
 			nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, NFT_GOTO);
 			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, ep);
@@ -376,9 +398,10 @@ static void fe_pick_rule(struct nft_batch *b, const struct frontend *fe, const c
 
 /* ---- every rule of the frontend's chain ---- */
 
-void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe, uint32_t base)
+void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe, enum nft_side side,
+		      uint32_t base)
 {
-	struct nft_msg_ref ref = { .has_key = true, .key = fe->key };
+	struct nft_msg_ref ref = { .side = side, .has_key = true, .key = fe->key };
 	bool v6 = fe->key.addr.family == AF_INET6;
 	size_t n = nft_fe_usable_backends(fe);
 	char name[NFT_CHAIN_NAME_MAX];
@@ -388,7 +411,7 @@ void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe, uint32_t b
 		return;
 	if (!n)
 		return nft_batch_fail(b, -EINVAL);
-	nft_fe_chain_name(&fe->key, name, sizeof(name));
+	nft_fe_side_chain_name(&fe->key, side, name, sizeof(name));
 	if (nft_fe_has_rate(fe)) {
 		char svc[NFT_OBJ_NAME_MAX];
 
@@ -402,14 +425,14 @@ void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe, uint32_t b
 		nft_rule_msg(b, r, &ref);
 	}
 	if (nft_fe_masquerades(fe)) {
-		/* externalTrafficPolicy Cluster: nat-postrouting masquerades the flow. */
+		/* Policy Cluster, or a node chain: nat-postrouting masquerades the flow. */
 		ref.what = NFT_WHAT_FE_MASQ_RULE;
 		r = nft_rule_new(name);
 		nft_expr_mark_update(r, ~NFT_MASQ_MARK, NFT_MASQ_MARK);
 		nft_rule_msg(b, r, &ref);
 	}
 	if (!nft_fe_has_affinity(fe))
-		return nft_msg_fe_dnat_rule(b, fe, base);
+		return nft_msg_fe_dnat_rule(b, fe, side, base);
 	/* A known client goes back to its endpoint, as long as that endpoint is listed. */
 	ref.what = NFT_WHAT_FE_AFFINITY_RULE;
 	for (size_t i = 0; i < fe->n_backends; i++) {
@@ -417,13 +440,13 @@ void nft_msg_fe_rules(struct nft_batch *b, const struct frontend *fe, uint32_t b
 
 		if (fe->backends[i].addr.family != fe->key.addr.family)
 			continue;
-		nft_ep_set_name(&fe->key, &fe->backends[i], set, sizeof(set));
-		nft_ep_chain_name(&fe->key, &fe->backends[i], ep, sizeof(ep));
+		nft_ep_set_name(&fe->key, side, &fe->backends[i], set, sizeof(set));
+		nft_ep_chain_name(&fe->key, side, &fe->backends[i], ep, sizeof(ep));
 		r = nft_rule_new(name);
 		nft_expr_saddr(r, v6);
 		nft_expr_lookup(r, NFT_REG_1, set, 0, false, 0);
 		nft_expr_goto(r, ep);
 		nft_rule_msg(b, r, &ref);
 	}
-	fe_pick_rule(b, fe, name, n);
+	fe_pick_rule(b, fe, side, name, n);
 }

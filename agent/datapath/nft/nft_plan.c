@@ -215,53 +215,79 @@ void nft_services_clear(struct datapath *dp)
 /* ---- one frontend's programming ---- */
 
 /*
- * A served frontend's whole programming: endpoint chains (affinity) or its
- * range of its backends4/6-N map, its chain, its rules. A full sync defers
+ * The functions below program one chain of a frontend (side): fe is the
+ * frontend for NFT_SIDE_MAIN, its node view for NFT_SIDE_NODE.
+ *
+ * A served chain's whole programming: endpoint chains (affinity) or its
+ * range of its backends4/6-N map, the chain, its rules. A full sync defers
  * writing the range's elements (defer_backends, base returned in base_out)
  * until every rule is written.
  */
 static void add_served(struct datapath *dp, struct nft_batch *b, const struct frontend *fe,
-		       bool defer_backends, uint32_t *base_out)
+		       enum nft_side side, bool defer_backends, uint32_t *base_out)
 {
 	uint32_t base = 0;
 
 	if (nft_fe_has_affinity(fe)) {
 		for (size_t i = 0; i < fe->n_backends; i++)
-			nft_msg_ep_add(b, fe, &fe->backends[i]);
+			nft_msg_ep_add(b, fe, side, &fe->backends[i]);
 	} else {
-		if (!nft_range_alloc_for(dp, fe, &base))
+		if (!nft_range_alloc_for(dp, fe, side, &base))
 			return;
 		if (!defer_backends)
-			nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, fe, base);
+			nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, fe, side, base);
 	}
-	nft_msg_fe_chain_add(b, &fe->key);
-	nft_msg_fe_rules(b, fe, base);
+	nft_msg_fe_chain_add(b, &fe->key, side);
+	nft_msg_fe_rules(b, fe, side, base);
 	if (base_out)
 		*base_out = base;
 }
 
 /*
- * Deleting the frontend's chain drops its references; then its endpoint
- * chains and sets, or its range of its backends4/6-N map.
+ * Deleting the chain drops its references; then its endpoint chains and
+ * sets, or its range of its backends4/6-N map.
  */
-static void remove_served(struct datapath *dp, struct nft_batch *b, const struct frontend *fe)
+static void remove_served(struct datapath *dp, struct nft_batch *b, const struct frontend *fe,
+			  enum nft_side side)
 {
-	const struct idx_range *r = nft_range_of(dp, fe);
+	const struct idx_range *r = nft_range_of(dp, fe, side);
 
-	nft_msg_fe_chain_del(b, &fe->key);
+	nft_msg_fe_chain_del(b, &fe->key, side);
 	if (nft_fe_has_affinity(fe))
 		for (size_t i = 0; i < fe->n_backends; i++)
-			nft_msg_ep_del(b, fe, &fe->backends[i]);
+			nft_msg_ep_del(b, fe, side, &fe->backends[i]);
 	if (r) {
-		nft_msg_fe_backends(b, NFT_MSG_DELSETELEM, fe, r->base);
-		nft_range_release(dp, fe, r);
+		nft_msg_fe_backends(b, NFT_MSG_DELSETELEM, fe, side, r->base);
+		nft_range_release(dp, fe, side, r);
+	}
+}
+
+/* The node chain of each side of a change: the node view, NULL without a node chain. */
+struct node_side {
+	struct frontend old_view, new_view;
+	const struct frontend *old, *new;
+};
+
+static void node_side_of(const struct frontend *old, const struct frontend *new,
+			 struct node_side *ns)
+{
+	ns->old = NULL;
+	ns->new = NULL;
+	if (old && nft_fe_has_node_chain(old)) {
+		nft_fe_node_view(old, &ns->old_view);
+		ns->old = &ns->old_view;
+	}
+	if (new &&nft_fe_has_node_chain(new)) {
+		nft_fe_node_view(new, &ns->new_view);
+		ns->new = &ns->new_view;
 	}
 }
 
 void nft_build_full(struct datapath *dp, struct nft_batch *b, const struct state_diff *diff,
 		    const struct strmap *old)
 {
-	uint32_t *bases = xcalloc(diff->n_changes ? diff->n_changes : 1, sizeof(*bases));
+	size_t n = diff->n_changes ? diff->n_changes : 1;
+	uint32_t *bases = xcalloc(n, sizeof(*bases)), *node_bases = xcalloc(n, sizeof(*bases));
 
 	nft_msg_table_add(b);
 	nft_msg_table_del(b);
@@ -271,9 +297,13 @@ void nft_build_full(struct datapath *dp, struct nft_batch *b, const struct state
 	svc_build_adds(dp, b, old);
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		const struct frontend *fe = diff->changes[i].new;
+		struct node_side ns;
 
 		if (fe && nft_fe_classify(fe) == NFT_FE_SERVE)
-			add_served(dp, b, fe, true, &bases[i]);
+			add_served(dp, b, fe, NFT_SIDE_MAIN, true, &bases[i]);
+		node_side_of(NULL, fe, &ns);
+		if (ns.new)
+			add_served(dp, b, ns.new, NFT_SIDE_NODE, true, &node_bases[i]);
 		if (fe)
 			nft_msg_fw_add(b, fe);
 	}
@@ -285,14 +315,21 @@ void nft_build_full(struct datapath *dp, struct nft_batch *b, const struct state
 	 */
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		const struct frontend *fe = diff->changes[i].new;
+		struct node_side ns;
 
 		if (fe && nft_fe_classify(fe) == NFT_FE_SERVE && !nft_fe_has_affinity(fe))
-			nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, fe, bases[i]);
+			nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, fe, NFT_SIDE_MAIN, bases[i]);
+		node_side_of(NULL, fe, &ns);
+		if (ns.new && !nft_fe_has_affinity(ns.new))
+			nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, ns.new, NFT_SIDE_NODE,
+					    node_bases[i]);
 	}
 	free(bases);
+	free(node_bases);
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		if (diff->changes[i].new) {
 			nft_batch_queue_elem(b, NFT_MSG_NEWSETELEM, diff->changes[i].new);
+			nft_batch_queue_node_elem(b, NFT_MSG_NEWSETELEM, diff->changes[i].new);
 			nft_batch_queue_fw_elem(b, NFT_MSG_NEWSETELEM, diff->changes[i].new);
 		}
 	}
@@ -325,10 +362,13 @@ enum change_plan {
 	PLAN_REMOVE_ADD, /* remove the old programming, add the new */
 };
 
+/* For either side of a change; a side that has no chain before or after is NULL there. */
 static enum change_plan plan_change(const struct frontend *old, const struct frontend *new)
 {
 	enum nft_fe_class co, cn;
 
+	if (!old && !new)
+		return PLAN_NOTHING;
 	if (!old || !new || frontend_key_cmp(&old->key, &new->key))
 		return PLAN_REMOVE_ADD;
 	co = nft_fe_classify(old);
@@ -374,7 +414,7 @@ static struct fw_plan plan_firewall(const struct frontend *old, const struct fro
  * all (the kernel cannot change a set's timeout). Backends are sorted.
  */
 static void replace_endpoints(struct nft_batch *b, const struct frontend *old,
-			      const struct frontend *new)
+			      const struct frontend *new, enum nft_side side)
 {
 	bool old_aff = nft_fe_has_affinity(old), new_aff = nft_fe_has_affinity(new);
 	size_t i = 0, j = 0;
@@ -382,10 +422,10 @@ static void replace_endpoints(struct nft_batch *b, const struct frontend *old,
 	if (!old_aff || !new_aff || old->affinity_timeout != new->affinity_timeout) {
 		if (old_aff)
 			for (i = 0; i < old->n_backends; i++)
-				nft_msg_ep_del(b, old, &old->backends[i]);
+				nft_msg_ep_del(b, old, side, &old->backends[i]);
 		if (new_aff)
 			for (j = 0; j < new->n_backends; j++)
-				nft_msg_ep_add(b, new, &new->backends[j]);
+				nft_msg_ep_add(b, new, side, &new->backends[j]);
 		return;
 	}
 	while (i < old->n_backends || j < new->n_backends) {
@@ -394,9 +434,9 @@ static void replace_endpoints(struct nft_batch *b, const struct frontend *old,
 						 backend_cmp(&old->backends[i], &new->backends[j]);
 
 		if (cmp < 0)
-			nft_msg_ep_del(b, old, &old->backends[i++]);
+			nft_msg_ep_del(b, old, side, &old->backends[i++]);
 		else if (cmp > 0)
-			nft_msg_ep_add(b, new, &new->backends[j++]);
+			nft_msg_ep_add(b, new, side, &new->backends[j++]);
 		else
 			i++, j++;
 	}
@@ -409,24 +449,53 @@ static void replace_endpoints(struct nft_batch *b, const struct frontend *old,
  * and the old range's elements are deleted after it, in the same batch.
  */
 static void replace_served(struct datapath *dp, struct nft_batch *b, const struct frontend *old,
-			   const struct frontend *new)
+			   const struct frontend *new, enum nft_side side)
 {
-	const struct idx_range *r = nft_range_of(dp, old);
+	const struct idx_range *r = nft_range_of(dp, old, side);
 	bool keep = r && !nft_fe_has_affinity(new) && same_backends(old, new);
 	uint32_t base = keep ? r->base : 0;
 
 	if (!keep && !nft_fe_has_affinity(new)) {
-		if (!nft_range_alloc_for(dp, new, &base))
+		if (!nft_range_alloc_for(dp, new, side, &base))
 			return;
-		nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, new, base);
+		nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, new, side, base);
 	}
 	/* One transaction: packets see the old rules or the new ones. */
-	nft_msg_fe_chain_flush(b, &new->key);
-	replace_endpoints(b, old, new);
-	nft_msg_fe_rules(b, new, base);
+	nft_msg_fe_chain_flush(b, &new->key, side);
+	replace_endpoints(b, old, new, side);
+	nft_msg_fe_rules(b, new, side, base);
 	if (r && !keep) {
-		nft_msg_fe_backends(b, NFT_MSG_DELSETELEM, old, r->base);
-		nft_range_release(dp, old, r);
+		nft_msg_fe_backends(b, NFT_MSG_DELSETELEM, old, side, r->base);
+		nft_range_release(dp, old, side, r);
+	}
+}
+
+/*
+ * The node chain of a change, beside the main one and in the same batch:
+ * added or removed with its element of node-services4/6 (node-nodeports4/6)
+ * when the frontend gains or loses it, rewritten in place (same handle and
+ * element) when its node set, affinity or rate limit changes.
+ */
+static void build_node_side(struct datapath *dp, struct nft_batch *b,
+			    const struct frontend_change *ch)
+{
+	struct node_side ns;
+
+	node_side_of(ch->old, ch->new, &ns);
+	switch (plan_change(ns.old, ns.new)) {
+	case PLAN_NOTHING:
+		break;
+	case PLAN_REPLACE_RULE:
+		replace_served(dp, b, ns.old, ns.new, NFT_SIDE_NODE);
+		break;
+	case PLAN_REMOVE_ADD:
+		if (ns.old)
+			remove_served(dp, b, ns.old, NFT_SIDE_NODE);
+		if (ns.new) {
+			add_served(dp, b, ns.new, NFT_SIDE_NODE, false, NULL);
+			nft_batch_queue_node_elem(b, NFT_MSG_NEWSETELEM, ch->new);
+		}
+		break;
 	}
 }
 
@@ -436,9 +505,13 @@ void nft_build_incremental(struct datapath *dp, struct nft_batch *b, const struc
 		nft_msg_node_port_addrs(b, diff->node_ports, true);
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		const struct frontend_change *ch = &diff->changes[i];
+		struct node_side ns;
 
 		if (ch->old && plan_change(ch->old, ch->new) == PLAN_REMOVE_ADD)
 			nft_batch_queue_elem(b, NFT_MSG_DELSETELEM, ch->old);
+		node_side_of(ch->old, ch->new, &ns);
+		if (ns.old && plan_change(ns.old, ns.new) == PLAN_REMOVE_ADD)
+			nft_batch_queue_node_elem(b, NFT_MSG_DELSETELEM, ch->old);
 		if (plan_firewall(ch->old, ch->new).del)
 			nft_batch_queue_fw_elem(b, NFT_MSG_DELSETELEM, ch->old);
 	}
@@ -460,17 +533,18 @@ void nft_build_incremental(struct datapath *dp, struct nft_batch *b, const struc
 		case PLAN_NOTHING:
 			break;
 		case PLAN_REPLACE_RULE:
-			replace_served(dp, b, ch->old, ch->new);
+			replace_served(dp, b, ch->old, ch->new, NFT_SIDE_MAIN);
 			break;
 		case PLAN_REMOVE_ADD:
 			if (ch->old && nft_fe_classify(ch->old) == NFT_FE_SERVE)
-				remove_served(dp, b, ch->old);
+				remove_served(dp, b, ch->old, NFT_SIDE_MAIN);
 			if (ch->new &&nft_fe_classify(ch->new) == NFT_FE_SERVE)
-				add_served(dp, b, ch->new, false, NULL);
+				add_served(dp, b, ch->new, NFT_SIDE_MAIN, false, NULL);
 			if (ch->new)
 				nft_batch_queue_elem(b, NFT_MSG_NEWSETELEM, ch->new);
 			break;
 		}
+		build_node_side(dp, b, ch);
 	}
 	svc_build_dels(dp, b);
 	nft_batch_flush_elems(b);

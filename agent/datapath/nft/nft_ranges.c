@@ -89,7 +89,8 @@ static void range_put(struct range_alloc *a, struct idx_range r)
 	}
 }
 
-static struct range_op *range_op_new(struct datapath *dp, const struct frontend *fe)
+static struct range_op *range_op_new(struct datapath *dp, const struct frontend *fe,
+				     enum nft_side side)
 {
 	struct range_op *op;
 
@@ -99,13 +100,14 @@ static struct range_op *range_op_new(struct datapath *dp, const struct frontend 
 	}
 	op = &dp->ops[dp->n_ops++];
 	memset(op, 0, sizeof(*op));
-	nft_fe_chain_name(&fe->key, op->name, sizeof(op->name));
+	nft_fe_side_chain_name(&fe->key, side, op->name, sizeof(op->name));
 	op->v6 = fe->key.addr.family == AF_INET6;
 	op->shard = nft_fe_backend_shard(&fe->key);
 	return op;
 }
 
-bool nft_range_alloc_for(struct datapath *dp, const struct frontend *fe, uint32_t *base)
+bool nft_range_alloc_for(struct datapath *dp, const struct frontend *fe, enum nft_side side,
+			 uint32_t *base)
 {
 	uint32_t n = nft_fe_usable_backends(fe);
 	bool v6 = fe->key.addr.family == AF_INET6;
@@ -118,28 +120,31 @@ bool nft_range_alloc_for(struct datapath *dp, const struct frontend *fe, uint32_
 		char key[96];
 
 		nft_fe_key_text(&fe->key, key, sizeof(key));
-		pr_warn("nft: %s: no room for %u backends in %s", key, n,
+		pr_warn("nft: %s%s: no room for %u backends in %s", key,
+			side == NFT_SIDE_NODE ? " (node chain)" : "", n,
 			v6 ? NFT_BACKENDS6 : NFT_BACKENDS4);
 		dp->ops_err = err;
 		return false;
 	}
-	op = range_op_new(dp, fe);
+	op = range_op_new(dp, fe, side);
 	op->is_new = true;
 	op->r = (struct idx_range){ *base, n };
 	return true;
 }
 
-const struct idx_range *nft_range_of(struct datapath *dp, const struct frontend *fe)
+const struct idx_range *nft_range_of(struct datapath *dp, const struct frontend *fe,
+				     enum nft_side side)
 {
 	char name[NFT_CHAIN_NAME_MAX];
 
-	nft_fe_chain_name(&fe->key, name, sizeof(name));
+	nft_fe_side_chain_name(&fe->key, side, name, sizeof(name));
 	return strmap_get(&dp->ranges.owner, name);
 }
 
-void nft_range_release(struct datapath *dp, const struct frontend *fe, const struct idx_range *r)
+void nft_range_release(struct datapath *dp, const struct frontend *fe, enum nft_side side,
+		       const struct idx_range *r)
 {
-	range_op_new(dp, fe)->r = *r;
+	range_op_new(dp, fe, side)->r = *r;
 }
 
 void nft_ranges_finish(struct datapath *dp, bool ok)

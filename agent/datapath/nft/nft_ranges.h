@@ -32,7 +32,7 @@ struct range_alloc {
 };
 
 /*
- * Which range each served frontend (without affinity) holds, by chain
+ * Which range each served frontend's chain (without affinity) holds, by chain
  * name, and the allocators. A range is allocated while a batch is built
  * and freed only once the batch that stops using it is committed, so the
  * old and the new range of a frontend never overlap inside one batch.
@@ -55,12 +55,20 @@ struct datapath;
 
 void nft_ranges_init(struct backend_ranges *br);
 void nft_ranges_destroy(struct backend_ranges *br);
-/* A new range for fe's usable backends; false (dp->ops_err set) if none. */
-bool nft_range_alloc_for(struct datapath *dp, const struct frontend *fe, uint32_t *base);
-/* The range fe holds in the kernel (NULL: none, e.g. with affinity). */
-const struct idx_range *nft_range_of(struct datapath *dp, const struct frontend *fe);
-/* fe's range is released once the batch commits. */
-void nft_range_release(struct datapath *dp, const struct frontend *fe, const struct idx_range *r);
+/*
+ * Ranges belong to one chain of a frontend (its side): fe is the frontend,
+ * or its node view for NFT_SIDE_NODE.
+ *
+ * A new range for fe's usable backends; false (dp->ops_err set) if none.
+ */
+bool nft_range_alloc_for(struct datapath *dp, const struct frontend *fe, enum nft_side side,
+			 uint32_t *base);
+/* The range the chain holds in the kernel (NULL: none, e.g. with affinity). */
+const struct idx_range *nft_range_of(struct datapath *dp, const struct frontend *fe,
+				     enum nft_side side);
+/* The chain's range is released once the batch commits. */
+void nft_range_release(struct datapath *dp, const struct frontend *fe, enum nft_side side,
+		       const struct idx_range *r);
 /*
  * After the kernel's answer. Committed: released ranges go back to the
  * allocator, new ones are recorded. Refused: the new ones go back, the

@@ -41,6 +41,10 @@ static const struct nft_set_desc named_sets[NFT_NAMED_SETS] = {
 	[NFT_SET_FIREWALL6] = { "firewall-ips6", true, NFT_KEY_ADDR_PROTO_PORT, true },
 	[NFT_SET_NODEPORT_ADDRS4] = { "nodeport-addrs4", false, NFT_KEY_ADDR, false, true },
 	[NFT_SET_NODEPORT_ADDRS6] = { "nodeport-addrs6", true, NFT_KEY_ADDR, false, true },
+	[NFT_SET_NODE_SERVICES4] = { "node-services4", false, NFT_KEY_ADDR_PROTO_PORT, true },
+	[NFT_SET_NODE_SERVICES6] = { "node-services6", true, NFT_KEY_ADDR_PROTO_PORT, true },
+	[NFT_SET_NODE_NODEPORTS4] = { "node-nodeports4", false, NFT_KEY_PROTO_PORT, true },
+	[NFT_SET_NODE_NODEPORTS6] = { "node-nodeports6", true, NFT_KEY_PROTO_PORT, true },
 };
 
 const char *nft_set_name(enum nft_named_set set)
@@ -124,10 +128,13 @@ struct base_chain {
  * served packet reaches the filter chains with its backend address and
  * only unserved service addresses are refused there.
  */
-static const struct base_chain nat_chains[] = {
-	{ "nat-prerouting", "nat", NF_INET_PRE_ROUTING, NFT_PRIO_DSTNAT },
-	{ "nat-output", "nat", NF_INET_LOCAL_OUT, NFT_PRIO_DSTNAT },
-};
+static const struct base_chain nat_prerouting = { "nat-prerouting", "nat", NF_INET_PRE_ROUTING,
+						  NFT_PRIO_DSTNAT };
+static const struct base_chain nat_output = { "nat-output", "nat", NF_INET_LOCAL_OUT,
+					      NFT_PRIO_DSTNAT };
+/* Regular chains: nat-output's NodePorts, after the one fib lookup (nat_output_rules). */
+#define NFT_NAT_OUTPUT_NODEPORTS4 "nat-output-nodeports4"
+#define NFT_NAT_OUTPUT_NODEPORTS6 "nat-output-nodeports6"
 
 static const struct base_chain nat_postrouting = { "nat-postrouting", "nat", NF_INET_POST_ROUTING,
 						   NFT_PRIO_SRCNAT };
@@ -159,7 +166,7 @@ static void base_chain_add(struct nft_batch *b, const struct base_chain *bc)
 /* ---- rules ---- */
 
 /*
- * nat-*: ip daddr . meta l4proto . th dport vmap @services4 (and the v6
+ * nat-prerouting: ip daddr . meta l4proto . th dport vmap @services4 (and the v6
  * twin), then for the node's own addresses that NodePorts answer on
  * fib daddr type local ip daddr @nodeport-addrs4 ip daddr != 127.0.0.0/8
  * meta l4proto . th dport vmap @nodeports4:
@@ -180,6 +187,62 @@ static void nat_lookup_rules(struct nft_batch *b, const char *chain, bool v6)
 		r, v6, true, nft_set_name(v6 ? NFT_SET_NODEPORT_ADDRS6 : NFT_SET_NODEPORT_ADDRS4));
 	nft_expr_lookup(r, NFT_REG_1, map, 0, true, NFT_REG_VERDICT);
 	nft_rule_msg(b, r, &ref);
+}
+
+/*
+ * nat-output: traffic born on the node. Frontends with a node chain first
+ * (node-services4, then services4); NodePorts on the node's addresses go to
+ * nat-output-nodeports4, which tries node-nodeports4 before nodeports4, so
+ * the route lookup is paid once:
+ *   ip daddr . meta l4proto . th dport vmap @node-services4
+ *   ip daddr . meta l4proto . th dport vmap @services4
+ *   fib daddr type local ip daddr @nodeport-addrs4 ip daddr != 127.0.0.0/8
+ *     goto nat-output-nodeports4
+ * A frontend without a node chain costs one more hash lookup per new
+ * connection born on the node, whatever the number of Services.
+ */
+static void nat_output_rules(struct nft_batch *b, bool v6)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_RULE };
+	const char *sub = v6 ? NFT_NAT_OUTPUT_NODEPORTS6 : NFT_NAT_OUTPUT_NODEPORTS4;
+	const enum nft_named_set maps[] = {
+		v6 ? NFT_SET_NODE_SERVICES6 : NFT_SET_NODE_SERVICES4,
+		v6 ? NFT_SET_SERVICES6 : NFT_SET_SERVICES4,
+	};
+	struct nftnl_rule *r;
+
+	for (size_t i = 0; i < 2; i++) {
+		r = nft_rule_new(nat_output.name);
+		nft_expr_frontend_key(r, v6, true);
+		nft_expr_lookup(r, NFT_REG_1, nft_set_name(maps[i]), 0, true, NFT_REG_VERDICT);
+		nft_rule_msg(b, r, &ref);
+	}
+	r = nft_rule_new(nat_output.name);
+	nft_expr_node_addr(r, v6, true,
+			   nft_set_name(v6 ? NFT_SET_NODEPORT_ADDRS6 : NFT_SET_NODEPORT_ADDRS4));
+	nft_expr_goto(r, sub);
+	nft_rule_msg(b, r, &ref);
+}
+
+/* nat-output-nodeports4: meta l4proto . th dport vmap @node-nodeports4, then @nodeports4. */
+static void nat_output_node_ports_chain(struct nft_batch *b, bool v6)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_BASE_CHAIN };
+	const char *sub = v6 ? NFT_NAT_OUTPUT_NODEPORTS6 : NFT_NAT_OUTPUT_NODEPORTS4;
+	const enum nft_named_set maps[] = {
+		v6 ? NFT_SET_NODE_NODEPORTS6 : NFT_SET_NODE_NODEPORTS4,
+		v6 ? NFT_SET_NODEPORTS6 : NFT_SET_NODEPORTS4,
+	};
+
+	nft_chain_msg(b, nft_chain_new(sub), NFT_MSG_NEWCHAIN, NLM_F_CREATE, &ref);
+	ref.what = NFT_WHAT_BASE_RULE;
+	for (size_t i = 0; i < 2; i++) {
+		struct nftnl_rule *r = nft_rule_new(sub);
+
+		nft_expr_proto_port_key(r);
+		nft_expr_lookup(r, NFT_REG_1, nft_set_name(maps[i]), 0, true, NFT_REG_VERDICT);
+		nft_rule_msg(b, r, &ref);
+	}
 }
 
 /*
@@ -393,11 +456,14 @@ void nft_msg_base_chains(struct nft_batch *b, const struct nft_port_shift *shift
 		firewall_lookup_rule(b, firewall_chains[i].name, false);
 		firewall_lookup_rule(b, firewall_chains[i].name, true);
 	}
-	for (size_t i = 0; i < sizeof(nat_chains) / sizeof(nat_chains[0]); i++) {
-		base_chain_add(b, &nat_chains[i]);
-		nat_lookup_rules(b, nat_chains[i].name, false);
-		nat_lookup_rules(b, nat_chains[i].name, true);
-	}
+	base_chain_add(b, &nat_prerouting);
+	nat_lookup_rules(b, nat_prerouting.name, false);
+	nat_lookup_rules(b, nat_prerouting.name, true);
+	nat_output_node_ports_chain(b, false);
+	nat_output_node_ports_chain(b, true);
+	base_chain_add(b, &nat_output);
+	nat_output_rules(b, false);
+	nat_output_rules(b, true);
 	base_chain_add(b, &nat_postrouting);
 	masquerade_rule(b, nat_postrouting.name);
 	port_shift_rule(b, nat_postrouting.name, shift, false);

@@ -61,6 +61,14 @@ enum nft_named_set {
 	NFT_SET_FIREWALL6,
 	NFT_SET_NODEPORT_ADDRS4, /* interval set: addresses NodePorts answer on */
 	NFT_SET_NODEPORT_ADDRS6,
+	/*
+	 * Frontends with a node chain (nft_fe_has_node_chain), for nat-output
+	 * only, before services4/6 and nodeports4/6: -> goto fe-out-...
+	 */
+	NFT_SET_NODE_SERVICES4,
+	NFT_SET_NODE_SERVICES6,
+	NFT_SET_NODE_NODEPORTS4,
+	NFT_SET_NODE_NODEPORTS6,
 	NFT_NAMED_SETS,
 };
 
