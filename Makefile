@@ -55,7 +55,7 @@ DEB_PKGS := libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev libnftnl-dev lib
 	    libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libcap-dev \
 	    iproute2 nftables pkg-config make gcc util-linux openssl procps curl clang-format libclang-rt-14-dev
 
-.PHONY: all deps test bench demo clean format format-check install fuzz
+.PHONY: all deps test bench demo clean format format-check install fuzz FORCE
 all: $(BUILD)/sluice-agent $(BUILD)/sluicectl
 
 # Installs the Debian packages of design.md section 8 that are missing.
@@ -86,6 +86,19 @@ $(BUILD)/agent/%.o: agent/%.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+# Both programs print the version: git describe at build time. The header is
+# rewritten only when the version changes, so an unchanged tree rebuilds nothing.
+$(BUILD)/version.h: FORCE
+	$(Q)mkdir -p $(@D)
+	$(Q)v=$$(git describe --always --tags --dirty 2>/dev/null || echo unknown); \
+	line="#define SLUICE_VERSION \"$$v\""; \
+	[ -f $@ ] && [ "$$(cat $@)" = "$$line" ] || echo "$$line" >$@
+
+$(BUILD)/agent/cmd/sluice-agent.o $(BUILD)/agent/cmd/sluicectl.o: $(BUILD)/version.h
+$(BUILD)/agent/cmd/%.o: CFLAGS += -I$(BUILD)
+
+FORCE:
 
 $(BUILD)/libsluice.a: $(LIB_OBJS)
 	$(call msg,AR,$@)

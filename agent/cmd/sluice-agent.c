@@ -25,8 +25,10 @@
 #include "lib/xalloc.h"
 #include "serve/health.h"
 #include "serve/health_nodeport.h"
+#include "serve/status.h"
 #include "source/source.h"
 #include "source/source_kube.h"
+#include "version.h"
 
 /* Changes arriving together are applied together, but none waits longer. */
 #define SETTLE_MS 20
@@ -39,6 +41,8 @@
  * get healthCheckNodePort servers, on ports that may lie below 1024.
  */
 #define AGENT_RUNTIME_CAPS CAPS_SERVE
+/* Status files written per turn of the loop at most: an apply never waits longer. */
+#define PUBLISH_BUDGET_MS 10
 /* Enough for the connections of the old datapath that are being set up or torn down. */
 #define DEFAULT_HANDOVER_SECONDS 10
 #define MAX_HANDOVER_SECONDS 3600
@@ -47,6 +51,7 @@ struct options {
 	const char *source;
 	const char *kubeconfig;
 	const char *health_addr;
+	const char *status_dir; /* --status-dir; "" : no status files */
 	size_t max_file_bytes; /* --max-file-bytes, 0: the source's default */
 	struct kube_source_options kube; /* --max-event-bytes, --max-list-bytes */
 	const char *node_name;
@@ -77,6 +82,8 @@ static void usage(FILE *out)
 		"                        node addresses NodePorts answer on (default primary:\n"
 		"                        the Node's InternalIP, else ExternalIP, per family)\n"
 		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
+		"  --status-dir=PATH     status files for sluicectl (default $SLUICE_STATUS_DIR,\n"
+		"                        else " STATUS_DEFAULT_DIR "; empty: none)\n"
 		"  --handover-seconds=N  switching datapaths: the one in place keeps serving\n"
 		"                        beside the new one for N s (default 10; 0: none)\n"
 		"  --max-file-bytes=N    larger manifest files are not read (default 64M)\n"
@@ -84,7 +91,8 @@ static void usage(FILE *out)
 		"  --max-list-bytes=N    larger API list pages fail the list (default 256M)\n"
 		"  --once                apply once, leave the datapath in place, exit\n"
 		"  --cleanup             remove every trace of every datapath and exit\n"
-		"  -v, --verbose         debug logging\n",
+		"  -v, --verbose         debug logging\n"
+		"  --version             print the version and exit\n",
 		datapath_choices());
 }
 
@@ -123,6 +131,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "max-services", required_argument, NULL, 'M' },
 		{ "nodeport-addresses", required_argument, NULL, 'N' },
 		{ "health-addr", required_argument, NULL, 'H' },
+		{ "status-dir", required_argument, NULL, 'S' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "handover-seconds", required_argument, NULL, 'O' },
 		{ "max-file-bytes", required_argument, NULL, 'F' },
 		{ "max-event-bytes", required_argument, NULL, 'E' },
@@ -196,6 +206,12 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		case 'H':
 			opt->health_addr = optarg;
 			break;
+		case 'S':
+			opt->status_dir = optarg;
+			break;
+		case 'V':
+			printf("sluice-agent %s\n", SLUICE_VERSION);
+			exit(0);
 		case 'O': {
 			char *end;
 			unsigned long n;
@@ -260,6 +276,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	if (!opt->dp.cgroup)
 		opt->dp.cgroup = cgroup2_root();
 	opt->dp.node_name = opt->node_name;
+	opt->status_dir = status_dir_default(opt->status_dir);
 	if (!opt->cleanup && !opt->source) {
 		pr_warn("--source is required (dir:PATH or kube)");
 		return -EINVAL;
@@ -292,13 +309,74 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* What status.json says; pub NULL: --status-dir= (none). */
+struct publish {
+	struct status_publisher *pub;
+	struct agent_status st;
+	struct source *src;
+	const struct engine *eng;
+	const struct datapath_handle *dp;
+	const struct options *opt;
+};
+
+static void publish_agent(struct publish *pb)
+{
+	const struct datapath_handle *dp = pb->dp;
+	uint64_t unprogrammed = 0;
+
+	if (!pb->pub)
+		return;
+	pb->st.services = engine_services(pb->eng);
+	pb->st.frontends = pb->eng->n_frontends;
+	pb->st.backends = pb->eng->n_backends;
+	pb->st.rejected = pb->src->ops->rejected(pb->src);
+	if (dp->ops->services_not_programmed &&
+	    !dp->ops->services_not_programmed(&pb->opt->dp, &unprogrammed))
+		pb->st.not_programmed = unprogrammed;
+	status_write_agent(pb->pub, &pb->st);
+}
+
+/* After every flush: the time, the outcome, the counts. */
+static void publish_flush(struct publish *pb, int err, bool full)
+{
+	double now = wall_now();
+
+	pb->st.last_attempt = now;
+	pb->st.last_error = err;
+	if (err) {
+		pb->st.failed_syncs++;
+	} else {
+		pb->st.syncs++;
+		pb->st.synced = true;
+		pb->st.last_sync = now;
+		if (full)
+			pb->st.last_full_sync = now;
+	}
+	publish_agent(pb);
+}
+
+/* Writes queued Service files within the budget; status.json once the queue drains. */
+static void publish_services(struct publish *pb)
+{
+	if (status_queued(pb->pub) && status_publish(pb->pub, PUBLISH_BUDGET_MS) == 0)
+		publish_agent(pb);
+}
+
 /*
  * Applies changes once the source has been quiet for SETTLE_MS, and at the
  * latest MAX_DELAY_MS after the first pending change.
  */
 static int run(struct source *src, struct engine *eng, struct health_server *health,
 	       struct datapath_handover *ho, const struct datapath_handle *dp,
-	       const struct options *opt)
+	       const struct options *opt, struct publish *pb)
 {
 	int sfd = signal_fd();
 	struct pollfd fds[2] = {
@@ -323,6 +401,9 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 		}
 		if (ho_timeout >= 0 && (timeout < 0 || ho_timeout < timeout))
 			timeout = ho_timeout;
+		/* Status files still queued: look at events, then write the next batch. */
+		if (status_queued(pb->pub))
+			timeout = 0;
 		if (poll(fds, 2, timeout) < 0 && errno != EINTR)
 			return -errno;
 		if (fds[0].revents & POLLIN) {
@@ -342,7 +423,11 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 			caps_keep(dp->ops->runtime_caps | AGENT_RUNTIME_CAPS, dp->output_name);
 		}
 		if (fds[1].revents & POLLIN) {
+			size_t rejected = src->ops->rejected(src);
+
 			src->ops->handle_events(src);
+			if (src->ops->rejected(src) != rejected)
+				publish_agent(pb);
 			if (engine_pending(eng)) {
 				if (!first_pending)
 					first_pending = now;
@@ -354,10 +439,13 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 					next_flush = retry_at;
 			}
 		}
-		if (!engine_pending(eng) || now < next_flush)
+		if (!engine_pending(eng) || now < next_flush) {
+			publish_services(pb);
 			continue;
+		}
 		err = engine_flush(eng);
 		health_set_ready(health, !err);
+		publish_flush(pb, err, false);
 		if (err) {
 			/* The datapath keeps its last good state; try again later. */
 			retry_at = now + RETRY_MS;
@@ -379,14 +467,19 @@ int main(int argc, char **argv)
 	struct options opt;
 	struct engine eng;
 	struct health_server *health = NULL;
+	struct publish pb = { 0 };
 	struct store store;
 	int err;
 
 	log_route_libbpf();
 	if (parse_options(argc, argv, &opt))
 		return 2;
-	if (opt.cleanup)
-		return datapath_cleanup_others(NULL, &opt.dp) ? 1 : 0;
+	if (opt.cleanup) {
+		err = datapath_cleanup_others(NULL, &opt.dp);
+		if (*opt.status_dir && status_remove(opt.status_dir))
+			pr_warn("status: cannot remove %s: %s", opt.status_dir, strerror(errno));
+		return err ? 1 : 0;
+	}
 	if (strncmp(opt.source, "dir:", 4) && strcmp(opt.source, "kube")) {
 		pr_warn("--source: unknown source \"%s\" (dir:PATH or kube)", opt.source);
 		return 2;
@@ -421,7 +514,28 @@ int main(int argc, char **argv)
 	    datapath_handover_begin(&handover, dp.ops, &opt.dp, opt.handover_seconds, now_ms()))
 		engine_add_output(&eng, handover.output_name, &handover_output_ops, &handover);
 	engine_add_output(&eng, "healthCheckNodePort servers", &hc_output_ops, &health_checks);
+	pb = (struct publish){
+		.src = src,
+		.eng = &eng,
+		.dp = &dp,
+		.opt = &opt,
+		.st = {
+			.version = SLUICE_VERSION,
+			.node = opt.node_name,
+			.source = opt.source,
+			.datapath = dp.ops->name,
+			.requested = opt.datapath,
+			.fallback = dp.fallback,
+			.bpffs = opt.dp.bpffs,
+			.cgroup = opt.dp.cgroup,
+			.started = wall_now(),
+		},
+	};
+	/* Status files are for people: without them the agent still serves. */
+	if (*opt.status_dir && !status_open(opt.status_dir, &store, &eng, &pb.pub))
+		engine_add_output(&eng, "status files", &status_output_ops, pb.pub);
 	err = engine_flush(&eng);
+	publish_flush(&pb, err, true);
 	if (err)
 		goto out_engine;
 	pr_info("synced: datapath %s serving %zu services", dp.ops->name, engine_services(&eng));
@@ -436,6 +550,10 @@ int main(int argc, char **argv)
 	if (opt.once) {
 		uint64_t unprogrammed = 0;
 
+		/* Nothing runs after --once: every Service file now. */
+		status_publish(pb.pub, -1);
+		publish_agent(&pb);
+
 		if (src->ops->rejected(src)) {
 			pr_warn("%zu inputs were rejected; see the lines above",
 				src->ops->rejected(src));
@@ -449,8 +567,9 @@ int main(int argc, char **argv)
 		}
 		goto out_engine;
 	}
-	err = run(src, &eng, health, &handover, &dp, &opt);
+	err = run(src, &eng, health, &handover, &dp, &opt, &pb);
 out_engine:
+	status_close(pb.pub);
 	datapath_handover_abandon(&handover);
 	engine_destroy(&eng);
 	hc_servers_destroy(&health_checks);

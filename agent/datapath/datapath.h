@@ -102,6 +102,8 @@ struct datapath_handle {
 	const struct datapath_ops *ops;
 	struct datapath *dp;
 	char output_name[32]; /* "datapath NAME", for the engine's log lines */
+	/* --datapath=auto: why the ones tried first did not open ("" if none failed). */
+	char fallback[512];
 };
 
 /* The datapaths in the order --datapath=auto tries them; NULL past the end. */
