@@ -507,6 +507,8 @@ static void frontend_init(struct frontend *fe, const struct resolve_input *in,
 	fe->service_id = in->service_id;
 	fe->service = xstrdup(service);
 	fe->port_name = xstrdup(port_name ? port_name : "");
+	/* Markers too: a datapath keeps one limit per Service, from any of its frontends. */
+	fe->rate = in->svc->rate;
 }
 
 /*
