@@ -50,13 +50,15 @@ DEPFLAGS   = -MMD -MP -MF $(@:.o=.d)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+MANDIR  ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 DEB_PKGS := libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev libnftnl-dev libmnl-dev \
 	    libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libcap-dev \
 	    iproute2 nftables pkg-config make gcc util-linux openssl procps curl clang-format libclang-rt-14-dev \
-	    prometheus jq
+	    prometheus jq man-db systemd
 
-.PHONY: all deps test bench demo clean format format-check install fuzz
+.PHONY: all deps test bench demo clean format format-check install fuzz FORCE
 all: $(BUILD)/sluice-agent $(BUILD)/sluicectl
 
 # Installs the Debian packages of design.md section 8 that are missing.
@@ -87,6 +89,19 @@ $(BUILD)/agent/%.o: agent/%.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+# Both programs print the version: git describe at build time. The header is
+# rewritten only when the version changes, so an unchanged tree rebuilds nothing.
+$(BUILD)/version.h: FORCE
+	$(Q)mkdir -p $(@D)
+	$(Q)v=$$(git describe --always --tags --dirty 2>/dev/null || echo unknown); \
+	line="#define SLUICE_VERSION \"$$v\""; \
+	[ -f $@ ] && [ "$$(cat $@)" = "$$line" ] || echo "$$line" >$@
+
+$(BUILD)/agent/cmd/sluice-agent.o $(BUILD)/agent/cmd/sluicectl.o: $(BUILD)/version.h
+$(BUILD)/agent/cmd/%.o: CFLAGS += -I$(BUILD)
+
+FORCE:
 
 $(BUILD)/libsluice.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
@@ -158,10 +173,17 @@ fuzz: $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
 demo: all $(TOOL_BINS)
 	$(Q)examples/demo.sh
 
+# The binaries, sluice-agent(8) and sluicectl(8), and the systemd unit with
+# the path of the agent filled in.
 install: all
-	$(Q)install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	$(Q)install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR)
 	$(Q)install -m 0755 $(BUILD)/sluice-agent $(DESTDIR)$(PREFIX)/sbin/sluice-agent
 	$(Q)install -m 0755 $(BUILD)/sluicectl $(DESTDIR)$(PREFIX)/bin/sluicectl
+	$(Q)install -m 0644 man/sluice-agent.8 man/sluicectl.8 $(DESTDIR)$(MANDIR)/man8/
+	$(Q)sed 's|@sbindir@|$(PREFIX)/sbin|g' deploy/sluice-agent.service.in \
+		>$(DESTDIR)$(UNITDIR)/sluice-agent.service
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/sluice-agent.service
 
 clean:
 	$(Q)rm -rf $(BUILD)

@@ -28,23 +28,33 @@ now_ns() { date +%s%N; }
 # Removes every trace of both datapaths between measurements.
 dp_cleanup() { in_node "$AGENT" --cleanup --bpffs="$BPFFS" --cgroup="$CGROUP" >/dev/null 2>&1; }
 
-# once DP N: a full sync from nothing with --once; sets R[sync-N,DP] (s) and R[rss-N,DP] (MiB).
+# once DP N [KEY]: a full sync from nothing with --once; sets R[sync-N,DP] (s) and
+# R[rss-N,DP] (MiB). Without status files (--status-dir=), so that the rows
+# time the sync alone; KEY "status": with them (--once writes every file
+# before it exits), into R[status-N,DP], and their size into R[status-mib-N,DP].
 once() {
-	local dp=$1 n=$2 t0 t1
+	local dp=$1 n=$2 key=${3:-} t0 t1 status="--status-dir="
 	dp_cleanup
+	rm -rf "$WORK/status-once"
+	[ "$key" = status ] && status="--status-dir=$WORK/status-once"
 	t0=$(now_ns)
 	nsenter --net="/run/netns/$NODE_NS" /usr/bin/time -f "%M" -o "$WORK/time.out" \
 		"$AGENT" --once --source="dir:$WORK/m-$n" --datapath="$dp" --node-name="$NODE_NAME" \
-		--cgroup="$CGROUP" --bpffs="$BPFFS" >"$WORK/once.log" 2>&1
+		--cgroup="$CGROUP" --bpffs="$BPFFS" "$status" >"$WORK/once.log" 2>&1
 	local rc=$?
 	t1=$(now_ns)
 	if [ $rc -ne 0 ]; then
 		echo "# $dp --once with $n services failed (exit $rc):" >&2
 		tail -5 "$WORK/once.log" | sed 's/^/#   /' >&2
-		R[sync-$n,$dp]=fail
+		R[${key:-sync}-$n,$dp]=fail
 		return 1
 	fi
-	R[sync-$n,$dp]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+	R[${key:-sync}-$n,$dp]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+	if [ "$key" = status ]; then
+		R[status-mib-$n,$dp]=$(du -sk "$WORK/status-once" | awk '{ printf "%.1f", $1 / 1024 }')
+		rm -rf "$WORK/status-once"
+		return 0
+	fi
 	R[rss-$n,$dp]=$(awk '{ printf "%.1f", $1 / 1024 }' "$WORK/time.out")
 }
 
@@ -193,6 +203,9 @@ for n in 1 $SIZES; do "$BENCH_DIR/gen-manifests.sh" "$n" "$WORK/m-$n"; done
 for dp in $BENCH_DPS; do
 	echo "# $dp: full syncs" >&2
 	for n in 1 $SIZES; do once "$dp" "$n"; done
+	# The status files sluicectl explain reads, all written by --once (a running
+	# agent writes them after the apply, 10 ms a loop turn: the change rows hold it).
+	for n in $SIZES; do once "$dp" "$n" status; done
 	for n in 1 $LOADED; do
 		echo "# $dp: agent running with $n services" >&2
 		dp_cleanup
@@ -238,6 +251,13 @@ done
 for n in $SIZES; do
 	row "  sync time $n svc / 1 svc" "$(ratio "${R[sync-$n,$A]:-}" "${R[sync-1,$A]:-}")" \
 		"$(ratio "${R[sync-$n,$B]:-}" "${R[sync-1,$B]:-}")" ""
+done
+for n in $SIZES; do
+	row "  with status files, $n svc (s, --once writes all)" "${R[status-$n,$A]:--}" \
+		"${R[status-$n,$B]:--}" "$(ratio "${R[status-$n,$B]:-}" "${R[status-$n,$A]:-}")"
+	row "  status files / sync time, $n svc" "$(ratio "${R[status-$n,$A]:-}" "${R[sync-$n,$A]:-}")" \
+		"$(ratio "${R[status-$n,$B]:-}" "${R[sync-$n,$B]:-}")" ""
+	row "  status files, $n svc (MiB)" "${R[status-mib-$n,$A]:--}" "${R[status-mib-$n,$B]:--}" ""
 done
 for n in 1 $SIZES; do
 	row "peak RSS, $n svc (MiB)" "${R[rss-$n,$A]:--}" "${R[rss-$n,$B]:--}" \

@@ -28,8 +28,10 @@
 #include "serve/healthz.h"
 #include "serve/listen.h"
 #include "serve/metrics.h"
+#include "serve/status.h"
 #include "source/source.h"
 #include "source/source_kube.h"
+#include "version.h"
 
 /*
  * A change that finds the source quiet (nothing for BURST_GAP_MS) is
@@ -48,6 +50,8 @@
  * get healthCheckNodePort servers, on ports that may lie below 1024.
  */
 #define AGENT_RUNTIME_CAPS CAPS_SERVE
+/* Status files written per turn of the loop at most: an apply never waits longer. */
+#define PUBLISH_BUDGET_MS 10
 /* Enough for the connections of the old datapath that are being set up or torn down. */
 #define DEFAULT_HANDOVER_SECONDS 10
 #define MAX_HANDOVER_SECONDS 3600
@@ -59,6 +63,7 @@ struct options {
 	const char *metrics_addr, *healthz_addr; /* "" : off */
 	bool metrics_addr_set, healthz_addr_set; /* given: failing to listen stops the agent */
 	bool metrics_all_services;
+	const char *status_dir; /* --status-dir; "" : no status files */
 	size_t max_file_bytes; /* --max-file-bytes, 0: the source's default */
 	struct kube_source_options kube; /* --max-event-bytes, --max-list-bytes */
 	const char *node_name;
@@ -97,6 +102,8 @@ static void usage(FILE *out)
 		"  --metrics-addr=H:P    Prometheus /metrics (default 127.0.0.1:10249; \"\": off)\n"
 		"  --metrics-all-services  flow counters of every Service, not only rate-limited\n"
 		"  --log-format=FORMAT   text (default) or json: one object per line\n"
+		"  --status-dir=PATH     status files for sluicectl (default $SLUICE_STATUS_DIR,\n"
+		"                        else " STATUS_DEFAULT_DIR "; empty: none)\n"
 		"  --removed-backend-tcp=keep|terminate\n"
 		"                        TCP connections to a backend that left: left alone\n"
 		"                        (default, as kube-proxy) or ended\n"
@@ -107,7 +114,8 @@ static void usage(FILE *out)
 		"  --max-list-bytes=N    larger API list pages fail the list (default 256M)\n"
 		"  --once                apply once, leave the datapath in place, exit\n"
 		"  --cleanup             remove every trace of every datapath and exit\n"
-		"  -v, --verbose         debug logging\n",
+		"  -v, --verbose         debug logging\n"
+		"  --version             print the version and exit\n",
 		datapath_choices());
 }
 
@@ -151,6 +159,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "metrics-addr", required_argument, NULL, 'm' },
 		{ "metrics-all-services", no_argument, NULL, 'A' },
 		{ "log-format", required_argument, NULL, 'l' },
+		{ "status-dir", required_argument, NULL, 'S' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "handover-seconds", required_argument, NULL, 'O' },
 		{ "removed-backend-tcp", required_argument, NULL, 'T' },
 		{ "max-file-bytes", required_argument, NULL, 'F' },
@@ -271,6 +281,12 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			log_set_format(format);
 			break;
 		}
+		case 'S':
+			opt->status_dir = optarg;
+			break;
+		case 'V':
+			printf("sluice-agent %s\n", SLUICE_VERSION);
+			exit(0);
 		case 'O': {
 			char *end;
 			unsigned long n;
@@ -335,6 +351,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	if (!opt->dp.cgroup)
 		opt->dp.cgroup = cgroup2_root();
 	opt->dp.node_name = opt->node_name;
+	opt->status_dir = status_dir_default(opt->status_dir);
 	if (!opt->cleanup && !opt->source) {
 		pr_warn("--source is required (dir:PATH or kube)");
 		return -EINVAL;
@@ -367,19 +384,72 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-/*
- * Applies a change at once when the source was quiet before it; under a
- * burst, once the source pauses for SETTLE_MS, and at the latest
- * MAX_DELAY_MS after the first pending change.
- */
 static double wall_now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* What status.json says; pub NULL: --status-dir= (none). */
+struct publish {
+	struct status_publisher *pub;
+	struct agent_status st;
+	struct source *src;
+	const struct engine *eng;
+	const struct datapath_handle *dp;
+	const struct options *opt;
+};
+
+static void publish_agent(struct publish *pb)
+{
+	const struct datapath_handle *dp = pb->dp;
+	uint64_t unprogrammed = 0;
+
+	if (!pb->pub)
+		return;
+	pb->st.services = engine_services(pb->eng);
+	pb->st.frontends = pb->eng->n_frontends;
+	pb->st.backends = pb->eng->n_backends;
+	pb->st.rejected = pb->src->ops->rejected(pb->src);
+	if (dp->ops->services_not_programmed &&
+	    !dp->ops->services_not_programmed(&pb->opt->dp, &unprogrammed))
+		pb->st.not_programmed = unprogrammed;
+	status_write_agent(pb->pub, &pb->st);
+}
+
+/* After every flush: the time, the outcome, the counts. */
+static void publish_flush(struct publish *pb, int err, bool full)
+{
+	double now = wall_now();
+
+	pb->st.last_attempt = now;
+	pb->st.last_error = err;
+	if (err) {
+		pb->st.failed_syncs++;
+	} else {
+		pb->st.syncs++;
+		pb->st.synced = true;
+		pb->st.last_sync = now;
+		if (full)
+			pb->st.last_full_sync = now;
+	}
+	publish_agent(pb);
+}
+
+/* Writes queued Service files within the budget; status.json once the queue drains. */
+static void publish_services(struct publish *pb)
+{
+	if (status_queued(pb->pub) && status_publish(pb->pub, PUBLISH_BUDGET_MS) == 0)
+		publish_agent(pb);
+}
+
+/*
+ * Applies a change at once when the source was quiet before it; under a
+ * burst, once the source pauses for SETTLE_MS, and at the latest
+ * MAX_DELAY_MS after the first pending change.
+ */
 /* What the health and metrics servers are told about the agent's work. */
 struct observers {
 	struct metrics *metrics;
@@ -426,7 +496,7 @@ static int flush_observed(struct engine *eng, struct observers *obs)
 
 static int run(struct source *src, struct engine *eng, struct health_server *health,
 	       struct datapath_handover *ho, const struct datapath_handle *dp,
-	       const struct options *opt, struct observers *obs)
+	       const struct options *opt, struct observers *obs, struct publish *pb)
 {
 	int sfd = signal_fd();
 	struct pollfd fds[3] = {
@@ -453,6 +523,9 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 			timeout = ho_timeout;
 		if (m_timeout >= 0 && (timeout < 0 || m_timeout < timeout))
 			timeout = m_timeout;
+		/* Status files still queued: look at events, then write the next batch. */
+		if (status_queued(pb->pub))
+			timeout = 0;
 		if (poll(fds, fds[2].fd >= 0 ? 3 : 2, timeout) < 0 && errno != EINTR)
 			return -errno;
 		/* Scrapes are served between applies, by this thread (metrics.h). */
@@ -475,9 +548,12 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 		}
 		if (fds[1].revents & POLLIN) {
 			bool quiet = now - last_event >= BURST_GAP_MS;
+			size_t rejected = src->ops->rejected(src);
 
 			last_event = now;
 			src->ops->handle_events(src);
+			if (src->ops->rejected(src) != rejected)
+				publish_agent(pb);
 			if (engine_pending(eng)) {
 				observe_queued(obs);
 				if (!first_pending)
@@ -490,10 +566,13 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 					next_flush = retry_at;
 			}
 		}
-		if (!engine_pending(eng) || now < next_flush)
+		if (!engine_pending(eng) || now < next_flush) {
+			publish_services(pb);
 			continue;
+		}
 		err = flush_observed(eng, obs);
 		health_set_ready(health, !err);
+		publish_flush(pb, err, false);
 		if (err) {
 			/* The datapath keeps its last good state; try again later. */
 			retry_at = now + RETRY_MS;
@@ -518,14 +597,19 @@ int main(int argc, char **argv)
 	struct healthz_server *healthz = NULL;
 	struct metrics *metrics = NULL;
 	struct observers obs = { 0 };
+	struct publish pb = { 0 };
 	struct store store;
 	int err;
 
 	log_route_libbpf();
 	if (parse_options(argc, argv, &opt))
 		return 2;
-	if (opt.cleanup)
-		return datapath_cleanup_others(NULL, &opt.dp) ? 1 : 0;
+	if (opt.cleanup) {
+		err = datapath_cleanup_others(NULL, &opt.dp);
+		if (*opt.status_dir && status_remove(opt.status_dir))
+			pr_warn("status: cannot remove %s: %s", opt.status_dir, strerror(errno));
+		return err ? 1 : 0;
+	}
 	if (strncmp(opt.source, "dir:", 4) && strcmp(opt.source, "kube")) {
 		pr_warn("--source: unknown source \"%s\" (dir:PATH or kube)", opt.source);
 		return 2;
@@ -576,7 +660,7 @@ int main(int argc, char **argv)
 		metrics = metrics_new(&(struct metrics_sources){
 			.dp_ops = dp.ops,
 			.dp_cfg = &opt.dp,
-			.fallback_why = dp.fallback_why,
+			.fallback_why = dp.fallback,
 			.store = &store,
 			.source = src,
 			.healthz = healthz,
@@ -589,7 +673,28 @@ int main(int argc, char **argv)
 		}
 		obs.metrics = metrics;
 	}
+	pb = (struct publish){
+		.src = src,
+		.eng = &eng,
+		.dp = &dp,
+		.opt = &opt,
+		.st = {
+			.version = SLUICE_VERSION,
+			.node = opt.node_name,
+			.source = opt.source,
+			.datapath = dp.ops->name,
+			.requested = opt.datapath,
+			.fallback = dp.fallback,
+			.bpffs = opt.dp.bpffs,
+			.cgroup = opt.dp.cgroup,
+			.started = wall_now(),
+		},
+	};
+	/* Status files are for people: without them the agent still serves. */
+	if (*opt.status_dir && !status_open(opt.status_dir, &store, &eng, &pb.pub))
+		engine_add_output(&eng, "status files", &status_output_ops, pb.pub);
 	err = flush_observed(&eng, &obs);
+	publish_flush(&pb, err, true);
 	if (err)
 		goto out_engine;
 	/* Switching datapaths: the other's state drains or goes once this one serves. */
@@ -604,6 +709,10 @@ int main(int argc, char **argv)
 	if (opt.once) {
 		uint64_t unprogrammed = 0;
 
+		/* Nothing runs after --once: every Service file now. */
+		status_publish(pb.pub, -1);
+		publish_agent(&pb);
+
 		if (src->ops->rejected(src)) {
 			pr_warn("%zu inputs were rejected; see the lines above",
 				src->ops->rejected(src));
@@ -617,8 +726,9 @@ int main(int argc, char **argv)
 		}
 		goto out_engine;
 	}
-	err = run(src, &eng, health, &handover, &dp, &opt, &obs);
+	err = run(src, &eng, health, &handover, &dp, &opt, &obs, &pb);
 out_engine:
+	status_close(pb.pub);
 	metrics_free(metrics);
 	engine_destroy(&eng);
 	hc_servers_destroy(&health_checks);

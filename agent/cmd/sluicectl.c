@@ -1,109 +1,88 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * sluicectl: shows what the datapath in place is doing, read straight from
- * the kernel (the BPF pins, or the nftables table), no agent needed.
+ * the kernel (the BPF pins, or the nftables table), and why, from the
+ * files the agent publishes (--status-dir). The commands live in agent/ctl/.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "core/ratelimit.h"
-#include "datapath/datapath.h"
+#include "ctl/ctl.h"
 #include "lib/log.h"
+#include "serve/status.h"
+#include "version.h"
 
 #define DEFAULT_BPFFS "/sys/fs/bpf/sluice"
+
+static const struct {
+	const char *name;
+	int (*run)(struct ctl *ctl, int argc, char **argv);
+} commands[] = {
+	{ "services", cmd_services }, { "ratelimits", cmd_ratelimits },
+	{ "status", cmd_status },     { "explain", cmd_explain },
+	{ "top", cmd_top },
+};
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: sluicectl [--bpffs=PATH] COMMAND\n"
+		"Usage: sluicectl [--bpffs=PATH] [--status-dir=PATH] COMMAND [ARGS]\n"
 		"\n"
-		"Reads the state of the datapath in place straight from the kernel.\n"
+		"Reads the state of the datapath in place straight from the kernel, and\n"
+		"why it is so from the agent's status files.\n"
 		"\n"
 		"Commands:\n"
-		"  services     every frontend (address:port/proto, action, Service,\n"
-		"               session affinity, rate limit), each followed by its backends\n"
-		"  ratelimits   per Service: limit, burst, new flows admitted and limited\n"
+		"  services [-o json]   every frontend (address:port/proto, action, Service,\n"
+		"                       session affinity, rate limit), each followed by its\n"
+		"                       backends; -o json: every Service as the agent published\n"
+		"                       it, with the kernel's counters\n"
+		"  ratelimits           per Service: limit, burst, new flows admitted and limited\n"
+		"  status [-o json]     the agent: datapath and why, last sync, counts, version,\n"
+		"                       rejected inputs\n"
+		"  explain NAMESPACE/NAME [-o json]\n"
+		"                       per frontend: the endpoints in use and why (topology,\n"
+		"                       traffic policy, terminating fallback), affinity, the\n"
+		"                       rate limit and its counters, the datapath\n"
+		"  top [--interval=S] [-n N] [--once]\n"
+		"                       the busiest Services by new flows/s, redrawn every S\n"
+		"                       seconds (default 2); q or Ctrl-C quits; --once or a\n"
+		"                       non-terminal: one table\n"
 		"\n"
 		"Options:\n"
-		"  --bpffs=PATH pin directory of the agent (default %s)\n"
-		"  -h, --help   this text\n",
-		DEFAULT_BPFFS);
-}
-
-/* The datapath whose state is in the kernel; NULL, with one line saying so. */
-static const struct datapath_ops *in_place(const struct datapath_config *cfg)
-{
-	const struct datapath_ops *ops = datapath_in_place(cfg);
-
-	if (!ops)
-		fprintf(stderr,
-			"sluicectl: no datapath in place (no state of any datapath: %s; pin "
-			"directory %s)\n",
-			datapath_choices(), cfg->bpffs);
-	return ops;
-}
-
-static int cmd_ratelimits(const struct datapath_config *cfg)
-{
-	const struct datapath_ops *ops = in_place(cfg);
-	struct service_stats *stats = NULL;
-	char rate[32], burst[16];
-	size_t n = 0, i;
-	int err;
-
-	if (!ops)
-		return 1;
-	err = ops->read_stats ? ops->read_stats(cfg, &stats, &n) : -EOPNOTSUPP;
-	if (err) {
-		fprintf(stderr, "sluicectl: cannot read the %s datapath's counters: %s\n",
-			ops->name, strerror(-err));
-		return 1;
-	}
-	printf("%-40s %-12s %-10s %12s %12s\n", "SERVICE", "LIMIT", "BURST", "ADMITTED", "LIMITED");
-	for (i = 0; i < n; i++) {
-		if (stats[i].rate.count)
-			snprintf(burst, sizeof(burst), "%u", stats[i].rate.burst);
-		else
-			snprintf(burst, sizeof(burst), "-");
-		printf("%-40s %-12s %-10s %12llu %12llu\n", stats[i].service,
-		       rate_limit_format(&stats[i].rate, rate, sizeof(rate)), burst,
-		       (unsigned long long)stats[i].admitted, (unsigned long long)stats[i].limited);
-	}
-	free(stats);
-	return 0;
-}
-
-/* Frontends as the datapath prints them; else where to look, and the counters. */
-static int cmd_services(const struct datapath_config *cfg)
-{
-	const struct datapath_ops *ops = in_place(cfg);
-
-	if (!ops)
-		return 1;
-	if (ops->print_frontends)
-		return ops->print_frontends(cfg, stdout);
-	printf("%s datapath: frontends: see %s\n\n", ops->name, ops->inspect_hint);
-	return cmd_ratelimits(cfg);
+		"  --bpffs=PATH        pin directory of the agent (default %s)\n"
+		"  --status-dir=PATH   the agent's status files (default $SLUICE_STATUS_DIR,\n"
+		"                      else %s)\n"
+		"  --version           the version\n"
+		"  -h, --help          this text\n",
+		DEFAULT_BPFFS, STATUS_DEFAULT_DIR);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "bpffs", required_argument, NULL, 'b' },
+		{ "status-dir", required_argument, NULL, 's' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct datapath_config cfg = { .bpffs = DEFAULT_BPFFS };
+	struct ctl ctl = { .cfg = { .bpffs = DEFAULT_BPFFS } };
+	const char *status_dir = NULL;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	/* "+": options after the command are the command's own. */
+	while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'b':
-			cfg.bpffs = optarg;
+			ctl.cfg.bpffs = optarg;
 			break;
+		case 's':
+			status_dir = optarg;
+			break;
+		case 'V':
+			printf("sluicectl %s\n", SLUICE_VERSION);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -116,13 +95,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	ctl.status_dir = status_dir_default(status_dir);
 	/* The datapath code logs through log.h: keep sluicectl's output to errors. */
 	log_set_level(LOG_WARN);
-	if (!strcmp(argv[optind], "services"))
-		return cmd_services(&cfg);
-	if (!strcmp(argv[optind], "ratelimits"))
-		return cmd_ratelimits(&cfg);
-	fprintf(stderr, "sluicectl: unknown command '%s'\n", argv[optind]);
-	usage(stderr);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(argv[optind], commands[i].name))
+			return commands[i].run(&ctl, argc - optind, argv + optind);
+	}
+	fprintf(stderr,
+		"sluicectl: unknown command '%s' (services, ratelimits, status, explain, "
+		"top; --help)\n",
+		argv[optind]);
 	return 2;
 }

@@ -82,6 +82,27 @@ size_t engine_services(const struct engine *eng)
 	return eng->current.count;
 }
 
+const struct frontend_list *engine_applied(const struct engine *eng, const char *key)
+{
+	return strmap_get(&eng->current, key);
+}
+
+const char *engine_node_zone(const struct engine *eng)
+{
+	return eng->node_zone;
+}
+
+/* Adds (sign 1) or takes away (-1) a list's frontends and backends from the totals. */
+static void count_applied(struct engine *eng, const struct frontend_list *list, int sign)
+{
+	for (size_t i = 0; list && i < list->n; i++) {
+		if (!list->items[i].key.proto)
+			continue;
+		eng->n_frontends += sign;
+		eng->n_backends += sign * (long)list->items[i].n_backends;
+	}
+}
+
 static const char *fe_key_text(const struct frontend_key *key, char *buf, size_t len)
 {
 	char addr[IP_ADDR_STRLEN];
@@ -351,6 +372,8 @@ static void record_applied(struct engine *eng, struct pending *p)
 	struct service_applied sa = { .key = p->key, .svc = svc, .frontends = p->next };
 
 	record_owners(eng, p->key, old, p->next);
+	count_applied(eng, old, -1);
+	count_applied(eng, p->next, 1);
 	notify_outputs(eng, &sa);
 	if (p->next->n) {
 		strmap_put(&eng->current, p->key, p->next);

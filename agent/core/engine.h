@@ -16,7 +16,7 @@
 #include "core/store.h"
 #include "lib/strmap.h"
 
-#define ENGINE_MAX_OUTPUTS 4
+#define ENGINE_MAX_OUTPUTS 8
 
 struct engine {
 	struct store *store;
@@ -41,6 +41,8 @@ struct engine {
 	const struct node_port_spec *node_port_spec; /* --nodeport-addresses; NULL: all */
 	struct node_port_addrs node_ports; /* what it gives for the Node as last seen */
 	bool node_ports_dirty; /* not applied yet */
+	/* In the applied state, markers left out: for sluicectl status and metrics. */
+	size_t n_frontends, n_backends;
 };
 
 void engine_init(struct engine *eng, struct store *store, const char *node_name);
@@ -66,5 +68,9 @@ int engine_flush(struct engine *eng);
 size_t engine_pending(const struct engine *eng);
 /* Number of Services with at least one applied frontend. */
 size_t engine_services(const struct engine *eng);
+/* The frontends applied for Service key now; NULL if none. */
+const struct frontend_list *engine_applied(const struct engine *eng, const char *key);
+/* This node's zone label as the engine last saw it; NULL if none. */
+const char *engine_node_zone(const struct engine *eng);
 
 #endif

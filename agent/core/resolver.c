@@ -19,6 +19,7 @@
 struct candidate {
 	struct backend be;
 	const struct endpoint *ep;
+	const struct endpoint_slice *slice;
 	size_t order; /* position in the input, so that ties resolve the same way each time */
 };
 
@@ -127,15 +128,11 @@ static const struct slice_port *slice_port_for(const struct endpoint_slice *slic
 	return NULL;
 }
 
-/*
- * Gathers every endpoint of `port` in `family` across the slices, keeps one
- * per (address, port) as candidate_cmp orders them, and drops endpoints that
- * are never used. The result is sorted by address then port.
- */
-static void collect_candidates(const struct resolve_input *in, const struct service_port *port,
-			       uint8_t family, struct candidates *cands)
+/* Every endpoint of `port` in `family` across the slices, in input order. */
+static void gather_candidates(const struct resolve_input *in, const struct service_port *port,
+			      uint8_t family, struct candidates *cands)
 {
-	size_t s, kept, i;
+	size_t s;
 	int e;
 
 	for (s = 0; s < in->n_slices; s++) {
@@ -149,7 +146,7 @@ static void collect_candidates(const struct resolve_input *in, const struct serv
 			continue;
 		for (e = 0; e < slice->n_endpoints; e++) {
 			const struct endpoint *ep = &slice->endpoints[e];
-			struct candidate c = { .ep = ep, .order = cands->n };
+			struct candidate c = { .ep = ep, .slice = slice, .order = cands->n };
 
 			/* Only the first address counts, as in kube-proxy. */
 			if (ep->n_addresses < 1 || ep->addresses[0].family != family)
@@ -159,6 +156,19 @@ static void collect_candidates(const struct resolve_input *in, const struct serv
 			candidates_push(cands, &c);
 		}
 	}
+}
+
+/*
+ * Gathers every endpoint of `port` in `family` across the slices, keeps one
+ * per (address, port) as candidate_cmp orders them, and drops endpoints that
+ * are never used. The result is sorted by address then port.
+ */
+static void collect_candidates(const struct resolve_input *in, const struct service_port *port,
+			       uint8_t family, struct candidates *cands)
+{
+	size_t kept, i;
+
+	gather_candidates(in, port, family, cands);
 	if (cands->n > 1)
 		qsort(cands->items, cands->n, sizeof(*cands->items), candidate_cmp);
 	kept = 0;
@@ -305,6 +315,137 @@ void resolve_endpoints(const struct resolve_input *in, const struct service_port
 	free(cands.items);
 }
 
+/* The topology mode's reason, by the same rule as topology_mode. */
+static void explain_mode(const struct candidates *cands, const char *node_name, const char *zone,
+			 struct port_explain *out)
+{
+	const struct candidate *no_node = NULL, *no_zone = NULL;
+	bool any_ready = false, any_node = false, any_zone = false;
+	size_t i;
+
+	out->mode = topology_mode(cands, node_name, zone);
+	if (out->mode == CHOICE_NODE) {
+		out->mode_why = TOPO_WHY_NODE_HINTS;
+		return;
+	}
+	if (out->mode == CHOICE_ZONE) {
+		out->mode_why = TOPO_WHY_ZONE_HINTS;
+		out->zone_hints = true;
+		return;
+	}
+	for (i = 0; i < cands->n; i++) {
+		const struct candidate *c = &cands->items[i];
+
+		if (!c->ep->ready)
+			continue;
+		any_ready = true;
+		any_node |= c->ep->n_hint_nodes > 0;
+		any_zone |= c->ep->n_hint_zones > 0;
+		if (c->ep->n_hint_nodes < 1 && !no_node)
+			no_node = c;
+		if (c->ep->n_hint_zones < 1 && !no_zone)
+			no_zone = c;
+	}
+	if (!any_ready) {
+		out->mode_why = TOPO_WHY_NO_READY;
+		return;
+	}
+	if (!any_node && !any_zone) {
+		out->mode_why = TOPO_WHY_NO_HINTS;
+		return;
+	}
+	/* Zone hints are what EndpointSlice controllers write: explain by them when present. */
+	out->zone_hints = any_zone;
+	if (out->zone_hints ? no_zone != NULL : no_node != NULL) {
+		out->mode_why = TOPO_WHY_HINT_MISSING;
+		out->culprit = (out->zone_hints ? no_zone : no_node)->be;
+		return;
+	}
+	out->mode_why = out->zone_hints && !zone ? TOPO_WHY_NO_ZONE : TOPO_WHY_NOT_FOR_US;
+}
+
+static int backend_cmp_void(const void *a, const void *b)
+{
+	return backend_cmp(a, b);
+}
+
+static bool selection_has(const struct backend_selection *sel, const struct backend *be)
+{
+	return sel->n_backends &&
+	       bsearch(be, sel->backends, sel->n_backends, sizeof(*be), backend_cmp_void);
+}
+
+/* Why a kept (deduplicated, usable) endpoint is not in sel. */
+static enum endpoint_why unused_why(const struct candidate *c, const struct port_explain *pe,
+				    const struct topology *topo)
+{
+	if (pe->local && !is_local(c->ep, topo->node_name))
+		return EP_WHY_NOT_LOCAL;
+	if (!c->ep->ready)
+		return EP_WHY_TERMINATING;
+	return topo->mode == CHOICE_NODE ? EP_WHY_OTHER_NODE : EP_WHY_OTHER_ZONE;
+}
+
+void explain_endpoints(const struct resolve_input *in, const struct service_port *port,
+		       uint8_t family, bool local, struct port_explain *out)
+{
+	struct candidates raw = { 0 }, kept = { 0 };
+	struct topology topo = { .node_name = in->node_name, .zone = in->node_zone };
+	struct port_endpoints pe;
+	const struct backend_selection *sel;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->local = local;
+	collect_candidates(in, port, family, &kept);
+	explain_mode(&kept, in->node_name, in->node_zone, out);
+	resolve_endpoints(in, port, family, &pe);
+	sel = local ? &pe.local : &pe.cluster;
+	out->action = sel->action;
+	out->choice = sel->choice;
+	out->n_used = sel->n_backends;
+	topo.mode = out->mode;
+
+	/* Sorted as collect_candidates sorts: the first of equal addresses counts. */
+	gather_candidates(in, port, family, &raw);
+	if (raw.n > 1)
+		qsort(raw.items, raw.n, sizeof(*raw.items), candidate_cmp);
+	out->eps = raw.n ? xcalloc(raw.n, sizeof(*out->eps)) : NULL;
+	for (i = 0; i < raw.n; i++) {
+		const struct candidate *c = &raw.items[i];
+		struct endpoint_explain *ee = &out->eps[c->order];
+
+		ee->be = c->be;
+		ee->ep = c->ep;
+		ee->slice = c->slice->name;
+		if (i > 0 && backend_cmp(&c->be, &raw.items[i - 1].be) == 0)
+			ee->why = EP_WHY_DUPLICATE;
+		else if (usefulness(c->ep) == 0)
+			ee->why = EP_WHY_NOT_SERVING;
+		else if (selection_has(sel, &c->be))
+			ee->why = EP_WHY_USED;
+		else
+			ee->why = unused_why(c, out, &topo);
+	}
+	out->n_eps = raw.n;
+	free(raw.items);
+	free(kept.items);
+	port_endpoints_clear(&pe);
+}
+
+void port_explain_clear(struct port_explain *pe)
+{
+	if (!pe)
+		return;
+	free(pe->eps);
+	memset(pe, 0, sizeof(*pe));
+}
+
+bool frontend_uses_local(const struct service *svc, enum frontend_kind kind)
+{
+	return kind == FE_CLUSTER_IP ? svc->internal_local : svc->external_local;
+}
+
 bool service_externally_reachable(const struct service *svc)
 {
 	int i;
@@ -366,6 +507,8 @@ static void frontend_init(struct frontend *fe, const struct resolve_input *in,
 	fe->service_id = in->service_id;
 	fe->service = xstrdup(service);
 	fe->port_name = xstrdup(port_name ? port_name : "");
+	/* Markers too: a datapath keeps one limit per Service, from any of its frontends. */
+	fe->rate = in->svc->rate;
 }
 
 /*
@@ -391,7 +534,7 @@ static void port_frontend(struct frontend *fe, const struct resolve_input *in,
 		fe->affinity_timeout = svc->affinity_timeout ? svc->affinity_timeout :
 							       DEFAULT_AFFINITY_TIMEOUT;
 	fe->rate = svc->rate;
-	local = kind == FE_CLUSTER_IP ? svc->internal_local : svc->external_local;
+	local = frontend_uses_local(svc, kind);
 	fe->preserve_source = kind != FE_CLUSTER_IP && svc->external_local;
 	if (kind == FE_LB_INGRESS && svc->n_lb_source_cidrs) {
 		fe->source_ranges = xcalloc(svc->n_lb_source_cidrs, sizeof(*fe->source_ranges));

@@ -162,8 +162,8 @@ struct datapath_handle {
 	const struct datapath_ops *ops;
 	struct datapath *dp;
 	char output_name[32]; /* "datapath NAME", for the engine's log lines */
-	/* --datapath=auto fell back to this one: why the one before could not open; else "". */
-	char fallback_why[512];
+	/* --datapath=auto: why the ones tried first did not open ("" if none failed). */
+	char fallback[512];
 };
 
 /* The datapaths in the order --datapath=auto tries them; NULL past the end. */

@@ -36,8 +36,7 @@ bool datapath_handover_begin(struct datapath_handover *ho, const struct datapath
 	}
 	err = old->drain(cfg);
 	if (err) {
-		pr_warn("%s: cannot drain (%s); its state goes at once", old->name,
-			strerror(-err));
+		pr_warn("%s: cannot drain (%s); its state goes at once", old->name, strerror(-err));
 		datapath_cleanup_others(keep, cfg);
 		return false;
 	}

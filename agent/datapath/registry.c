@@ -81,20 +81,18 @@ int datapath_open_choice(const char *choice, const struct datapath_config *cfg,
 		return err;
 	}
 	for (size_t i = 0; i < N_DATAPATHS; i++) {
-		char failed[sizeof(why)];
+		size_t len = strlen(h->fallback);
 
-		snprintf(failed, sizeof(failed), "%s", why);
 		err = open_one(datapaths[i], cfg, h, why, sizeof(why));
-		if (!err) {
-			/* Why the one before could not: sluice_datapath_info says it too. */
-			if (i)
-				snprintf(h->fallback_why, sizeof(h->fallback_why), "%s", failed);
+		if (!err)
 			return 0;
-		}
-		if (i + 1 < N_DATAPATHS)
+		if (i + 1 < N_DATAPATHS) {
 			pr_warn("%s datapath unavailable (%s); using %s", datapaths[i]->name, why,
 				datapaths[i + 1]->name);
-		else
+			/* sluicectl status and sluice_datapath_info say it too. */
+			snprintf(h->fallback + len, sizeof(h->fallback) - len,
+				 "%s%s unavailable: %s", len ? "; " : "", datapaths[i]->name, why);
+		} else
 			pr_warn("%s datapath: %s", datapaths[i]->name, why);
 	}
 	return err;

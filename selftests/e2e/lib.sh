@@ -29,6 +29,8 @@ WORK=$(mktemp -d "/tmp/sluice-e2e-$ID.XXXX")
 MANIFESTS="$WORK/manifests"
 BPFFS_MNT="$WORK/bpffs"
 BPFFS="$BPFFS_MNT/sluice"
+# The agent's status files (sluicectl status, explain): the test's own, never /run/sluice.
+export SLUICE_STATUS_DIR="$WORK/status"
 CGROUP_ROOT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 CGROUP="$CGROUP_ROOT/sluice-e2e-$ID"
 AGENT_PID=""

@@ -162,7 +162,8 @@ static int replace_tables(bool drain, const char *what)
 
 	err = nft_socket_open(&dp);
 	if (err) {
-		pr_warn("nft: %s: cannot open a netfilter netlink socket: %s", what, strerror(-err));
+		pr_warn("nft: %s: cannot open a netfilter netlink socket: %s", what,
+			strerror(-err));
 		return err;
 	}
 	nft_batch_init(&b, ++dp.seq);
