@@ -45,6 +45,8 @@
 #define RETRY_MS 1000
 /* --max-services: 2^24 Services, 2^28 backend slots (the kernel may refuse less). */
 #define MAX_SERVICES_LIMIT (1u << 24)
+/* --max-connections: two table entries each, preallocated (about 300 bytes a connection). */
+#define MAX_CONNECTIONS_LIMIT (1u << 24)
 /*
  * Kept beside the datapath's runtime_caps once synced: Services added later
  * get healthCheckNodePort servers, on ports that may lie below 1024.
@@ -104,6 +106,7 @@ static void usage(FILE *out)
 		"  --log-format=FORMAT   text (default) or json: one object per line\n"
 		"  --status-dir=PATH     status files for sluicectl (default $SLUICE_STATUS_DIR,\n"
 		"                        else " STATUS_DEFAULT_DIR "; empty: none)\n"
+		"  --max-connections=N   connections the tc path tracks (default 131072)\n"
 		"  --removed-backend-tcp=keep|terminate\n"
 		"                        TCP connections to a backend that left: left alone\n"
 		"                        (default, as kube-proxy) or ended\n"
@@ -163,6 +166,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "version", no_argument, NULL, 'V' },
 		{ "handover-seconds", required_argument, NULL, 'O' },
 		{ "removed-backend-tcp", required_argument, NULL, 'T' },
+		{ "max-connections", required_argument, NULL, 'X' },
 		{ "max-file-bytes", required_argument, NULL, 'F' },
 		{ "max-event-bytes", required_argument, NULL, 'E' },
 		{ "max-list-bytes", required_argument, NULL, 'L' },
@@ -240,6 +244,21 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		case 'H':
 			opt->health_addr = optarg;
 			break;
+		case 'X': {
+			char *end;
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || n < 1024 ||
+			    n > MAX_CONNECTIONS_LIMIT) {
+				pr_warn("--max-connections: \"%s\" is not a number from 1024 to %u",
+					optarg, MAX_CONNECTIONS_LIMIT);
+				return -EINVAL;
+			}
+			opt->dp.max_connections = (uint32_t)n;
+			break;
+		}
 		case 'T':
 			if (!strcmp(optarg, "terminate")) {
 				opt->dp.terminate_tcp = true;

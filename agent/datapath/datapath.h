@@ -34,6 +34,11 @@ struct datapath_config {
 	 * of left alone as kube-proxy does.
 	 */
 	bool terminate_tcp;
+	/*
+	 * --max-connections: connections the tc path's table holds (two
+	 * entries each, preallocated); 0: the default, SL_MAX_CONNTRACK / 2.
+	 */
+	uint32_t max_connections;
 };
 
 struct datapath;

@@ -740,8 +740,8 @@ int bpf_open(const struct datapath_config *cfg, struct datapath **out, char *why
 
 		err = join(maps_dir, dp->bpffs, SL_PIN_MAPS_DIR, NULL);
 		if (!err)
-			err = tc_datapath_open(maps_dir, cfg->devices, dp->max_services,
-					       cfg->terminate_tcp, &dp->tc, why, why_len);
+			err = tc_datapath_open(maps_dir, cfg, dp->max_services, &dp->tc, why,
+					       why_len);
 		if (err)
 			goto err;
 	}

@@ -318,9 +318,11 @@ static int set_pins(struct tc_bpf *skel, const char *maps_dir)
 	return 0;
 }
 
-int tc_datapath_open(const char *maps_dir, const char *devices, __u32 max_services,
-		     bool terminate_tcp, struct tc_datapath **out, char *why, size_t why_len)
+int tc_datapath_open(const char *maps_dir, const struct datapath_config *cfg, __u32 max_services,
+		     struct tc_datapath **out, char *why, size_t why_len)
 {
+	const char *devices = cfg->devices;
+	__u32 connections = cfg->max_connections ? cfg->max_connections : SL_MAX_CONNTRACK / 2;
 	struct tc_datapath *tc;
 	char *list, *name, *save = NULL;
 	int err, ifindex;
@@ -335,13 +337,16 @@ int tc_datapath_open(const char *maps_dir, const char *devices, __u32 max_servic
 	}
 	/* The same sizes as the socket object's, or its pins would look like another layout. */
 	err = bpf_size_maps(tc->skel->obj, max_services);
+	/* Two entries a connection, one per direction; preallocated, as every LRU map. */
+	if (!err)
+		err = bpf_map__set_max_entries(tc->skel->maps.conntrack, 2 * connections);
 	if (!err)
 		err = set_pins(tc->skel, maps_dir);
 	if (err) {
 		snprintf(why, why_len, "cannot set the tc maps' pins: %s", strerror(-err));
 		goto fail;
 	}
-	tc->skel->rodata->sl_terminate_tcp = terminate_tcp;
+	tc->skel->rodata->sl_terminate_tcp = cfg->terminate_tcp;
 	err = tc_bpf__load(tc->skel);
 	if (err) {
 		snprintf(why, why_len, "cannot load the tc programs: %s", strerror(-err));

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 
+#include "datapath/datapath.h"
 #include "lib/addr.h"
 
 struct tc_datapath;
@@ -22,8 +23,8 @@ struct tc_datapath;
  * filters in place if an agent left them. Returns 0 or -errno with one
  * reason in why.
  */
-int tc_datapath_open(const char *maps_dir, const char *devices, __u32 max_services,
-		     bool terminate_tcp, struct tc_datapath **out, char *why, size_t why_len);
+int tc_datapath_open(const char *maps_dir, const struct datapath_config *cfg, __u32 max_services,
+		     struct tc_datapath **out, char *why, size_t why_len);
 /*
  * Attaches the programs also to the devices the node routes these
  * addresses through (backends of external frontends): replies of SNATed
