@@ -28,7 +28,7 @@ done
 start_backends "${endpoints[@]}"
 
 for dp in $DATAPATHS; do
-	if ! SYNC_WAIT_STEPS=2400 start_agent "$dp" --max-services=131072; then
+	if ! SYNC_WAIT_STEPS=6000 start_agent "$dp" --max-services=131072; then
 		not_ok "$dp: the agent syncs $N Services"
 		continue
 	fi
