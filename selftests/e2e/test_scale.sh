@@ -2,7 +2,7 @@
 # 100,000 Services (issue 17: correctness at the physical limit; speed is
 # make bench's): every Service is programmed on both datapaths, and a
 # sample of 20 spread over the whole range, probed through their
-# ClusterIPs, answers from their own two endpoints, with a decoy on each
+# ClusterIPs, answers from its own two endpoints only, with a decoy on each
 # sampled ClusterIP to catch untranslated traffic. SCALE_SERVICES
 # overrides the count.
 . "$(dirname "$0")/lib.sh"
@@ -39,7 +39,10 @@ for dp in $DATAPATHS; do
 		want=$(printf '%s:8080\n' "$(addr 10.244 $((2 * i)))" "$(addr 10.244 $((2 * i + 1)))" |
 			sort | tr '\n' ' ')
 		probe --count 8 "$(addr 10.96 $((i + 250))):80"
-		if [ "$(probe_backends)" != "$want" ] || [ "$(probe_value ok)" != 8 ]; then
+		# Every answer from one of its own two endpoints (both need not show in 8).
+		got=$(probe_backends)
+		stray=$(for b in $got; do [[ " $want" == *" $b "* ]] || echo "$b"; done)
+		if [ -z "$got" ] || [ -n "$stray" ] || [ "$(probe_value ok)" != 8 ]; then
 			bad+=" s$i"
 			echo "# s$i: want $want"
 			probe_dump
