@@ -29,9 +29,10 @@ now_ns() { date +%s%N; }
 dp_cleanup() { in_node "$AGENT" --cleanup --bpffs="$BPFFS" --cgroup="$CGROUP" >/dev/null 2>&1; }
 
 # once DP N [KEY]: a full sync from nothing with --once; sets R[sync-N,DP] (s) and
-# R[rss-N,DP] (MiB). Without status files (--status-dir=), so that the rows
-# time the sync alone; KEY "status": with them (--once writes every file
-# before it exits), into R[status-N,DP], and their size into R[status-mib-N,DP].
+# R[rss-N,DP] (MiB). Without a status directory (--status-dir=), so that the
+# rows time the sync alone; KEY "status": with one (status.json only: the
+# per-Service answers are computed when sluicectl asks), into R[status-N,DP],
+# and its size into R[status-kib-N,DP].
 once() {
 	local dp=$1 n=$2 key=${3:-} t0 t1 status="--status-dir="
 	dp_cleanup
@@ -51,11 +52,29 @@ once() {
 	fi
 	R[${key:-sync}-$n,$dp]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
 	if [ "$key" = status ]; then
-		R[status-mib-$n,$dp]=$(du -sk "$WORK/status-once" | awk '{ printf "%.1f", $1 / 1024 }')
+		R[status-kib-$n,$dp]=$(du -sk "$WORK/status-once" | awk '{ print $1 }')
 		rm -rf "$WORK/status-once"
 		return 0
 	fi
 	R[rss-$n,$dp]=$(awk '{ printf "%.1f", $1 / 1024 }' "$WORK/time.out")
+}
+
+# answers DP N: sluicectl services -o json (s) and explain (ms) against the
+# running agent, and its RSS after them (MiB).
+answers() {
+	local dp=$1 n=$2 t0 t1
+	t0=$(now_ns)
+	in_node "$SLUICECTL" --bpffs="$BPFFS" services -o json >"$WORK/services.out" 2>&1 ||
+		{ echo "# $dp: services -o json failed" >&2; return 1; }
+	t1=$(now_ns)
+	R[answer-all-$n,$dp]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+	t0=$(now_ns)
+	in_node "$SLUICECTL" --bpffs="$BPFFS" explain bench/s0 >/dev/null 2>&1
+	t1=$(now_ns)
+	R[answer-one-$n,$dp]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
+	R[answer-rss-$n,$dp]=$(awk '$1 == "VmRSS:" { printf "%.1f", $2 / 1024 }' \
+		"/proc/$AGENT_PID/status")
+	rm -f "$WORK/services.out"
 }
 
 # Starts the agent on manifest directory m-N and waits (up to 60 s) for its first sync.
@@ -203,8 +222,7 @@ for n in 1 $SIZES; do "$BENCH_DIR/gen-manifests.sh" "$n" "$WORK/m-$n"; done
 for dp in $BENCH_DPS; do
 	echo "# $dp: full syncs" >&2
 	for n in 1 $SIZES; do once "$dp" "$n"; done
-	# The status files sluicectl explain reads, all written by --once (a running
-	# agent writes them after the apply, 10 ms a loop turn: the change rows hold it).
+	# With status.json (the running agent answers sluicectl on agent.sock instead).
 	for n in $SIZES; do once "$dp" "$n" status; done
 	for n in 1 $LOADED; do
 		echo "# $dp: agent running with $n services" >&2
@@ -213,6 +231,7 @@ for dp in $BENCH_DPS; do
 		change_latency "$dp" "$n" change slice-0.json
 		change_latency "$dp" "$n" bigfile services.json
 		connections "$dp" "$n"
+		answers "$dp" "$n"
 		stop_agent
 	done
 	if [ "$CHURN_SECONDS" != 0 ]; then
@@ -253,11 +272,11 @@ for n in $SIZES; do
 		"$(ratio "${R[sync-$n,$B]:-}" "${R[sync-1,$B]:-}")" ""
 done
 for n in $SIZES; do
-	row "  with status files, $n svc (s, --once writes all)" "${R[status-$n,$A]:--}" \
+	row "  with --status-dir, $n svc (s, --once)" "${R[status-$n,$A]:--}" \
 		"${R[status-$n,$B]:--}" "$(ratio "${R[status-$n,$B]:-}" "${R[status-$n,$A]:-}")"
-	row "  status files / sync time, $n svc" "$(ratio "${R[status-$n,$A]:-}" "${R[sync-$n,$A]:-}")" \
+	row "  with / without --status-dir, $n svc" "$(ratio "${R[status-$n,$A]:-}" "${R[sync-$n,$A]:-}")" \
 		"$(ratio "${R[status-$n,$B]:-}" "${R[sync-$n,$B]:-}")" ""
-	row "  status files, $n svc (MiB)" "${R[status-mib-$n,$A]:--}" "${R[status-mib-$n,$B]:--}" ""
+	row "  status directory, $n svc (KiB)" "${R[status-kib-$n,$A]:--}" "${R[status-kib-$n,$B]:--}" ""
 done
 for n in 1 $SIZES; do
 	row "peak RSS, $n svc (MiB)" "${R[rss-$n,$A]:--}" "${R[rss-$n,$B]:--}" \
@@ -270,6 +289,14 @@ done
 for n in 1 $LOADED; do
 	row "one Service changed in the file of $n svc (ms, median)" "${R[bigfile-$n,$A]:--}" \
 		"${R[bigfile-$n,$B]:--}" "$(ratio "${R[bigfile-$n,$B]:-}" "${R[bigfile-$n,$A]:-}")"
+done
+for n in 1 $LOADED; do
+	row "sluicectl services -o json, $n svc (s)" "${R[answer-all-$n,$A]:--}" \
+		"${R[answer-all-$n,$B]:--}" "$(ratio "${R[answer-all-$n,$B]:-}" "${R[answer-all-$n,$A]:-}")"
+	row "  sluicectl explain, $n svc (ms)" "${R[answer-one-$n,$A]:--}" \
+		"${R[answer-one-$n,$B]:--}" "$(ratio "${R[answer-one-$n,$B]:-}" "${R[answer-one-$n,$A]:-}")"
+	row "  agent RSS after answering, $n svc (MiB)" "${R[answer-rss-$n,$A]:--}" \
+		"${R[answer-rss-$n,$B]:--}" ""
 done
 for n in 1 $LOADED; do
 	row "conn/s direct, $n svc loaded" "${R[direct-$n,$A]:--}" "${R[direct-$n,$B]:--}" \

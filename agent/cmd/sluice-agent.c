@@ -29,6 +29,7 @@
 #include "serve/listen.h"
 #include "serve/metrics.h"
 #include "serve/status.h"
+#include "serve/status_server.h"
 #include "source/source.h"
 #include "source/source_kube.h"
 #include "version.h"
@@ -52,8 +53,8 @@
  * get healthCheckNodePort servers, on ports that may lie below 1024.
  */
 #define AGENT_RUNTIME_CAPS CAPS_SERVE
-/* Status files written per turn of the loop at most: an apply never waits longer. */
-#define PUBLISH_BUDGET_MS 10
+/* Answering sluicectl, per turn of the loop at most: an apply never waits longer. */
+#define ANSWER_BUDGET_US 2000
 /* Enough for the connections of the old datapath that are being set up or torn down. */
 #define DEFAULT_HANDOVER_SECONDS 10
 #define MAX_HANDOVER_SECONDS 3600
@@ -65,7 +66,7 @@ struct options {
 	const char *metrics_addr, *healthz_addr; /* "" : off */
 	bool metrics_addr_set, healthz_addr_set; /* given: failing to listen stops the agent */
 	bool metrics_all_services;
-	const char *status_dir; /* --status-dir; "" : no status files */
+	const char *status_dir; /* --status-dir; "" : no status.json, no agent.sock */
 	size_t max_file_bytes; /* --max-file-bytes, 0: the source's default */
 	struct kube_source_options kube; /* --max-event-bytes, --max-list-bytes */
 	const char *node_name;
@@ -104,8 +105,9 @@ static void usage(FILE *out)
 		"  --metrics-addr=H:P    Prometheus /metrics (default 127.0.0.1:10249; \"\": off)\n"
 		"  --metrics-all-services  flow counters of every Service, not only rate-limited\n"
 		"  --log-format=FORMAT   text (default) or json: one object per line\n"
-		"  --status-dir=PATH     status files for sluicectl (default $SLUICE_STATUS_DIR,\n"
-		"                        else " STATUS_DEFAULT_DIR "; empty: none)\n"
+		"  --status-dir=PATH     status.json and agent.sock for sluicectl (default\n"
+		"                        $SLUICE_STATUS_DIR, else " STATUS_DEFAULT_DIR
+		"; empty: none)\n"
 		"  --max-connections=N   connections the tc path tracks (default 131072)\n"
 		"  --removed-backend-tcp=keep|terminate\n"
 		"                        TCP connections to a backend that left: left alone\n"
@@ -414,6 +416,7 @@ static double wall_now(void)
 /* What status.json says; pub NULL: --status-dir= (none). */
 struct publish {
 	struct status_publisher *pub;
+	struct status_server *server; /* agent.sock; NULL under --once */
 	struct agent_status st;
 	struct source *src;
 	const struct engine *eng;
@@ -455,13 +458,6 @@ static void publish_flush(struct publish *pb, int err, bool full)
 			pb->st.last_full_sync = now;
 	}
 	publish_agent(pb);
-}
-
-/* Writes queued Service files within the budget; status.json once the queue drains. */
-static void publish_services(struct publish *pb)
-{
-	if (status_queued(pb->pub) && status_publish(pb->pub, PUBLISH_BUDGET_MS) == 0)
-		publish_agent(pb);
 }
 
 /*
@@ -518,10 +514,12 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 	       const struct options *opt, struct observers *obs, struct publish *pb)
 {
 	int sfd = signal_fd();
-	struct pollfd fds[3] = {
+	/* poll() skips the fds < 0: no metrics, no agent.sock. */
+	struct pollfd fds[4] = {
 		{ .fd = sfd, .events = POLLIN },
 		{ .fd = src->ops->fd(src), .events = POLLIN },
 		{ .fd = metrics_fd(obs->metrics), .events = POLLIN },
+		{ .fd = status_server_fd(pb->server), .events = POLLIN },
 	};
 	long long first_pending = 0, next_flush = 0, retry_at = 0, last_event = 0;
 
@@ -530,6 +528,7 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 	for (;;) {
 		int ho_timeout = datapath_handover_timeout(ho, now_ms());
 		int m_timeout = metrics_timeout_ms(obs->metrics);
+		int a_timeout = status_server_timeout_ms(pb->server);
 		int err, timeout = -1;
 		long long now;
 
@@ -542,14 +541,16 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 			timeout = ho_timeout;
 		if (m_timeout >= 0 && (timeout < 0 || m_timeout < timeout))
 			timeout = m_timeout;
-		/* Status files still queued: look at events, then write the next batch. */
-		if (status_queued(pb->pub))
-			timeout = 0;
-		if (poll(fds, fds[2].fd >= 0 ? 3 : 2, timeout) < 0 && errno != EINTR)
+		/* 0 while an answer is being computed: look at events, then go on with it. */
+		if (a_timeout >= 0 && (timeout < 0 || a_timeout < timeout))
+			timeout = a_timeout;
+		if (poll(fds, 4, timeout) < 0 && errno != EINTR)
 			return -errno;
 		/* Scrapes are served between applies, by this thread (metrics.h). */
 		if (fds[2].fd >= 0)
 			metrics_run(obs->metrics);
+		/* sluicectl too, within a budget, from the store as it is (status_server.h). */
+		status_server_run(pb->server, ANSWER_BUDGET_US);
 		if (fds[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -585,10 +586,8 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 					next_flush = retry_at;
 			}
 		}
-		if (!engine_pending(eng) || now < next_flush) {
-			publish_services(pb);
+		if (!engine_pending(eng) || now < next_flush)
 			continue;
-		}
 		err = flush_observed(eng, obs);
 		health_set_ready(health, !err);
 		publish_flush(pb, err, false);
@@ -709,9 +708,14 @@ int main(int argc, char **argv)
 			.started = wall_now(),
 		},
 	};
-	/* Status files are for people: without them the agent still serves. */
-	if (*opt.status_dir && !status_open(opt.status_dir, &store, &eng, &pb.pub))
-		engine_add_output(&eng, "status files", &status_output_ops, pb.pub);
+	/* The status is for people: without it the agent still serves. */
+	if (*opt.status_dir && !status_open(opt.status_dir, &eng, &pb.pub) && !opt.once) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/%s", opt.status_dir, STATUS_SOCKET);
+		pb.server = status_server_open(path, &store, &eng);
+		pb.st.serving = pb.server;
+	}
 	err = flush_observed(&eng, &obs);
 	publish_flush(&pb, err, true);
 	if (err)
@@ -728,10 +732,6 @@ int main(int argc, char **argv)
 	if (opt.once) {
 		uint64_t unprogrammed = 0;
 
-		/* Nothing runs after --once: every Service file now. */
-		status_publish(pb.pub, -1);
-		publish_agent(&pb);
-
 		if (src->ops->rejected(src)) {
 			pr_warn("%zu inputs were rejected; see the lines above",
 				src->ops->rejected(src));
@@ -747,6 +747,12 @@ int main(int argc, char **argv)
 	}
 	err = run(src, &eng, health, &handover, &dp, &opt, &obs, &pb);
 out_engine:
+	status_server_close(pb.server);
+	if (pb.server) {
+		/* Stopped: sluicectl status says so without asking a socket that is gone. */
+		pb.st.serving = false;
+		publish_agent(&pb);
+	}
 	status_close(pb.pub);
 	metrics_free(metrics);
 	engine_destroy(&eng);

@@ -2,7 +2,7 @@
 /*
  * sluicectl: shows what the datapath in place is doing, read straight from
  * the kernel (the BPF pins, or the nftables table), and why, from the
- * files the agent publishes (--status-dir). The commands live in agent/ctl/.
+ * agent's status.json and agent.sock (--status-dir). The commands live in agent/ctl/.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -30,13 +30,13 @@ static void usage(FILE *out)
 		"Usage: sluicectl [--bpffs=PATH] [--status-dir=PATH] COMMAND [ARGS]\n"
 		"\n"
 		"Reads the state of the datapath in place straight from the kernel, and\n"
-		"why it is so from the agent's status files.\n"
+		"why it is so from the agent (status.json, and the running agent's answers).\n"
 		"\n"
 		"Commands:\n"
 		"  services [-o json]   every frontend (address:port/proto, action, Service,\n"
 		"                       session affinity, rate limit), each followed by its\n"
-		"                       backends; -o json: every Service as the agent published\n"
-		"                       it, with the kernel's counters\n"
+		"                       backends; -o json: every Service as the running agent\n"
+		"                       computes it, with the kernel's counters\n"
 		"  ratelimits           per Service: limit, burst, new flows admitted and limited\n"
 		"  status [-o json]     the agent: datapath and why, last sync, counts, version,\n"
 		"                       rejected inputs\n"
@@ -51,8 +51,8 @@ static void usage(FILE *out)
 		"\n"
 		"Options:\n"
 		"  --bpffs=PATH        pin directory of the agent (default %s)\n"
-		"  --status-dir=PATH   the agent's status files (default $SLUICE_STATUS_DIR,\n"
-		"                      else %s)\n"
+		"  --status-dir=PATH   the agent's status.json and agent.sock (default\n"
+		"                      $SLUICE_STATUS_DIR, else %s)\n"
 		"  --version           the version\n"
 		"  -h, --help          this text\n",
 		DEFAULT_BPFFS, STATUS_DEFAULT_DIR);

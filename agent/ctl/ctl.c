@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-/* What sluicectl's commands share: finding the state, reading the agent's files. */
+/* What sluicectl's commands share: finding the state, reading and asking the agent. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ctl/ctl.h"
 #include "serve/status.h"
@@ -67,6 +71,77 @@ json_t *ctl_load_status(const struct ctl *ctl, bool quiet)
 			"sluicectl: no agent status (%s): is sluice-agent running with "
 			"--status-dir=%s?\n",
 			err, ctl->status_dir);
+	return doc;
+}
+
+FILE *ctl_ask(const struct ctl *ctl, const char *request, const char *what)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	/* Long enough for an agent busy with a full sync of 100k Services. */
+	struct timeval tv = { .tv_sec = 60 };
+	size_t len = strlen(request);
+	FILE *f;
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", ctl->status_dir, STATUS_SOCKET);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int err = errno;
+
+		if (fd >= 0)
+			close(fd);
+		if (err == ENOENT || err == ECONNREFUSED)
+			fprintf(stderr,
+				"sluicectl: %s needs the running agent, and none answers on %s: is "
+				"sluice-agent running with --status-dir=%s?\n",
+				what, sa.sun_path, ctl->status_dir);
+		else
+			fprintf(stderr, "sluicectl: %s: cannot reach the agent on %s: %s%s\n", what,
+				sa.sun_path, strerror(err),
+				err == EACCES ? " (the socket is root's only)" : "");
+		return NULL;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1 || !(f = fdopen(fd, "r"))) {
+		fprintf(stderr, "sluicectl: %s: cannot ask the agent on %s: %s\n", what,
+			sa.sun_path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	return f;
+}
+
+json_t *ctl_answer_next(FILE *answer, char *err, size_t len)
+{
+	static char *line;
+	static size_t cap;
+	json_error_t jerr;
+	json_t *doc;
+	ssize_t n;
+
+	errno = 0;
+	n = getline(&line, &cap, answer);
+	if (n <= 0) {
+		snprintf(err, len, "the agent's answer ended early%s%s", errno ? ": " : "",
+			 errno == EAGAIN ? "no answer in 60 s" :
+			 errno		 ? strerror(errno) :
+					   "");
+		return NULL;
+	}
+	doc = json_loadb(line, n, 0, &jerr);
+	if (!doc) {
+		snprintf(err, len, "the agent's answer is not JSON: %s", jerr.text);
+		return NULL;
+	}
+	if (ji(doc, "schema") != STATUS_SCHEMA) {
+		snprintf(err, len,
+			 "the agent answers in schema %lld, this sluicectl reads %d "
+			 "(versions differ)",
+			 ji(doc, "schema"), STATUS_SCHEMA);
+		json_decref(doc);
+		return NULL;
+	}
 	return doc;
 }
 

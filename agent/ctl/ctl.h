@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sluicectl's commands, one file each, and what they share: where the
- * kernel's state is (--bpffs) and where the agent publishes (--status-dir).
+ * kernel's state is (--bpffs) and where the agent publishes (--status-dir):
+ * status.json, and agent.sock where the running agent answers.
  * Exit codes: 0 done, 1 the state could not be read, 2 bad usage.
  */
 #ifndef SLUICE_CTL_H
@@ -27,6 +28,14 @@ const struct datapath_ops *ctl_in_place(const struct ctl *ctl, bool quiet);
 json_t *ctl_load(const char *path, char *err, size_t len);
 /* status.json, or NULL with one line on stderr unless quiet. */
 json_t *ctl_load_status(const struct ctl *ctl, bool quiet);
+/*
+ * Sends request (status_server.h) to the running agent; the answer to read
+ * with ctl_answer_next, or NULL with one line on stderr saying that what
+ * (a command) needs the running agent.
+ */
+FILE *ctl_ask(const struct ctl *ctl, const char *request, const char *what);
+/* The answer's next document; NULL at its end or on error (why, a line, in err). */
+json_t *ctl_answer_next(FILE *answer, char *err, size_t len);
 /* Whether the agent that wrote status is still running (its pid, and it is sluice-agent). */
 bool ctl_agent_running(json_t *status);
 /* "2024-05-01 10:00:03 UTC (3s ago)" for a time in seconds since the epoch. */

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * sluicectl explain NAMESPACE/NAME: the Service's file as the agent
- * published it, the datapath and the counters the kernel holds, in words.
+ * sluicectl explain NAMESPACE/NAME: the Service's document as the running
+ * agent computes it when asked, the datapath and the counters the kernel
+ * holds, in words.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "ctl/ctl.h"
 #include "ctl/explain_text.h"
-#include "serve/status.h"
+#include "serve/status_server.h"
 
 /* A namespace and name as the API server allows them (DNS labels). */
 static bool valid_key(const char *key)
@@ -42,9 +42,10 @@ int cmd_explain(struct ctl *ctl, int argc, char **argv)
 	const struct datapath_ops *ops;
 	const char *key = NULL;
 	bool json = false;
-	char path[4096], err[4200];
+	char req[STATUS_REQUEST_MAX], err[256];
 	json_t *svc, *status;
 	size_t n_fc = 0;
+	FILE *answer;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-o") && i + 1 < argc && !strcmp(argv[i + 1], "json"))
@@ -63,15 +64,25 @@ int cmd_explain(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage_error("explain: which Service? (usage: explain NAMESPACE/NAME)");
 	if (!valid_key(key))
 		return ctl_usage_error("explain: \"%s\" is not NAMESPACE/NAME", key);
-	snprintf(path, sizeof(path), "%s/%s/%s.json", ctl->status_dir, STATUS_SERVICES_DIR, key);
-	errno = 0;
-	svc = ctl_load(path, err, sizeof(err));
+	if (strlen(key) > sizeof(req) - 16)
+		return ctl_usage_error("explain: \"%.40s...\" is too long for a name", key);
+	snprintf(req, sizeof(req), "explain %s", key);
+	answer = ctl_ask(ctl, req, "explain");
+	if (!answer)
+		return 1;
+	svc = ctl_answer_next(answer, err, sizeof(err));
+	fclose(answer);
 	if (!svc) {
-		if (errno == ENOENT)
-			fprintf(stderr, "sluicectl: Service %s is not known to the agent (%s)\n",
-				key, err);
+		fprintf(stderr, "sluicectl: explain %s: %s\n", key, err);
+		return 1;
+	}
+	if (*js(svc, "error")) {
+		if (!strcmp(js(svc, "error"), "not-found"))
+			fprintf(stderr, "sluicectl: Service %s is not known to the agent\n", key);
 		else
-			fprintf(stderr, "sluicectl: cannot read Service %s: %s\n", key, err);
+			fprintf(stderr, "sluicectl: explain %s: the agent says: %s\n", key,
+				js(svc, "message"));
+		json_decref(svc);
 		return 1;
 	}
 	status = ctl_load_status(ctl, true);

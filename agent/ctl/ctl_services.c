@@ -2,11 +2,9 @@
 /*
  * sluicectl services and ratelimits. services prints the frontends as the
  * kernel holds them (the datapath's print_frontends); services -o json
- * lists the Services as the agent published them, with the kernel's
- * counters beside each; ratelimits is the counters alone.
+ * lists the Services as the running agent computes them when asked, with
+ * the kernel's counters beside each; ratelimits is the counters alone.
  */
-#include <dirent.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +12,6 @@
 #include "ctl/ctl.h"
 #include "ctl/flows.h"
 #include "ctl/table.h"
-#include "serve/status.h"
 
 static int cmd_ratelimits_print(struct ctl *ctl, const struct datapath_ops *ops)
 {
@@ -59,85 +56,72 @@ int cmd_ratelimits(struct ctl *ctl, int argc, char **argv)
 	return ops ? cmd_ratelimits_print(ctl, ops) : 1;
 }
 
-static int only_dirs(const struct dirent *d)
+/* doc, as json_dumpf(JSON_INDENT(2)) prints it two levels down (in "items"). */
+static void print_item(json_t *doc, bool first)
 {
-	return d->d_name[0] != '.';
+	char *text = json_dumps(doc, JSON_INDENT(2));
+
+	fputs(first ? "\n    " : ",\n    ", stdout);
+	for (const char *c = text; c && *c; c++) {
+		putchar(*c);
+		if (*c == '\n')
+			fputs("    ", stdout);
+	}
+	free(text);
 }
 
-static int only_json(const struct dirent *d)
-{
-	size_t len = strlen(d->d_name);
-
-	return d->d_name[0] != '.' && len > 5 && !strcmp(d->d_name + len - 5, ".json");
-}
-
-/* Every published Service, sorted by namespace then name, with its kernel counters. */
+/*
+ * Every Service as the agent computes it, by namespace then name, with its
+ * kernel counters: printed one at a time as the agent sends them, so that
+ * 100k Services need no more memory here than one.
+ */
 static int services_json(struct ctl *ctl)
 {
-	const struct datapath_ops *ops = ctl_in_place(ctl, true);
+	const struct datapath_ops *ops;
 	struct flow_counters *fc = NULL;
-	struct dirent **ns = NULL;
 	unsigned int have = 0;
-	size_t n_fc = 0;
-	char path[4096];
-	json_t *list, *items;
-	int n_ns;
+	size_t n_fc = 0, n = 0;
+	char err[256];
+	FILE *answer;
+	json_t *doc;
 
-	snprintf(path, sizeof(path), "%s/%s", ctl->status_dir, STATUS_SERVICES_DIR);
-	n_ns = scandir(path, &ns, only_dirs, alphasort);
-	if (n_ns < 0) {
-		fprintf(stderr,
-			"sluicectl: no Services published in %s (%s): is sluice-agent "
-			"running with --status-dir=%s?\n",
-			path, strerror(errno), ctl->status_dir);
+	answer = ctl_ask(ctl, "services", "services -o json");
+	if (!answer)
 		return 1;
-	}
+	ops = ctl_in_place(ctl, true);
 	if (ops)
 		flow_counters_read(ops, &ctl->cfg, &fc, &n_fc, &have);
-	list = json_object();
-	items = json_array();
-	json_object_set_new(list, "kind", json_string("List"));
-	json_object_set_new(list, "datapath", ops ? json_string(ops->name) : json_null());
-	for (int i = 0; i < n_ns; i++) {
-		struct dirent **files = NULL;
-		char dir[4400];
-		int n_files;
+	/* The head as json_dumpf prints {"kind", "datapath", "items"}. */
+	printf("{\n  \"kind\": \"List\",\n  \"datapath\": ");
+	if (ops)
+		printf("\"%s\"", ops->name);
+	else
+		printf("null");
+	printf(",\n  \"items\": [");
+	while ((doc = ctl_answer_next(answer, err, sizeof(err))) && !json_object_get(doc, "end")) {
+		const struct flow_counters *c = flow_counters_find(fc, n_fc, js(doc, "service"));
 
-		snprintf(dir, sizeof(dir), "%s/%s", path, ns[i]->d_name);
-		n_files = scandir(dir, &files, only_json, alphasort);
-		for (int j = 0; j < n_files; j++) {
-			char file[4700], err[4800];
-			const struct flow_counters *c;
-			json_t *doc;
+		if (c) {
+			json_t *k = json_object();
 
-			snprintf(file, sizeof(file), "%s/%s", dir, files[j]->d_name);
-			doc = ctl_load(file, err, sizeof(err));
-			free(files[j]);
-			if (!doc)
-				continue; /* removed meanwhile, or another schema: skipped */
-			c = flow_counters_find(fc, n_fc, js(doc, "service"));
-			if (c) {
-				json_t *k = json_object();
-
-				for (int o = 0; o < FLOW_OUTCOMES; o++) {
-					if (have & (1u << o))
-						json_object_set_new(
-							k, flow_outcome_name(o),
-							json_integer((json_int_t)c->flows[o]));
-				}
-				json_object_set_new(doc, "kernel", k);
+			for (int o = 0; o < FLOW_OUTCOMES; o++) {
+				if (have & (1u << o))
+					json_object_set_new(k, flow_outcome_name(o),
+							    json_integer((json_int_t)c->flows[o]));
 			}
-			json_array_append_new(items, doc);
+			json_object_set_new(doc, "kernel", k);
 		}
-		free(files);
-		free(ns[i]);
+		print_item(doc, !n++);
+		json_decref(doc);
 	}
-	free(ns);
-	json_object_set_new(list, "items", items);
-	json_dumpf(list, stdout, JSON_INDENT(2));
-	fputc('\n', stdout);
-	json_decref(list);
+	fclose(answer);
 	free(fc);
+	printf(n ? "\n  ]\n}\n" : "]\n}\n");
+	if (!doc) {
+		fprintf(stderr, "sluicectl: services -o json: %s (after %zu Services)\n", err, n);
+		return 1;
+	}
+	json_decref(doc);
 	return 0;
 }
 

@@ -89,7 +89,10 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 	    ji(st, "rejected") ? " (see the agent's log)" : "");
 	row(&t, "Not programmed:", "%lld%s", ji(st, "notProgrammed"),
 	    ji(st, "notProgrammed") ? " (--max-services)" : "");
-	row(&t, "Status files:", "%s (%lld queued)", ctl->status_dir, ji(st, "publishQueued"));
+	row(&t, "Answers:", "%s",
+	    running && *js(st, "socket") ? js(st, "socket") :
+	    running			 ? "none (--once, or the socket could not be made)" :
+					   "none while the agent is not running");
 	table_print(&t, stdout, "");
 	table_clear(&t);
 	json_decref(st);

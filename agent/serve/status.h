@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The agent's status files under --status-dir (default /run/sluice, or
- * $SLUICE_STATUS_DIR), read by sluicectl: status.json for the agent as a
- * whole, rewritten after every sync, and services/NAMESPACE/NAME.json per
- * Service, written only for the Services a sync covered, from a queue that
- * the event loop drains within a time budget so that publishing never
- * delays an apply. Every file is written to a temporary name and renamed.
+ * The agent's status under --status-dir (default /run/sluice, or
+ * $SLUICE_STATUS_DIR), for sluicectl: status.json for the agent as a
+ * whole, rewritten (to a temporary name, then renamed) after every sync so
+ * that `sluicectl status` still answers once the agent stopped, and
+ * agent.sock, where the running agent answers explain and services
+ * (status_server.h). Per-Service documents are computed when asked, never
+ * written: at 100k Services files cost seconds and hundreds of MiB.
  */
 #ifndef SLUICE_STATUS_H
 #define SLUICE_STATUS_H
@@ -15,12 +16,12 @@
 #include <stdint.h>
 
 #include "core/engine.h"
-#include "core/output.h"
-#include "core/store.h"
 
 #define STATUS_DEFAULT_DIR "/run/sluice"
 #define STATUS_FILE "status.json"
-#define STATUS_SERVICES_DIR "services"
+#define STATUS_SOCKET "agent.sock"
+/* Where versions before agent.sock wrote one file per Service: removed at start. */
+#define STATUS_OLD_SERVICES_DIR "services"
 
 struct status_publisher;
 
@@ -37,30 +38,20 @@ struct agent_status {
 	size_t services, frontends, backends, rejected;
 	uint64_t not_programmed;
 	bool synced;
+	bool serving; /* agent.sock answers */
 };
 
 /* The directory: --status-dir if given, else $SLUICE_STATUS_DIR, else the default. */
 const char *status_dir_default(const char *flag);
 /*
- * Creates dir and dir/services and notes the Service files already there, to
- * remove those of Services that are gone once the first sync is published.
- * Returns 0 or -errno (logged).
+ * Creates dir, and removes what older versions left there (services/, and
+ * temporary files). Returns 0 or -errno (logged).
  */
-int status_open(const char *dir, const struct store *store, const struct engine *eng,
-		struct status_publisher **out);
+int status_open(const char *dir, const struct engine *eng, struct status_publisher **out);
 void status_close(struct status_publisher *p);
-/* The engine output (ctx: the publisher): queues each Service a sync covered. */
-extern const struct output_ops status_output_ops;
-/*
- * Writes queued Service files for at most budget_ms (< 0: all of them).
- * Returns how many are still queued.
- */
-size_t status_publish(struct status_publisher *p, int budget_ms);
-/* How many Service files are queued. */
-size_t status_queued(const struct status_publisher *p);
 /* Rewrites status.json. Returns 0 or -errno (logged once per errno). */
 int status_write_agent(struct status_publisher *p, const struct agent_status *st);
-/* Removes every status file and the directories the agent made (--cleanup). */
+/* Removes status.json, agent.sock and the directories the agent made (--cleanup). */
 int status_remove(const char *dir);
 
 #endif

@@ -110,7 +110,9 @@ for dp in $DATAPATHS; do
 		continue
 	fi
 	out="$WORK/out"
-	within test -s "$SLUICE_STATUS_DIR/services/default/zoned.json"
+	check "$dp: agent.sock is there, root's only" \
+		test "$(stat -c %F,%a "$SLUICE_STATUS_DIR/agent.sock" 2>&1)" = "socket,600"
+	check "$dp: no per-Service files" test ! -e "$SLUICE_STATUS_DIR/services"
 
 	ctl explain default/zoned >"$out" 2>&1
 	check "$dp: explain names the datapath in the kernel" has "$out" "Datapath:          $dp"
@@ -213,19 +215,45 @@ Backends: +11" "$out"
 	ctl top --interval 0 >"$out" 2>&1
 	check "$dp: top: a bad interval: one line, exit 2" test "$?" = 2 -a "$(wc -l <"$out")" = 1
 
-	# A Service gone while the agent was down: its file goes at the next start.
+	# Stopped: status still answers from status.json; explain needs the agent.
 	stop_agent
 	ctl status >"$out" 2>&1
 	check "$dp: status: a stopped agent is said to be so" has "$out" "Agent:             not running"
+	ctl explain default/zoned >"$out" 2>&1
+	check "$dp: explain with the agent stopped: one line, exit 1" \
+		test "$?" = 1 -a "$(wc -l <"$out")" = 1
+	check "$dp: and it says the agent is not running" has "$out" "needs the running agent"
+	ctl services -o json >"$out" 2>&1
+	check "$dp: services -o json with the agent stopped: one line, exit 1" \
+		test "$?" = 1 -a "$(wc -l <"$out")" = 1
+	# What an older version wrote, and a Service gone while the agent was down.
+	mkdir -p "$SLUICE_STATUS_DIR/services/default"
+	echo '{}' >"$SLUICE_STATUS_DIR/services/default/noded.json"
 	rm -f "$MANIFESTS/svc-noded.yaml" "$MANIFESTS/slice-noded.yaml"
 	start_agent "$dp" || not_ok "$dp: agent restarts"
-	check "$dp: a Service removed while the agent was down loses its status file" \
-		within test ! -e "$SLUICE_STATUS_DIR/services/default/noded.json"
+	check "$dp: an older version's Service files are removed at start" \
+		test ! -e "$SLUICE_STATUS_DIR/services"
+	ctl explain default/noded >"$out" 2>&1
+	check "$dp: a Service removed while the agent was down is not known" has "$out" \
+		"Service default/noded is not known to the agent"
 	rm -f "$MANIFESTS/svc-etp.yaml"
-	check "$dp: a Service removed while the agent runs loses its status file" \
-		within test ! -e "$SLUICE_STATUS_DIR/services/default/etp.json"
+	check "$dp: a Service removed while the agent runs is gone from its answers" \
+		within eval '! ctl explain default/etp >/dev/null 2>&1'
+	check "$dp: and from services -o json" \
+		within eval '[ "$(ctl services -o json | jq -r "[.items[].service] | join(\" \")")" = "default/busy default/draining default/limited default/unhinted default/zoned" ]'
+	# A client that connects and never asks does not hold up the agent.
+	perl -MIO::Socket::UNIX -e 'IO::Socket::UNIX->new(Peer => $ARGV[0]) or die; sleep 3' \
+		"$SLUICE_STATUS_DIR/agent.sock" &
+	silent=$!
+	sleep 0.2
+	ctl explain default/zoned >"$out" 2>&1
+	check "$dp: explain answers beside a silent client" has "$out" "Service:           default/zoned"
+	kill "$silent" 2>/dev/null
+	wait "$silent" 2>/dev/null
 	stop_agent
+	check "$dp: the agent removes agent.sock when it stops" \
+		test ! -e "$SLUICE_STATUS_DIR/agent.sock"
 done
 in_node "$AGENT" --cleanup --bpffs="$BPFFS" --cgroup="$CGROUP" >/dev/null 2>&1
-check "--cleanup removes the status files" test ! -e "$SLUICE_STATUS_DIR"
+check "--cleanup removes status.json and its directory" test ! -e "$SLUICE_STATUS_DIR"
 exit 0
