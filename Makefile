@@ -204,4 +204,5 @@ format-check:
 		echo "$$bad" | sed 's/^/  /'; exit 1; fi; \
 	echo "format-check: $(words $(FORMAT_SRCS)) files formatted"
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# (not under $(BUILD)/image: the image's root has directories named *.d)
+-include $(shell find $(BUILD) -path $(BUILD)/image -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -43,7 +43,7 @@ rm -rf "$store" "$work/oci"
 
 echo "  IMAGE    $archive ($name:$version, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
 ctr=$(bah from --name "sluice-image-$$" scratch)
-bah add "$ctr" "$work/rootfs" /
+bah add "$ctr" "$work/rootfs" / >/dev/null
 bah config --entrypoint '["/usr/sbin/sluice-agent"]' --cmd '' \
 	--env PATH=/usr/sbin:/usr/bin --workingdir / \
 	--created-by "tools/image/build.sh" --author "" \
