@@ -30,16 +30,27 @@ work=$build/image
 "$here/rootfs.sh" "$work/debootstrap" "$build" "$work/rootfs"
 
 # buildah's storage is the build's own (vfs: plain directories, no mounts),
-# removed when done: nothing is left in /var/lib/containers.
+# removed when done. Its blob info cache would go to /var/lib/containers/cache:
+# buildah runs in a mount namespace of its own where /var/lib is read-only,
+# so the cache stays in memory and nothing is left in /var/lib.
 store=$work/storage
-bah() { buildah --root "$store/root" --runroot "$store/run" --storage-driver vfs "$@"; }
+# Its network backend (unused: nothing runs) would leave /run/containers
+# (netavark) or /etc/cni (CNI's lock): CNI, with its directory in the storage.
+rm -rf "$store" "$work/oci"
+mkdir -p "$store"
+printf '[network]\nnetwork_backend = "cni"\nnetwork_config_dir = "%s"\n' "$store/networks" >"$store/containers.conf"
+export CONTAINERS_CONF=$store/containers.conf
+bah() {
+	unshare --mount --propagation private sh -c \
+		'mount --bind /var/lib /var/lib && mount -o remount,bind,ro /var/lib && exec "$@"' \
+		bah buildah --root "$store/root" --runroot "$store/run" --storage-driver vfs "$@"
+}
 ctr=""
 cleanup() {
 	[ -n "$ctr" ] && bah rm "$ctr" >/dev/null 2>&1
 	rm -rf "$store" "$work/oci" "$archive.tmp"
 }
 trap cleanup EXIT
-rm -rf "$store" "$work/oci"
 
 echo "  IMAGE    $archive ($name:$version, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
 ctr=$(bah from --name "sluice-image-$$" scratch)
