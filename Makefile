@@ -56,7 +56,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 DEB_PKGS := libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev libnftnl-dev libmnl-dev \
 	    libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libcap-dev \
 	    iproute2 nftables pkg-config make gcc util-linux openssl procps curl clang-format libclang-rt-14-dev \
-	    prometheus jq man-db systemd buildah debootstrap
+	    prometheus jq man-db systemd buildah debootstrap python3-yaml
 
 .PHONY: all deps test bench demo clean format format-check install fuzz image FORCE
 all: $(BUILD)/sluice-agent $(BUILD)/sluicectl
