@@ -56,9 +56,9 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 DEB_PKGS := libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev libnftnl-dev libmnl-dev \
 	    libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libcap-dev \
 	    iproute2 nftables pkg-config make gcc util-linux openssl procps curl clang-format libclang-rt-14-dev \
-	    prometheus jq man-db systemd
+	    prometheus jq man-db systemd buildah debootstrap python3-yaml
 
-.PHONY: all deps test bench demo clean format format-check install fuzz FORCE
+.PHONY: all deps test bench demo clean format format-check install fuzz image FORCE
 all: $(BUILD)/sluice-agent $(BUILD)/sluicectl
 
 # Installs the Debian packages of design.md section 8 that are missing.
@@ -185,6 +185,11 @@ install: all
 		>$(DESTDIR)$(UNITDIR)/sluice-agent.service
 	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/sluice-agent.service
 
+# An OCI archive of both programs and their runtime libraries, from Debian
+# packages (debootstrap cached in $(BUILD)/image): $(BUILD)/sluice-agent-VERSION.oci.tar.
+image: all
+	$(Q)tools/image/build.sh $(BUILD)
+
 clean:
 	$(Q)rm -rf $(BUILD)
 
@@ -199,4 +204,5 @@ format-check:
 		echo "$$bad" | sed 's/^/  /'; exit 1; fi; \
 	echo "format-check: $(words $(FORMAT_SRCS)) files formatted"
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# (not under $(BUILD)/image: the image's root has directories named *.d)
+-include $(shell find $(BUILD) -path $(BUILD)/image -prune -o -name '*.d' -type f -print 2>/dev/null)

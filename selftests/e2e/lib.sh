@@ -16,8 +16,10 @@ E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$E2E_DIR/../.." && pwd)
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
-AGENT="$BUILD/sluice-agent"
-SLUICECTL="$BUILD/sluicectl"
+# E2E_AGENT, E2E_SLUICECTL: other programs in the build tree's place
+# (test_image.sh: the image's, chrooted by selftests/e2e/image-run.sh).
+AGENT=${E2E_AGENT:-$BUILD/sluice-agent}
+SLUICECTL=${E2E_SLUICECTL:-$BUILD/sluicectl}
 ECHO_SERVER="$BUILD/selftests/tools/echo-server"
 PROBE="$BUILD/selftests/tools/probe-client"
 
@@ -33,6 +35,8 @@ BPFFS="$BPFFS_MNT/sluice"
 export SLUICE_STATUS_DIR="$WORK/status"
 CGROUP_ROOT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 CGROUP="$CGROUP_ROOT/sluice-e2e-$ID"
+# For image-run.sh: what to bind into the image's root, and where.
+export E2E_WORK="$WORK" E2E_BPFFS_MNT="$BPFFS_MNT" E2E_CGROUP_ROOT="$CGROUP_ROOT"
 AGENT_PID=""
 AGENT_LOG="$WORK/agent.log"
 PIDS=()
