@@ -34,6 +34,12 @@ struct datapath_config {
 	 * of left alone as kube-proxy does.
 	 */
 	bool terminate_tcp;
+	/*
+	 * --metrics-all-services: count every Service's flows where counting
+	 * costs kernel objects per Service (nftables' refusal counters);
+	 * otherwise only rate-limited Services'. BPF counts every Service.
+	 */
+	bool count_all_services;
 };
 
 struct datapath;
