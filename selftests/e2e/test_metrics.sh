@@ -182,7 +182,7 @@ start_backends 10.244.1.1:8080 10.244.1.2:8080 10.96.0.40:80 10.96.0.41:80 10.96
 for dp in $DATAPATHS; do
 	rm -f "$MANIFESTS"/*
 	write_manifests
-	if ! start_agent "$dp" --log-format=json; then
+	if ! start_agent "$dp" --log-format=json --devices="x$ID,v$ID"; then
 		not_ok "$dp: agent starts"
 		continue
 	fi
@@ -254,7 +254,7 @@ for dp in $DATAPATHS; do
 
 	# --metrics-all-services: every Service gets its series.
 	node_manifest ""
-	start_agent "$dp" --metrics-all-services >/dev/null || not_ok "$dp: agent restarts"
+	start_agent "$dp" --metrics-all-services --devices="x$ID,v$ID" >/dev/null || not_ok "$dp: agent restarts"
 	probe --count 2 --timeout-ms 500 10.96.0.43:80
 	check "$dp: --metrics-all-services: a Service without a limit is counted" \
 		test "$(flows plain admitted)" = "$([ "$dp" = bpf ] && echo 2)"
