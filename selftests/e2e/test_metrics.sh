@@ -2,10 +2,12 @@
 # Metrics, kube-proxy's health contract and JSON logs end to end, on both
 # datapaths: /metrics passes promtool, a real Prometheus server (on
 # loopback in the node namespace) scrapes it, and the kernel's flow
-# counters per Service and outcome equal what the clients saw; /healthz
-# and /livez answer kube-proxy's JSON, /healthz 503 once the Node carries
-# the autoscaler's ToBeDeletedByClusterAutoscaler taint; --log-format=json
-# writes one JSON object per line; bad addresses exit 2.
+# counters per Service and outcome (admitted, rate limited, no endpoints,
+# policy drop, source range; clients on the node and outside) equal what
+# the clients saw; /healthz and /livez answer kube-proxy's JSON, /healthz
+# 503 once the Node carries the autoscaler's ToBeDeletedByClusterAutoscaler
+# taint; --log-format=json writes one JSON object per line; bad addresses
+# exit 2.
 . "$(dirname "$0")/lib.sh"
 
 PROM_PORT=19090

@@ -1869,7 +1869,8 @@ static void test_refusal_messages(void **state)
 	static const char *const cidrs[] = { "192.0.2.0/24" };
 	static const char *const names[] = { "no-endpoints.shop.cart", "policy-drop.shop.cart",
 					     "source-range.shop.cart" };
-	static const uint64_t pkts[NFT_REFUSALS] = { 5, 3, 2 }, bytes[NFT_REFUSALS] = { 300, 180, 120 };
+	static const uint64_t pkts[NFT_REFUSALS] = { 5, 3, 2 },
+			      bytes[NFT_REFUSALS] = { 300, 180, 120 };
 	struct msg_list *ml = calloc(1, sizeof(*ml));
 	struct frontend refused, dropped, plain, lb;
 	struct nftnl_rule *r;

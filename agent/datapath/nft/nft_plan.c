@@ -200,8 +200,8 @@ static void svc_build_adds(struct datapath *dp, struct nft_batch *b, const struc
 			uint64_t pkts[NFT_REFUSALS], bytes[NFT_REFUSALS];
 
 			for (int k = 0; k < NFT_REFUSALS; k++) {
-				struct nft_old_counter c =
-					nft_old_counter_get(old, nft_refusal_counters[k], svc->service);
+				struct nft_old_counter c = nft_old_counter_get(
+					old, nft_refusal_counters[k], svc->service);
 
 				pkts[k] = c.pkts;
 				bytes[k] = c.bytes;

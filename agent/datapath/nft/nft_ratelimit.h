@@ -22,8 +22,7 @@
  * bytes; the kernel takes NFT_OBJ_MAXNAMELEN - 1 = 255 (6.1 and later alike).
  */
 #define NFT_SVC_LABEL_MAX 63
-#define NFT_SVC_NAME_LEN \
-	(sizeof("no-endpoints.") - 1 + NFT_SVC_LABEL_MAX + 1 + NFT_SVC_LABEL_MAX)
+#define NFT_SVC_NAME_LEN (sizeof("no-endpoints.") - 1 + NFT_SVC_LABEL_MAX + 1 + NFT_SVC_LABEL_MAX)
 /* Buffer for one of these names (and for the names read back from the kernel). */
 #define NFT_OBJ_NAME_MAX 256
 
