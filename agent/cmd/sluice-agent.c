@@ -291,6 +291,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		}
 		case 'A':
 			opt->metrics_all_services = true;
+			opt->dp.count_all_services = true;
 			break;
 		case 'l': {
 			enum log_format format;

@@ -39,6 +39,12 @@ struct datapath_config {
 	 * entries each, preallocated); 0: the default, SL_MAX_CONNTRACK / 2.
 	 */
 	uint32_t max_connections;
+	/*
+	 * --metrics-all-services: count every Service's flows where counting
+	 * costs kernel objects per Service (nftables' refusal counters);
+	 * otherwise only rate-limited Services'. BPF counts every Service.
+	 */
+	bool count_all_services;
 };
 
 struct datapath;

@@ -2,10 +2,12 @@
 # Metrics, kube-proxy's health contract and JSON logs end to end, on both
 # datapaths: /metrics passes promtool, a real Prometheus server (on
 # loopback in the node namespace) scrapes it, and the kernel's flow
-# counters per Service and outcome equal what the clients saw; /healthz
-# and /livez answer kube-proxy's JSON, /healthz 503 once the Node carries
-# the autoscaler's ToBeDeletedByClusterAutoscaler taint; --log-format=json
-# writes one JSON object per line; bad addresses exit 2.
+# counters per Service and outcome (admitted, rate limited, no endpoints,
+# policy drop, source range; clients on the node and outside) equal what
+# the clients saw; /healthz and /livez answer kube-proxy's JSON, /healthz
+# 503 once the Node carries the autoscaler's ToBeDeletedByClusterAutoscaler
+# taint; --log-format=json writes one JSON object per line; bad addresses
+# exit 2.
 . "$(dirname "$0")/lib.sh"
 
 PROM_PORT=19090
@@ -74,6 +76,55 @@ metadata: {name: plain-1, namespace: default, labels: {kubernetes.io/service-nam
 addressType: IPv4
 ports: [{name: http, port: 8080}]
 endpoints: [{addresses: [10.244.1.1]}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: extlocal
+  namespace: default
+  annotations: {sluice.io/rate-limit: "100/s"}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.44
+  externalTrafficPolicy: Local
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30091}]
+status:
+  loadBalancer: {ingress: [{ip: 10.99.2.51}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: extlocal-1, namespace: default, labels: {kubernetes.io/service-name: extlocal}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints: [{addresses: [10.244.1.2], nodeName: node-b}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: ranged
+  namespace: default
+  annotations: {sluice.io/rate-limit: "100/s"}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.0.45
+  loadBalancerSourceRanges: [192.0.2.0/24]
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30092}]
+status:
+  loadBalancer: {ingress: [{ip: 10.99.2.52}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: ranged-1, namespace: default, labels: {kubernetes.io/service-name: ranged}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints: [{addresses: [10.244.1.1]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: bare, namespace: default}
+spec:
+  clusterIP: 10.96.0.46
+  ports: [{name: http, port: 80, targetPort: 8080}]
 EOT
 	node_manifest ""
 }
@@ -123,13 +174,17 @@ prom_query() {
 }
 
 e2e_setup || { not_ok "setup"; exit 1; }
+setup_outside || { not_ok "setup of the outside namespace"; exit 1; }
+# LB IPs not served here are forwarded, as through a real node's default
+# route: into the test's backend namespace, where a decoy would answer.
+in_node ip route add 10.99.2.0/24 via 10.99.0.2
 start_backends 10.244.1.1:8080 10.244.1.2:8080 10.96.0.40:80 10.96.0.41:80 10.96.0.42:80 \
-	10.96.0.43:80
+	10.96.0.43:80 10.99.2.51:80 10.99.2.52:80 10.96.0.46:80
 
 for dp in $DATAPATHS; do
 	rm -f "$MANIFESTS"/*
 	write_manifests
-	if ! start_agent "$dp" --log-format=json; then
+	if ! start_agent "$dp" --log-format=json --devices="x$ID,v$ID"; then
 		not_ok "$dp: agent starts"
 		continue
 	fi
@@ -150,15 +205,22 @@ for dp in $DATAPATHS; do
 		test "$adm $lim $noep $drop" = "4 6 5 3"
 	check "$dp: admitted and rate_limited in the kernel equal what the client saw" \
 		test "$(flows limited admitted) $(flows limited rate_limited)" = "$adm $lim"
-	if [ "$dp" = bpf ]; then
-		check "$dp: no_endpoints and policy_drop in the kernel equal what the clients saw" \
-			test "$(flows empty no_endpoints) $(flows local policy_drop)" = "$noep $drop"
-	else
-		skip "$dp: no_endpoints and policy_drop counted per Service" \
-			"nftables counts refusals per Service nowhere yet (Documentation/metrics.md)"
-	fi
+	check "$dp: no_endpoints and policy_drop in the kernel equal what the clients saw" \
+		test "$(flows empty no_endpoints) $(flows local policy_drop)" = "$noep $drop"
+	# From outside: a Local LB IP with endpoints only elsewhere, and a LB IP
+	# whose source ranges leave the client (10.99.1.2) out: both dropped.
+	probe_ext --count 4 --timeout-ms 300 10.99.2.51:80
+	extdrop=$(probe_value timeout)
+	probe_ext --count 3 --timeout-ms 300 10.99.2.52:80
+	ranged=$(probe_value timeout)
+	check "$dp: clients outside saw 4 and 3 dropped ($extdrop $ranged)" \
+		test "$extdrop $ranged" = "4 3"
+	check "$dp: policy_drop and source_range in the kernel equal what the clients saw" \
+		test "$(flows extlocal policy_drop) $(flows ranged source_range)" = "$extdrop $ranged"
+	check "$dp: every outcome of a rate-limited Service has its series, 0 where none" \
+		test "$(flows extlocal no_endpoints) $(flows ranged policy_drop) $(flows empty admitted)" = "0 0 0"
 	check "$dp: a Service without a rate limit has no series by default" \
-		test -z "$(flows plain admitted)"
+		test -z "$(flows plain admitted)$(flows bare no_endpoints)"
 	check "$dp: kube-proxy's sync metrics are there (one full sync)" \
 		bash -c "$(declare -f in_node scrape); NODE_NS=$NODE_NS; scrape | grep -q '^kubeproxy_sync_full_proxy_rules_duration_seconds_count 1$'"
 	check "$dp: network programming latency observed from the slice's trigger time" \
@@ -194,10 +256,16 @@ for dp in $DATAPATHS; do
 
 	# --metrics-all-services: every Service gets its series.
 	node_manifest ""
-	start_agent "$dp" --metrics-all-services >/dev/null || not_ok "$dp: agent restarts"
+	start_agent "$dp" --metrics-all-services --devices="x$ID,v$ID" >/dev/null || not_ok "$dp: agent restarts"
 	probe --count 2 --timeout-ms 500 10.96.0.43:80
 	check "$dp: --metrics-all-services: a Service without a limit is counted" \
 		test "$(flows plain admitted)" = "$([ "$dp" = bpf ] && echo 2)"
+	probe --count 3 --timeout-ms 500 10.96.0.46:80
+	bare=$(probe_value refused)
+	check "$dp: --metrics-all-services: its refusals too ($bare refused)" \
+		test "$bare $(flows bare no_endpoints)" = "3 3"
+	check "$dp: counters survive the restart (adoption): no_endpoints of empty = $noep" \
+		test "$(flows empty no_endpoints)" = "$noep"
 	stop_agent
 done
 

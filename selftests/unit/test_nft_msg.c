@@ -37,6 +37,7 @@
 #include "datapath/nft/nft_plan.h"
 #include "datapath/nft/nft_port_shift.h"
 #include "datapath/nft/nft_ratelimit.h"
+#include "datapath/nft/nft_refusals.h"
 #include "datapath/nft/nft_skeleton.h"
 #include "../nft_fixtures.h"
 
@@ -544,7 +545,7 @@ static void test_service_names_injective(void **state)
 
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		assert_false(nft_svc_nameable(refused[i]));
-		for (int which = NFT_SVC_LIMIT; which <= NFT_SVC_CHAIN; which++)
+		for (int which = NFT_SVC_LIMIT; which < NFT_SVC_KINDS; which++)
 			assert_false(nft_svc_name(which, refused[i], name, sizeof(name)));
 	}
 	/* What the old scheme made of them is not a name nft_svc_name writes. */
@@ -563,7 +564,7 @@ static void test_service_names_injective(void **state)
 	assert_int_equal(n, 39);
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < n; j++)
-			for (int which = NFT_SVC_LIMIT; which <= NFT_SVC_CHAIN; which++) {
+			for (int which = NFT_SVC_LIMIT; which < NFT_SVC_KINDS; which++) {
 				snprintf(key, sizeof(key), "%s/%s", parts[i], parts[j]);
 				assert_true(nft_svc_nameable(key));
 				assert_true(nft_svc_name(which, key, name, sizeof(name)));
@@ -583,7 +584,7 @@ static void test_service_names_injective(void **state)
 	memset(name63, 'z', 63);
 	name63[63] = '\0';
 	snprintf(longest, sizeof(longest), "%s/%s", ns63, name63);
-	for (int which = NFT_SVC_LIMIT; which <= NFT_SVC_CHAIN; which++) {
+	for (int which = NFT_SVC_LIMIT; which < NFT_SVC_KINDS; which++) {
 		assert_true(nft_svc_name(which, longest, name, sizeof(name)));
 		assert_true(strlen(name) <= NFT_SVC_NAME_LEN);
 		assert_true(strlen(name) <= NFT_OBJ_MAXNAMELEN - 1);
@@ -591,9 +592,11 @@ static void test_service_names_injective(void **state)
 		assert_int_equal(nft_svc_parse_name(name, back, sizeof(back)), which);
 		assert_string_equal(back, longest);
 	}
-	assert_true(nft_svc_name(NFT_SVC_ADMITTED, longest, name, sizeof(name)));
+	assert_true(nft_svc_name(NFT_SVC_NO_ENDPOINTS, longest, name, sizeof(name)));
 	assert_int_equal(strlen(name), NFT_SVC_NAME_LEN);
-	assert_int_equal(NFT_SVC_NAME_LEN, 136);
+	assert_true(nft_svc_name(NFT_SVC_SOURCE_RANGE, longest, name, sizeof(name)));
+	assert_int_equal(strlen(name), NFT_SVC_NAME_LEN);
+	assert_int_equal(NFT_SVC_NAME_LEN, 140);
 	/* One more character in either part: refused, not cut. */
 	snprintf(longest, sizeof(longest), "%s9/%s", ns63, name63);
 	assert_false(nft_svc_name(NFT_SVC_LIMIT, longest, name, sizeof(name)));
@@ -700,6 +703,10 @@ static void test_longest_names_fit(void **state)
 	/* Everything the apply writes for it, in one batch that builds without error. */
 	nft_batch_init(&b, 1);
 	nft_msg_svc_add(&b, fe.service, &fe.rate, 0, 0, 0, 0);
+	nft_msg_refusals_add(&b, fe.service, (uint64_t[NFT_REFUSALS]){ 0 },
+			     (uint64_t[NFT_REFUSALS]){ 0 });
+	nft_msg_refusal_chain_add(&b, fe.service, false);
+	nft_msg_refusal_chain_add(&b, fe.service, true);
 	nft_msg_ep_add(&b, &fe, NFT_SIDE_MAIN, &fe.backends[0]);
 	nft_msg_fe_chain_add(&b, &fe.key, NFT_SIDE_MAIN);
 	nft_msg_fe_rules(&b, &fe, NFT_SIDE_MAIN, 0);
@@ -1832,6 +1839,167 @@ static void test_firewall_messages(void **state)
 	free(ml);
 }
 
+/* The first element of the message's set, its verdict and chain. */
+static void assert_elem_verdict(struct nlmsghdr *nlh, const char *set, int verdict,
+				const char *chain)
+{
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set *s = parse_elems(nlh);
+	struct nftnl_set_elem *e;
+
+	assert_string_equal(nftnl_set_get_str(s, NFTNL_SET_NAME), set);
+	e = first_elem(s, &it);
+	assert_non_null(e);
+	assert_int_equal((int32_t)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT), verdict);
+	if (chain)
+		assert_string_equal(nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN), chain);
+	else
+		assert_false(nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN));
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+}
+
+/*
+ * Refusals counted per Service: three counters with starting values, the
+ * refuse. and drop. chains, the elements of counted frontends jumping to
+ * them (others keep reject-chain and drop), the firewall rule counting.
+ */
+static void test_refusal_messages(void **state)
+{
+	static const char *const cidrs[] = { "192.0.2.0/24" };
+	static const char *const names[] = { "no-endpoints.shop.cart", "policy-drop.shop.cart",
+					     "source-range.shop.cart" };
+	static const uint64_t pkts[NFT_REFUSALS] = { 5, 3, 2 },
+			      bytes[NFT_REFUSALS] = { 300, 180, 120 };
+	struct msg_list *ml = calloc(1, sizeof(*ml));
+	struct frontend refused, dropped, plain, lb;
+	struct nftnl_rule *r;
+	struct nftnl_obj *o;
+	struct nftnl_expr *x;
+	struct nft_batch b;
+
+	nft_batch_init(&b, 1);
+	nft_msg_refusals_add(&b, "shop/cart", pkts, bytes);
+	nft_msg_refusal_chain_add(&b, "shop/cart", false);
+	nft_msg_refusal_chain_add(&b, "shop/cart", true);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	/* BEGIN, 3 counters, 2 x (chain, rule), END */
+	assert_int_equal(ml->n, 9);
+	for (int i = 0; i < 3; i++) {
+		o = nftnl_obj_alloc();
+		assert_int_equal(msg_type(ml->msgs[1 + i]), NFT_MSG_NEWOBJ);
+		assert_int_equal(nftnl_obj_nlmsg_parse(ml->msgs[1 + i], o), 0);
+		assert_string_equal(nftnl_obj_get_str(o, NFTNL_OBJ_NAME), names[i]);
+		assert_int_equal(nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE), NFT_OBJECT_COUNTER);
+		assert_int_equal(nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS), pkts[i]);
+		assert_int_equal(nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES), bytes[i]);
+		nftnl_obj_free(o);
+	}
+	/* refuse.shop.cart: counter name "no-endpoints.shop.cart" goto reject-chain */
+	assert_int_equal(msg_type(ml->msgs[4]), NFT_MSG_NEWCHAIN);
+	r = parse_rule(ml->msgs[5]);
+	assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "refuse.shop.cart");
+	assert_int_equal(rule_n_exprs(r), 2);
+	x = rule_expr(r, 0);
+	assert_expr_name(x, "objref");
+	assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_OBJREF_IMM_TYPE), NFT_OBJECT_COUNTER);
+	assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_OBJREF_IMM_NAME), names[0]);
+	assert_verdict(r, NFT_GOTO, NFT_REJECT_CHAIN);
+	nftnl_rule_free(r);
+	/* drop.shop.cart: counter name "policy-drop.shop.cart" drop */
+	r = parse_rule(ml->msgs[7]);
+	assert_string_equal(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "drop.shop.cart");
+	assert_string_equal(nftnl_expr_get_str(rule_expr(r, 0), NFTNL_EXPR_OBJREF_IMM_NAME),
+			    names[1]);
+	assert_verdict(r, NF_DROP, NULL);
+	nftnl_rule_free(r);
+	nft_batch_free(&b);
+
+	/* Elements: a rate-limited Service's refusals jump to its chains, others do not. */
+	fe_init(&refused, "10.96.0.11", IPPROTO_TCP, 80, FE_REFUSE, 0, "10.1", 0);
+	fe_init(&dropped, "10.96.0.12", IPPROTO_TCP, 80, FE_DROP, 0, "10.1", 0);
+	fe_init(&plain, "fd00:96::13", IPPROTO_TCP, 80, FE_REFUSE, 0, "10.1", 0);
+	refused.service = strdup("shop/cart");
+	dropped.service = strdup("shop/cart");
+	plain.service = strdup("shop/plain");
+	refused.rate = dropped.rate = (struct rate_limit){ .count = 5, .period = 1, .burst = 5 };
+	assert_true(nft_fe_counted(&refused, false));
+	assert_false(nft_fe_counted(&plain, false));
+	assert_true(nft_fe_counted(&plain, true));
+	nft_batch_init(&b, 1);
+	nft_batch_queue_elem(&b, NFT_MSG_NEWSETELEM, &refused);
+	nft_batch_queue_elem(&b, NFT_MSG_NEWSETELEM, &plain);
+	nft_batch_flush_elems(&b);
+	nft_batch_queue_elem(&b, NFT_MSG_NEWSETELEM, &dropped);
+	nft_batch_flush_elems(&b);
+	/* --metrics-all-services: every Service counted. */
+	b.count_all = true;
+	nft_batch_queue_elem(&b, NFT_MSG_NEWSETELEM, &plain);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_int_equal(ml->n, 2 + 4);
+	assert_elem_verdict(ml->msgs[1], "no-endpoints4", NFT_GOTO, "refuse.shop.cart");
+	assert_elem_verdict(ml->msgs[2], "no-endpoints6", NFT_GOTO, NFT_REJECT_CHAIN);
+	assert_elem_verdict(ml->msgs[3], "no-endpoints4", NFT_GOTO, "drop.shop.cart");
+	assert_elem_verdict(ml->msgs[4], "no-endpoints6", NFT_GOTO, "refuse.shop.plain");
+	nft_batch_free(&b);
+	/* Not counted: drop stays a plain verdict. */
+	dropped.rate.count = 0;
+	nft_batch_init(&b, 1);
+	nft_batch_queue_elem(&b, NFT_MSG_NEWSETELEM, &dropped);
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_elem_verdict(ml->msgs[1], "no-endpoints4", NF_DROP, NULL);
+	nft_batch_free(&b);
+
+	/* The firewall of a counted LB frontend counts before it drops; others only drop. */
+	fe_init(&lb, "203.0.113.20", IPPROTO_TCP, 80, FE_SERVE, 1, "10.1", 8080);
+	lb.kind = FE_LB_INGRESS;
+	fe_ranges(&lb, cidrs, 1);
+	lb.service = strdup("shop/cart");
+	lb.rate = refused.rate;
+	for (int counted = 1; counted >= 0; counted--) {
+		nft_batch_init(&b, 1);
+		nft_msg_fw_add(&b, &lb);
+		assert_int_equal(nft_batch_finish(&b), 0);
+		collect_msgs(&b, ml);
+		/* BEGIN, set, elements, chain, rule, END */
+		assert_int_equal(ml->n, 6);
+		r = parse_rule(ml->msgs[4]);
+		assert_int_equal(rule_n_exprs(r), counted ? 6 : 5);
+		if (counted) {
+			x = rule_expr(r, 4);
+			assert_expr_name(x, "objref");
+			assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_OBJREF_IMM_NAME),
+					    names[2]);
+		}
+		assert_verdict(r, NF_DROP, NULL);
+		nftnl_rule_free(r);
+		nft_batch_free(&b);
+		lb.rate.count = 0;
+	}
+
+	/* Removal: the chains, then the counters. */
+	nft_batch_init(&b, 1);
+	nft_msg_refusal_chain_del(&b, "shop/cart", false);
+	nft_msg_refusal_chain_del(&b, "shop/cart", true);
+	nft_msg_refusals_del(&b, "shop/cart");
+	assert_int_equal(nft_batch_finish(&b), 0);
+	collect_msgs(&b, ml);
+	assert_int_equal(ml->n, 7);
+	assert_int_equal(msg_type(ml->msgs[1]), NFT_MSG_DELCHAIN);
+	assert_int_equal(msg_type(ml->msgs[2]), NFT_MSG_DELCHAIN);
+	for (int i = 3; i < 6; i++)
+		assert_int_equal(msg_type(ml->msgs[i]), NFT_MSG_DELOBJ);
+	nft_batch_free(&b);
+	frontend_clear(&refused);
+	frontend_clear(&dropped);
+	frontend_clear(&plain);
+	frontend_clear(&lb);
+	free(ml);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1847,6 +2015,7 @@ int main(void)
 		cmocka_unit_test(test_skeleton_nat_output),
 		cmocka_unit_test(test_firewall_ranges),
 		cmocka_unit_test(test_firewall_messages),
+		cmocka_unit_test(test_refusal_messages),
 		cmocka_unit_test(test_dnat_rule_v4),
 		cmocka_unit_test(test_dnat_rule_v6),
 		cmocka_unit_test(test_map_elements),

@@ -61,6 +61,7 @@ static int nft_open(const struct datapath_config *cfg, struct datapath **out, ch
 	strmap_init(&dp->services);
 	nft_ranges_init(&dp->ranges);
 	dp->terminate_tcp = cfg->terminate_tcp;
+	dp->count_all = cfg->count_all_services;
 	*out = dp;
 	return 0;
 }
@@ -107,6 +108,7 @@ static int nft_apply(struct datapath *dp, const struct state_diff *all)
 	}
 	nft_services_plan(dp, diff);
 	nft_batch_init(&b, ++dp->seq);
+	b.count_all = dp->count_all;
 	/* A full sync deletes every old map in the same batch: names may start over. */
 	b.map_serial = diff->full ? 0 : dp->map_serial;
 	if (diff->full)
@@ -234,34 +236,25 @@ static int nft_read_stats(const struct datapath_config *cfg, struct service_stat
 }
 
 /*
- * The counters as flow outcomes: admitted and rate_limited of Services
- * with a rate limit (their counter objects). Refusals share reject-chain
- * and the drop verdicts, which count per Service nowhere yet.
+ * The counter objects as flow outcomes, over a fresh socket: admitted and
+ * rate_limited of rate-limited Services, the refusals of counted ones
+ * (rate-limited, or all with --metrics-all-services); counted says which.
  */
 static int nft_read_flow_counters(const struct datapath_config *cfg, struct flow_counters **out,
 				  size_t *n)
 {
-	struct service_stats *st = NULL;
-	size_t n_st = 0;
-	int err = nft_read_stats(cfg, &st, &n_st);
+	struct datapath dp = { 0 };
+	int err;
 
+	(void)cfg;
 	*out = NULL;
 	*n = 0;
+	err = nft_socket_open(&dp);
 	if (err)
 		return err;
-	*out = xcalloc(n_st ? n_st : 1, sizeof(**out));
-	for (size_t i = 0; i < n_st; i++) {
-		struct flow_counters *e = &(*out)[i];
-
-		memcpy(e->service, st[i].service, sizeof(e->service));
-		e->rate = st[i].rate;
-		e->flows[FLOW_ADMITTED] = st[i].admitted;
-		e->flows[FLOW_RATE_LIMITED] = st[i].limited;
-		e->counted = 1u << FLOW_ADMITTED | 1u << FLOW_RATE_LIMITED;
-	}
-	*n = n_st;
-	free(st);
-	return 0;
+	err = nft_flows_read(&dp, out, n);
+	nft_socket_close(&dp);
+	return err;
 }
 
 /* One number from a sysctl file of this network namespace; -1 if unreadable. */

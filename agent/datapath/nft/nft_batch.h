@@ -103,6 +103,8 @@ struct nft_batch {
 	struct nftnl_set *pending[NFT_NAMED_SETS];
 	size_t n_pending[NFT_NAMED_SETS];
 	uint16_t pending_type; /* NFT_MSG_NEWSETELEM or NFT_MSG_DELSETELEM */
+	/* --metrics-all-services: every Service's refusals are counted (nft_fe_counted). */
+	bool count_all;
 };
 
 /* Starts a batch whose BATCH_BEGIN carries seq. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "datapath/nft/nft_classify.h"
+#include "datapath/nft/nft_ratelimit.h"
 
 bool nft_addr_unspecified(const struct ip_addr *addr)
 {
@@ -59,6 +60,15 @@ bool nft_fe_has_affinity(const struct frontend *fe)
 bool nft_fe_has_rate(const struct frontend *fe)
 {
 	return fe->service && fe->service[0] && fe->rate.count;
+}
+
+bool nft_fe_counted(const struct frontend *fe, bool all)
+{
+	enum nft_fe_class cls = nft_fe_classify(fe);
+
+	if (cls == NFT_FE_SKIP || cls == NFT_FE_MARKER || !fe->service || !fe->service[0])
+		return false;
+	return (all || fe->rate.count) && nft_svc_nameable(fe->service);
 }
 
 bool nft_fe_has_firewall(const struct frontend *fe)

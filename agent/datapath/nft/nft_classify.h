@@ -34,6 +34,12 @@ bool nft_fe_has_affinity(const struct frontend *fe);
 /* True if fe carries a rate limit (its Service's objects exist while it does). */
 bool nft_fe_has_rate(const struct frontend *fe);
 /*
+ * True if fe's refusals are counted per Service (nft_refusals.h): it is
+ * served, refused or dropped, and its Service is rate-limited, or any
+ * Service with all (--metrics-all-services), and has a nameable key.
+ */
+bool nft_fe_counted(const struct frontend *fe, bool all);
+/*
  * True if fe restricts its sources: a LB ingress frontend with source
  * ranges of its own family (as kube-proxy, ranges of the other family are
  * ignored; none left means everyone is allowed).

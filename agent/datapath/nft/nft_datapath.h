@@ -28,6 +28,7 @@ struct datapath {
 	int ops_err; /* -ENOSPC while planning ranges */
 	struct nft_port_shift port_shift; /* chosen at open */
 	bool terminate_tcp; /* --removed-backend-tcp=terminate */
+	bool count_all; /* --metrics-all-services: every Service's refusals are counted */
 };
 
 #endif

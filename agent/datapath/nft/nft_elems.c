@@ -5,6 +5,7 @@
  * written NFT_ELEMS_PER_MSG per message.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <string.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -17,6 +18,7 @@
 #include "datapath/nft/nft_expr.h"
 #include "datapath/nft/nft_firewall.h"
 #include "datapath/nft/nft_frontend.h"
+#include "datapath/nft/nft_ratelimit.h"
 #include "datapath/nft/nft_skeleton.h"
 
 static int fe_named_set(const struct frontend *fe, enum nft_fe_class cls)
@@ -148,17 +150,27 @@ void nft_batch_queue_elem(struct nft_batch *b, uint16_t msg_type, const struct f
 {
 	enum nft_fe_class cls = nft_fe_classify(fe);
 	int which = fe_named_set(fe, cls);
-	char name[NFT_CHAIN_NAME_MAX];
+	char name[NFT_OBJ_NAME_MAX];
+	bool counted;
 
+	_Static_assert(NFT_CHAIN_NAME_MAX <= NFT_OBJ_NAME_MAX, "name holds a frontend chain");
 	if (which < 0)
 		return;
+	/* A counted Service's refusals go through its own chain, which counts them. */
+	counted = (cls == NFT_FE_REFUSE || cls == NFT_FE_DROP) && nft_fe_counted(fe, b->count_all);
+	if (counted && !nft_svc_name(cls == NFT_FE_DROP ? NFT_SVC_DROP_CHAIN : NFT_SVC_REFUSE_CHAIN,
+				     fe->service, name, sizeof(name)))
+		return nft_batch_fail(b, -ENAMETOOLONG);
 	switch (cls) {
 	case NFT_FE_SERVE:
 		nft_fe_chain_name(&fe->key, name, sizeof(name));
 		return queue_elem(b, msg_type, which, &fe->key, NFT_GOTO, name);
 	case NFT_FE_REFUSE:
-		return queue_elem(b, msg_type, which, &fe->key, NFT_GOTO, NFT_REJECT_CHAIN);
+		return queue_elem(b, msg_type, which, &fe->key, NFT_GOTO,
+				  counted ? name : NFT_REJECT_CHAIN);
 	case NFT_FE_DROP:
+		if (counted)
+			return queue_elem(b, msg_type, which, &fe->key, NFT_GOTO, name);
 		return queue_elem(b, msg_type, which, &fe->key, NF_DROP, NULL);
 	default:
 		return queue_elem(b, msg_type, which, &fe->key, 0, NULL);

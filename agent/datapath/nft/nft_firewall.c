@@ -4,6 +4,7 @@
  * merged into interval-set elements) and its firewall chain, their names
  * and their messages.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <libmnl/libmnl.h>
+#include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 
 #include "lib/log.h"
@@ -19,6 +21,7 @@
 #include "datapath/nft/nft_classify.h"
 #include "datapath/nft/nft_expr.h"
 #include "datapath/nft/nft_firewall.h"
+#include "datapath/nft/nft_ratelimit.h"
 #include "datapath/nft/nft_skeleton.h"
 
 /* Enough for any real list; more ranges than this are cut with a warning. */
@@ -189,6 +192,16 @@ void nft_msg_fw_add(struct nft_batch *b, const struct frontend *fe)
 	r = nft_rule_new(chain);
 	nft_expr_saddr(r, v6);
 	nft_expr_lookup_not(r, NFT_REG_1, set, set_id);
+	/* Counted Services count the drops (after the lookup: allowed sources pay nothing). */
+	if (nft_fe_counted(fe, b->count_all)) {
+		char counter[NFT_OBJ_NAME_MAX];
+
+		if (!nft_svc_name(NFT_SVC_SOURCE_RANGE, fe->service, counter, sizeof(counter))) {
+			nftnl_rule_free(r);
+			return nft_batch_fail(b, -ENAMETOOLONG);
+		}
+		nft_expr_objref(r, NFT_OBJECT_COUNTER, counter);
+	}
 	nft_expr_verdict(r, NF_DROP, NULL);
 	nft_rule_msg(b, r, &ref);
 }

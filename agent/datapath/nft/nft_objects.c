@@ -47,7 +47,7 @@ static int obj_dump_data_cb(const struct nlmsghdr *nlh, void *data)
 					    sizeof(v.service));
 		switch (nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE)) {
 		case NFT_OBJECT_COUNTER:
-			if (v.kind != NFT_SVC_ADMITTED && v.kind != NFT_SVC_LIMITED)
+			if (v.kind < 0 || !nft_svc_is_counter(v.kind))
 				v.kind = -1;
 			v.pkts = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
 			v.bytes = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES);
@@ -99,7 +99,7 @@ static void collect_counter(const struct obj_values *v, void *data)
 	char name[NFT_OBJ_NAME_MAX];
 	struct nft_old_counter *c;
 
-	if (v->kind != NFT_SVC_ADMITTED && v->kind != NFT_SVC_LIMITED)
+	if (!nft_svc_is_counter(v->kind))
 		return;
 	if (!nft_svc_name(v->kind, v->service, name, sizeof(name)))
 		return;
@@ -147,8 +147,12 @@ static void stats_collect(const struct obj_values *v, void *data)
 {
 	struct stats_list *l = data;
 	struct service_stats *st = NULL;
-	uintptr_t at = (uintptr_t)strmap_get(&l->index, v->service);
+	uintptr_t at;
 
+	/* A Service's rate limit only: its refusal counters are read_flow_counters'. */
+	if (v->kind != NFT_SVC_LIMIT && v->kind != NFT_SVC_ADMITTED && v->kind != NFT_SVC_LIMITED)
+		return;
+	at = (uintptr_t)strmap_get(&l->index, v->service);
 	if (at)
 		st = &l->v[at - 1];
 	if (!st) {
@@ -184,6 +188,91 @@ int nft_stats_read(struct datapath *dp, struct service_stats **out, size_t *n)
 		return err;
 	}
 	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
+/* ---- read_flow_counters ---- */
+
+struct flows_list {
+	struct flow_counters *v;
+	size_t n, cap;
+	struct strmap index; /* "ns/name" -> entry number + 1 */
+};
+
+/* The outcome a counter object counts, -1 for none. */
+static int counter_outcome(int kind)
+{
+	switch (kind) {
+	case NFT_SVC_ADMITTED:
+		return FLOW_ADMITTED;
+	case NFT_SVC_LIMITED:
+		return FLOW_RATE_LIMITED;
+	case NFT_SVC_NO_ENDPOINTS:
+		return FLOW_NO_ENDPOINTS;
+	case NFT_SVC_POLICY_DROP:
+		return FLOW_POLICY_DROP;
+	case NFT_SVC_SOURCE_RANGE:
+		return FLOW_SOURCE_RANGE;
+	default:
+		return -1;
+	}
+}
+
+static void flows_collect(const struct obj_values *v, void *data)
+{
+	struct flows_list *l = data;
+	int outcome = counter_outcome(v->kind);
+	struct flow_counters *fc;
+	uintptr_t at;
+
+	if (outcome < 0 && v->kind != NFT_SVC_LIMIT)
+		return;
+	at = (uintptr_t)strmap_get(&l->index, v->service);
+	if (at) {
+		fc = &l->v[at - 1];
+	} else {
+		if (l->n == l->cap) {
+			l->cap = l->cap ? 2 * l->cap : 16;
+			l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
+		}
+		fc = &l->v[l->n++];
+		strmap_put(&l->index, v->service, (void *)(uintptr_t)l->n);
+		memset(fc, 0, sizeof(*fc));
+		snprintf(fc->service, sizeof(fc->service), "%s", v->service);
+	}
+	if (v->kind == NFT_SVC_LIMIT) {
+		fc->rate = v->rate;
+		return;
+	}
+	/* The counters count a flow's first packet (and a dropped one's retries): packets. */
+	fc->flows[outcome] = v->pkts;
+	fc->counted |= 1u << outcome;
+}
+
+static int cmp_flows(const void *a, const void *b)
+{
+	return strcmp(((const struct flow_counters *)a)->service,
+		      ((const struct flow_counters *)b)->service);
+}
+
+int nft_flows_read(struct datapath *dp, struct flow_counters **out, size_t *n)
+{
+	struct flows_list l = { 0 };
+	int err;
+
+	strmap_init(&l.index);
+	err = dump_objects(dp, flows_collect, &l);
+	strmap_destroy(&l.index);
+	if (err == -ENOENT) /* no table: nothing counted */
+		err = 0;
+	if (err) {
+		free(l.v);
+		return err;
+	}
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_flows);
+	*out = l.v ? l.v : xcalloc(1, sizeof(**out));
 	*n = l.n;
 	return 0;
 }

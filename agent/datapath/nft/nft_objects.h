@@ -33,5 +33,11 @@ void nft_old_counters_free(struct strmap *old);
  * table: none). *out is malloc'd. Returns 0 or -errno.
  */
 int nft_stats_read(struct datapath *dp, struct service_stats **out, size_t *n);
+/*
+ * Every Service's flow counters (admitted, rate_limited and the refusals,
+ * counted bits for the objects there are) and limit, sorted by Service.
+ * *out is malloc'd. Returns 0 or -errno.
+ */
+int nft_flows_read(struct datapath *dp, struct flow_counters **out, size_t *n);
 
 #endif

@@ -24,18 +24,22 @@
 #include "datapath/nft/nft_plan.h"
 #include "datapath/nft/nft_ranges.h"
 #include "datapath/nft/nft_ratelimit.h"
+#include "datapath/nft/nft_refusals.h"
 #include "datapath/nft/nft_skeleton.h"
 
 /*
  * A Service with a rate limit: its objects (rate/admitted/limited.NS.NAME)
  * and chain (limit.NS.NAME) exist while refs > 0, refs being the
- * frontends in the kernel that carry the limit.
+ * frontends in the kernel that carry the limit. A counted Service
+ * (nft_fe_counted): its refusal counters exist while crefs > 0 (its
+ * frontends in the kernel), its refuse.NS.NAME chain while n_refused > 0
+ * (refused frontends), drop.NS.NAME while n_dropped > 0.
  */
 struct svc_state {
-	uint32_t refs;
+	uint32_t refs, crefs, n_refused, n_dropped;
 	struct rate_limit rate; /* as programmed */
 	/* While an apply is being built; committed only if the kernel accepts it. */
-	int64_t delta;
+	int64_t delta, cdelta, rdelta, ddelta;
 	struct rate_limit new_rate;
 	bool touched;
 	char *service; /* "ns/name" */
@@ -105,9 +109,28 @@ static struct svc_state *svc_touch(struct datapath *dp, const char *service)
 		dp->touched[dp->n_touched++] = svc;
 		svc->touched = true;
 		svc->delta = 0;
+		svc->cdelta = 0;
+		svc->rdelta = 0;
+		svc->ddelta = 0;
 		svc->new_rate = svc->rate;
 	}
 	return svc;
+}
+
+/* A counted frontend holds its Service's counters, and its refuse. or drop. chain. */
+static void plan_counted(struct datapath *dp, const struct frontend *fe, int d)
+{
+	enum nft_fe_class cls = nft_fe_classify(fe);
+	struct svc_state *svc;
+
+	if (!nft_fe_counted(fe, dp->count_all))
+		return;
+	svc = svc_touch(dp, fe->service);
+	svc->cdelta += d;
+	if (cls == NFT_FE_REFUSE)
+		svc->rdelta += d;
+	else if (cls == NFT_FE_DROP)
+		svc->ddelta += d;
 }
 
 void nft_services_plan(struct datapath *dp, const struct state_diff *diff)
@@ -116,6 +139,10 @@ void nft_services_plan(struct datapath *dp, const struct state_diff *diff)
 		const struct frontend *old = diff->changes[i].old, *new = diff->changes[i].new;
 		struct svc_state *svc;
 
+		if (old && !diff->full)
+			plan_counted(dp, old, -1);
+		if (new)
+			plan_counted(dp, new, 1);
 		if (old && nft_fe_has_rate(old) && !diff->full)
 			svc_touch(dp, old->service)->delta--;
 		if (new &&nft_fe_has_rate(new)) {
@@ -124,6 +151,12 @@ void nft_services_plan(struct datapath *dp, const struct state_diff *diff)
 			svc->new_rate = new->rate;
 		}
 	}
+}
+
+/* n + d, not below 0. */
+static uint32_t count_after(uint32_t n, int64_t d)
+{
+	return (int64_t)n + d > 0 ? (uint32_t)((int64_t)n + d) : 0;
 }
 
 static bool rate_equal(const struct rate_limit *a, const struct rate_limit *b)
@@ -162,6 +195,23 @@ static void svc_build_adds(struct datapath *dp, struct nft_batch *b, const struc
 			svc_warn_clamped(svc);
 			nft_msg_svc_update(b, svc->service, &svc->new_rate);
 		}
+		/* Counters before the chains and firewall rules that name them. */
+		if (!svc->crefs && count_after(svc->crefs, svc->cdelta)) {
+			uint64_t pkts[NFT_REFUSALS], bytes[NFT_REFUSALS];
+
+			for (int k = 0; k < NFT_REFUSALS; k++) {
+				struct nft_old_counter c = nft_old_counter_get(
+					old, nft_refusal_counters[k], svc->service);
+
+				pkts[k] = c.pkts;
+				bytes[k] = c.bytes;
+			}
+			nft_msg_refusals_add(b, svc->service, pkts, bytes);
+		}
+		if (!svc->n_refused && count_after(svc->n_refused, svc->rdelta))
+			nft_msg_refusal_chain_add(b, svc->service, false);
+		if (!svc->n_dropped && count_after(svc->n_dropped, svc->ddelta))
+			nft_msg_refusal_chain_add(b, svc->service, true);
 	}
 }
 
@@ -173,6 +223,13 @@ static void svc_build_dels(struct datapath *dp, struct nft_batch *b)
 
 		if (svc->refs > 0 && (int64_t)svc->refs + svc->delta <= 0)
 			nft_msg_svc_del(b, svc->service);
+		/* No element jumps to the chains any more; then no rule names the counters. */
+		if (svc->n_refused && !count_after(svc->n_refused, svc->rdelta))
+			nft_msg_refusal_chain_del(b, svc->service, false);
+		if (svc->n_dropped && !count_after(svc->n_dropped, svc->ddelta))
+			nft_msg_refusal_chain_del(b, svc->service, true);
+		if (svc->crefs && !count_after(svc->crefs, svc->cdelta))
+			nft_msg_refusals_del(b, svc->service);
 	}
 }
 
@@ -183,12 +240,14 @@ void nft_services_finish(struct datapath *dp, bool ok)
 
 		svc->touched = false;
 		if (ok) {
-			svc->refs = (int64_t)svc->refs + svc->delta > 0 ? svc->refs + svc->delta :
-									  0;
+			svc->refs = count_after(svc->refs, svc->delta);
+			svc->crefs = count_after(svc->crefs, svc->cdelta);
+			svc->n_refused = count_after(svc->n_refused, svc->rdelta);
+			svc->n_dropped = count_after(svc->n_dropped, svc->ddelta);
 			svc->rate = svc->new_rate;
 		}
 		/* A Service without objects is not remembered. */
-		if (!svc->refs) {
+		if (!svc->refs && !svc->crefs) {
 			strmap_remove(&dp->services, svc->service);
 			free(svc->service);
 			free(svc);
@@ -355,6 +414,14 @@ static bool same_limit_jump(const struct frontend *a, const struct frontend *b)
 	return !nft_fe_has_rate(a) || !strcmp(a->service, b->service);
 }
 
+/* Refused or dropped: a counted frontend's element jumps to its Service's chain. */
+static bool same_refusal_chain(const struct frontend *a, const struct frontend *b, bool all)
+{
+	bool ca = nft_fe_counted(a, all), cb = nft_fe_counted(b, all);
+
+	return ca == cb && (!ca || !strcmp(a->service, b->service));
+}
+
 /* How one change is carried out. */
 enum change_plan {
 	PLAN_NOTHING, /* same programming */
@@ -363,7 +430,8 @@ enum change_plan {
 };
 
 /* For either side of a change; a side that has no chain before or after is NULL there. */
-static enum change_plan plan_change(const struct frontend *old, const struct frontend *new)
+static enum change_plan plan_change(const struct frontend *old, const struct frontend *new,
+				    bool all)
 {
 	enum nft_fe_class co, cn;
 
@@ -375,8 +443,9 @@ static enum change_plan plan_change(const struct frontend *old, const struct fro
 	cn = nft_fe_classify(new);
 	if (co != cn)
 		return PLAN_REMOVE_ADD;
+	/* Another verdict in the same map: the element is deleted and added in this batch. */
 	if (co != NFT_FE_SERVE)
-		return PLAN_NOTHING;
+		return same_refusal_chain(old, new, all) ? PLAN_NOTHING : PLAN_REMOVE_ADD;
 	/* A new limit value alone changes only the Service's objects, not this chain. */
 	if (same_backends(old, new) && old->affinity_timeout == new->affinity_timeout &&
 	    same_limit_jump(old, new) && nft_fe_masquerades(old) == nft_fe_masquerades(new))
@@ -393,12 +462,15 @@ struct fw_plan {
 	bool del, add, update;
 };
 
-static struct fw_plan plan_firewall(const struct frontend *old, const struct frontend *new)
+static struct fw_plan plan_firewall(const struct frontend *old, const struct frontend *new,
+				    bool all)
 {
 	bool had = old && nft_fe_has_firewall(old), has = new &&nft_fe_has_firewall(new);
 	struct fw_plan p = { 0 };
 
-	if (had && has && !frontend_key_cmp(&old->key, &new->key)) {
+	/* Counting starts or stops (or another counter): the chain is written again. */
+	if (had && has && !frontend_key_cmp(&old->key, &new->key) &&
+	    same_refusal_chain(old, new, all)) {
 		p.update = !nft_fw_same_ranges(old, new);
 		return p;
 	}
@@ -482,7 +554,7 @@ static void build_node_side(struct datapath *dp, struct nft_batch *b,
 	struct node_side ns;
 
 	node_side_of(ch->old, ch->new, &ns);
-	switch (plan_change(ns.old, ns.new)) {
+	switch (plan_change(ns.old, ns.new, b->count_all)) {
 	case PLAN_NOTHING:
 		break;
 	case PLAN_REPLACE_RULE:
@@ -507,19 +579,19 @@ void nft_build_incremental(struct datapath *dp, struct nft_batch *b, const struc
 		const struct frontend_change *ch = &diff->changes[i];
 		struct node_side ns;
 
-		if (ch->old && plan_change(ch->old, ch->new) == PLAN_REMOVE_ADD)
+		if (ch->old && plan_change(ch->old, ch->new, b->count_all) == PLAN_REMOVE_ADD)
 			nft_batch_queue_elem(b, NFT_MSG_DELSETELEM, ch->old);
 		node_side_of(ch->old, ch->new, &ns);
-		if (ns.old && plan_change(ns.old, ns.new) == PLAN_REMOVE_ADD)
+		if (ns.old && plan_change(ns.old, ns.new, b->count_all) == PLAN_REMOVE_ADD)
 			nft_batch_queue_node_elem(b, NFT_MSG_DELSETELEM, ch->old);
-		if (plan_firewall(ch->old, ch->new).del)
+		if (plan_firewall(ch->old, ch->new, b->count_all).del)
 			nft_batch_queue_fw_elem(b, NFT_MSG_DELSETELEM, ch->old);
 	}
 	nft_batch_flush_elems(b);
 	svc_build_adds(dp, b, NULL);
 	for (size_t i = 0; i < diff->n_changes; i++) {
 		const struct frontend_change *ch = &diff->changes[i];
-		struct fw_plan fw = plan_firewall(ch->old, ch->new);
+		struct fw_plan fw = plan_firewall(ch->old, ch->new, b->count_all);
 
 		if (fw.del)
 			nft_msg_fw_del(b, &ch->old->key);
@@ -529,7 +601,7 @@ void nft_build_incremental(struct datapath *dp, struct nft_batch *b, const struc
 			nft_msg_fw_update(b, ch->new);
 		if (fw.add)
 			nft_batch_queue_fw_elem(b, NFT_MSG_NEWSETELEM, ch->new);
-		switch (plan_change(ch->old, ch->new)) {
+		switch (plan_change(ch->old, ch->new, b->count_all)) {
 		case PLAN_NOTHING:
 			break;
 		case PLAN_REPLACE_RULE:

@@ -24,7 +24,22 @@ static const char *const svc_prefixes[] = {
 	[NFT_SVC_ADMITTED] = "admitted.",
 	[NFT_SVC_LIMITED] = "limited.",
 	[NFT_SVC_CHAIN] = "limit.",
+	[NFT_SVC_NO_ENDPOINTS] = "no-endpoints.",
+	[NFT_SVC_POLICY_DROP] = "policy-drop.",
+	[NFT_SVC_SOURCE_RANGE] = "source-range.",
+	[NFT_SVC_REFUSE_CHAIN] = "refuse.",
+	[NFT_SVC_DROP_CHAIN] = "drop.",
 };
+
+_Static_assert(sizeof(svc_prefixes) / sizeof(svc_prefixes[0]) == NFT_SVC_KINDS,
+	       "a prefix for every kind of Service object");
+
+bool nft_svc_is_counter(enum nft_svc_name which)
+{
+	return which == NFT_SVC_ADMITTED || which == NFT_SVC_LIMITED ||
+	       which == NFT_SVC_NO_ENDPOINTS || which == NFT_SVC_POLICY_DROP ||
+	       which == NFT_SVC_SOURCE_RANGE;
+}
 
 _Static_assert(NFT_SVC_NAME_LEN <= NFT_OBJ_MAXNAMELEN - 1 &&
 		       NFT_SVC_NAME_LEN <= NFT_CHAIN_MAXNAMELEN - 1,
@@ -146,8 +161,8 @@ static void svc_limit_obj_add(struct nft_batch *b, const char *service, const st
 	obj_msg(b, o, NFT_MSG_NEWOBJ, NLM_F_CREATE | NLM_F_EXCL, &ref);
 }
 
-static void svc_counter_add(struct nft_batch *b, enum nft_svc_name which, const char *service,
-			    uint64_t pkts, uint64_t bytes)
+void nft_msg_svc_counter_add(struct nft_batch *b, enum nft_svc_name which, const char *service,
+			     uint64_t pkts, uint64_t bytes)
 {
 	struct nft_msg_ref ref = { .what = NFT_WHAT_SVC_OBJ_ADD, .service = service };
 	struct nftnl_obj *o = svc_obj_new(which, service, NFT_OBJECT_COUNTER);
@@ -159,8 +174,8 @@ static void svc_counter_add(struct nft_batch *b, enum nft_svc_name which, const 
 	obj_msg(b, o, NFT_MSG_NEWOBJ, NLM_F_CREATE | NLM_F_EXCL, &ref);
 }
 
-static void svc_obj_del(struct nft_batch *b, enum nft_svc_name which, const char *service,
-			uint32_t type)
+void nft_msg_svc_obj_del(struct nft_batch *b, enum nft_svc_name which, const char *service,
+			 uint32_t type)
 {
 	struct nft_msg_ref ref = { .what = NFT_WHAT_SVC_OBJ_DEL, .service = service };
 
@@ -211,8 +226,8 @@ void nft_msg_svc_add(struct nft_batch *b, const char *service, const struct rate
 		     uint64_t admitted_pkts, uint64_t admitted_bytes, uint64_t limited_pkts,
 		     uint64_t limited_bytes)
 {
-	svc_counter_add(b, NFT_SVC_ADMITTED, service, admitted_pkts, admitted_bytes);
-	svc_counter_add(b, NFT_SVC_LIMITED, service, limited_pkts, limited_bytes);
+	nft_msg_svc_counter_add(b, NFT_SVC_ADMITTED, service, admitted_pkts, admitted_bytes);
+	nft_msg_svc_counter_add(b, NFT_SVC_LIMITED, service, limited_pkts, limited_bytes);
 	svc_limit_obj_add(b, service, rl);
 	svc_chain_msg(b, service, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL,
 		      NFT_WHAT_SVC_CHAIN_ADD);
@@ -228,7 +243,7 @@ void nft_msg_svc_update(struct nft_batch *b, const char *service, const struct r
 		return nft_batch_fail(b, -ENAMETOOLONG);
 	/* DELRULE with a chain and no handle empties the chain: the limit loses its user. */
 	nft_rule_flush_msg(b, chain, &ref);
-	svc_obj_del(b, NFT_SVC_LIMIT, service, NFT_OBJECT_LIMIT);
+	nft_msg_svc_obj_del(b, NFT_SVC_LIMIT, service, NFT_OBJECT_LIMIT);
 	svc_limit_obj_add(b, service, rl);
 	svc_chain_rules(b, service);
 }
@@ -236,7 +251,7 @@ void nft_msg_svc_update(struct nft_batch *b, const char *service, const struct r
 void nft_msg_svc_del(struct nft_batch *b, const char *service)
 {
 	svc_chain_msg(b, service, NFT_MSG_DELCHAIN, 0, NFT_WHAT_SVC_CHAIN_DEL);
-	svc_obj_del(b, NFT_SVC_LIMIT, service, NFT_OBJECT_LIMIT);
-	svc_obj_del(b, NFT_SVC_ADMITTED, service, NFT_OBJECT_COUNTER);
-	svc_obj_del(b, NFT_SVC_LIMITED, service, NFT_OBJECT_COUNTER);
+	nft_msg_svc_obj_del(b, NFT_SVC_LIMIT, service, NFT_OBJECT_LIMIT);
+	nft_msg_svc_obj_del(b, NFT_SVC_ADMITTED, service, NFT_OBJECT_COUNTER);
+	nft_msg_svc_obj_del(b, NFT_SVC_LIMITED, service, NFT_OBJECT_COUNTER);
 }

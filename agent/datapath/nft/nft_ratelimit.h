@@ -18,11 +18,11 @@
  * DNS-1123 label) and the Service name (a DNS-1035 label) are each 1-63 of
  * [a-z0-9-] (the decoder checks it, as the API server does), so neither
  * holds the '.' that joins them: the name is injective and parses back.
- * The longest, "admitted." + 63 + "." + 63, is NFT_SVC_NAME_LEN = 136 bytes;
- * the kernel takes NFT_OBJ_MAXNAMELEN - 1 = 255 (6.1 and later alike).
+ * The longest, "no-endpoints." + 63 + "." + 63, is NFT_SVC_NAME_LEN = 140
+ * bytes; the kernel takes NFT_OBJ_MAXNAMELEN - 1 = 255 (6.1 and later alike).
  */
 #define NFT_SVC_LABEL_MAX 63
-#define NFT_SVC_NAME_LEN (sizeof("admitted.") - 1 + NFT_SVC_LABEL_MAX + 1 + NFT_SVC_LABEL_MAX)
+#define NFT_SVC_NAME_LEN (sizeof("no-endpoints.") - 1 + NFT_SVC_LABEL_MAX + 1 + NFT_SVC_LABEL_MAX)
 /* Buffer for one of these names (and for the names read back from the kernel). */
 #define NFT_OBJ_NAME_MAX 256
 
@@ -31,7 +31,17 @@ enum nft_svc_name {
 	NFT_SVC_ADMITTED, /* counter object: new flows let through */
 	NFT_SVC_LIMITED, /* counter object: new flows refused */
 	NFT_SVC_CHAIN, /* chain: limit, count, return or count, reject */
+	/* Refusals of a counted Service (nft_refusals.h): */
+	NFT_SVC_NO_ENDPOINTS, /* counter object: refused, no usable endpoint */
+	NFT_SVC_POLICY_DROP, /* counter object: dropped, Local with endpoints elsewhere */
+	NFT_SVC_SOURCE_RANGE, /* counter object: dropped, outside loadBalancerSourceRanges */
+	NFT_SVC_REFUSE_CHAIN, /* chain: count no-endpoints, goto reject-chain */
+	NFT_SVC_DROP_CHAIN, /* chain: count policy-drop, drop */
+	NFT_SVC_KINDS
 };
+
+/* True for the kinds that are counter objects. */
+bool nft_svc_is_counter(enum nft_svc_name which);
 
 /*
  * "ns/name" -> "rate.ns.name" (which = NFT_SVC_*). Returns false unless
@@ -71,5 +81,12 @@ void nft_msg_svc_add(struct nft_batch *b, const char *service, const struct rate
 void nft_msg_svc_update(struct nft_batch *b, const char *service, const struct rate_limit *rl);
 /* Removes the chain, then the objects (no frontend chain may jump to it any more). */
 void nft_msg_svc_del(struct nft_batch *b, const char *service);
+
+/* One counter object of a Service (which: a counter kind), starting at pkts, bytes. */
+void nft_msg_svc_counter_add(struct nft_batch *b, enum nft_svc_name which, const char *service,
+			     uint64_t pkts, uint64_t bytes);
+/* Deletes one object of a Service (type NFT_OBJECT_*). */
+void nft_msg_svc_obj_del(struct nft_batch *b, enum nft_svc_name which, const char *service,
+			 uint32_t type);
 
 #endif
