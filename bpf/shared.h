@@ -223,6 +223,22 @@ struct sl_agent_state {
 };
 
 /*
+ * maps/features: the kernel features the agent probed at open (one entry
+ * each, key 0..SL_FEATURES_MAX-1, an empty name ends the list), what it
+ * chose and why, for sluicectl and bpftool. The programs never read it.
+ */
+#define SL_FEATURES_MAX 8
+#define SL_FEATURE_NAME_LEN 24
+#define SL_FEATURE_STATE_LEN 24
+#define SL_FEATURE_REASON_LEN 144
+
+struct sl_feature {
+	char name[SL_FEATURE_NAME_LEN]; /* e.g. "sock_destroy" */
+	char state[SL_FEATURE_STATE_LEN]; /* what is used: "sock_diag" */
+	char reason[SL_FEATURE_REASON_LEN]; /* why, naming the kernel version */
+};
+
+/*
  * An address of this node (any device), for both paths. The value says
  * whether NodePort frontends match packets to it (--nodeport-addresses);
  * either way the tc path may SNAT with it.

@@ -26,6 +26,7 @@ static void usage(FILE *out)
 		"  services     every frontend (address:port/proto, action, Service,\n"
 		"               session affinity, rate limit), each followed by its backends\n"
 		"  ratelimits   per Service: limit, burst, new flows admitted and limited\n"
+		"  features     kernel features the agent probed at start: what it uses, why\n"
 		"\n"
 		"Options:\n"
 		"  --bpffs=PATH pin directory of the agent (default %s)\n"
@@ -76,6 +77,32 @@ static int cmd_ratelimits(const struct datapath_config *cfg)
 	return 0;
 }
 
+/* The kernel features the agent in place decided on at its start. */
+static int cmd_features(const struct datapath_config *cfg)
+{
+	const struct datapath_ops *ops = in_place(cfg);
+	struct datapath_feature f[DATAPATH_FEATURES_MAX];
+	size_t n = 0, i;
+	int err;
+
+	if (!ops)
+		return 1;
+	if (!ops->read_features) {
+		printf("%s datapath: no kernel feature newer than Linux 6.1 to probe\n", ops->name);
+		return 0;
+	}
+	err = ops->read_features(cfg, f, DATAPATH_FEATURES_MAX, &n);
+	if (err) {
+		fprintf(stderr, "sluicectl: cannot read the %s datapath's features: %s\n",
+			ops->name, strerror(-err));
+		return 1;
+	}
+	printf("%-14s %-18s %s\n", "FEATURE", "USES", "WHY");
+	for (i = 0; i < n; i++)
+		printf("%-14s %-18s %s\n", f[i].name, f[i].state, f[i].reason);
+	return 0;
+}
+
 /* Frontends as the datapath prints them; else where to look, and the counters. */
 static int cmd_services(const struct datapath_config *cfg)
 {
@@ -122,6 +149,8 @@ int main(int argc, char **argv)
 		return cmd_services(&cfg);
 	if (!strcmp(argv[optind], "ratelimits"))
 		return cmd_ratelimits(&cfg);
+	if (!strcmp(argv[optind], "features"))
+		return cmd_features(&cfg);
 	fprintf(stderr, "sluicectl: unknown command '%s'\n", argv[optind]);
 	usage(stderr);
 	return 2;
