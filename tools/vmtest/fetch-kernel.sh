@@ -16,6 +16,12 @@ newest_61() {
 		awk '{print $1}' | sort -V | tail -n 1
 }
 
+# Empty lists (a fresh container): read them once.
+if [ -z "$(newest_61)" ]; then
+	echo "fetch-kernel: apt-get update (no kernel packages in apt's lists)" >&2
+	apt-get update -qq >&2 || true
+fi
+
 case "$want" in
 '') pkg=$(newest_61) ;;
 linux-image-*) pkg=$want ;;
