@@ -304,6 +304,7 @@ struct sl_ct_key {
 #define SL_CT_F_CLOSING (1u << 1) /* TCP FIN or RST seen: short timeout */
 #define SL_CT_F_SNAT (1u << 2) /* source rewritten (externalTrafficPolicy Cluster) */
 #define SL_CT_F_NODE_PORT (1u << 3) /* forward: the frontend is {unspecified addr, dport} */
+#define SL_CT_F_LOCAL_OUT (1u << 4) /* forward: born on the node, seen on egress (SCTP) */
 
 /* sl_ct.slot when the backend's slot does not fit 16 bits: found by a scan. */
 #define SL_CT_SLOT_UNKNOWN 0xffffu
