@@ -1,10 +1,13 @@
 #!/bin/bash
 # SCTP Services end to end, on both datapaths: a ClusterIP dialled from the
-# node (socket path on BPF, DNAT on nftables) and a NodePort dialled from
-# outside (tc path on BPF), each SCTP association answered by one of the
-# endpoints and only by them; a port without endpoints is refused (ClusterIP).
-# Where the running kernel has no SCTP (CONFIG_IP_SCTP off, no module) every
-# check reports SKIP, never passed.
+# node (BPF: the tc path on egress, SCTP's connect() runs no socket hook;
+# nftables: DNAT) and a NodePort dialled from outside, each SCTP
+# association answered by one of the endpoints and only by them. A port
+# without endpoints is answered with ICMP port unreachable, as kube-proxy's
+# REJECT does; an SCTP client ignores it (RFC 4960 appendix C, ICMP3) and
+# times out, on either datapath alike. Where the running kernel has no SCTP
+# (CONFIG_IP_SCTP off, no module) every check reports SKIP, never passed.
+# Timeouts of 4 s: a lost INIT is sent again after SCTP's initial RTO of 3 s.
 . "$(dirname "$0")/lib.sh"
 
 # SCTP in this kernel: built in, or a module that loads.
@@ -49,6 +52,12 @@ spec:
 EOT
 }
 
+# ICMP destination unreachables the node has received.
+unreachs() {
+	in_node awk '$1 == "Icmp:" && !h { for (i = 1; i <= NF; i++) c[$i] = i; h = 1; next }
+		$1 == "Icmp:" { print $c["InDestUnreachs"] }' /proc/net/snmp
+}
+
 e2e_setup || { not_ok "setup"; exit 1; }
 setup_outside || { not_ok "setup of the outside namespace"; exit 1; }
 # Endpoints, and decoys on the ClusterIPs that answer what escaped translation.
@@ -61,12 +70,21 @@ for dp in $DATAPATHS; do
 		not_ok "$dp: agent starts"
 		continue
 	fi
-	probe --sctp --count 50 10.96.3.10:3868
+	probe --sctp --count 50 --timeout-ms 4000 --log-failures 10.96.3.10:3868
 	expect_backends "$dp: SCTP ClusterIP from the node reaches every endpoint and only them" \
 		"10.244.1.1:3869 10.244.1.2:3869 " 50
-	probe --sctp --count 10 10.96.3.11:3868
-	expect_refused "$dp: SCTP to a ClusterIP port without endpoints is refused" 10
-	probe_ext --sctp --count 50 10.99.1.1:30868
+	before=$(unreachs)
+	probe --sctp --count 3 --timeout-ms 1000 10.96.3.11:3868
+	after=$(unreachs)
+	if [ "$(probe_value ok)" = 0 ] && [ "$(probe_value timeout)" = 3 ] &&
+		[ $((after - before)) -ge 3 ]; then
+		ok "$dp: SCTP to a ClusterIP port without endpoints gets ICMP port unreachable"
+	else
+		not_ok "$dp: SCTP to a ClusterIP port without endpoints gets ICMP port unreachable" \
+			"(want 3 timeouts, 3+ unreachables: $before -> $after)"
+		probe_dump
+	fi
+	probe_ext --sctp --count 50 --timeout-ms 4000 10.99.1.1:30868
 	expect_backends "$dp: SCTP NodePort from outside reaches every endpoint" \
 		"10.244.1.1:3869 10.244.1.2:3869 " 50
 	stop_agent

@@ -168,20 +168,10 @@ static void log_failure(int fd, int err)
 	       strerrorname_np(err) ? strerrorname_np(err) : "?");
 }
 
-/*
- * A non-blocking TCP or SCTP socket. SCTP takes an ICMP port unreachable
- * (kube-proxy's and nftables' REJECT) as a soft error and retries its INIT
- * until it times out, unless IP_RECVERR makes it a hard one: then a refused
- * association fails with ECONNREFUSED, as a refused TCP connection does.
- */
+/* A non-blocking TCP or SCTP (--sctp) socket. */
 static int stream_socket(int family)
 {
-	int one = 1, fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK, stream_proto);
-
-	if (fd >= 0 && stream_proto == IPPROTO_SCTP)
-		setsockopt(fd, family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
-			   family == AF_INET6 ? IPV6_RECVERR : IP_RECVERR, &one, sizeof(one));
-	return fd;
+	return socket(family, SOCK_STREAM | SOCK_NONBLOCK, stream_proto);
 }
 
 static void try_tcp(struct results *r, const struct sockaddr_storage *dst, socklen_t len)
