@@ -24,6 +24,13 @@ VMTEST_MEM=${VMTEST_MEM:-1G}
 VMTEST_CPUS=${VMTEST_CPUS:-2}
 VMTEST_TIMEOUT=${VMTEST_TIMEOUT:-5400}
 mkdir -p "$vmdir"
+for tool in qemu-system-x86_64 busybox depmod apt-get dpkg-deb; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "not ok - vmtest: no $tool here (make deps)"
+		echo "0 passed, 1 failed, 0 skipped"
+		exit 1
+	fi
+done
 
 qemu_pid=
 cleanup() {
