@@ -56,9 +56,10 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 DEB_PKGS := libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev libnftnl-dev libmnl-dev \
 	    libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libcap-dev \
 	    iproute2 nftables pkg-config make gcc util-linux openssl procps curl clang-format libclang-rt-14-dev \
-	    prometheus jq man-db systemd buildah debootstrap python3-yaml
+	    prometheus jq man-db systemd buildah debootstrap python3-yaml \
+	    qemu-system-x86 busybox-static kmod
 
-.PHONY: all deps test bench demo clean format format-check install fuzz image FORCE
+.PHONY: all deps test bench demo clean format format-check install fuzz image vmtest FORCE
 all: $(BUILD)/sluice-agent $(BUILD)/sluicectl
 
 # Installs the Debian packages of design.md section 8 that are missing.
@@ -138,6 +139,15 @@ $(BUILD)/selftests/tools/fake-apiserver: TOOL_LDLIBS = -lmicrohttpd -ljansson -l
 # Every test; the last line printed is "N passed, N failed[, N skipped]".
 test: all $(TEST_BINS) $(TOOL_BINS)
 	$(Q)BUILD=$(BUILD) selftests/run.sh "$(TEST)"
+
+# The tests inside a VM on another kernel (Documentation/vmtest.md): built
+# here, run in the guest. KERNEL= vmlinuz paths or Debian kernel versions
+# (default the newest bookworm 6.1), VMTEST= test patterns (default below),
+# VMTEST_BENCH=0 skips the short bench.
+VMTEST_DEFAULT := kernel/ clusterip external topology ratelimit datapaths switch_flows sctp
+VMTEST ?= $(VMTEST_DEFAULT)
+vmtest: all $(TEST_BINS) $(TOOL_BINS) $(BUILD)/bench/tc-cost
+	$(Q)BUILD=$(BUILD) KERNEL="$(KERNEL)" VMTEST="$(VMTEST)" tools/vmtest/run.sh
 
 # One table of side-by-side ratios (Documentation/bench.md); needs root.
 bench: all $(TOOL_BINS) $(BUILD)/bench/tc-cost

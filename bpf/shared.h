@@ -241,6 +241,22 @@ struct sl_agent_state {
 };
 
 /*
+ * maps/features: the kernel features the agent probed at open (one entry
+ * each, key 0..SL_FEATURES_MAX-1, an empty name ends the list), what it
+ * chose and why, for sluicectl and bpftool. The programs never read it.
+ */
+#define SL_FEATURES_MAX 8
+#define SL_FEATURE_NAME_LEN 24
+#define SL_FEATURE_STATE_LEN 24
+#define SL_FEATURE_REASON_LEN 144
+
+struct sl_feature {
+	char name[SL_FEATURE_NAME_LEN]; /* e.g. "sock_destroy" */
+	char state[SL_FEATURE_STATE_LEN]; /* what is used: "sock_diag" */
+	char reason[SL_FEATURE_REASON_LEN]; /* why, naming the kernel version */
+};
+
+/*
  * An address of this node (any device), for both paths. The value says
  * whether NodePort frontends match packets to it (--nodeport-addresses);
  * either way the tc path may SNAT with it.
@@ -306,6 +322,7 @@ struct sl_ct_key {
 #define SL_CT_F_CLOSING (1u << 1) /* TCP FIN or RST seen: short timeout */
 #define SL_CT_F_SNAT (1u << 2) /* source rewritten (externalTrafficPolicy Cluster) */
 #define SL_CT_F_NODE_PORT (1u << 3) /* forward: the frontend is {unspecified addr, dport} */
+#define SL_CT_F_LOCAL_OUT (1u << 4) /* forward: born on the node, seen on egress (SCTP) */
 
 /* sl_ct.slot when the backend's slot does not fit 16 bits: found by a scan. */
 #define SL_CT_SLOT_UNKNOWN 0xffffu

@@ -143,8 +143,14 @@ static __always_inline bool sl_snat_addr(__u32 ifindex, const struct sl_pkt *p, 
 	return true;
 }
 
-/* A packet of no tracked connection, on ingress: a new flow to a frontend, or not ours. */
-static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64 now)
+/*
+ * A packet of no tracked connection: a new flow to a frontend, or not ours.
+ * On ingress (from outside, or from a pod behind an attached device);
+ * on egress only SCTP to a ClusterIP, which the socket programs never see
+ * (SCTP's connect() runs no cgroup hook): the node's own SCTP clients are
+ * balanced here, per packet, on the device that routes the ClusterIP.
+ */
+static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64 now, bool ingress)
 {
 	struct sl_service_key key __attribute__((aligned(8)));
 	struct sl_ct_key reply_key __attribute__((aligned(8)));
@@ -155,7 +161,7 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 	__u32 kind, slot = 0, ifindex = 0;
 	__u8 family = p->tuple.family;
 	__u32 zero = 0;
-	int verdict;
+	int verdict, verdict_rw;
 
 	scratch = bpf_map_lookup_elem(&new_flow_scratch, &zero);
 	if (!scratch)
@@ -172,8 +178,10 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 	if (!sl_frontend(&key, svc))
 		return SL_TC_ACT_OK;
 	kind = svc->flags & SL_SVC_KIND_MASK;
-	/* ClusterIPs are the socket programs' (traffic born on the node). */
-	if (kind == SL_KIND_CLUSTER_IP)
+	/* ClusterIPs are the socket programs' (traffic born on the node), but SCTP's. */
+	if (kind == SL_KIND_CLUSTER_IP && p->tuple.proto != SL_IPPROTO_SCTP)
+		return SL_TC_ACT_OK;
+	if (!ingress && kind != SL_KIND_CLUSTER_IP)
 		return SL_TC_ACT_OK;
 	/*
 	 * Refusals are counted per packet of no tracked connection: a dropped
@@ -189,11 +197,11 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 	}
 	if (svc->action != SL_ACTION_SERVE || svc->count == 0) {
 		sl_count_refused(svc->service_id, SL_REFUSED_NO_ENDPOINTS);
-		return sl_reject(skb, p);
+		return sl_reject(skb, p, !ingress);
 	}
 
 	if (!sl_admit_new_flow(svc))
-		return sl_reject(skb, p);
+		return sl_reject(skb, p, !ingress);
 
 	if (svc->affinity_timeout) {
 		__builtin_memset(&scratch->aff, 0, sizeof(scratch->aff));
@@ -204,7 +212,7 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 		be = sl_pick(svc, family, &slot);
 	}
 	if (!be)
-		return sl_reject(skb, p);
+		return sl_reject(skb, p, !ingress);
 
 	/* Forward: client -> frontend becomes (SNAT address or client) -> backend. */
 	__builtin_memset(fwd, 0, sizeof(*fwd));
@@ -217,6 +225,8 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 	fwd->slot = slot < SL_CT_SLOT_UNKNOWN ? slot : SL_CT_SLOT_UNKNOWN;
 	if (kind == SL_KIND_NODE_PORT)
 		fwd->flags = SL_CT_F_NODE_PORT;
+	if (!ingress)
+		fwd->flags |= SL_CT_F_LOCAL_OUT;
 	fwd->last_seen_ns = now;
 
 	/* Reply: backend -> (SNAT address or client) becomes frontend -> client. */
@@ -238,7 +248,9 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 	 * egress program translates them, and a local source arriving from
 	 * outside would be dropped as a martian.
 	 */
-	if (!(svc->flags & SL_SVC_F_PRESERVE_SOURCE) && verdict == SL_TC_ACT_REDIRECT) {
+	/* A ClusterIP keeps the client's address (kube-proxy masquerades none from the node's pods). */
+	if (!(svc->flags & SL_SVC_F_PRESERVE_SOURCE) && kind != SL_KIND_CLUSTER_IP &&
+	    verdict == SL_TC_ACT_REDIRECT) {
 		if (!sl_snat_addr(ifindex, p, fwd->new_saddr))
 			return SL_TC_ACT_SHOT;
 		fwd->flags |= SL_CT_F_SNAT;
@@ -254,8 +266,10 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 	}
 	if (bpf_map_update_elem(&conntrack, &p->tuple, fwd, BPF_ANY))
 		return SL_TC_ACT_SHOT;
-	if (sl_nat_rewrite(skb, p, fwd))
+	verdict_rw = sl_nat_rewrite(skb, p, fwd);
+	if (verdict_rw < 0)
 		return SL_TC_ACT_SHOT;
+	p->sctp_crc = verdict_rw == SL_NAT_SCTP_CRC;
 	if (verdict == SL_TC_ACT_REDIRECT)
 		return bpf_redirect_neigh(ifindex, NULL, 0, 0);
 	return verdict;
@@ -378,6 +392,7 @@ static __always_inline int sl_tc(struct __sk_buff *skb, bool ingress)
 	struct sl_pkt p;
 	struct sl_ct *ct;
 	__u64 now;
+	int err;
 
 	if (!sl_parse(skb, &p))
 		return SL_TC_ACT_OK;
@@ -399,13 +414,32 @@ static __always_inline int sl_tc(struct __sk_buff *skb, bool ingress)
 	}
 	if (ct) {
 		sl_ct_touch(&p.tuple, ct, p.tcp_flags, now);
-		if (sl_nat_rewrite(skb, &p, ct))
+		err = sl_nat_rewrite(skb, &p, ct);
+		if (err < 0)
 			return SL_TC_ACT_SHOT;
-		return ingress ? sl_forward(skb, p.tuple.family, ct->new_daddr) : SL_TC_ACT_OK;
+		p.sctp_crc = err == SL_NAT_SCTP_CRC;
+		/* A flow leaving the node (SCTP to a ClusterIP) is routed to its backend too. */
+		if (ingress || (ct->flags & SL_CT_F_LOCAL_OUT))
+			err = sl_forward(skb, p.tuple.family, ct->new_daddr);
+		else
+			err = SL_TC_ACT_OK;
+	} else {
+		if (!ingress && p.tuple.proto != SL_IPPROTO_SCTP)
+			return SL_TC_ACT_OK;
+		err = sl_new_flow(skb, &p, now, ingress);
 	}
-	if (!ingress)
-		return SL_TC_ACT_OK;
-	return sl_new_flow(skb, &p, now);
+	if (!p.sctp_crc || err == SL_TC_ACT_SHOT)
+		return err;
+	/*
+	 * SCTP ports rewritten: the CRC32c, here for both paths (a redirect
+	 * takes effect after the program returns). Not in sl_new_flow: three
+	 * frames would not fit Linux 6.1's 512-byte stack; the verdict waits
+	 * in p, not in a new stack slot.
+	 */
+	p.verdict = err;
+	if (sl_sctp_fix_crc(skb, p.l4_off))
+		return SL_TC_ACT_SHOT;
+	return p.verdict;
 }
 
 /* Every packet arriving on a device: new flows, both directions of tracked ones. */

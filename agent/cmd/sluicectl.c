@@ -21,7 +21,7 @@ static const struct {
 } commands[] = {
 	{ "services", cmd_services }, { "ratelimits", cmd_ratelimits },
 	{ "status", cmd_status },     { "explain", cmd_explain },
-	{ "top", cmd_top },
+	{ "top", cmd_top },	      { "features", cmd_features },
 };
 
 static void usage(FILE *out)
@@ -48,6 +48,8 @@ static void usage(FILE *out)
 		"                       the busiest Services by new flows/s, redrawn every S\n"
 		"                       seconds (default 2); q or Ctrl-C quits; --once or a\n"
 		"                       non-terminal: one table\n"
+		"  features             kernel features the agent probed at start: what it\n"
+		"                       uses, why (also at the end of status)\n"
 		"\n"
 		"Options:\n"
 		"  --bpffs=PATH        pin directory of the agent (default %s)\n"
@@ -104,7 +106,7 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr,
 		"sluicectl: unknown command '%s' (services, ratelimits, status, explain, "
-		"top; --help)\n",
+		"top, features; --help)\n",
 		argv[optind]);
 	return 2;
 }

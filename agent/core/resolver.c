@@ -636,11 +636,6 @@ int resolve_service(const struct resolve_input *in, struct frontend_list *out)
 		for (p = 0; p < svc->n_ports; p++) {
 			const struct service_port *port = &svc->ports[p];
 
-			if (port->proto != PROTO_TCP && port->proto != PROTO_UDP) {
-				pr_debug("resolver: %s port %u/%s skipped: protocol not supported",
-					 service, port->port, proto_name(port->proto));
-				continue;
-			}
 			port_frontend(&items[n++], in, cluster_ip, FE_CLUSTER_IP, port->port, port,
 				      service);
 		}
@@ -648,8 +643,6 @@ int resolve_service(const struct resolve_input *in, struct frontend_list *out)
 	for (p = 0; p < svc->n_ports; p++) {
 		const struct service_port *port = &svc->ports[p];
 
-		if (port->proto != PROTO_TCP && port->proto != PROTO_UDP)
-			continue;
 		node_port_frontends(items, &n, in, port, service);
 		address_list_frontends(items, &n, in, svc->external_ips, svc->n_external_ips,
 				       FE_EXTERNAL_IP, port, service);

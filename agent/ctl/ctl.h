@@ -50,5 +50,8 @@ int cmd_ratelimits(struct ctl *ctl, int argc, char **argv);
 int cmd_status(struct ctl *ctl, int argc, char **argv);
 int cmd_explain(struct ctl *ctl, int argc, char **argv);
 int cmd_top(struct ctl *ctl, int argc, char **argv);
+int cmd_features(struct ctl *ctl, int argc, char **argv);
+/* The probed kernel features as a table (features, and the end of status). */
+int ctl_print_features(const struct ctl *ctl, const struct datapath_ops *ops, FILE *out);
 
 #endif

@@ -96,5 +96,10 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 	table_print(&t, stdout, "");
 	table_clear(&t);
 	json_decref(st);
+	/* The kernel features the datapath in place probed at its start (issue 18). */
+	if (ops) {
+		printf("\nKernel features (%s):\n", ops->name);
+		ctl_print_features(ctl, ops, stdout);
+	}
 	return 0;
 }

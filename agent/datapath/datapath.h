@@ -91,6 +91,18 @@ struct table_usage {
 	uint64_t capacity; /* 0: no fixed capacity */
 };
 
+/*
+ * A kernel feature newer than the oldest supported kernel (Debian 12's
+ * 6.1) that a datapath probed once at open: what it uses instead or not
+ * (state) and why (reason). The agent logs one line per feature.
+ */
+#define DATAPATH_FEATURES_MAX 8
+struct datapath_feature {
+	char name[24]; /* "sock_destroy", "tcx", ... */
+	char state[24]; /* what is used: "bpf_sock_destroy", "sock_diag", "clsact" */
+	char reason[144];
+};
+
 struct datapath_ops {
 	const char *name;
 	/*
@@ -152,6 +164,13 @@ struct datapath_ops {
 	 * NULL: the datapath has no such limit.
 	 */
 	int (*services_not_programmed)(const struct datapath_config *cfg, uint64_t *n);
+	/*
+	 * The features the agent in place probed at its open (at most max),
+	 * read from the kernel without open (sluicectl features, status).
+	 * Returns 0 or -errno. NULL: the datapath probes none.
+	 */
+	int (*read_features)(const struct datapath_config *cfg, struct datapath_feature *out,
+			     size_t max, size_t *n);
 	/* How people see this datapath's state, e.g. "nft list table inet sluice". */
 	const char *inspect_hint;
 	/*

@@ -17,6 +17,7 @@
 
 #define SL_IPPROTO_TCP 6
 #define SL_IPPROTO_UDP 17
+#define SL_IPPROTO_SCTP 132
 
 /* Return values of cgroup sock_addr programs. */
 #define SL_VERDICT_REJECT 0

@@ -96,6 +96,14 @@ struct {
 	__uint(max_entries, 1);
 } agent_state SEC(".maps");
 
+/* Kernel features probed by the agent at open, for people; the programs never read it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct sl_feature);
+	__uint(max_entries, SL_FEATURES_MAX);
+} features SEC(".maps");
+
 /* Addresses of this node (every device): SL_NODE_ADDR_*, NodePorts answer on some. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -16,6 +16,7 @@
 #include "parse.h"
 #include "csum.h"
 #include "conntrack.h"
+#include "sctp.h"
 
 /*
  * SNAT ports: 1024-32767 and 61000-65535, around Linux's default
@@ -31,13 +32,19 @@
 #define SL_SNAT_HIGH_COUNT (65535 - SL_SNAT_HIGH_MIN + 1)
 #define SL_SNAT_TRIES 16
 
-/* Rewrites p's addresses and ports to those of ct; checksums follow. */
+/* sl_nat_rewrite: done, and the SCTP checksum is to be computed again. */
+#define SL_NAT_SCTP_CRC 1
+
+/*
+ * Rewrites p's addresses and ports to those of ct; checksums follow.
+ * Returns 0, SL_NAT_SCTP_CRC, or -1 on failure.
+ */
 static __always_inline int sl_nat_rewrite(struct __sk_buff *skb, const struct sl_pkt *p,
 					  const struct sl_ct *ct)
 {
 	__u8 family = p->tuple.family, proto = p->tuple.proto;
 	__u32 ip_csum = family == SL_AF_INET ? p->l3_off + 10 : 0;
-	__u32 l4_csum = p->l4_off + sl_l4_csum_off(proto);
+	__u32 l4_csum = sl_l4_csum_off(proto) ? p->l4_off + sl_l4_csum_off(proto) : 0;
 	__u64 flags = sl_l4_csum_flags(family, proto);
 
 	if (!sl_addr_equal(p->tuple.saddr, ct->new_saddr) &&
@@ -54,6 +61,14 @@ static __always_inline int sl_nat_rewrite(struct __sk_buff *skb, const struct sl
 	if (p->tuple.dport != ct->new_dport &&
 	    sl_store_port(skb, p->l4_off + 2, l4_csum, flags, p->tuple.dport, ct->new_dport))
 		return -1;
+	/*
+	 * SCTP: addresses are outside its CRC32c, ports inside. The caller
+	 * computes it (sl_sctp_fix_crc) where the stack has room for the call;
+	 * decided from p and ct here, which hold no new value across calls.
+	 */
+	if (p->tuple.proto == SL_IPPROTO_SCTP &&
+	    (p->tuple.sport != ct->new_sport || p->tuple.dport != ct->new_dport))
+		return SL_NAT_SCTP_CRC;
 	return 0;
 }
 
@@ -77,8 +92,12 @@ static __always_inline int sl_nat_quote(struct __sk_buff *skb, const struct sl_p
 	__u32 alen = sl_addr_len(family);
 	__u16 old_sum = 0;
 
-	/* The quoted L4 checksum only if the quote holds it and, for UDP, it is used. */
-	if (p->inner_l4_off + sl_l4_csum_off(proto) + 2 > p->inner_l3_off + quote_len ||
+	/*
+	 * The quoted L4 checksum only if the quote holds it and, for UDP, it
+	 * is used; never SCTP's (a CRC of chunks the quote does not hold).
+	 */
+	if (!sl_l4_csum_off(proto) ||
+	    p->inner_l4_off + sl_l4_csum_off(proto) + 2 > p->inner_l3_off + quote_len ||
 	    bpf_skb_load_bytes(skb, l4_csum, &old_sum, 2) || !old_sum)
 		l4_csum = 0;
 

@@ -21,7 +21,8 @@ struct sl_pkt {
 	__u32 l4_off;
 	__u8 tcp_flags;
 	__u8 icmp_error; /* 1: an ICMP/ICMPv6 error, inner tuple below */
-	__u8 pad[2];
+	__u8 sctp_crc; /* 1: SCTP ports rewritten, the CRC32c to compute (sctp.h) */
+	__u8 verdict; /* sl_tc: the new flow's verdict across that computation */
 	/* ICMP errors: the quoted packet's tuple, as it was sent. */
 	struct sl_ct_key inner;
 	__u32 inner_l3_off;
@@ -44,7 +45,10 @@ static __always_inline __u32 sl_addr_len(__u8 family)
 	return family == SL_AF_INET ? 4 : 16;
 }
 
-/* The L4 checksum's offset in its header, 0 for protocols the tc path does not rewrite. */
+/*
+ * The L4 checksum's offset in its header, 0 for protocols whose checksum
+ * is not a one's complement sum fixed in place (SCTP: sctp.h).
+ */
 static __always_inline __u32 sl_l4_csum_off(__u8 proto)
 {
 	if (proto == SL_IPPROTO_TCP)
@@ -91,13 +95,17 @@ static __always_inline __u32 sl_parse_ip(struct __sk_buff *skb, __u32 off, __u8 
 	}
 }
 
-/* Reads the ports of a TCP or UDP header; false for another protocol. */
+/*
+ * Reads the ports of a TCP, UDP or SCTP header (the first 4 bytes of
+ * each); false for another protocol.
+ */
 static __always_inline bool sl_parse_ports(struct __sk_buff *skb, __u32 off,
 					   struct sl_ct_key *tuple)
 {
 	__u16 ports[2];
 
-	if (tuple->proto != SL_IPPROTO_TCP && tuple->proto != SL_IPPROTO_UDP)
+	if (tuple->proto != SL_IPPROTO_TCP && tuple->proto != SL_IPPROTO_UDP &&
+	    tuple->proto != SL_IPPROTO_SCTP)
 		return false;
 	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
 		return false;

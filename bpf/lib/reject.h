@@ -16,8 +16,8 @@
 #include "parse.h"
 #include "csum.h"
 
-/* Room to build a reply: pseudo-header (40) + ICMPv6 header (8) + quote (48). */
-#define SL_REJECT_BUF 96
+/* Room to build a reply: pseudo-header (40) + ICMPv6 header (8) + quote (48, SCTP 60). */
+#define SL_REJECT_BUF 112
 
 struct sl_reject_buf {
 	__u8 b[SL_REJECT_BUF];
@@ -175,13 +175,18 @@ static __always_inline int sl_reject_tcp(struct __sk_buff *skb, const struct sl_
 /*
  * The datagram becomes an ICMP (IPv4: type 3 code 3) or ICMPv6 (type 1
  * code 4) port unreachable from the frontend, quoting its IP header and
- * the first 8 bytes after it.
+ * the first 8 bytes after it; for SCTP the first 20 (RFC 4960 appendix C:
+ * an INIT's sender checks the Initiate Tag in the quote, else it ignores
+ * the error). redirect_flags: BPF_F_INGRESS when the refused packet was
+ * leaving the node (tc egress), so that the error reaches its sender.
  */
-static __always_inline int sl_reject_udp(struct __sk_buff *skb, const struct sl_pkt *p)
+static __always_inline int sl_reject_udp(struct __sk_buff *skb, const struct sl_pkt *p,
+					 __u64 redirect_flags)
 {
 	__u8 family = p->tuple.family;
 	__u32 ip_len = family == SL_AF_INET ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
-	__u32 quote = ip_len + 8, zero = 0, pseudo;
+	__u32 l4_quote = p->tuple.proto == SL_IPPROTO_SCTP ? 20 : 8;
+	__u32 quote = ip_len + l4_quote, zero = 0, pseudo;
 	struct sl_reject_buf *scratch;
 	__u8 *icmp;
 
@@ -204,41 +209,46 @@ static __always_inline int sl_reject_udp(struct __sk_buff *skb, const struct sl_
 		__builtin_memset(icmp, 0, 8);
 		icmp[0] = SL_ICMP_DEST_UNREACH;
 		icmp[1] = SL_ICMP_PORT_UNREACH;
-		if (bpf_skb_load_bytes(skb, p->l3_off + ip_len + 8, icmp + 8, 28))
+		if (bpf_skb_load_bytes(skb, p->l3_off + ip_len + 8, icmp + 8, 20 + l4_quote))
 			return SL_TC_ACT_SHOT;
-		*(__u16 *)(icmp + 2) = sl_csum_fold(bpf_csum_diff(NULL, 0, (__be32 *)icmp, 36, 0));
-		sl_fill_ip4(&ip, p, SL_IPPROTO_ICMP, 20 + 8 + 28);
+		*(__u16 *)(icmp + 2) =
+			sl_csum_fold(bpf_csum_diff(NULL, 0, (__be32 *)icmp, 8 + 20 + l4_quote, 0));
+		sl_fill_ip4(&ip, p, SL_IPPROTO_ICMP, 20 + 8 + 20 + l4_quote);
 		if (bpf_skb_store_bytes(skb, p->l3_off, &ip, sizeof(ip), 0) ||
 		    bpf_skb_store_bytes(skb, p->l3_off + 20, icmp, 8, 0))
 			return SL_TC_ACT_SHOT;
 	} else {
 		struct ipv6hdr ip6;
 
-		pseudo = sl_fill_pseudo(scratch->b, p, SL_IPPROTO_ICMPV6, 8 + 48);
+		pseudo = sl_fill_pseudo(scratch->b, p, SL_IPPROTO_ICMPV6, 8 + 40 + l4_quote);
 		if (pseudo != 40)
 			return SL_TC_ACT_SHOT;
 		icmp = scratch->b + 40;
 		__builtin_memset(icmp, 0, 8);
 		icmp[0] = SL_ICMPV6_DEST_UNREACH;
 		icmp[1] = SL_ICMPV6_PORT_UNREACH;
-		if (bpf_skb_load_bytes(skb, p->l3_off + ip_len + 8, icmp + 8, 48))
+		if (bpf_skb_load_bytes(skb, p->l3_off + ip_len + 8, icmp + 8, 40 + l4_quote))
 			return SL_TC_ACT_SHOT;
-		*(__u16 *)(icmp + 2) =
-			sl_csum_fold(bpf_csum_diff(NULL, 0, (__be32 *)scratch->b, 96, 0));
-		sl_fill_ip6(&ip6, p, SL_IPPROTO_ICMPV6, 8 + 48);
+		*(__u16 *)(icmp + 2) = sl_csum_fold(
+			bpf_csum_diff(NULL, 0, (__be32 *)scratch->b, 40 + 8 + 40 + l4_quote, 0));
+		sl_fill_ip6(&ip6, p, SL_IPPROTO_ICMPV6, 8 + 40 + l4_quote);
 		if (bpf_skb_store_bytes(skb, p->l3_off, &ip6, sizeof(ip6), 0) ||
 		    bpf_skb_store_bytes(skb, p->l3_off + 40, icmp, 8, 0))
 			return SL_TC_ACT_SHOT;
 	}
-	return bpf_redirect(skb->ifindex, 0);
+	return bpf_redirect(skb->ifindex, redirect_flags);
 }
 
-/* Refuses the new flow p: RST for TCP, port unreachable for UDP. */
-static __always_inline int sl_reject(struct __sk_buff *skb, const struct sl_pkt *p)
+/*
+ * Refuses the new flow p: RST for TCP, port unreachable for UDP and SCTP
+ * (as kube-proxy's REJECT). egress: p was leaving the node (SCTP from the
+ * node to a ClusterIP), the answer goes back up the stack.
+ */
+static __always_inline int sl_reject(struct __sk_buff *skb, const struct sl_pkt *p, bool egress)
 {
 	if (p->tuple.proto == SL_IPPROTO_TCP)
 		return sl_reject_tcp(skb, p);
-	return sl_reject_udp(skb, p);
+	return sl_reject_udp(skb, p, egress ? BPF_F_INGRESS : 0);
 }
 
 #endif

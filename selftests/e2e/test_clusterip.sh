@@ -181,6 +181,18 @@ EOT
 	expect_backends "$dp: the restarted agent serves the same backends" \
 		"10.244.1.1:8080 10.244.1.2:8080 " 100
 
+	# The kernel features decided at start: one log line each, and sluicectl features.
+	if [ "$dp" = bpf ]; then
+		in_node "$SLUICECTL" --bpffs="$BPFFS" features >"$WORK/features" 2>&1
+		if [ "$(awk 'NR > 1 { print $1 }' "$WORK/features" | tr '\n' ' ')" = "sock_destroy tcx sctp " ] &&
+			grep -q "bpf: feature tcx: " "$AGENT_LOG" && grep -q "bpf: feature sctp: " "$AGENT_LOG"; then
+			ok "$dp: kernel features probed at start: logged, and listed by sluicectl features"
+		else
+			not_ok "$dp: kernel features probed at start: logged, and listed by sluicectl features"
+			sed 's/^/#   /' "$WORK/features"
+		fi
+	fi
+
 	# --cleanup removes every trace.
 	prog_ids=$(bpftool cgroup show "$CGROUP" 2>/dev/null | awk '$1 ~ /^[0-9]+$/ { print $1 }')
 	stop_agent

@@ -71,6 +71,13 @@ for dp in $DATAPATHS; do
 		not_ok "$dp: agent starts"
 		continue
 	fi
+	# sluicectl reads the first datapath with state in the kernel: on
+	# nftables, first let the agent remove the BPF pins it found (at once
+	# after its sync), or the BPF datapath's old counters are read.
+	for _ in $(seq 40); do
+		[ "$dp" != nftables ] || ! ls "$BPFFS"/maps/* >/dev/null 2>&1 && break
+		sleep 0.05
+	done
 	read -r adm0 lim0 <<<"$(counters)"
 	probe --duration 3 --timeout-ms 500 10.96.0.30:80
 	admitted=$(probe_value ok)

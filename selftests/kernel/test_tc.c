@@ -414,6 +414,7 @@ static int setup(void **state)
 		frontend("0.0.0.0", 30080, 6, SL_KIND_NODE_PORT, SL_ACTION_SERVE, one, 1);
 		frontend("0.0.0.0", 30081, 6, SL_KIND_NODE_PORT, SL_ACTION_SERVE, two, 2);
 		frontend("0.0.0.0", 30053, 17, SL_KIND_NODE_PORT, SL_ACTION_SERVE, udp, 1);
+		frontend("0.0.0.0", 30868, 132, SL_KIND_NODE_PORT, SL_ACTION_SERVE, udp, 1);
 		frontend("::", 30080, 6, SL_KIND_NODE_PORT, SL_ACTION_SERVE, six, 1);
 		frontend("198.51.100.10", 80, 6, SL_KIND_EXTERNAL_IP | SL_SVC_F_PRESERVE_SOURCE,
 			 SL_ACTION_SERVE, one, 1);
@@ -550,6 +551,106 @@ static void udp_flow_is_translated_both_ways(void **state)
 	assert_int_equal(v.sport, 30053);
 	assert_addr(v.daddr, "203.0.113.7");
 	assert_int_equal(v.dport, 5000);
+}
+
+/* CRC32c as SCTP computes it (RFC 4960 appendix B), a bit at a time. */
+static uint32_t crc32c(const uint8_t *p, size_t len)
+{
+	uint32_t crc = 0xffffffff;
+	size_t i;
+	int k;
+
+	for (i = 0; i < len; i++) {
+		crc ^= p[i];
+		for (k = 0; k < 8; k++)
+			crc = crc & 1 ? (crc >> 1) ^ 0x82f63b78 : crc >> 1;
+	}
+	return ~crc;
+}
+
+/* The checksum field (little-endian on the wire, as Linux writes it) against a fresh CRC32c. */
+static bool sctp_crc_ok(const uint8_t *l4, size_t len)
+{
+	uint8_t copy[2048];
+	uint32_t want;
+
+	memcpy(copy, l4, len);
+	memset(copy + 8, 0, 4);
+	want = crc32c(copy, len);
+	return l4[8] == (want & 0xff) && l4[9] == ((want >> 8) & 0xff) &&
+	       l4[10] == ((want >> 16) & 0xff) && l4[11] == want >> 24;
+}
+
+/* An IPv4 SCTP packet: common header and chunk_len bytes of chunks, CRC32c set. */
+static void build_sctp(struct pkt *p, const char *src, uint16_t sport, const char *dst,
+		       uint16_t dport, size_t chunk_len)
+{
+	uint8_t *l3 = p->b + ETH_LEN, *l4 = l3 + 20;
+	size_t l4_len = 12 + chunk_len, i;
+	uint32_t crc;
+	uint16_t sum;
+
+	memset(p, 0, sizeof(*p));
+	memcpy(p->b, "\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00", 14);
+	l3[0] = 0x45;
+	l3[2] = (20 + l4_len) >> 8;
+	l3[3] = (20 + l4_len) & 0xff;
+	l3[8] = 64;
+	l3[9] = 132;
+	addr_of(src, l3 + 12);
+	addr_of(dst, l3 + 16);
+	sum = fold(sum16(l3, 20, 0));
+	l3[10] = sum >> 8;
+	l3[11] = sum & 0xff;
+	l4[0] = sport >> 8;
+	l4[1] = sport & 0xff;
+	l4[2] = dport >> 8;
+	l4[3] = dport & 0xff;
+	memcpy(l4 + 4, "\x11\x22\x33\x44", 4); /* verification tag */
+	for (i = 0; i < chunk_len; i++)
+		l4[12 + i] = (uint8_t)(i * 7 + 1);
+	crc = crc32c(l4, l4_len);
+	l4[8] = crc & 0xff;
+	l4[9] = (crc >> 8) & 0xff;
+	l4[10] = (crc >> 16) & 0xff;
+	l4[11] = crc >> 24;
+	p->len = ETH_LEN + 20 + l4_len;
+}
+
+/*
+ * SCTP NodePort: DNAT to the targetPort and SNAT of the source port change
+ * ports inside the CRC32c, which must be right again after either
+ * direction (a short packet and one of full size, with an odd tail).
+ */
+static void sctp_nodeport_flow_is_translated_with_its_crc32c(void **state)
+{
+	static const size_t sizes[] = { 20, 1448 };
+	struct pkt p;
+	const uint8_t *l3, *l4;
+	uint16_t snat_port;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		clear_conntrack();
+		build_sctp(&p, "203.0.113.7", 5100, "192.0.2.1", 30868, sizes[i]);
+		assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+		l3 = p.b + ETH_LEN;
+		l4 = l3 + 20;
+		assert_int_equal(fold(sum16(l3, 20, 0)), 0);
+		assert_addr(l3 + 16, "10.244.1.5");
+		assert_int_equal(get16(l4 + 2), 5353);
+		assert_addr(l3 + 12, "10.99.0.1");
+		assert_true(sctp_crc_ok(l4, 12 + sizes[i]));
+		snat_port = get16(l4);
+
+		build_sctp(&p, "10.244.1.5", 5353, "10.99.0.1", snat_port, sizes[i]);
+		assert_int_equal(ingress(&p, if_backend), TC_ACT_REDIRECT);
+		assert_addr(l3 + 12, "192.0.2.1");
+		assert_int_equal(get16(l4), 30868);
+		assert_addr(l3 + 16, "203.0.113.7");
+		assert_int_equal(get16(l4 + 2), 5100);
+		assert_true(sctp_crc_ok(l4, 12 + sizes[i]));
+	}
 }
 
 static void udp_zero_checksum_stays_zero(void **state)
@@ -1035,6 +1136,7 @@ int main(void)
 		cmocka_unit_test(reply_on_egress_is_reverse_nated),
 		cmocka_unit_test(udp_flow_is_translated_both_ways),
 		cmocka_unit_test(udp_zero_checksum_stays_zero),
+		cmocka_unit_test(sctp_nodeport_flow_is_translated_with_its_crc32c),
 		cmocka_unit_test(icmp_error_about_flow_is_translated_with_inner_header),
 		cmocka_unit_test(ipv6_nodeport_flow_is_translated_both_ways),
 		cmocka_unit_test(icmp6_error_about_flow_is_translated_with_inner_header),

@@ -10,6 +10,9 @@
  * --close-first: the server closes each connection right after its line, as
  * an HTTP/1.0 server does, so TIME_WAIT stays with the backend (the case
  * where a client port reused through another translation meets PAWS).
+ *
+ * --sctp: the stream sockets are SCTP (SOCK_STREAM, IPPROTO_SCTP, one
+ * association per accepted socket) in place of TCP; UDP stays.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +31,8 @@
 #define MAX_SOCKS 256
 #define MAX_FDS 1280 /* listening sockets, then --echo connections */
 #define TYPE_CONN (-1)
+
+static int stream_proto; /* 0 (TCP) or IPPROTO_SCTP */
 
 static void format_endpoint(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
@@ -48,10 +53,12 @@ static void format_endpoint(const struct sockaddr_storage *ss, char *buf, size_t
 
 static int open_socket(const struct sockaddr_storage *ss, socklen_t len, int type)
 {
-	int one = 1, fd = socket(ss->ss_family, type, 0);
+	int one = 1, fd = socket(ss->ss_family, type, type == SOCK_STREAM ? stream_proto : 0);
 
-	if (fd < 0)
+	if (fd < 0) {
+		fprintf(stderr, "echo-server: socket: %s\n", strerror(errno));
 		return -1;
+	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss->ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
@@ -95,6 +102,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "echo", no_argument, NULL, 'e' },
 		{ "close-first", no_argument, NULL, 'c' },
+		{ "sctp", no_argument, NULL, 's' },
 		{ 0 },
 	};
 	struct pollfd fds[MAX_FDS];
@@ -106,11 +114,14 @@ int main(int argc, char **argv)
 			echo = true;
 		else if (c == 'c')
 			close_first = true;
+		else if (c == 's')
+			stream_proto = IPPROTO_SCTP;
 		else
 			return 2;
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "usage: echo-server [--echo | --close-first] ADDR:PORT...\n");
+		fprintf(stderr,
+			"usage: echo-server [--sctp] [--echo | --close-first] ADDR:PORT...\n");
 		return 2;
 	}
 	for (int i = optind; i < argc && n + 2 <= MAX_SOCKS; i++) {

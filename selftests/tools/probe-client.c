@@ -27,6 +27,9 @@
  * --mapped: an IPv4 ADDR:PORT is dialled from an AF_INET6 socket as the
  * IPv4-mapped ::ffff:ADDR, as dual-stack runtimes (the JVM) do; the peer
  * must then show that mapped address.
+ *
+ * --sctp: the connections are SCTP (SOCK_STREAM, IPPROTO_SCTP: one
+ * association each, the same exchange as TCP); with --hold too.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -58,6 +61,7 @@ struct results {
 };
 
 static int timeout_ms = 1000;
+static int stream_proto; /* 0 (TCP) or IPPROTO_SCTP (--sctp) */
 
 static void count_name(struct tally *t, int *n, const char *name)
 {
@@ -164,6 +168,12 @@ static void log_failure(int fd, int err)
 	       strerrorname_np(err) ? strerrorname_np(err) : "?");
 }
 
+/* A non-blocking TCP or SCTP (--sctp) socket. */
+static int stream_socket(int family)
+{
+	return socket(family, SOCK_STREAM | SOCK_NONBLOCK, stream_proto);
+}
+
 static void try_tcp(struct results *r, const struct sockaddr_storage *dst, socklen_t len)
 {
 	struct sockaddr_storage peer;
@@ -173,7 +183,7 @@ static void try_tcp(struct results *r, const struct sockaddr_storage *dst, sockl
 	int fd, err = 0;
 	socklen_t elen = sizeof(err);
 
-	fd = socket(dst->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	fd = stream_socket(dst->ss_family);
 	if (fd < 0) {
 		r->error++;
 		return;
@@ -314,7 +324,7 @@ static int hold_tcp(const struct sockaddr_storage *dst, socklen_t len, double se
 	char line[256], backend[256] = "-", msg[32];
 	double start;
 
-	fd = socket(dst->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	fd = stream_socket(dst->ss_family);
 	if (fd < 0)
 		return 1;
 	if (connect(fd, (const struct sockaddr *)dst, len) && errno != EINPROGRESS)
@@ -474,6 +484,7 @@ int main(int argc, char **argv)
 		{ "udp-hold", required_argument, NULL, 'U' },
 		{ "log-failures", no_argument, NULL, 'L' },
 		{ "mapped", no_argument, NULL, 'm' },
+		{ "sctp", no_argument, NULL, 's' },
 		{ 0 },
 	};
 	bool udp = false, connected = false, mapped = false;
@@ -517,16 +528,20 @@ int main(int argc, char **argv)
 		case 'm':
 			mapped = true;
 			break;
+		case 's':
+			stream_proto = IPPROTO_SCTP;
+			break;
 		default:
 			return 2;
 		}
 	}
 	if (optind + 1 != argc || parse_endpoint(argv[optind], &dst, &len) ||
 	    (mapped && to_v4_mapped(&dst, &len))) {
-		fprintf(stderr, "usage: probe-client [--udp [--connected]] [--mapped] [--count N | "
-				"--duration SEC | --hold SEC | --udp-hold SEC] [--timeout-ms MS] "
-				"[--interval-ms MS] "
-				"ADDR:PORT\n");
+		fprintf(stderr,
+			"usage: probe-client [--udp [--connected] | --sctp] [--mapped] [--count N | "
+			"--duration SEC | --hold SEC | --udp-hold SEC] [--timeout-ms MS] "
+			"[--interval-ms MS] "
+			"ADDR:PORT\n");
 		return 2;
 	}
 	if (hold > 0)

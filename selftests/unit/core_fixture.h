@@ -45,8 +45,8 @@ static size_t put_service(struct store *st, const char *ns, const char *name, co
 }
 
 /* An IPv4 slice of Service ns/svc with one ready endpoint per address (NULL-ended). */
-static size_t put_slice(struct store *st, const char *ns, const char *name, const char *svc,
-			const char *const *addrs, const char *zone_hint)
+static inline size_t put_slice(struct store *st, const char *ns, const char *name, const char *svc,
+			       const char *const *addrs, const char *zone_hint)
 {
 	char text[4096];
 	size_t len;
@@ -66,7 +66,7 @@ static size_t put_slice(struct store *st, const char *ns, const char *name, cons
 	return put_yaml(st, text);
 }
 
-static size_t put_node(struct store *st, const char *name, const char *zone)
+static inline size_t put_node(struct store *st, const char *name, const char *zone)
 {
 	char text[512];
 

@@ -603,7 +603,7 @@ static void test_marker_frontend_present(void **state)
 	frontend_list_clear(&list);
 }
 
-static void test_marker_present_without_endpoints_or_ports(void **state)
+static void test_marker_present_without_endpoints(void **state)
 {
 	static const struct resolver_case sctp_only = {
 		"sctp_only",
@@ -614,13 +614,16 @@ static void test_marker_present_without_endpoints_or_ports(void **state)
 
 	build_fixture(&sctp_only, &f);
 	assert_int_equal(resolve_service(&f.in, &list), 0);
-	assert_int_equal(list.n, 1);
+	assert_int_equal(list.n, 2);
 	assert_int_equal(list.items[0].key.proto, 0);
 	assert_int_equal(list.items[0].action, FE_REFUSE);
+	assert_int_equal(list.items[1].key.proto, PROTO_SCTP);
+	assert_int_equal(list.items[1].action, FE_REFUSE);
 	frontend_list_clear(&list);
 }
 
-static void test_sctp_port_skipped(void **state)
+/* SCTP ports are served as TCP and UDP ones (both datapaths, issue 18). */
+static void test_sctp_port_served(void **state)
 {
 	static const struct resolver_case mixed = {
 		"mixed",
@@ -628,13 +631,14 @@ static void test_sctp_port_skipped(void **state)
 	};
 	struct frontend_list list;
 	struct fixture f;
-	size_t i;
+	size_t i, sctp = 0;
 
 	build_fixture(&mixed, &f);
 	assert_int_equal(resolve_service(&f.in, &list), 0);
-	assert_int_equal(list.n, 3);
+	assert_int_equal(list.n, 4);
 	for (i = 0; i < list.n; i++)
-		assert_int_not_equal(list.items[i].key.proto, PROTO_SCTP);
+		sctp += list.items[i].key.proto == PROTO_SCTP;
+	assert_int_equal(sctp, 1);
 	frontend_list_clear(&list);
 }
 
@@ -1069,8 +1073,8 @@ static const struct CMUnitTest property_tests[] = {
 	cmocka_unit_test(test_ignored_slice_contributes_nothing),
 	cmocka_unit_test(test_no_cluster_ip_yields_nothing),
 	cmocka_unit_test(test_marker_frontend_present),
-	cmocka_unit_test(test_marker_present_without_endpoints_or_ports),
-	cmocka_unit_test(test_sctp_port_skipped),
+	cmocka_unit_test(test_marker_present_without_endpoints),
+	cmocka_unit_test(test_sctp_port_served),
 	cmocka_unit_test(test_affinity_timeout_copied),
 	cmocka_unit_test(test_output_sorted_dual_stack),
 	cmocka_unit_test(test_externally_reachable_node_port),

@@ -49,6 +49,8 @@ struct datapath {
 	long long published; /* n_unprogrammed as last written to agent_state; -1: never */
 	struct node_port_addrs node_ports; /* as the last apply carried them */
 	bool have_node_ports; /* false until an apply carried them */
+	struct datapath_feature features[DATAPATH_FEATURES_MAX]; /* probed at open */
+	size_t n_features;
 	char bpffs[PATH_MAX];
 };
 

@@ -24,6 +24,7 @@
 #include <bpf/libbpf.h>
 
 #include "datapath/bpf/bpf_datapath.h"
+#include "datapath/bpf/bpf_features.h"
 #include "datapath/bpf/bpf_node_addrs.h"
 #include "datapath/bpf/bpf_sock_destroy.h"
 #include "datapath/bpf/datapath_bpf_tc.h"
@@ -752,6 +753,8 @@ int bpf_open(const struct datapath_config *cfg, struct datapath **out, char *why
 	dp->published = -1;
 	/* Probes and logs how connected UDP sockets of removed backends are destroyed. */
 	dp->udp = sock_destroyer_open(bpf_map__fd(dp->skel->maps.revnat), cfg->terminate_tcp);
+	/* Each feature newer than 6.1, once: logged and written to maps/features. */
+	bpf_features_probe(dp);
 	pr_info("bpf: datapath open, pins under %s, next backend set %u, maps sized for %u "
 		"Services (--max-services)",
 		dp->bpffs, dp->next_set, dp->max_services);

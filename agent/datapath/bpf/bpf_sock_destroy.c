@@ -56,6 +56,7 @@ struct sock_destroyer {
 	int revnat_fd;
 	struct sock_destroy_bpf *skel;
 	struct bpf_link *udp_link, *tcp_link;
+	char why[144]; /* why this mode, for the features list */
 };
 
 /* What one run destroyed. */
@@ -376,13 +377,26 @@ struct sock_destroyer *sock_destroyer_open(int revnat_fd, bool tcp)
 	ud->tcp = tcp;
 	if (force && !strcmp(force, "off")) {
 		ud->mode = UD_NONE;
+		snprintf(ud->why, sizeof(ud->why), "SLUICE_SOCK_DESTROY=off");
 	} else if ((!force || strcmp(force, "sock_diag")) && !(err = bpf_open_iter(ud))) {
 		ud->mode = UD_BPF;
+		snprintf(ud->why, sizeof(ud->why),
+			 "the kernel has the bpf_sock_destroy() kfunc (Linux 6.5+)");
 	} else {
 		if (err != -EOPNOTSUPP)
 			pr_debug("bpf: udp sockets: no bpf_sock_destroy() iterator: %s",
 				 strerror(-err));
 		ud->mode = diag_probe() ? UD_SOCK_DIAG : UD_NONE;
+		if (force && !strcmp(force, "sock_diag"))
+			snprintf(ud->why, sizeof(ud->why), "SLUICE_SOCK_DESTROY=sock_diag");
+		else
+			snprintf(ud->why, sizeof(ud->why), "%s%s",
+				 err == -EOPNOTSUPP ?
+					 "no bpf_sock_destroy() kfunc in this kernel (Linux 6.5+)" :
+					 "the bpf_sock_destroy() iterator did not load",
+				 ud->mode == UD_SOCK_DIAG ?
+					 ": SOCK_DESTROY over sock_diag" :
+					 ", nor SOCK_DESTROY (CONFIG_INET_DIAG_DESTROY)");
 	}
 	pr_info("sockets of removed backends (connected UDP%s): destroyed with %s",
 		tcp ? ", TCP" : "",
@@ -420,6 +434,14 @@ void sock_destroyer_run(struct sock_destroyer *ud, const struct state_diff *diff
 	if (done.tcp)
 		pr_info("bpf: tcp sockets: %zu connected to removed backends destroyed", done.tcp);
 	free(keys);
+}
+
+const char *sock_destroyer_mode(const struct sock_destroyer *ud, const char **why)
+{
+	*why = ud ? ud->why : "";
+	if (!ud || ud->mode == UD_NONE)
+		return "not available";
+	return ud->mode == UD_BPF ? "bpf_sock_destroy" : "sock_diag";
 }
 
 void sock_destroyer_close(struct sock_destroyer *ud)

@@ -26,6 +26,8 @@ struct sock_destroyer;
 struct sock_destroyer *sock_destroyer_open(int revnat_fd, bool tcp);
 /* Destroys the sockets of the backends diff removed from their frontends. */
 void sock_destroyer_run(struct sock_destroyer *ud, const struct state_diff *diff);
+/* What open chose ("bpf_sock_destroy", "sock_diag", "not available") and why. */
+const char *sock_destroyer_mode(const struct sock_destroyer *ud, const char **why);
 void sock_destroyer_close(struct sock_destroyer *ud);
 
 #endif

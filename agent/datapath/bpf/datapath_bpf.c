@@ -20,6 +20,7 @@
 
 #include "datapath/datapath.h"
 #include "datapath/bpf/bpf_datapath.h"
+#include "datapath/bpf/bpf_features.h"
 #include "datapath/bpf/bpf_show.h"
 #include "datapath/bpf/datapath_bpf_tc.h"
 #include "lib/caps.h"
@@ -154,6 +155,7 @@ const struct datapath_ops bpf_datapath_ops = {
 	.read_table_usage = bpf_read_table_usage,
 	.print_frontends = bpf_print_frontends,
 	.services_not_programmed = bpf_services_not_programmed,
+	.read_features = bpf_read_features,
 	.inspect_hint = "bpftool map dump pinned BPFFS/maps/services",
 	/*
 	 * Map updates through the open fds (before 6.5 every bpf() command
