@@ -21,6 +21,10 @@ mount -t sysfs sys /sys
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
+# A checkout under /tmp or /run (a CI clone) must stay visible under their tmpfs.
+mkdir -p /vmtest-hidden/tmp /vmtest-hidden/run
+mount --bind /tmp /vmtest-hidden/tmp
+mount --bind /run /vmtest-hidden/run
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
@@ -32,6 +36,11 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=none vmtestout /
 	{ echo "vmtest-guest: cannot mount the log share"; exit_vm 2; }
 # shellcheck source=/dev/null
 . /vmtest-out/config.sh
+for d in "$VMTEST_SRC" "$VMTEST_BUILD"; do
+	case "$d" in
+	/tmp/* | /run/*) mkdir -p "$d" && mount --bind "/vmtest-hidden$d" "$d" ;;
+	esac
+done
 
 # The guest kernel's modules (modprobe, and the kernel's own autoload).
 rel=$(uname -r)
