@@ -18,15 +18,6 @@
 
 HOLD_SECONDS=7
 
-# Echo servers (--echo: connections stay open) on ADDR:PORT... in be-ID.
-start_echo_backends() {
-	local ep
-	for ep in "$@"; do in_be ip addr add "${ep%:*}/32" dev lo 2>/dev/null; done
-	nsenter --net="/run/netns/$BE_NS" "$ECHO_SERVER" --echo "$@" \
-		>"$WORK/echo.hold.$RANDOM.log" 2>&1 &
-	PIDS+=($!)
-	sleep 0.2
-}
 
 write_service() {
 	cat >"$MANIFESTS/hold.yaml" <<EOT
@@ -78,7 +69,7 @@ expect_held() {
 e2e_setup || { not_ok "setup"; exit 1; }
 setup_outside || { not_ok "setup of the outside namespace"; exit 1; }
 # Two endpoints, and a decoy on the ClusterIP that answers untranslated traffic.
-start_echo_backends 10.244.1.1:8080 10.244.1.2:8080 10.96.0.20:80
+start_backends --echo 10.244.1.1:8080 10.244.1.2:8080 10.96.0.20:80
 
 for dp in $DATAPATHS; do
 	rm -f "$MANIFESTS"/*

@@ -10,14 +10,6 @@
 
 HOLD_SECONDS=6
 
-start_echo_backends() {
-	local ep
-	for ep in "$@"; do in_be ip addr add "${ep%:*}/32" dev lo 2>/dev/null; done
-	nsenter --net="/run/netns/$BE_NS" "$ECHO_SERVER" --echo "$@" \
-		>"$WORK/echo.term.$RANDOM.log" 2>&1 &
-	PIDS+=($!)
-	sleep 0.2
-}
 
 write_service() {
 	cat >"$MANIFESTS/term.yaml" <<EOT
@@ -60,7 +52,7 @@ expect_ended() {
 
 e2e_setup || { not_ok "setup"; exit 1; }
 setup_outside || { not_ok "setup of the outside namespace"; exit 1; }
-start_echo_backends 10.244.1.1:8080 10.244.1.2:8080 10.96.0.30:80
+start_backends --echo 10.244.1.1:8080 10.244.1.2:8080 10.96.0.30:80
 
 # bpf twice: the socket iterator (bpf_sock_destroy), then the sock_diag fallback.
 variants=""
