@@ -30,7 +30,7 @@ int ctl_usage_error(const char *fmt, ...)
 
 const struct datapath_ops *ctl_in_place(const struct ctl *ctl, bool quiet)
 {
-	const struct datapath_ops *ops = datapath_in_place(&ctl->cfg);
+	const struct datapath_ops *ops = datapath_in_place(&ctl->cfg, NULL);
 
 	if (!ops && !quiet)
 		fprintf(stderr,

@@ -196,8 +196,6 @@ struct datapath_handle {
 	char fallback[512];
 };
 
-/* The datapaths in the order --datapath=auto tries them; NULL past the end. */
-const struct datapath_ops *datapath_at(size_t i);
 /* By name ("bpf", "nftables"); NULL if there is none of that name. */
 const struct datapath_ops *datapath_find(const char *name);
 /* The names, "bpf or nftables", for usage and error lines. */
@@ -210,8 +208,9 @@ int datapath_open_choice(const char *choice, const struct datapath_config *cfg,
 			 struct datapath_handle *h);
 /* Releases the handles; the kernel keeps serving. */
 void datapath_close(struct datapath_handle *h);
-/* The first datapath whose state is in the kernel, or NULL. */
-const struct datapath_ops *datapath_in_place(const struct datapath_config *cfg);
+/* The first datapath other than skip (may be NULL) whose state is in the kernel, or NULL. */
+const struct datapath_ops *datapath_in_place(const struct datapath_config *cfg,
+					     const struct datapath_ops *skip);
 /*
  * Removes the state of every datapath but keep; with keep NULL, of every
  * one (--cleanup). Logs each failure; returns 0 or the first -errno.

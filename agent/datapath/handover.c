@@ -8,23 +8,11 @@
 #include "datapath/handover.h"
 #include "lib/log.h"
 
-static const struct datapath_ops *previous(const struct datapath_ops *keep,
-					   const struct datapath_config *cfg)
-{
-	const struct datapath_ops *ops;
-
-	for (size_t i = 0; (ops = datapath_at(i)); i++) {
-		if (ops != keep && ops->present(cfg))
-			return ops;
-	}
-	return NULL;
-}
-
 bool datapath_handover_begin(struct datapath_handover *ho, const struct datapath_ops *keep,
 			     const struct datapath_config *cfg, unsigned int seconds,
 			     long long now_ms)
 {
-	const struct datapath_ops *old = previous(keep, cfg);
+	const struct datapath_ops *old = datapath_in_place(cfg, keep);
 	int err;
 
 	memset(ho, 0, sizeof(*ho));

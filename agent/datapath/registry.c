@@ -17,11 +17,6 @@ static const struct datapath_ops *const datapaths[] = {
 
 #define N_DATAPATHS (sizeof(datapaths) / sizeof(datapaths[0]))
 
-const struct datapath_ops *datapath_at(size_t i)
-{
-	return i < N_DATAPATHS ? datapaths[i] : NULL;
-}
-
 const struct datapath_ops *datapath_find(const char *name)
 {
 	for (size_t i = 0; i < N_DATAPATHS; i++) {
@@ -105,10 +100,11 @@ void datapath_close(struct datapath_handle *h)
 	memset(h, 0, sizeof(*h));
 }
 
-const struct datapath_ops *datapath_in_place(const struct datapath_config *cfg)
+const struct datapath_ops *datapath_in_place(const struct datapath_config *cfg,
+					     const struct datapath_ops *skip)
 {
 	for (size_t i = 0; i < N_DATAPATHS; i++) {
-		if (datapaths[i]->present(cfg))
+		if (datapaths[i] != skip && datapaths[i]->present(cfg))
 			return datapaths[i];
 	}
 	return NULL;
