@@ -251,6 +251,51 @@ within() {
 }
 skip() { echo "ok - $1 # SKIP $2"; }
 
+# write_web_manifest [ADDR...]: web.yaml, ClusterIP 10.96.0.10:80 to port 8080
+# of each ADDR (default 10.244.1.1 10.244.1.2), written in one rename.
+write_web_manifest() {
+	local addrs="" a
+	[ $# -gt 0 ] || set -- 10.244.1.1 10.244.1.2
+	for a in "$@"; do addrs+="
+- {addresses: [$a], conditions: {ready: true}, nodeName: $NODE_NAME}"; done
+	cat >"$MANIFESTS/web.yaml.tmp" <<EOT
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: 10.96.0.10
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:$addrs
+EOT
+	mv "$MANIFESTS/web.yaml.tmp" "$MANIFESTS/web.yaml"
+}
+
+# What each datapath leaves in the kernel.
+bpf_pins() { find "$BPFFS" -mindepth 1 2>/dev/null | wc -l; }
+no_pins() { test "$(bpf_pins)" = 0; }
+has_table() { in_node nft list table inet sluice >/dev/null 2>&1; }
+no_table() { ! has_table; }
+
+# start_agent_without_bpf_caps [ARGS]: the agent on auto without CAP_BPF,
+# CAP_SYS_ADMIN and CAP_PERFMON (the automatic fallback to nftables); returns
+# 0 once it logged its first sync (at most 5 s).
+start_agent_without_bpf_caps() {
+	local i
+	: >"$AGENT_LOG"
+	nsenter --net="/run/netns/$NODE_NS" setpriv --bounding-set=-bpf,-sys_admin,-perfmon -- \
+		"$AGENT" --source="dir:$MANIFESTS" --datapath=auto --node-name="$NODE_NAME" \
+		--cgroup="$CGROUP" --bpffs="$BPFFS" "$@" >>"$AGENT_LOG" 2>&1 &
+	AGENT_PID=$!
+	for i in $(seq 100); do grep -q synced "$AGENT_LOG" && return 0; sleep 0.05; done
+	return 1
+}
+
 # The datapaths to run every scenario on: both unless E2E_DATAPATHS says
 # otherwise, less those this machine cannot run (reported as skipped).
 DATAPATHS=""

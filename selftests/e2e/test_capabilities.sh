@@ -112,28 +112,6 @@ helper_threads_within() {
 	return $bad
 }
 
-write_web() {
-	local addrs="" a
-	for a in "$@"; do addrs+="
-- {addresses: [$a], conditions: {ready: true}, nodeName: $NODE_NAME}"; done
-	cat >"$MANIFESTS/web.yaml.tmp" <<EOT
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec:
-  clusterIP: 10.96.0.10
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
-ports: [{name: http, port: 8080}]
-endpoints:$addrs
-EOT
-	mv "$MANIFESTS/web.yaml.tmp" "$MANIFESTS/web.yaml"
-}
-
 # write_local NAME IDX HC: externalTrafficPolicy Local on NodePort 3009IDX,
 # one endpoint on this node, healthCheckNodePort HC.
 write_local() {
@@ -177,7 +155,7 @@ if [ -x "$FAKE" ] && make_api; then API_OK=1; fi
 
 for dp in $DATAPATHS; do
 	rm -f "$MANIFESTS"/*
-	write_web 10.244.1.1 10.244.1.2
+	write_web_manifest 10.244.1.1 10.244.1.2
 	# Only the outside device: the backends' device gets tc when a NodePort needs it.
 	if ! start_agent "$dp" --devices="x$ID" --health-addr=127.0.0.1:10256; then
 		not_ok "$dp: agent starts and syncs"
@@ -195,7 +173,7 @@ for dp in $DATAPATHS; do
 		test "$(http_status "$NODE_NS" 127.0.0.1 10256 /healthz)" = 200
 
 	# Changes after the drop: an endpoint change, Services with NodePorts and health checks.
-	write_web 10.244.1.1 10.244.1.3
+	write_web_manifest 10.244.1.1 10.244.1.3
 	write_local late 2 32092
 	write_local low 3 1002
 	sleep 1.5

@@ -2,29 +2,6 @@
 # Choosing, falling back and switching datapaths; --once.
 . "$(dirname "$0")/lib.sh"
 
-write_manifests() {
-	cat >"$MANIFESTS/web.yaml" <<EOT
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec:
-  clusterIP: 10.96.0.10
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
-ports: [{name: http, port: 8080}]
-endpoints:
-- addresses: [10.244.1.1]
-- addresses: [10.244.1.2]
-EOT
-}
-
-bpf_pins() { find "$BPFFS" -mindepth 1 2>/dev/null | wc -l; }
-has_table() { in_node nft list table inet sluice >/dev/null 2>&1; }
-no_table() { ! has_table; }
 serves() {
 	probe --count 40 10.96.0.10:80
 	expect_backends "$1" "10.244.1.1:8080 10.244.1.2:8080 " 40
@@ -32,15 +9,10 @@ serves() {
 
 e2e_setup || { not_ok "setup"; exit 1; }
 start_backends 10.244.1.1:8080 10.244.1.2:8080 10.96.0.10:80
-write_manifests
+write_web_manifest
 
 # auto without CAP_BPF, CAP_SYS_ADMIN and CAP_PERFMON: nftables serves.
-: >"$AGENT_LOG"
-nsenter --net="/run/netns/$NODE_NS" setpriv --bounding-set=-bpf,-sys_admin,-perfmon -- \
-	"$AGENT" --source="dir:$MANIFESTS" --datapath=auto --node-name="$NODE_NAME" \
-	--cgroup="$CGROUP" --bpffs="$BPFFS" >>"$AGENT_LOG" 2>&1 &
-AGENT_PID=$!
-for i in $(seq 100); do grep -q synced "$AGENT_LOG" && break; sleep 0.05; done
+start_agent_without_bpf_caps
 check "auto without BPF capabilities: one log line says why BPF is not used" \
 	test "$(grep -c 'bpf datapath unavailable (.*); using nftables' "$AGENT_LOG")" = 1
 check "auto without BPF capabilities: the nftables datapath is chosen" \
@@ -60,7 +32,6 @@ stop_agent
 
 # Back to nftables: the links, programs and pins go.
 start_agent nftables
-no_pins() { test "$(bpf_pins)" = 0; }
 no_socket_programs() { test -z "$(bpftool cgroup show "$CGROUP" 2>/dev/null)"; }
 check "switching to nftables removes every BPF pin" within no_pins
 check "switching to nftables detaches the socket programs" within no_socket_programs
@@ -86,7 +57,7 @@ check "/readyz answers 503 while the datapath cannot apply changes" \
 	test "$(health /readyz)" = 503
 check "/healthz still answers 200 while applies fail" test "$(health /healthz)" = 200
 stop_agent
-write_manifests
+write_web_manifest
 check "the health endpoint goes away with the agent" test -z "$(health /healthz)"
 
 # --once: applies, leaves the datapath in place, exits 0; bad input exits 1.

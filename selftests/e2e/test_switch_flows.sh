@@ -16,32 +16,8 @@
 
 HANDOVER=2
 
-write_manifests() {
-	cat >"$MANIFESTS/web.yaml" <<EOT
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec:
-  clusterIP: 10.96.0.10
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
-addressType: IPv4
-ports: [{name: http, port: 8080}]
-endpoints:
-- addresses: [10.244.1.1]
-- addresses: [10.244.1.2]
-EOT
-}
-
-bpf_pins() { find "$BPFFS" -mindepth 1 2>/dev/null | wc -l; }
-has_table() { in_node nft list table inet sluice >/dev/null 2>&1; }
 has_drain() { in_node nft list table inet sluice-drain >/dev/null 2>&1; }
 no_drain() { ! has_drain; }
-no_table() { ! has_table; }
-no_pins() { test "$(bpf_pins)" = 0; }
 paws_drops() { in_be awk '/^TcpExt:/ { if (!n) { for (i = 1; i <= NF; i++) k[i] = $i; n = 1 }
 	else for (i = 1; i <= NF; i++) if (k[i] == "PAWSTimewait") print $i }' /proc/net/netstat; }
 
@@ -53,16 +29,9 @@ switch_to() {
 
 # The agent on auto without the BPF capabilities: the fallback to nftables.
 switch_to_fallback() {
-	local i
 	stop_agent
-	: >"$AGENT_LOG"
-	nsenter --net="/run/netns/$NODE_NS" setpriv --bounding-set=-bpf,-sys_admin,-perfmon -- \
-		"$AGENT" --source="dir:$MANIFESTS" --datapath=auto --node-name="$NODE_NAME" \
-		--cgroup="$CGROUP" --bpffs="$BPFFS" --handover-seconds=$HANDOVER \
-		>>"$AGENT_LOG" 2>&1 &
-	AGENT_PID=$!
-	for i in $(seq 100); do grep -q synced "$AGENT_LOG" && return; sleep 0.05; done
-	not_ok "the agent falls back to nftables and syncs"
+	start_agent_without_bpf_caps --handover-seconds=$HANDOVER ||
+		not_ok "the agent falls back to nftables and syncs"
 }
 
 # expect_loop NAME FILE ADDR: every attempt of the loop in FILE succeeded.
@@ -81,7 +50,7 @@ expect_loop() {
 
 e2e_setup || { not_ok "setup"; exit 1; }
 start_backends --close-first 10.244.1.1:8080 10.244.1.2:8080 10.96.0.10:80
-write_manifests
+write_web_manifest
 paws_before=$(paws_drops)
 
 start_agent bpf || { not_ok "the agent on bpf syncs"; exit 1; }
