@@ -276,6 +276,41 @@ EOT
 	mv "$MANIFESTS/web.yaml.tmp" "$MANIFESTS/web.yaml"
 }
 
+# write_topology_slice NAME ENDPOINT...; ENDPOINT is ADDR,NODE,ZONE,CONDITIONS,HINT
+# CONDITIONS: ready | terminating (serving) | notready; HINT: zone:Z, node:N or -
+write_topology_slice() {
+	local name=$1 eps="" ep addr node zone cond hint conds hints
+	shift
+	for ep in "$@"; do
+		IFS=, read -r addr node zone cond hint <<<"$ep"
+		case "$cond" in
+		ready) conds="{ready: true, serving: true, terminating: false}" ;;
+		terminating) conds="{ready: false, serving: true, terminating: true}" ;;
+		*) conds="{ready: false, serving: false, terminating: false}" ;;
+		esac
+		case "$hint" in
+		zone:*) hints="hints: {forZones: [{name: ${hint#zone:}}]}" ;;
+		node:*) hints="hints: {forNodes: [{name: ${hint#node:}}]}" ;;
+		*) hints="" ;;
+		esac
+		eps+="
+- addresses: [$addr]
+  nodeName: $node
+  zone: $zone
+  conditions: $conds
+  $hints"
+	done
+	cat >"$MANIFESTS/slice-$name.yaml.tmp" <<EOT
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: $name-1, namespace: default, labels: {kubernetes.io/service-name: $name}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:$eps
+EOT
+	mv "$MANIFESTS/slice-$name.yaml.tmp" "$MANIFESTS/slice-$name.yaml"
+}
+
 # What each datapath leaves in the kernel.
 bpf_pins() { find "$BPFFS" -mindepth 1 2>/dev/null | wc -l; }
 no_pins() { test "$(bpf_pins)" = 0; }

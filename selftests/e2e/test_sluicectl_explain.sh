@@ -10,40 +10,6 @@ A=10.244.1.1 B=10.244.1.2 C=10.244.1.3
 
 ctl() { in_node "$SLUICECTL" --bpffs="$BPFFS" "$@"; }
 
-# write_slice SVC ENDPOINT... (ADDR,NODE,ZONE,COND,HINT as in test_topology.sh)
-write_slice() {
-	local name=$1 eps="" ep addr node zone cond hint conds hints
-	shift
-	for ep in "$@"; do
-		IFS=, read -r addr node zone cond hint <<<"$ep"
-		case "$cond" in
-		ready) conds="{ready: true, serving: true, terminating: false}" ;;
-		terminating) conds="{ready: false, serving: true, terminating: true}" ;;
-		*) conds="{ready: false, serving: false, terminating: false}" ;;
-		esac
-		case "$hint" in
-		zone:*) hints="hints: {forZones: [{name: ${hint#zone:}}]}" ;;
-		node:*) hints="hints: {forNodes: [{name: ${hint#node:}}]}" ;;
-		*) hints="" ;;
-		esac
-		eps+="
-- addresses: [$addr]
-  nodeName: $node
-  zone: $zone
-  conditions: $conds
-  $hints"
-	done
-	cat >"$MANIFESTS/slice-$name.yaml.tmp" <<EOT
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: $name-1, namespace: default, labels: {kubernetes.io/service-name: $name}}
-addressType: IPv4
-ports: [{name: http, port: 8080}]
-endpoints:$eps
-EOT
-	mv "$MANIFESTS/slice-$name.yaml.tmp" "$MANIFESTS/slice-$name.yaml"
-}
-
 # write_service NAME IP [EXTRA SPEC LINES] [ANNOTATIONS]
 write_service() {
 	cat >"$MANIFESTS/svc-$1.yaml" <<EOT
@@ -65,21 +31,21 @@ kind: Node
 metadata: {name: $NODE_NAME, labels: {topology.kubernetes.io/zone: zone-1}}
 EOT
 	write_service zoned 10.96.0.20 "  trafficDistribution: PreferClose"
-	write_slice zoned "$A,node-a,zone-1,ready,zone:zone-1" "$B,node-b,zone-2,ready,zone:zone-2" \
+	write_topology_slice zoned "$A,node-a,zone-1,ready,zone:zone-1" "$B,node-b,zone-2,ready,zone:zone-2" \
 		"$C,node-c,zone-1,ready,zone:zone-1"
 	write_service unhinted 10.96.0.21
-	write_slice unhinted "$A,node-a,zone-1,ready,zone:zone-1" "$B,node-b,zone-2,ready,-"
+	write_topology_slice unhinted "$A,node-a,zone-1,ready,zone:zone-1" "$B,node-b,zone-2,ready,-"
 	write_service noded 10.96.0.22
-	write_slice noded "$A,node-b,zone-1,ready,node:node-b" "$B,node-a,zone-1,ready,node:node-a"
+	write_topology_slice noded "$A,node-b,zone-1,ready,node:node-b" "$B,node-a,zone-1,ready,node:node-a"
 	write_service draining 10.96.0.23 "  sessionAffinity: ClientIP"
-	write_slice draining "$A,node-a,zone-1,notready,-" "$C,node-c,zone-1,terminating,-"
+	write_topology_slice draining "$A,node-a,zone-1,notready,-" "$C,node-c,zone-1,terminating,-"
 	write_service etp 10.96.0.24 "  type: NodePort
   externalTrafficPolicy: Local" "" ", nodePort: 30124"
-	write_slice etp "$A,node-a,zone-1,ready,-" "$B,node-b,zone-2,ready,-"
+	write_topology_slice etp "$A,node-a,zone-1,ready,-" "$B,node-b,zone-2,ready,-"
 	write_service limited 10.96.0.25 "" "sluice.io/rate-limit: \"3/m\""
-	write_slice limited "$A,node-a,zone-1,ready,-"
+	write_topology_slice limited "$A,node-a,zone-1,ready,-"
 	write_service busy 10.96.0.26 "" "sluice.io/rate-limit: \"10000/s\""
-	write_slice busy "$A,node-a,zone-1,ready,-"
+	write_topology_slice busy "$A,node-a,zone-1,ready,-"
 	echo "kind: [not, a, manifest" >"$MANIFESTS/broken.yaml"
 }
 

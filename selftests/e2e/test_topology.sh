@@ -32,41 +32,6 @@ spec:
 EOT
 }
 
-# write_slice NAME ENDPOINT...; ENDPOINT is ADDR,NODE,ZONE,CONDITIONS,HINT
-# CONDITIONS: ready | terminating (serving) | notready; HINT: zone:Z, node:N or -
-write_slice() {
-	local name=$1 eps="" ep addr node zone cond hint conds hints
-	shift
-	for ep in "$@"; do
-		IFS=, read -r addr node zone cond hint <<<"$ep"
-		case "$cond" in
-		ready) conds="{ready: true, serving: true, terminating: false}" ;;
-		terminating) conds="{ready: false, serving: true, terminating: true}" ;;
-		*) conds="{ready: false, serving: false, terminating: false}" ;;
-		esac
-		case "$hint" in
-		zone:*) hints="hints: {forZones: [{name: ${hint#zone:}}]}" ;;
-		node:*) hints="hints: {forNodes: [{name: ${hint#node:}}]}" ;;
-		*) hints="" ;;
-		esac
-		eps+="
-- addresses: [$addr]
-  nodeName: $node
-  zone: $zone
-  conditions: $conds
-  $hints"
-	done
-	cat >"$MANIFESTS/slice-$name.yaml.tmp" <<EOT
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: $name-1, namespace: default, labels: {kubernetes.io/service-name: $name}}
-addressType: IPv4
-ports: [{name: http, port: 8080}]
-endpoints:$eps
-EOT
-	mv "$MANIFESTS/slice-$name.yaml.tmp" "$MANIFESTS/slice-$name.yaml"
-}
-
 A=10.244.1.1 B=10.244.1.2 C=10.244.1.3
 
 e2e_setup || { not_ok "setup"; exit 1; }
@@ -77,19 +42,19 @@ for dp in $DATAPATHS; do
 	write_node zone-1
 	# zoned: hints put A and C in zone-1, B in zone-2.
 	write_service zoned 10.96.0.20 Cluster
-	write_slice zoned "$A,node-a,zone-1,ready,zone:zone-1" "$B,node-b,zone-2,ready,zone:zone-2" \
+	write_topology_slice zoned "$A,node-a,zone-1,ready,zone:zone-1" "$B,node-b,zone-2,ready,zone:zone-2" \
 		"$C,node-c,zone-1,ready,zone:zone-1"
 	# noded: B is hinted for this node.
 	write_service noded 10.96.0.21 Cluster
-	write_slice noded "$A,node-b,zone-1,ready,node:node-b" "$B,node-a,zone-1,ready,node:node-a" \
+	write_topology_slice noded "$A,node-b,zone-1,ready,node:node-b" "$B,node-a,zone-1,ready,node:node-a" \
 		"$C,node-c,zone-1,ready,node:node-c"
 	# local: internalTrafficPolicy Local, A on this node.
 	write_service local 10.96.0.22 Local
-	write_slice local "$A,node-a,zone-1,ready,-" "$B,node-b,zone-2,ready,-" \
+	write_topology_slice local "$A,node-a,zone-1,ready,-" "$B,node-b,zone-2,ready,-" \
 		"$C,node-c,zone-1,ready,-"
 	# draining: nothing ready; C still serving while terminating.
 	write_service draining 10.96.0.23 Cluster
-	write_slice draining "$A,node-a,zone-1,notready,-" "$B,node-b,zone-2,notready,-" \
+	write_topology_slice draining "$A,node-a,zone-1,notready,-" "$B,node-b,zone-2,notready,-" \
 		"$C,node-c,zone-1,terminating,-"
 	if ! start_agent "$dp"; then
 		not_ok "$dp: agent starts"
@@ -122,7 +87,7 @@ for dp in $DATAPATHS; do
 	expect_backends "$dp: a node without a zone label spreads over every endpoint" \
 		"$A:8080 $B:8080 $C:8080 " 150
 	write_node zone-1
-	write_slice zoned "$A,node-a,zone-1,ready,zone:zone-1" "$B,node-b,zone-2,ready,-" \
+	write_topology_slice zoned "$A,node-a,zone-1,ready,zone:zone-1" "$B,node-b,zone-2,ready,-" \
 		"$C,node-c,zone-1,ready,zone:zone-1"
 	sleep 1
 	probe --count 150 10.96.0.20:80
@@ -134,11 +99,11 @@ for dp in $DATAPATHS; do
 	probe --count 100 10.96.0.22:80
 	expect_backends "$dp: internalTrafficPolicy Local uses this node's endpoints only" \
 		"$A:8080 " 100
-	write_slice local "$A,node-a,zone-1,notready,-" "$B,node-b,zone-2,ready,-"
+	write_topology_slice local "$A,node-a,zone-1,notready,-" "$B,node-b,zone-2,ready,-"
 	sleep 1
 	probe --count 3 --timeout-ms 300 10.96.0.22:80
 	expect_dropped "$dp: Local with endpoints only on other nodes drops the traffic" 3
-	write_slice local "$A,node-a,zone-1,notready,-"
+	write_topology_slice local "$A,node-a,zone-1,notready,-"
 	sleep 1
 	probe --count 10 10.96.0.22:80
 	expect_refused "$dp: Local with no usable endpoint anywhere refuses" 10
@@ -146,7 +111,7 @@ for dp in $DATAPATHS; do
 	probe --count 100 10.96.0.23:80
 	expect_backends "$dp: with nothing ready, serving-and-terminating endpoints serve" \
 		"$C:8080 " 100
-	write_slice draining "$A,node-a,zone-1,ready,-" "$B,node-b,zone-2,notready,-" \
+	write_topology_slice draining "$A,node-a,zone-1,ready,-" "$B,node-b,zone-2,notready,-" \
 		"$C,node-c,zone-1,terminating,-"
 	sleep 1
 	probe --count 100 10.96.0.23:80
