@@ -495,7 +495,11 @@ int main(int argc, char **argv)
 	struct results r = { 0 };
 	socklen_t len;
 	int c;
+	/* The default wait, where the machine is much slower (make vmtest sets it). */
+	const char *env_timeout = getenv("PROBE_TIMEOUT_MS");
 
+	if (env_timeout && atoi(env_timeout) > 0)
+		timeout_ms = atoi(env_timeout);
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'u':

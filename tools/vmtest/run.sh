@@ -96,6 +96,13 @@ run_kernel() {
 			"${BENCH_SIZES:-100}" "${BENCH_LOADED:-100}" "${BENCH_DATAPATHS:-bpf nftables}"
 		printf 'export BENCH_CHURN_SECONDS=%q BENCH_CHURN_RATE=%q\n' \
 			"${BENCH_CHURN_SECONDS:-5}" "${BENCH_CHURN_RATE:-50}"
+		# The first sync of an agent in the guest can take seconds (TCG, a
+		# loaded host): wait up to 60 s instead of lib.sh's 5.
+		printf 'export SYNC_WAIT_STEPS=%q\n' "${SYNC_WAIT_STEPS:-1200}"
+		# A connection times out after 3 s, not 1: a vCPU under TCG can
+		# stall past 1 s while the host is busy (a test's own
+		# --timeout-ms still wins).
+		printf 'export PROBE_TIMEOUT_MS=%q\n' "${PROBE_TIMEOUT_MS:-3000}"
 		# Scenario knobs that run.sh passes through when set.
 		[ -n "${E2E_DATAPATHS:-}" ] && printf 'export E2E_DATAPATHS=%q\n' "$E2E_DATAPATHS"
 	} >"$out/config.sh"
