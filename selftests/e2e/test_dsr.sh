@@ -177,6 +177,7 @@ for dp in $DATAPATHS; do
 			"$WORK/explain.out"
 		grep -q "10.244.2.1:8080 on node 10.99.1.3" "$WORK/explain.out" ||
 			not_ok "bpf: explain names node 2 for 10.244.2.1"
+		[ -n "${E2E_SHOW:-}" ] && sed 's/^/# /' "$WORK/explain.out"
 	else
 		check "nftables: one log line says DSR is not supported, SNAT instead" \
 			test "$(grep -c "Service default/web: forwarding mode dsr is not supported by the nftables datapath" "$AGENT_LOG")" = 1
