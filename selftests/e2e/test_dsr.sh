@@ -26,6 +26,8 @@ N2_PID=""
 N1_DEV="l1$ID"
 N2_DEV="l2$ID"
 CONNECTIONS=200
+# Two agents load their programs at once beside other jobs: more time to sync.
+SYNC_WAIT_STEPS=${SYNC_WAIT_STEPS:-400}
 
 in_lan() { nsenter --net="/run/netns/$LAN_NS" "$@"; }
 in_n2() { nsenter --net="/run/netns/$N2_NS" "$@"; }
@@ -94,6 +96,10 @@ EOT
 }
 
 replies_from() { in_ext nft list counter inet dsrcount "$1" | awk '$1 == "packets" { print $2 }'; }
+dsr_nodes_count() {
+	in_node bpftool map dump pinned "$BPFFS/maps/dsr_nodes" -j |
+		jq '[.[] | select(.formatted.value.node_addr[0:4] == [10,99,1,3])] | length'
+}
 reset_counters() { in_ext nft reset counters table inet dsrcount >/dev/null; }
 
 write_manifests() {
@@ -178,6 +184,19 @@ for dp in $DATAPATHS; do
 		grep -q "10.244.2.1:8080 on node 10.99.1.3" "$WORK/explain.out" ||
 			not_ok "bpf: explain names node 2 for 10.244.2.1"
 		[ -n "${E2E_SHOW:-}" ] && sed 's/^/# /' "$WORK/explain.out"
+		check "bpf: dsr_nodes holds both backends, with node 2's address" \
+			test "$(dsr_nodes_count)" = 2
+		# snat: the backends' entries go, and new connections come through node 1.
+		sed -i 's/forwarding-mode: dsr/forwarding-mode: snat/' "$MANIFESTS/dsr.yaml"
+		within test "$(dsr_nodes_count)" = 0
+		check "bpf: sluice.io/forwarding-mode snat: dsr_nodes is emptied" \
+			test "$(dsr_nodes_count)" = 0
+		reset_counters
+		probe_ext --count 20 10.99.1.1:30080
+		check "bpf: forwarding mode snat: the backends see node 1 and replies pass it" \
+			test "$(probe_value ok)" = 20 -a "$(probe_sources)" = "10.99.1.1 " -a \
+			"$(replies_from from_node2)" = 0
+		sed -i 's/forwarding-mode: snat/forwarding-mode: dsr/' "$MANIFESTS/dsr.yaml"
 	else
 		check "nftables: one log line says DSR is not supported, SNAT instead" \
 			test "$(grep -c "Service default/web: forwarding mode dsr is not supported by the nftables datapath" "$AGENT_LOG")" = 1

@@ -4,9 +4,12 @@
  * that is on another node whose address is known, that address (the
  * encapsulation's outer destination). Entries are counted per frontend
  * that uses them, so that a pod address two Services share stays until
- * the last one lets it go. IPv4 only, as the tc path's DSR.
+ * the last one lets it go; each frontend's contribution is kept, so that
+ * applying a diff again (after a failure) counts nothing twice. IPv4
+ * only, as the tc path's DSR.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -25,8 +28,19 @@ struct dsr_ref {
 	struct ip_addr node;
 };
 
+/* What one frontend contributes: its backends with a node address. */
+struct dsr_contribution {
+	struct ip_addr *backends, *nodes;
+	size_t n;
+};
+
 struct bpf_dsr {
 	struct strmap refs; /* backend address text -> struct dsr_ref */
+	/*
+	 * Frontend key text -> struct dsr_contribution, as in the map now:
+	 * an apply tried again after a failure changes nothing twice.
+	 */
+	struct strmap by_frontend;
 	struct strmap v6_logged; /* Services told that their IPv6 frontends use SNAT */
 };
 
@@ -35,6 +49,7 @@ static struct bpf_dsr *dsr_state(struct datapath *dp)
 	if (!dp->dsr) {
 		dp->dsr = xcalloc(1, sizeof(*dp->dsr));
 		strmap_init(&dp->dsr->refs);
+		strmap_init(&dp->dsr->by_frontend);
 		strmap_init(&dp->dsr->v6_logged);
 	}
 	return dp->dsr;
@@ -47,13 +62,81 @@ static void key_of(const struct ip_addr *addr, struct sl_dsr_backend_key *key)
 	key->family = SL_AF_INET;
 }
 
-static void ref_backends(struct datapath *dp, int fd, const struct frontend *fe)
+static const char *fe_text(const struct frontend_key *key, char *buf, size_t len)
 {
-	struct bpf_dsr *st = dsr_state(dp);
+	char addr[IP_ADDR_STRLEN];
+
+	snprintf(buf, len, "%s %u %u", ip_addr_format(&key->addr, addr), key->proto, key->port);
+	return buf;
+}
+
+static void ref(struct bpf_dsr *st, int fd, const struct ip_addr *backend,
+		const struct ip_addr *node)
+{
 	struct sl_dsr_backend_key key;
 	struct sl_dsr_node value;
 	char text[IP_ADDR_STRLEN];
-	struct dsr_ref *ref;
+	struct dsr_ref *r;
+
+	ip_addr_format(backend, text);
+	r = strmap_get(&st->refs, text);
+	if (!r) {
+		r = xcalloc(1, sizeof(*r));
+		strmap_put(&st->refs, text, r);
+	}
+	if (r->refs++ && ip_addr_equal(&r->node, node))
+		return;
+	r->node = *node;
+	key_of(backend, &key);
+	memset(&value, 0, sizeof(value));
+	memcpy(value.node_addr, node->bytes, 4);
+	if (bpf_map_update_elem(fd, &key, &value, BPF_ANY))
+		pr_warn("bpf: cannot write dsr_nodes for %s: %s (its flows use SNAT)", text,
+			strerror(errno));
+}
+
+static void unref(struct bpf_dsr *st, int fd, const struct ip_addr *backend)
+{
+	struct sl_dsr_backend_key key;
+	char text[IP_ADDR_STRLEN];
+	struct dsr_ref *r;
+
+	ip_addr_format(backend, text);
+	r = strmap_get(&st->refs, text);
+	if (!r || --r->refs)
+		return;
+	free(strmap_remove(&st->refs, text));
+	key_of(backend, &key);
+	bpf_map_delete_elem(fd, &key);
+}
+
+static void contribution_free(struct dsr_contribution *c)
+{
+	if (!c)
+		return;
+	free(c->backends);
+	free(c->nodes);
+	free(c);
+}
+
+/* The frontend's key no longer contributes: its backends' references go. */
+static void withdraw(struct bpf_dsr *st, int fd, const struct frontend_key *fk)
+{
+	struct dsr_contribution *c;
+	char text[96];
+
+	c = strmap_remove(&st->by_frontend, fe_text(fk, text, sizeof(text)));
+	for (size_t i = 0; c && i < c->n; i++)
+		unref(st, fd, &c->backends[i]);
+	contribution_free(c);
+}
+
+/* fe's backends with a node address replace what its key contributed. */
+static void contribute(struct datapath *dp, int fd, const struct frontend *fe)
+{
+	struct bpf_dsr *st = dsr_state(dp);
+	struct dsr_contribution *c;
+	char text[96];
 
 	if (fe->key.addr.family != AF_INET) {
 		if (!strmap_get(&st->v6_logged, fe->service)) {
@@ -64,50 +147,20 @@ static void ref_backends(struct datapath *dp, int fd, const struct frontend *fe)
 		}
 		return;
 	}
+	c = xcalloc(1, sizeof(*c));
+	c->backends = xcalloc(fe->n_backends + 1, sizeof(*c->backends));
+	c->nodes = xcalloc(fe->n_backends + 1, sizeof(*c->nodes));
 	for (size_t i = 0; i < fe->n_backends; i++) {
-		const struct ip_addr *node = &fe->backend_nodes[i];
-
-		if (node->family != AF_INET || fe->backends[i].addr.family != AF_INET)
+		if (fe->backend_nodes[i].family != AF_INET ||
+		    fe->backends[i].addr.family != AF_INET)
 			continue;
-		ip_addr_format(&fe->backends[i].addr, text);
-		ref = strmap_get(&st->refs, text);
-		if (!ref) {
-			ref = xcalloc(1, sizeof(*ref));
-			strmap_put(&st->refs, text, ref);
-		}
-		ref->refs++;
-		if (ref->refs > 1 && ip_addr_equal(&ref->node, node))
-			continue;
-		ref->node = *node;
-		key_of(&fe->backends[i].addr, &key);
-		memset(&value, 0, sizeof(value));
-		memcpy(value.node_addr, node->bytes, 4);
-		if (bpf_map_update_elem(fd, &key, &value, BPF_ANY))
-			pr_warn("bpf: cannot write dsr_nodes for %s: %s (its flows use SNAT)", text,
-				strerror(errno));
+		c->backends[c->n] = fe->backends[i].addr;
+		c->nodes[c->n++] = fe->backend_nodes[i];
+		/* Before the old references go: a backend kept keeps its entry. */
+		ref(st, fd, &fe->backends[i].addr, &fe->backend_nodes[i]);
 	}
-}
-
-static void unref_backends(struct datapath *dp, int fd, const struct frontend *fe)
-{
-	struct bpf_dsr *st = dsr_state(dp);
-	struct sl_dsr_backend_key key;
-	char text[IP_ADDR_STRLEN];
-	struct dsr_ref *ref;
-
-	if (fe->key.addr.family != AF_INET)
-		return;
-	for (size_t i = 0; i < fe->n_backends; i++) {
-		if (fe->backend_nodes[i].family != AF_INET)
-			continue;
-		ip_addr_format(&fe->backends[i].addr, text);
-		ref = strmap_get(&st->refs, text);
-		if (!ref || --ref->refs)
-			continue;
-		free(strmap_remove(&st->refs, text));
-		key_of(&fe->backends[i].addr, &key);
-		bpf_map_delete_elem(fd, &key);
-	}
+	withdraw(st, fd, &fe->key);
+	strmap_put(&st->by_frontend, fe_text(&fe->key, text, sizeof(text)), c);
 }
 
 static bool uses_dsr(const struct frontend *fe)
@@ -135,34 +188,43 @@ static void sweep(struct datapath *dp, int fd)
 	}
 }
 
-static void clear_refs(struct bpf_dsr *st)
+static void clear_state(struct bpf_dsr *st)
 {
 	struct strmap_iter it;
 	struct strmap_entry *e;
 
 	for (e = strmap_first(&st->refs, &it); e; e = strmap_next(&st->refs, &it))
 		free(e->value);
+	for (e = strmap_first(&st->by_frontend, &it); e; e = strmap_next(&st->by_frontend, &it))
+		contribution_free(e->value);
 	strmap_destroy(&st->refs);
+	strmap_destroy(&st->by_frontend);
 	strmap_init(&st->refs);
+	strmap_init(&st->by_frontend);
 }
 
 void bpf_dsr_apply(struct datapath *dp, const struct state_diff *diff)
 {
 	int fd = tc_datapath_dsr_fd(dp->tc);
+	const struct frontend *old, *new;
 	size_t i;
 
 	if (fd < 0)
 		return;
 	if (diff->full)
-		clear_refs(dsr_state(dp));
-	/* New entries first: a backend that moves between frontends keeps its entry. */
+		clear_state(dsr_state(dp));
+	/* New contributions first: a backend that moves between frontends keeps its entry. */
 	for (i = 0; i < diff->n_changes; i++) {
 		if (uses_dsr(diff->changes[i].new))
-			ref_backends(dp, fd, diff->changes[i].new);
+			contribute(dp, fd, diff->changes[i].new);
 	}
 	for (i = 0; i < diff->n_changes; i++) {
-		if (uses_dsr(diff->changes[i].old))
-			unref_backends(dp, fd, diff->changes[i].old);
+		old = diff->changes[i].old;
+		new = diff->changes[i].new;
+		if (new && !uses_dsr(new))
+			withdraw(dsr_state(dp), fd, &new->key);
+		if (old && (!new || frontend_key_cmp(&old->key, &new->key)))
+			withdraw(dsr_state(dp), fd, &old->key);
 	}
 	if (diff->full)
 		sweep(dp, fd);
@@ -172,8 +234,9 @@ void bpf_dsr_free(struct datapath *dp)
 {
 	if (!dp->dsr)
 		return;
-	clear_refs(dp->dsr);
+	clear_state(dp->dsr);
 	strmap_destroy(&dp->dsr->refs);
+	strmap_destroy(&dp->dsr->by_frontend);
 	strmap_destroy(&dp->dsr->v6_logged);
 	free(dp->dsr);
 	dp->dsr = NULL;
