@@ -184,6 +184,10 @@ for dp in $DATAPATHS; do
 		grep -q "10.244.2.1:8080 on node 10.99.1.3" "$WORK/explain.out" ||
 			not_ok "bpf: explain names node 2 for 10.244.2.1"
 		[ -n "${E2E_SHOW:-}" ] && sed 's/^/# /' "$WORK/explain.out"
+		in_node "$SLUICECTL" --bpffs="$BPFFS" services >"$WORK/services.out" 2>&1
+		[ -n "${E2E_SHOW:-}" ] && sed "s/^/# /" "$WORK/services.out"
+		check "bpf: sluicectl services marks the NodePort forwarding=dsr" \
+			grep -q "^0.0.0.0:30080/tcp .* forwarding=dsr backends=2" "$WORK/services.out"
 		check "bpf: dsr_nodes holds both backends, with node 2's address" \
 			test "$(dsr_nodes_count)" = 2
 		# snat: the backends' entries go, and new connections come through node 1.
