@@ -8,7 +8,8 @@
 #   node-ID (node-a, 10.99.1.1) +-- bridge in lan-ID (no other route out)
 #   n2-ID (node-b, 10.99.1.3) --+-- be2-ID (pods 10.244.2.1, 10.244.2.2)
 #
-# The client dials node 1's NodePort. BPF: node 1 encapsulates to node 2,
+# The client dials node 1's NodePort (TCP and UDP) and an externalIP that
+# node 1 is the route to. BPF: node 1 encapsulates to node 2,
 # which delivers, and replies from 10.99.1.1:30080 itself; the client's
 # nft counters, by source MAC, show that no reply came from node 1, and
 # the backends see the client's own address. nftables: one log line says
@@ -64,6 +65,8 @@ setup_two_nodes() {
 	lan_port "$NODE_NS" "$N1_DEV" 10.99.1.1 && lan_port "$N2_NS" "$N2_DEV" 10.99.1.3 &&
 		lan_port "$EXT_NS" "c$ID" 10.99.1.2 || return 1
 	in_ext ip link set lo up
+	# The externalIP is announced by node 1 (as a load balancer would route it).
+	in_ext ip route add 10.99.2.0/24 via 10.99.1.1
 	in_n2 ip link set lo up
 	in_be2 ip link set lo up
 	ip link add "v2$ID" netns "$N2_NS" type veth peer name "w2$ID" netns "$BE2_NS" || return 1
@@ -88,8 +91,8 @@ table inet dsrcount {
 	counter from_node2 {}
 	chain in {
 		type filter hook input priority 0;
-		ip saddr 10.99.1.1 tcp sport 30080 ether saddr $mac1 counter name from_node1
-		ip saddr 10.99.1.1 tcp sport 30080 ether saddr $mac2 counter name from_node2
+		ip saddr { 10.99.1.1, 10.99.2.10 } th sport { 30080, 30053, 80 } ether saddr $mac1 counter name from_node1
+		ip saddr { 10.99.1.1, 10.99.2.10 } th sport { 30080, 30053, 80 } ether saddr $mac2 counter name from_node2
 	}
 }
 EOT
@@ -113,14 +116,16 @@ metadata:
 spec:
   type: NodePort
   clusterIP: 10.96.7.1
+  externalIPs: [10.99.2.10]
   ports:
   - {name: http, port: 80, targetPort: 8080, nodePort: 30080, protocol: TCP}
+  - {name: dns, port: 53, targetPort: 5353, nodePort: 30053, protocol: UDP}
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
 addressType: IPv4
-ports: [{name: http, port: 8080}]
+ports: [{name: http, port: 8080}, {name: dns, port: 5353, protocol: UDP}]
 endpoints:
 - {addresses: [10.244.2.1], nodeName: node-b}
 - {addresses: [10.244.2.2], nodeName: node-b}
@@ -139,7 +144,7 @@ EOT
 
 e2e_setup || { not_ok "setup"; exit 1; }
 setup_two_nodes || { not_ok "setup of the second node, the LAN and the client"; exit 1; }
-BE_NS=$BE2_NS start_backends 10.244.2.1:8080 10.244.2.2:8080
+BE_NS=$BE2_NS start_backends 10.244.2.1:8080 10.244.2.2:8080 10.244.2.1:5353 10.244.2.2:5353
 write_manifests
 
 for dp in $DATAPATHS; do
@@ -166,6 +171,16 @@ for dp in $DATAPATHS; do
 		check "bpf: no reply passes through node 1" test "$from1" = 0
 		check "bpf: node 2 sends every connection's replies itself" \
 			test "$from2" -ge $((2 * CONNECTIONS))
+		reset_counters
+		probe_ext --count 50 10.99.2.10:80
+		check "bpf: an externalIP: replies from node 2 with the externalIP, the client's address kept" \
+			test "$(probe_value ok)" = 50 -a "$(probe_sources)" = "10.99.1.2 " -a \
+			"$(replies_from from_node1)" = 0 -a "$(replies_from from_node2)" -ge 100
+		reset_counters
+		probe_ext --udp --count 50 10.99.1.1:30053
+		check "bpf: UDP to the NodePort: every answer from node 2, the client's address kept" \
+			test "$(probe_value ok)" = 50 -a "$(probe_sources)" = "10.99.1.2 " -a \
+			"$(replies_from from_node1)" = 0 -a "$(replies_from from_node2)" -ge 50
 		# SL_CT_F_DSR is 32, SL_CT_F_REPLY 1 (bpf/shared.h).
 		in_node bpftool map dump pinned "$BPFFS/maps/conntrack" -j >"$WORK/ct1.json"
 		check "bpf: node 1 tracks the flows as DSR, with no reply entry" \
