@@ -205,6 +205,17 @@ for dp in $DATAPATHS; do
 			grep -q "^0.0.0.0:30080/tcp .* forwarding=dsr backends=2" "$WORK/services.out"
 		check "bpf: dsr_nodes holds both backends, with node 2's address" \
 			test "$(dsr_nodes_count)" = 2
+		# A restarted agent adopts the pins: dsr_nodes stays, DSR goes on.
+		stop_agent
+		if start_agent "$dp" --devices="$N1_DEV" --metrics-addr= --healthz-addr=; then
+			reset_counters
+			probe_ext --count 20 10.99.1.1:30080
+			check "bpf: after node 1's agent restarts, flows still skip node 1" \
+				test "$(probe_value ok)" = 20 -a "$(dsr_nodes_count)" = 2 -a \
+				"$(replies_from from_node1)" = 0 -a "$(replies_from from_node2)" -ge 40
+		else
+			not_ok "bpf: node 1's agent starts again"
+		fi
 		# snat: the backends' entries go, and new connections come through node 1.
 		sed -i 's/forwarding-mode: dsr/forwarding-mode: snat/' "$MANIFESTS/dsr.yaml"
 		within test "$(dsr_nodes_count)" = 0

@@ -1303,6 +1303,39 @@ static void dsr_packet_is_decapsulated_and_the_reply_comes_from_the_service(void
 	bpf_map_delete_elem(bpf_map__fd(skel->maps.node_addrs), &node);
 }
 
+/* A UDP datagram of IP length ip_len (no UDP checksum), to the DSR NodePort 30091. */
+static void build_udp_of(struct pkt *p, size_t ip_len)
+{
+	uint8_t *l3 = p->b + ETH_LEN;
+	uint16_t sum;
+
+	build(p, 17, "203.0.113.7", 40105, "192.0.2.1", 30091, 0, true);
+	p->len = ETH_LEN + ip_len;
+	l3[2] = ip_len >> 8;
+	l3[3] = ip_len & 0xff;
+	l3[10] = l3[11] = 0;
+	sum = fold(sum16(l3, 20, 0));
+	l3[10] = sum >> 8;
+	l3[11] = sum & 0xff;
+	l3[24] = (ip_len - 20) >> 8;
+	l3[25] = (ip_len - 20) & 0xff;
+}
+
+static void dsr_packet_too_big_for_the_tunnel_is_dropped(void **state)
+{
+	struct pkt p, inner;
+
+	dsr_setup();
+	/* 1472 + 28 = 1500, the device's MTU: sent. */
+	build_udp_of(&p, 1472);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	dsr_outer_checked(&p, "192.0.2.1", DSR_NODE, "192.0.2.1", 30091, &inner);
+	assert_int_equal(p.len, ETH_LEN + 1500);
+	/* One byte more does not fit: dropped (documented), not sent fragmented. */
+	build_udp_of(&p, 1473);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_SHOT);
+}
+
 static void ipip_to_another_address_passes_untouched(void **state)
 {
 	struct pkt p, inner, orig;
@@ -1347,6 +1380,7 @@ int main(void)
 		cmocka_unit_test(dsr_flow_is_encapsulated_to_the_backends_node),
 		cmocka_unit_test(dsr_to_a_backend_of_unknown_node_uses_snat),
 		cmocka_unit_test(dsr_packet_is_decapsulated_and_the_reply_comes_from_the_service),
+		cmocka_unit_test(dsr_packet_too_big_for_the_tunnel_is_dropped),
 		cmocka_unit_test(ipip_to_another_address_passes_untouched),
 	};
 
