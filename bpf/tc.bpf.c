@@ -427,8 +427,7 @@ static __always_inline int sl_tc(struct __sk_buff *skb, bool ingress)
 	}
 	if (ct) {
 		sl_ct_touch(&p.tuple, ct, p.tcp_flags, now);
-dsr_send:
-		if (ingress && (ct->flags & (SL_CT_F_DSR | SL_CT_F_REPLY)) == SL_CT_F_DSR)
+		if (ingress && sl_dsr_forward_entry(ct))
 			return sl_dsr_send(skb, &p, ct);
 		err = sl_nat_rewrite(skb, &p, ct);
 		if (err < 0)
@@ -443,12 +442,8 @@ dsr_send:
 		if (!ingress && p.tuple.proto != SL_IPPROTO_SCTP)
 			return SL_TC_ACT_OK;
 		err = sl_new_flow(skb, &p, now, ingress);
-		if (err == SL_DSR_SEND) {
-			ct = bpf_map_lookup_elem(&conntrack, &p.tuple);
-			if (!ct)
-				return SL_TC_ACT_SHOT;
-			goto dsr_send;
-		}
+		if (err == SL_DSR_SEND)
+			return sl_dsr_send_new(skb, &p);
 	}
 	if (!p.sctp_crc || err == SL_TC_ACT_SHOT)
 		return err;

@@ -210,6 +210,20 @@ static __noinline int sl_dsr_send(struct __sk_buff *skb, const struct sl_pkt *p,
 	return bpf_redirect_neigh(fib->ifindex, NULL, 0, 0);
 }
 
+/* The ingress node's entry of a DSR connection: its packets are encapsulated. */
+static __always_inline bool sl_dsr_forward_entry(const struct sl_ct *ct)
+{
+	return (ct->flags & (SL_CT_F_DSR | SL_CT_F_REPLY)) == SL_CT_F_DSR;
+}
+
+/* After sl_new_flow's SL_DSR_SEND: the entry it wrote, sent from sl_tc's frame. */
+static __always_inline int sl_dsr_send_new(struct __sk_buff *skb, const struct sl_pkt *p)
+{
+	struct sl_ct *ct = bpf_map_lookup_elem(&conntrack, &p->tuple);
+
+	return ct ? sl_dsr_send(skb, p, ct) : SL_TC_ACT_SHOT;
+}
+
 /*
  * On the backend's node, ingress, a packet the tc path does not parse
  * (sl_parse failed): if it is a DSR packet to this node, the outer header
