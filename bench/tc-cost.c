@@ -7,8 +7,9 @@
  * A test run with repeat reuses one skb, so a packet the program rewrites is
  * seen rewritten from the second run on: only a packet the program passes
  * untouched (no service) is timed with repeat. Translated packets (new and
- * established NodePort flows) are timed one run per call, against the empty
- * program timed the same way. Runs in a network namespace of its own (its
+ * established NodePort flows, and the same encapsulated for direct server
+ * return) are timed one run per call, against the empty program timed the
+ * same way. Runs in a network namespace of its own (its
  * devices go with the process), as selftests/unit/test_tc.c does.
  */
 #include <arpa/inet.h>
@@ -229,6 +230,46 @@ static void measure(int services)
 	clear_conntrack();
 }
 
+/*
+ * Direct server return (Documentation/dsr.md): NodePort 30090's backends
+ * are on node 192.0.2.3; new and established flows are encapsulated.
+ */
+static void measure_dsr(void)
+{
+	int prog = bpf_program__fd(skel->progs.sl_tc_ingress);
+	double total = 0;
+	struct pkt p;
+
+	for (uint32_t i = 0; i < 2; i++) {
+		struct sl_dsr_backend_key key = { .family = SL_AF_INET };
+		struct sl_dsr_node node = { 0 };
+		uint32_t k = 9999 * 2 + i;
+
+		key.addr[0] = 10;
+		key.addr[1] = 244;
+		key.addr[2] = (k / 250) & 0xff;
+		key.addr[3] = k % 250 + 1;
+		inet_pton(AF_INET, "192.0.2.3", node.node_addr);
+		bpf_map_update_elem(bpf_map__fd(skel->maps.dsr_nodes), &key, &node, BPF_ANY);
+	}
+	if (add_frontend("0.0.0.0", 30090, SL_KIND_NODE_PORT | SL_SVC_F_DSR, 9999, 2))
+		exit(1);
+	clear_conntrack();
+	for (int i = 0; i < NEW_FLOWS; i++) {
+		tcp_packet(&p, "203.0.113.7", 1024 + i, "192.0.2.1", 30090, 0x02);
+		total += test_run(prog, &p, if_client, 1);
+	}
+	printf("dsr-new-1 %.1f\n", total / NEW_FLOWS);
+	expect_verdict("dsr new flow", TC_ACT_REDIRECT);
+	clear_conntrack();
+	tcp_packet(&p, "203.0.113.7", 50000, "192.0.2.1", 30090, 0x02);
+	test_run(prog, &p, if_client, 1);
+	tcp_packet(&p, "203.0.113.7", 50000, "192.0.2.1", 30090, 0x10);
+	printf("dsr-established-1 %.1f\n", single_runs(prog, &p, if_client));
+	expect_verdict("dsr established flow", TC_ACT_REDIRECT);
+	clear_conntrack();
+}
+
 int main(int argc, char **argv)
 {
 	int many = argc > 1 ? atoi(argv[1]) : 10000;
@@ -284,6 +325,7 @@ int main(int argc, char **argv)
 	printf("empty-repeat %.1f\n", test_run(empty_fd, &p, if_client, REPEAT));
 	printf("empty-single %.1f\n", single_runs(empty_fd, &p, if_client));
 	measure(1);
+	measure_dsr();
 
 	/* The other services: external IPs 198.18.x.y:80, two backends each. */
 	for (int i = 0; i < many - 1; i++) {

@@ -92,6 +92,12 @@ enum sl_kind {
 #define SL_SVC_F_SOURCE_RANGES (1u << 9)
 /* externalTrafficPolicy Local, external kinds: node_set serves traffic born on the node. */
 #define SL_SVC_F_NODE_SET (1u << 10)
+/*
+ * sluice.io/forwarding-mode dsr (external kinds, Cluster policy): a backend
+ * on another node (dsr_nodes) gets the flow encapsulated, and replies
+ * directly (bpf/lib/dsr.h).
+ */
+#define SL_SVC_F_DSR (1u << 11)
 
 /* Backend slot: slots of a set are written before the service entry points at the set. */
 struct sl_backend_key {
@@ -292,6 +298,24 @@ struct sl_source_range_key {
 };
 
 /*
+ * Direct server return: per backend (pod) address on another node, the
+ * address of that node, the outer destination of the encapsulation.
+ * Written by the agent for the backends of DSR Services whose node's
+ * address it knows (the Node object); IPv4 only.
+ */
+#define SL_MAX_DSR_BACKENDS 65536
+
+struct sl_dsr_backend_key {
+	__u8 addr[16];
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct sl_dsr_node {
+	__u8 node_addr[16];
+};
+
+/*
  * A device the agent attached the tc programs to, by ifindex: cleanup
  * removes the clsact qdisc only where the agent created it.
  */
@@ -323,6 +347,14 @@ struct sl_ct_key {
 #define SL_CT_F_SNAT (1u << 2) /* source rewritten (externalTrafficPolicy Cluster) */
 #define SL_CT_F_NODE_PORT (1u << 3) /* forward: the frontend is {unspecified addr, dport} */
 #define SL_CT_F_LOCAL_OUT (1u << 4) /* forward: born on the node, seen on egress (SCTP) */
+/*
+ * Direct server return (bpf/lib/dsr.h). Forward, on the ingress node: the
+ * packet is DNATed, its source kept, and encapsulated to the backend's
+ * node, whose address new_saddr holds (not a rewrite). Reply, on the
+ * backend's node: written by the decapsulation, it rewrites the backend's
+ * replies to the service address; it has no forward entry beside it.
+ */
+#define SL_CT_F_DSR (1u << 5)
 
 /* sl_ct.slot when the backend's slot does not fit 16 bits: found by a scan. */
 #define SL_CT_SLOT_UNKNOWN 0xffffu

@@ -24,6 +24,7 @@
 #include "conntrack.h"
 #include "nat.h"
 #include "reject.h"
+#include "dsr.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -228,6 +229,13 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 	if (!ingress)
 		fwd->flags |= SL_CT_F_LOCAL_OUT;
 	fwd->last_seen_ns = now;
+	/* Direct server return to a backend on another node: no reply entry here. */
+	if (ingress && sl_dsr_node_of(svc, p, be, fwd->new_saddr)) {
+		fwd->flags |= SL_CT_F_DSR;
+		if (bpf_map_update_elem(&conntrack, &p->tuple, fwd, BPF_ANY))
+			return SL_TC_ACT_SHOT;
+		return SL_DSR_SEND; /* sent by sl_tc: three frames would not fit the stack */
+	}
 
 	/* Reply: backend -> (SNAT address or client) becomes frontend -> client. */
 	__builtin_memset(reply, 0, sizeof(*reply));
@@ -394,8 +402,13 @@ static __always_inline int sl_tc(struct __sk_buff *skb, bool ingress)
 	__u64 now;
 	int err;
 
-	if (!sl_parse(skb, &p))
-		return SL_TC_ACT_OK;
+	if (!sl_parse(skb, &p)) {
+		/* A DSR packet from another node's ingress (IPIP is not parsed). */
+		err = ingress ? sl_dsr_decap(skb, &p, bpf_ktime_get_ns()) : 0;
+		if (err <= 0)
+			return err ? SL_TC_ACT_SHOT : SL_TC_ACT_OK;
+		return sl_forward(skb, p.tuple.family, p.tuple.daddr);
+	}
 	if (p.icmp_error)
 		return sl_icmp_error(skb, &p, ingress);
 	now = bpf_ktime_get_ns();
@@ -414,6 +427,8 @@ static __always_inline int sl_tc(struct __sk_buff *skb, bool ingress)
 	}
 	if (ct) {
 		sl_ct_touch(&p.tuple, ct, p.tcp_flags, now);
+		if (ingress && sl_dsr_forward_entry(ct))
+			return sl_dsr_send(skb, &p, ct);
 		err = sl_nat_rewrite(skb, &p, ct);
 		if (err < 0)
 			return SL_TC_ACT_SHOT;
@@ -427,6 +442,8 @@ static __always_inline int sl_tc(struct __sk_buff *skb, bool ingress)
 		if (!ingress && p.tuple.proto != SL_IPPROTO_SCTP)
 			return SL_TC_ACT_OK;
 		err = sl_new_flow(skb, &p, now, ingress);
+		if (err == SL_DSR_SEND)
+			return sl_dsr_send_new(skb, &p);
 	}
 	if (!p.sctp_crc || err == SL_TC_ACT_SHOT)
 		return err;

@@ -74,6 +74,7 @@ struct options {
 	struct datapath_config dp;
 	unsigned int handover_seconds; /* --handover-seconds */
 	struct node_port_spec node_ports; /* --nodeport-addresses */
+	bool dsr; /* --forwarding-mode=dsr */
 	bool once, cleanup;
 };
 
@@ -99,6 +100,10 @@ static void usage(FILE *out)
 		"  --nodeport-addresses=CIDR,...|primary\n"
 		"                        node addresses NodePorts answer on (default primary:\n"
 		"                        the Node's InternalIP, else ExternalIP, per family)\n"
+		"  --forwarding-mode=snat|dsr\n"
+		"                        external traffic to a backend on another node: through\n"
+		"                        this node (snat, default) or direct server return, for\n"
+		"                        Services without sluice.io/forwarding-mode\n"
 		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
 		"  --healthz-addr=H:P    kube-proxy's /healthz and /livez (default 0.0.0.0:10256;\n"
 		"                        \"\": off)\n"
@@ -159,6 +164,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "devices", required_argument, NULL, 'D' },
 		{ "max-services", required_argument, NULL, 'M' },
 		{ "nodeport-addresses", required_argument, NULL, 'N' },
+		{ "forwarding-mode", required_argument, NULL, 'W' },
 		{ "health-addr", required_argument, NULL, 'H' },
 		{ "healthz-addr", required_argument, NULL, 'Z' },
 		{ "metrics-addr", required_argument, NULL, 'm' },
@@ -242,6 +248,13 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				pr_warn("--nodeport-addresses: %s", why);
 				return -EINVAL;
 			}
+			break;
+		case 'W':
+			if (strcmp(optarg, "snat") && strcmp(optarg, "dsr")) {
+				pr_warn("--forwarding-mode: \"%s\" is not snat or dsr", optarg);
+				return -EINVAL;
+			}
+			opt->dsr = !strcmp(optarg, "dsr");
 			break;
 		case 'H':
 			opt->health_addr = optarg;
@@ -673,6 +686,7 @@ int main(int argc, char **argv)
 	hc_servers_init(&health_checks);
 	engine_init(&eng, &store, opt.node_name);
 	engine_set_node_ports(&eng, &opt.node_ports);
+	engine_set_dsr_default(&eng, opt.dsr);
 	engine_add_output(&eng, dp.output_name, &datapath_output_ops, &dp);
 	engine_add_output(&eng, "healthCheckNodePort servers", &hc_output_ops, &health_checks);
 	if (!opt.once && *opt.metrics_addr) {

@@ -32,7 +32,14 @@ void engine_init(struct engine *eng, struct store *store, const char *node_name)
 	strmap_init(&eng->owners);
 	strmap_init(&eng->contenders);
 	strmap_init(&eng->ids);
+	strmap_init(&eng->node_addrs);
+	strmap_init(&eng->node_unknown_logged);
 	update_node_ports(eng, NULL);
+}
+
+void engine_set_dsr_default(struct engine *eng, bool dsr)
+{
+	eng->dsr_default = dsr;
 }
 
 int engine_add_output(struct engine *eng, const char *name, const struct output_ops *ops, void *ctx)
@@ -66,6 +73,10 @@ void engine_destroy(struct engine *eng)
 	strmap_destroy(&eng->owners);
 	strmap_destroy(&eng->contenders);
 	strmap_destroy(&eng->ids);
+	for (e = strmap_first(&eng->node_addrs, &it); e; e = strmap_next(&eng->node_addrs, &it))
+		free(e->value);
+	strmap_destroy(&eng->node_addrs);
+	strmap_destroy(&eng->node_unknown_logged);
 	free(eng->free_ids);
 	store_changes_destroy(&eng->pending);
 	free(eng->node_zone);
@@ -139,15 +150,91 @@ void engine_set_node_ports(struct engine *eng, const struct node_port_spec *spec
 	update_node_ports(eng, store_get_node(eng->store, eng->node_name));
 }
 
+/* The first address of family in a Node's status.addresses (its primary one), or NULL. */
+static const struct ip_addr *node_primary(const struct node *node, uint8_t family)
+{
+	for (int i = 0; node && i < node->n_addresses; i++) {
+		if (node->addresses[i].family == family)
+			return &node->addresses[i];
+	}
+	return NULL;
+}
+
+/* The resolver's node_addr: another node's primary address, for DSR; unknown logged once. */
+static const struct ip_addr *dsr_node_addr(void *ctx, const char *name, uint8_t family)
+{
+	struct engine *eng = ctx;
+	const struct ip_addr *addr = node_primary(store_get_node(eng->store, name), family);
+	char key[300];
+
+	if (addr)
+		return addr;
+	snprintf(key, sizeof(key), "%s %u", name, family);
+	if (!strmap_get(&eng->node_unknown_logged, key)) {
+		strmap_put(&eng->node_unknown_logged, key, (void *)1);
+		pr_info("node %s: no %s address known (no Node object, or none in its "
+			"status.addresses): DSR Services reach their backends there with SNAT",
+			name, family == AF_INET ? "IPv4" : "IPv6");
+	}
+	return NULL;
+}
+
+/*
+ * Another node's addresses changed: the DSR frontends (the only ones that
+ * use them) are resolved again. Rare, so a walk of the applied state.
+ */
+static void check_other_node(struct engine *eng, const char *name)
+{
+	const struct node *node = store_get_node(eng->store, name);
+	char text[2 * IP_ADDR_STRLEN + 2] = "", a4[IP_ADDR_STRLEN] = "", a6[IP_ADDR_STRLEN] = "";
+	const struct ip_addr *addr;
+	struct strmap_iter it;
+	struct strmap_entry *e;
+	char *seen;
+
+	if ((addr = node_primary(node, AF_INET)))
+		ip_addr_format(addr, a4);
+	if ((addr = node_primary(node, AF_INET6)))
+		ip_addr_format(addr, a6);
+	snprintf(text, sizeof(text), "%s %s", a4, a6);
+	seen = strmap_get(&eng->node_addrs, name);
+	if (seen && !strcmp(seen, text))
+		return;
+	free(strmap_put(&eng->node_addrs, name, xstrdup(text)));
+	snprintf(text, sizeof(text), "%s %u", name, AF_INET);
+	strmap_remove(&eng->node_unknown_logged, text);
+	snprintf(text, sizeof(text), "%s %u", name, AF_INET6);
+	strmap_remove(&eng->node_unknown_logged, text);
+	for (e = strmap_first(&eng->current, &it); e; e = strmap_next(&eng->current, &it)) {
+		const struct frontend_list *list = e->value;
+
+		for (size_t i = 0; list && i < list->n; i++) {
+			if (list->items[i].dsr) {
+				store_mark_changed(eng->store, e->key);
+				break;
+			}
+		}
+	}
+}
+
 /*
  * A change of this node's Node object: its zone changes every Service's
  * topology, its addresses the NodePort addresses (--nodeport-addresses=primary).
+ * Other nodes' addresses matter to DSR frontends.
  */
 static void check_node(struct engine *eng)
 {
 	const struct node *node;
 	const char *zone;
+	struct strmap_iter it;
+	struct strmap_entry *e;
 
+	for (e = strmap_first(&eng->pending.nodes, &it); e;
+	     e = strmap_next(&eng->pending.nodes, &it)) {
+		if (strcmp(e->key, eng->node_name))
+			check_other_node(eng, e->key);
+	}
+	store_take_changes(eng->store, &eng->pending);
 	if (!strmap_get(&eng->pending.nodes, eng->node_name))
 		goto out;
 	node = store_get_node(eng->store, eng->node_name);
@@ -266,6 +353,9 @@ static struct frontend_list *resolve_one(struct engine *eng, struct strmap *clai
 	in.node_name = eng->node_name;
 	in.node_zone = eng->node_zone;
 	in.service_id = service_id(eng, key);
+	in.dsr_default = eng->dsr_default;
+	in.node_addr = dsr_node_addr;
+	in.node_addr_ctx = eng;
 	if (resolve_service(&in, list)) {
 		free(list);
 		return NULL;

@@ -41,6 +41,10 @@ struct engine {
 	const struct node_port_spec *node_port_spec; /* --nodeport-addresses; NULL: all */
 	struct node_port_addrs node_ports; /* what it gives for the Node as last seen */
 	bool node_ports_dirty; /* not applied yet */
+	bool dsr_default; /* --forwarding-mode=dsr */
+	/* Other nodes' addresses as last seen ("v4 v6"), so that DSR follows a change. */
+	struct strmap node_addrs;
+	struct strmap node_unknown_logged; /* "name family": logged once */
 	/* In the applied state, markers left out: for sluicectl status and metrics. */
 	size_t n_frontends, n_backends;
 };
@@ -58,6 +62,8 @@ int engine_add_output(struct engine *eng, const char *name, const struct output_
  * before the first flush.
  */
 void engine_set_node_ports(struct engine *eng, const struct node_port_spec *spec);
+/* --forwarding-mode=dsr: Services without the annotation use DSR. Before the first flush. */
+void engine_set_dsr_default(struct engine *eng, bool dsr);
 /*
  * Resolves the changed Services and applies the difference to every output.
  * Returns 0, or the failing output's -errno; on failure nothing is recorded

@@ -15,6 +15,13 @@
 
 enum l4_proto { PROTO_TCP = 6, PROTO_UDP = 17, PROTO_SCTP = 132 };
 
+/* sluice.io/forwarding-mode: how external traffic reaches a backend on another node. */
+enum forwarding_mode {
+	FORWARDING_DEFAULT, /* no annotation (or a bad one, logged): --forwarding-mode */
+	FORWARDING_SNAT, /* through the ingress node, source translated */
+	FORWARDING_DSR, /* encapsulated to the backend's node, which replies directly */
+};
+
 enum service_type {
 	SVC_CLUSTER_IP,
 	SVC_NODE_PORT,
@@ -56,6 +63,7 @@ struct service {
 	char *rate_limit; /* raw annotation sluice.io/rate-limit, NULL if absent */
 	char *rate_limit_burst; /* raw annotation sluice.io/rate-limit-burst */
 	struct rate_limit rate; /* parsed; count 0 when absent or invalid (logged) */
+	enum forwarding_mode forwarding; /* annotation sluice.io/forwarding-mode */
 	char **lb_source_ranges; /* raw CIDR strings */
 	int n_lb_source_ranges;
 	struct cidr *lb_source_cidrs; /* the same, parsed */

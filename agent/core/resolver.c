@@ -511,6 +511,76 @@ static void frontend_init(struct frontend *fe, const struct resolve_input *in,
 	fe->rate = in->svc->rate;
 }
 
+/* An endpoint's address and the node it is on, to find a backend's node. */
+struct addr_node {
+	struct ip_addr addr;
+	const char *node;
+};
+
+static int addr_node_cmp(const void *a, const void *b)
+{
+	return ip_addr_cmp(&((const struct addr_node *)a)->addr,
+			   &((const struct addr_node *)b)->addr);
+}
+
+/*
+ * DSR: the address of each backend's node, family 0 for a backend on this
+ * node, without a nodeName, or on a node whose address the caller does not
+ * know (those are served with SNAT).
+ */
+static void backend_nodes_fill(const struct resolve_input *in, struct frontend *fe)
+{
+	struct addr_node *index = NULL, want, *hit;
+	size_t n = 0, cap = 0, s, b;
+	const struct ip_addr *addr;
+	uint8_t family = fe->key.addr.family;
+
+	fe->backend_nodes =
+		xcalloc(fe->n_backends ? fe->n_backends : 1, sizeof(*fe->backend_nodes));
+	for (s = 0; s < in->n_slices; s++) {
+		const struct endpoint_slice *slice = in->slices[s];
+
+		if (!slice || slice->ignored || slice->address_family != family)
+			continue;
+		for (int e = 0; e < slice->n_endpoints; e++) {
+			const struct endpoint *ep = &slice->endpoints[e];
+
+			if (ep->n_addresses < 1 || !ep->node_name)
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 16;
+				index = xreallocarray(index, cap, sizeof(*index));
+			}
+			index[n].addr = ep->addresses[0];
+			index[n++].node = ep->node_name;
+		}
+	}
+	if (n > 1)
+		qsort(index, n, sizeof(*index), addr_node_cmp);
+	for (b = 0; b < fe->n_backends && n; b++) {
+		want.addr = fe->backends[b].addr;
+		hit = bsearch(&want, index, n, sizeof(*index), addr_node_cmp);
+		if (!hit || (in->node_name && !strcmp(hit->node, in->node_name)) || !in->node_addr)
+			continue;
+		addr = in->node_addr(in->node_addr_ctx, hit->node, family);
+		if (addr && addr->family == family)
+			fe->backend_nodes[b] = *addr;
+	}
+	free(index);
+}
+
+/* sluice.io/forwarding-mode, else --forwarding-mode; only for traffic from outside, Cluster policy. */
+static bool frontend_dsr(const struct resolve_input *in, enum frontend_kind kind)
+{
+	const struct service *svc = in->svc;
+
+	if (kind == FE_CLUSTER_IP || svc->external_local)
+		return false;
+	if (svc->forwarding == FORWARDING_DEFAULT)
+		return in->dsr_default;
+	return svc->forwarding == FORWARDING_DSR;
+}
+
 /*
  * One frontend for one service port at one address. The ClusterIP takes
  * the local set under internalTrafficPolicy Local; external kinds take it
@@ -548,6 +618,9 @@ static void port_frontend(struct frontend *fe, const struct resolve_input *in,
 	fe->backends = use->backends;
 	fe->n_backends = use->n_backends;
 	use->backends = NULL; /* now owned by fe */
+	fe->dsr = frontend_dsr(in, kind);
+	if (fe->dsr)
+		backend_nodes_fill(in, fe);
 	/*
 	 * kube-proxy holds only traffic from outside to an external address to
 	 * the Local policy: traffic born on the node takes the cluster set.

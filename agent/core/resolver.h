@@ -19,6 +19,13 @@ struct resolve_input {
 	const char *node_name; /* this node */
 	const char *node_zone; /* this node's zone label, NULL if none */
 	uint32_t service_id; /* copied into every frontend */
+	bool dsr_default; /* --forwarding-mode=dsr: Services without the annotation use DSR */
+	/*
+	 * The address (in family) of the node named name, for DSR frontends'
+	 * backend_nodes; NULL if unknown. NULL function: every node unknown.
+	 */
+	const struct ip_addr *(*node_addr)(void *ctx, const char *name, uint8_t family);
+	void *node_addr_ctx;
 };
 
 struct frontend_list {

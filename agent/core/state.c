@@ -116,8 +116,12 @@ bool frontend_equal(const struct frontend *a, const struct frontend *b)
 	    a->affinity_timeout != b->affinity_timeout || a->n_backends != b->n_backends ||
 	    a->rate.count != b->rate.count || a->rate.period != b->rate.period ||
 	    a->rate.burst != b->rate.burst || a->preserve_source != b->preserve_source ||
-	    a->n_source_ranges != b->n_source_ranges)
+	    a->n_source_ranges != b->n_source_ranges || a->dsr != b->dsr)
 		return false;
+	for (i = 0; a->dsr && i < a->n_backends; i++) {
+		if (ip_addr_cmp(&a->backend_nodes[i], &b->backend_nodes[i]))
+			return false;
+	}
 	for (i = 0; i < a->n_source_ranges; i++) {
 		if (a->source_ranges[i].prefix_len != b->source_ranges[i].prefix_len ||
 		    ip_addr_cmp(&a->source_ranges[i].addr, &b->source_ranges[i].addr))
@@ -142,6 +146,7 @@ void frontend_clear(struct frontend *fe)
 	free(fe->port_name);
 	free(fe->backends);
 	free(fe->node_backends);
+	free(fe->backend_nodes);
 	free(fe->source_ranges);
 	memset(fe, 0, sizeof(*fe));
 }

@@ -93,6 +93,16 @@ struct frontend {
 	enum backend_choice node_choice;
 	struct backend *node_backends; /* sorted as backends */
 	size_t n_node_backends;
+	/*
+	 * dsr (external kinds, externalTrafficPolicy Cluster, sluice.io/
+	 * forwarding-mode dsr): traffic from outside to a backend on another
+	 * node is encapsulated to that node, which replies directly.
+	 * backend_nodes (dsr only, else NULL): per backend, the address of its
+	 * node in the backend's family; family 0 where the backend is on this
+	 * node or its node's address is unknown (those are served with SNAT).
+	 */
+	bool dsr;
+	struct ip_addr *backend_nodes;
 };
 
 struct frontend_change {

@@ -147,6 +147,46 @@ static void frontend_policy(FILE *out, json_t *fe)
 		jb(fe, "preserveSource") ? "; the client's address is kept (no SNAT)" : "");
 }
 
+/* External frontends: SNAT through this node, or direct server return (Documentation/dsr.md). */
+static void frontend_forwarding(FILE *out, json_t *svc, json_t *fe, const struct explain_context *x)
+{
+	const char *mode = js(fe, "forwardingMode"), *from, *key;
+	json_t *nodes = json_object_get(fe, "dsrNodes"), *node;
+	size_t direct = 0;
+
+	if (!*mode)
+		return;
+	from = *js(svc, "forwardingModeAnnotation") ? "sluice.io/forwarding-mode" :
+						      "--forwarding-mode";
+	if (strcmp(mode, "dsr")) {
+		fprintf(out, "  Forwarding:      snat (%s): replies return through this node\n",
+			from);
+		return;
+	}
+	json_object_foreach(nodes, key, node)
+		direct += json_is_string(node);
+	fprintf(out, "  Forwarding:      dsr (%s): ", from);
+	if (x->agent_datapath && strcmp(x->agent_datapath, "bpf")) {
+		fprintf(out, "not supported by the %s datapath: SNAT through this node\n",
+			x->agent_datapath);
+		return;
+	}
+	if (strchr(js(fe, "address"), ':')) {
+		fprintf(out, "IPv4 only: this IPv6 frontend uses SNAT through this node\n");
+		return;
+	}
+	fprintf(out,
+		"%zu of %zu backends are on other nodes of known address: the client's "
+		"packets reach them encapsulated, they reply to it directly; the others "
+		"use SNAT\n",
+		direct, json_object_size(nodes));
+	json_object_foreach(nodes, key, node) {
+		if (json_is_string(node))
+			fprintf(out, "                   %s on node %s (IPv4 in IPv4)\n", key,
+				json_string_value(node));
+	}
+}
+
 static void frontend_fallback(FILE *out, json_t *fe)
 {
 	const char *choice = js(fe, "choice");
@@ -279,6 +319,7 @@ void explain_render(FILE *out, json_t *svc, const struct explain_context *x)
 	json_array_foreach(fes, i, fe) {
 		frontend_head(out, fe);
 		frontend_policy(out, fe);
+		frontend_forwarding(out, svc, fe, x);
 		if (json_object_get(fe, "topology"))
 			fprintf(out, "  Topology:        %s\n",
 				explain_topology_text(fe, node, zone, buf, sizeof(buf)));

@@ -174,6 +174,20 @@ static json_t *frontend_json(const struct status_service_input *in, const struct
 								    "externalTrafficPolicy"));
 	if (fe->preserve_source)
 		json_object_set_new(o, "preserveSource", json_true());
+	if (fe->kind != FE_CLUSTER_IP)
+		json_object_set_new(o, "forwardingMode", json_string(fe->dsr ? "dsr" : "snat"));
+	if (fe->dsr) {
+		/* Per backend: its node's address (DSR), or null (this node, unknown: SNAT). */
+		json_t *nodes = json_object();
+
+		for (size_t i = 0; i < fe->n_backends; i++)
+			json_object_set_new(
+				nodes, backend_format(&fe->backends[i], text, sizeof(text)),
+				fe->backend_nodes && fe->backend_nodes[i].family ?
+					json_string(ip_addr_format(&fe->backend_nodes[i], addr)) :
+					json_null());
+		json_object_set_new(o, "dsrNodes", nodes);
+	}
 	if (fe->n_source_ranges) {
 		arr = json_array();
 		for (size_t i = 0; i < fe->n_source_ranges; i++) {
@@ -271,6 +285,10 @@ json_t *status_service_json(const struct status_service_input *in)
 		json_object_set_new(o, "affinityTimeoutSeconds",
 				    json_integer(svc->affinity_timeout ? svc->affinity_timeout :
 									 10800));
+	if (svc->forwarding != FORWARDING_DEFAULT)
+		json_object_set_new(o, "forwardingModeAnnotation",
+				    json_string(svc->forwarding == FORWARDING_DSR ? "dsr" :
+										    "snat"));
 	if (svc->rate.count) {
 		json_t *r = json_object();
 

@@ -300,20 +300,31 @@ static bool decode_lb_ingress(struct decode_ctx *ctx, const json_t *obj, struct 
 }
 
 /*
- * The rate-limit annotations. A bad value does not reject the Service: it
- * is logged once, here, and the Service works without a limit.
+ * The rate-limit and forwarding-mode annotations. A bad value does not
+ * reject the Service: it is logged once, here, and the Service works
+ * without a limit / with the default forwarding mode.
  */
 static bool decode_annotations(struct decode_ctx *ctx, const json_t *annotations,
 			       struct service *svc)
 {
-	const char *rate, *burst;
+	const char *rate, *burst, *mode;
 	char why[160];
 
 	if (!decode_get_string(ctx, annotations, "metadata.annotations.", "sluice.io/rate-limit",
 			       &rate) ||
 	    !decode_get_string(ctx, annotations, "metadata.annotations.",
-			       "sluice.io/rate-limit-burst", &burst))
+			       "sluice.io/rate-limit-burst", &burst) ||
+	    !decode_get_string(ctx, annotations, "metadata.annotations.",
+			       "sluice.io/forwarding-mode", &mode))
 		return false;
+	if (mode && !strcmp(mode, "snat"))
+		svc->forwarding = FORWARDING_SNAT;
+	else if (mode && !strcmp(mode, "dsr"))
+		svc->forwarding = FORWARDING_DSR;
+	else if (mode)
+		pr_warn("%s: Service %s/%s: sluice.io/forwarding-mode \"%s\" is not snat or dsr; "
+			"using the default (--forwarding-mode)",
+			ctx->source, ctx->ns ? ctx->ns : "?", ctx->name ? ctx->name : "?", mode);
 	svc->rate_limit = decode_strdup(rate);
 	svc->rate_limit_burst = decode_strdup(burst);
 	if (rate_limit_parse(rate, burst, &svc->rate, why, sizeof(why)))

@@ -41,6 +41,7 @@ AGENT_PID=""
 AGENT_LOG="$WORK/agent.log"
 PIDS=()
 EXTRA_NS=() # namespaces a test adds; removed with the others
+TEARDOWN_HOOKS=() # functions a test adds; run before the namespaces go
 TESTS_FAILED=0
 
 ok() { echo "ok - $*"; }
@@ -119,6 +120,7 @@ e2e_setup() {
 e2e_teardown() {
 	local rc=$?
 	stop_agent
+	for hook in "${TEARDOWN_HOOKS[@]}"; do "$hook"; done
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	if [ -x "$AGENT" ]; then
@@ -157,35 +159,52 @@ start_backends() {
 # first sync, at most SYNC_WAIT_STEPS x 50 ms (default 5 s).
 # Usage: start_agent DATAPATH [extra flags]
 start_agent() {
-	local dp=$1 i
+	local dp=$1
 	shift
-	: >"$AGENT_LOG"
+	run_agent AGENT_PID "$NODE_NS" "$NODE_NAME" "$CGROUP" "$BPFFS" "$AGENT_LOG" \
+		"$SLUICE_STATUS_DIR" "$dp" "$@"
+}
+
+# The agent of any node namespace (a test with two nodes runs two): its pid
+# goes into the variable named PIDVAR.
+# Usage: run_agent PIDVAR NS NODE_NAME CGROUP BPFFS LOG STATUS_DIR DATAPATH [flags]
+run_agent() {
+	local var=$1 ns=$2 node=$3 cg=$4 bpffs=$5 log=$6 status=$7 dp=$8 i pid
+	shift 8
+	: >"$log"
 	# nsenter execs the agent, so $! is the agent itself.
-	nsenter --net="/run/netns/$NODE_NS" "$AGENT" --source="dir:$MANIFESTS" --datapath="$dp" \
-		--node-name="$NODE_NAME" --cgroup="$CGROUP" --bpffs="$BPFFS" -v "$@" \
-		>>"$AGENT_LOG" 2>&1 &
-	AGENT_PID=$!
+	SLUICE_STATUS_DIR="$status" nsenter --net="/run/netns/$ns" "$AGENT" \
+		--source="dir:$MANIFESTS" --datapath="$dp" --node-name="$node" --cgroup="$cg" \
+		--bpffs="$bpffs" -v "$@" >>"$log" 2>&1 &
+	pid=$!
+	printf -v "$var" %s "$pid"
 	for i in $(seq "${SYNC_WAIT_STEPS:-100}"); do
-		grep -q "synced" "$AGENT_LOG" && return 0
-		kill -0 "$AGENT_PID" 2>/dev/null || break
+		grep -q "synced" "$log" && return 0
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
 	echo "# agent did not sync; its log:"
-	sed 's/^/#   /' "$AGENT_LOG"
+	sed 's/^/#   /' "$log"
 	return 1
 }
 
 stop_agent() {
-	if [ -n "$AGENT_PID" ]; then
-		kill -TERM "$AGENT_PID" 2>/dev/null
-		wait "$AGENT_PID" 2>/dev/null
-		AGENT_PID=""
+	halt_agent AGENT_PID "$AGENT_LOG"
+}
+
+# Usage: halt_agent PIDVAR LOG: stops the agent run_agent started, if running.
+halt_agent() {
+	local var=$1 log=$2
+	if [ -n "${!var}" ]; then
+		kill -TERM "${!var}" 2>/dev/null
+		wait "${!var}" 2>/dev/null
+		printf -v "$var" %s ""
 	fi
 	# make test SANITIZE=1: a sanitizer's report (at exit for leaks) fails the test.
-	if grep -qE 'Sanitizer|runtime error:' "$AGENT_LOG" 2>/dev/null; then
+	if grep -qE 'Sanitizer|runtime error:' "$log" 2>/dev/null; then
 		not_ok "the agent ran clean under the sanitizers"
-		grep -E -A12 'Sanitizer|runtime error:' "$AGENT_LOG" | sed 's/^/#   /' | head -40
-		: >"$AGENT_LOG"
+		grep -E -A12 'Sanitizer|runtime error:' "$log" | sed 's/^/#   /' | head -40
+		: >"$log"
 	fi
 }
 

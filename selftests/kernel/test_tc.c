@@ -1127,6 +1127,229 @@ static void udp_entry_of_an_older_agent_is_adopted(void **state)
 	assert_int_equal(count_entries(fd, sizeof(struct sl_ct_key)), 2);
 }
 
+/* ---- direct server return (bpf/lib/dsr.h) ---- */
+
+/* The DSR node 2 of these tests: on the client side's link, with backend 10.244.7.7. */
+#define DSR_NODE "192.0.2.3"
+
+static void dsr_node_of(const char *backend, const char *node)
+{
+	struct sl_dsr_backend_key key = { 0 };
+	struct sl_dsr_node value = { 0 };
+
+	addr_of(backend, key.addr);
+	key.family = SL_AF_INET;
+	addr_of(node, value.node_addr);
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(skel->maps.dsr_nodes), &key, &value, BPF_ANY), 0);
+}
+
+/* A TCP SYN carrying an MSS option of mss. */
+static void build_syn_mss(struct pkt *p, const char *src, uint16_t sport, const char *dst,
+			  uint16_t dport, uint16_t mss)
+{
+	uint8_t *l3 = p->b + ETH_LEN, *l4 = l3 + 20;
+	uint16_t sum;
+
+	build(p, 6, src, sport, dst, dport, 0x02, false);
+	l4[12] = 6 << 4;
+	l4[20] = 2;
+	l4[21] = 4;
+	l4[22] = mss >> 8;
+	l4[23] = mss & 0xff;
+	p->len += 4;
+	l3[3] += 4;
+	l3[10] = l3[11] = 0;
+	sum = fold(sum16(l3, 20, 0));
+	l3[10] = sum >> 8;
+	l3[11] = sum & 0xff;
+	sum = l4_sum(false, l3 + 12, l3 + 16, 6, l4, 24, 16);
+	l4[16] = sum >> 8;
+	l4[17] = sum & 0xff;
+}
+
+/*
+ * Asserts the outer header of a DSR packet (IPv4, option 0x1e carrying
+ * the service address and port, valid checksum, lengths) and leaves the
+ * inner packet in inner, as the backend's node sees it once decapsulated.
+ */
+static void dsr_outer_checked(const struct pkt *p, const char *from, const char *to,
+			      const char *svc, uint16_t svc_port, struct pkt *inner)
+{
+	const uint8_t *l3 = p->b + ETH_LEN;
+
+	assert_int_equal(p->b[12], 0x08);
+	assert_int_equal(p->b[13], 0x00);
+	assert_int_equal(l3[0], 0x47); /* IPv4, 28-byte header */
+	assert_int_equal(l3[9], 4); /* IPIP */
+	assert_int_equal(fold(sum16(l3, 28, 0)), 0);
+	assert_int_equal(get16(l3 + 2), p->len - ETH_LEN);
+	assert_int_equal(get16(l3 + 6) & 0x4000, 0x4000); /* DF */
+	assert_addr(l3 + 12, from);
+	assert_addr(l3 + 16, to);
+	assert_int_equal(l3[20], 0x1e);
+	assert_int_equal(l3[21], 8);
+	assert_int_equal(get16(l3 + 22), svc_port);
+	assert_addr(l3 + 24, svc);
+	memset(inner, 0, sizeof(*inner));
+	memcpy(inner->b, p->b, ETH_LEN);
+	memcpy(inner->b + ETH_LEN, l3 + 28, p->len - ETH_LEN - 28);
+	inner->len = p->len - 28;
+}
+
+static int dsr_setup(void)
+{
+	const char *remote[] = { "10.244.7.7:8080" };
+
+	clear_conntrack();
+	dsr_node_of("10.244.7.7", DSR_NODE);
+	frontend("0.0.0.0", 30090, 6, SL_KIND_NODE_PORT | SL_SVC_F_DSR, SL_ACTION_SERVE, remote, 1);
+	frontend("0.0.0.0", 30091, 17, SL_KIND_NODE_PORT | SL_SVC_F_DSR, SL_ACTION_SERVE, remote,
+		 1);
+	return 0;
+}
+
+static void dsr_flow_is_encapsulated_to_the_backends_node(void **state)
+{
+	struct pkt p, inner;
+	struct view v;
+	int i;
+
+	dsr_setup();
+	build_syn_mss(&p, "203.0.113.7", 40100, "192.0.2.1", 30090, 1460);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	dsr_outer_checked(&p, "192.0.2.1", DSR_NODE, "192.0.2.1", 30090, &inner);
+	parse_checked(&inner, &v);
+	assert_addr(v.saddr, "203.0.113.7"); /* the client's address is kept */
+	assert_int_equal(v.sport, 40100);
+	assert_addr(v.daddr, "10.244.7.7");
+	assert_int_equal(v.dport, 8080);
+	/* MTU 1500: the MSS leaves room for the 28-byte outer header. */
+	assert_int_equal(get16(v.l4 + 22), 1500 - 28 - 40);
+	/* One entry (forward): no reply passes here. */
+	assert_int_equal(count_entries(bpf_map__fd(skel->maps.conntrack), sizeof(struct sl_ct_key)),
+			 1);
+	for (i = 0; i < 5; i++) {
+		build(&p, 6, "203.0.113.7", 40100, "192.0.2.1", 30090, 0x10, false);
+		assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+		dsr_outer_checked(&p, "192.0.2.1", DSR_NODE, "192.0.2.1", 30090, &inner);
+		parse_checked(&inner, &v);
+		assert_addr(v.daddr, "10.244.7.7");
+		assert_int_equal(v.l4[13], 0x10);
+	}
+	build(&p, 17, "203.0.113.7", 40101, "192.0.2.1", 30091, 0, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	dsr_outer_checked(&p, "192.0.2.1", DSR_NODE, "192.0.2.1", 30091, &inner);
+	parse_checked(&inner, &v);
+	assert_addr(v.saddr, "203.0.113.7");
+	assert_addr(v.daddr, "10.244.7.7");
+	assert_int_equal(v.dport, 8080);
+}
+
+static void dsr_to_a_backend_of_unknown_node_uses_snat(void **state)
+{
+	const char *remote[] = { "10.244.7.8:8080" };
+	struct pkt p;
+	struct view v;
+
+	clear_conntrack();
+	frontend("0.0.0.0", 30092, 6, SL_KIND_NODE_PORT | SL_SVC_F_DSR, SL_ACTION_SERVE, remote, 1);
+	nodeport_syn(&p, 30092, 40102);
+	parse_checked(&p, &v);
+	assert_int_equal(v.proto, 6);
+	assert_addr(v.saddr, "10.99.0.1");
+	assert_addr(v.daddr, "10.244.7.8");
+}
+
+static void dsr_packet_is_decapsulated_and_the_reply_comes_from_the_service(void **state)
+{
+	struct sl_node_addr_key node = { 0 };
+	struct pkt p, inner;
+	struct view v;
+
+	/* Node 1's packet, as the test above checks it... */
+	dsr_setup();
+	build(&p, 6, "203.0.113.7", 40103, "192.0.2.1", 30090, 0x02, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	dsr_outer_checked(&p, "192.0.2.1", DSR_NODE, "192.0.2.1", 30090, &inner);
+	/* ...arrives at node 2, this program with DSR_NODE as its own address. */
+	clear_conntrack();
+	node_addr(DSR_NODE);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	assert_int_equal(p.len, inner.len);
+	assert_memory_equal(p.b, inner.b, inner.len);
+	parse_checked(&p, &v);
+	assert_addr(v.saddr, "203.0.113.7");
+	assert_addr(v.daddr, "10.244.7.7");
+	assert_int_equal(v.dport, 8080);
+	/* The backend's answer leaves from the service address, to the client directly. */
+	build(&p, 6, "10.244.7.7", 8080, "203.0.113.7", 40103, 0x12, false);
+	assert_int_equal(ingress(&p, if_backend), TC_ACT_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.saddr, "192.0.2.1");
+	assert_int_equal(v.sport, 30090);
+	assert_addr(v.daddr, "203.0.113.7");
+	assert_int_equal(v.dport, 40103);
+	/* A packet of the same flow again: the entry is kept, not duplicated. */
+	build(&p, 6, "203.0.113.7", 40103, "192.0.2.1", 30090, 0x10, false);
+	node.family = SL_AF_INET;
+	addr_of(DSR_NODE, node.addr);
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.node_addrs), &node);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	node_addr(DSR_NODE);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	assert_int_equal(count_entries(bpf_map__fd(skel->maps.conntrack), sizeof(struct sl_ct_key)),
+			 2);
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.node_addrs), &node);
+}
+
+/* A UDP datagram of IP length ip_len (no UDP checksum), to the DSR NodePort 30091. */
+static void build_udp_of(struct pkt *p, size_t ip_len)
+{
+	uint8_t *l3 = p->b + ETH_LEN;
+	uint16_t sum;
+
+	build(p, 17, "203.0.113.7", 40105, "192.0.2.1", 30091, 0, true);
+	p->len = ETH_LEN + ip_len;
+	l3[2] = ip_len >> 8;
+	l3[3] = ip_len & 0xff;
+	l3[10] = l3[11] = 0;
+	sum = fold(sum16(l3, 20, 0));
+	l3[10] = sum >> 8;
+	l3[11] = sum & 0xff;
+	l3[24] = (ip_len - 20) >> 8;
+	l3[25] = (ip_len - 20) & 0xff;
+}
+
+static void dsr_packet_too_big_for_the_tunnel_is_dropped(void **state)
+{
+	struct pkt p, inner;
+
+	dsr_setup();
+	/* 1472 + 28 = 1500, the device's MTU: sent. */
+	build_udp_of(&p, 1472);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	dsr_outer_checked(&p, "192.0.2.1", DSR_NODE, "192.0.2.1", 30091, &inner);
+	assert_int_equal(p.len, ETH_LEN + 1500);
+	/* One byte more does not fit: dropped (documented), not sent fragmented. */
+	build_udp_of(&p, 1473);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_SHOT);
+}
+
+static void ipip_to_another_address_passes_untouched(void **state)
+{
+	struct pkt p, inner, orig;
+
+	dsr_setup();
+	build(&p, 6, "203.0.113.7", 40104, "192.0.2.1", 30090, 0x02, false);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	dsr_outer_checked(&p, "192.0.2.1", DSR_NODE, "192.0.2.1", 30090, &inner);
+	/* DSR_NODE is not this node's address: not ours to open. */
+	orig = p;
+	assert_int_equal(ingress(&p, if_client), TC_ACT_OK);
+	assert_memory_equal(p.b, orig.b, orig.len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1154,6 +1377,11 @@ int main(void)
 		cmocka_unit_test(udp_flow_of_a_removed_frontend_is_forgotten),
 		cmocka_unit_test(tcp_flow_keeps_its_removed_backend),
 		cmocka_unit_test(udp_entry_of_an_older_agent_is_adopted),
+		cmocka_unit_test(dsr_flow_is_encapsulated_to_the_backends_node),
+		cmocka_unit_test(dsr_to_a_backend_of_unknown_node_uses_snat),
+		cmocka_unit_test(dsr_packet_is_decapsulated_and_the_reply_comes_from_the_service),
+		cmocka_unit_test(dsr_packet_too_big_for_the_tunnel_is_dropped),
+		cmocka_unit_test(ipip_to_another_address_passes_untouched),
 	};
 
 	/* Loading the programs needs root and the kernel's BTF (CO-RE). */

@@ -267,6 +267,32 @@ static void test_zone_change_of_this_node_resolves_every_service(void **state)
 	assert_int_equal(w->rec.changed, 1); /* the choice is now "zone" */
 }
 
+static void test_dsr_follows_the_address_of_the_backends_node(void **state)
+{
+	static const char *const node_b =
+		"apiVersion: v1\nkind: Node\nmetadata: {name: node-b}\n"
+		"status: {addresses: [{type: InternalIP, address: 192.168.0.2}]}\n";
+	struct world *w = *state;
+
+	put_yaml(&w->st, "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"
+			 "  namespace: default\n  annotations: {sluice.io/forwarding-mode: dsr}\n"
+			 "spec: {type: NodePort, clusterIP: 10.96.0.10,\n"
+			 "  ports: [{port: 80, targetPort: 8080, nodePort: 30080}]}\n");
+	put_slice(&w->st, "default", "web-1", "web", ep1, NULL); /* on node-b */
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.applies, 1);
+	/* node-b's address becomes known: the NodePort frontend (DSR) changes, only it. */
+	put_yaml(&w->st, node_b);
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.applies, 2);
+	assert_int_equal(w->rec.changed, 1);
+	assert_true(saw(&w->rec, "~ 0.0.0.0:30080/6 1"));
+	/* The same address again: nothing to do. */
+	put_yaml(&w->st, node_b);
+	assert_int_equal(engine_flush(&w->eng), 0);
+	assert_int_equal(w->rec.applies, 2);
+}
+
 static void test_failed_apply_is_retried_with_the_same_changes(void **state)
 {
 	struct world *w = *state;
@@ -368,6 +394,7 @@ int main(void)
 		T(test_frontend_let_go_goes_to_the_service_that_lost_it),
 		T(test_claims_in_one_flush_are_settled_by_name),
 		T(test_zone_change_of_this_node_resolves_every_service),
+		T(test_dsr_follows_the_address_of_the_backends_node),
 		T(test_failed_apply_is_retried_with_the_same_changes),
 		T(test_outputs_are_bounded),
 		T(test_ids_of_deleted_services_are_reused_lowest_first),

@@ -352,6 +352,7 @@ static void test_service_all_fields(void **state)
 		  "  annotations:\n"
 		  "    sluice.io/rate-limit: 100/s\n"
 		  "    sluice.io/rate-limit-burst: \"20\"\n"
+		  "    sluice.io/forwarding-mode: dsr\n"
 		  "    other: ignored\n"
 		  "spec:\n"
 		  "  type: LoadBalancer\n"
@@ -403,6 +404,34 @@ static void test_service_all_fields(void **state)
 	assert_string_equal(svc->lb_source_ranges[1], "192.168.0.0/16");
 	assert_string_equal(svc->rate_limit, "100/s");
 	assert_string_equal(svc->rate_limit_burst, "20");
+	assert_int_equal(svc->forwarding, FORWARDING_DSR);
+	manifest_objects_clear(&d.objs);
+}
+
+/* A bad sluice.io/forwarding-mode: one line naming the Service, the default used. */
+static void test_forwarding_mode_annotation(void **state)
+{
+	static const char *const fmt = "apiVersion: v1\n"
+				       "kind: Service\n"
+				       "metadata:\n"
+				       "  name: web\n"
+				       "  namespace: shop\n"
+				       "  annotations: {sluice.io/forwarding-mode: %s}\n"
+				       "spec: {ports: [{port: 80}]}\n";
+	char text[512];
+	struct decoded d;
+
+	snprintf(text, sizeof(text), fmt, "snat");
+	decode_ok(text, &d);
+	assert_int_equal(d.n_warnings, 0);
+	assert_int_equal(d.objs.services[0]->forwarding, FORWARDING_SNAT);
+	manifest_objects_clear(&d.objs);
+	snprintf(text, sizeof(text), fmt, "direct");
+	decode_ok(text, &d);
+	assert_int_equal(d.n_warnings, 1);
+	assert_non_null(strstr(d.log, "Service shop/web: sluice.io/forwarding-mode \"direct\""));
+	assert_int_equal(d.objs.n_services, 1);
+	assert_int_equal(d.objs.services[0]->forwarding, FORWARDING_DEFAULT);
 	manifest_objects_clear(&d.objs);
 }
 
@@ -1336,6 +1365,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_list_and_typed_list),
 		cmocka_unit_test(test_kubectl_yaml_output),
 		cmocka_unit_test(test_service_all_fields),
+		cmocka_unit_test(test_forwarding_mode_annotation),
 		cmocka_unit_test(test_service_defaults),
 		cmocka_unit_test(test_named_ports),
 		cmocka_unit_test(test_dual_stack_cluster_ips),

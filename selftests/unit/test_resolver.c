@@ -897,6 +897,90 @@ static void test_node_port_cluster_policy(void **state)
 	frontend_list_clear(&list);
 }
 
+/* The test's Node objects: node-b has an IPv4 address, node-c none known. */
+static const struct ip_addr *test_node_addr(void *ctx, const char *name, uint8_t family)
+{
+	static struct ip_addr b;
+
+	(*(int *)ctx)++;
+	if (strcmp(name, "node-b") || family != AF_INET)
+		return NULL;
+	assert_true(ip_addr_parse("192.168.0.2", &b));
+	return &b;
+}
+
+static void test_dsr_frontends_carry_their_backends_nodes(void **state)
+{
+	static const struct resolver_case c = {
+		"dsr",
+		.node_port = true,
+		.cluster_ips = { "10.96.0.1" },
+		.slices = { { V4, .eps = { EP("10.0.0.1", "node-a"), EP("10.0.0.2", "node-b"),
+					   EP("10.0.0.3", "node-c") } } },
+	};
+	char text[IP_ADDR_STRLEN];
+	const struct frontend *fe;
+	struct frontend_list list;
+	struct fixture f;
+	int calls = 0;
+
+	build_fixture(&c, &f);
+	f.svc.forwarding = FORWARDING_DSR;
+	f.in.node_addr = test_node_addr;
+	f.in.node_addr_ctx = &calls;
+	assert_int_equal(resolve_service(&f.in, &list), 0);
+	fe = find_kind(&list, FE_NODE_PORT, AF_INET);
+	assert_true(fe->dsr);
+	assert_int_equal(fe->n_backends, 3);
+	assert_non_null(fe->backend_nodes);
+	/* This node's backend and node-c's (no address known) are served with SNAT. */
+	assert_int_equal(fe->backend_nodes[0].family, 0);
+	assert_string_equal(ip_addr_format(&fe->backend_nodes[1], text), "192.168.0.2");
+	assert_int_equal(fe->backend_nodes[2].family, 0);
+	/* The ClusterIP is the socket path's: never DSR. */
+	fe = find_kind(&list, FE_CLUSTER_IP, AF_INET);
+	assert_false(fe->dsr);
+	assert_null(fe->backend_nodes);
+	frontend_list_clear(&list);
+
+	/* --forwarding-mode=dsr is the default; the annotation snat wins over it. */
+	f.svc.forwarding = FORWARDING_SNAT;
+	f.in.dsr_default = true;
+	assert_int_equal(resolve_service(&f.in, &list), 0);
+	assert_false(find_kind(&list, FE_NODE_PORT, AF_INET)->dsr);
+	frontend_list_clear(&list);
+	f.svc.forwarding = FORWARDING_DEFAULT;
+	assert_int_equal(resolve_service(&f.in, &list), 0);
+	assert_true(find_kind(&list, FE_NODE_PORT, AF_INET)->dsr);
+	frontend_list_clear(&list);
+	/* externalTrafficPolicy Local: backends are this node's, the client's address kept. */
+	f.svc.external_local = true;
+	assert_int_equal(resolve_service(&f.in, &list), 0);
+	assert_false(find_kind(&list, FE_NODE_PORT, AF_INET)->dsr);
+	frontend_list_clear(&list);
+}
+
+static void test_dsr_node_address_change_is_a_change(void **state)
+{
+	struct frontend_list a, b;
+	struct fixture f;
+	int calls = 0;
+
+	build_fixture(&local_and_remote, &f);
+	f.svc.forwarding = FORWARDING_DSR;
+	assert_int_equal(resolve_service(&f.in, &a), 0);
+	f.in.node_addr = test_node_addr;
+	f.in.node_addr_ctx = &calls;
+	assert_int_equal(resolve_service(&f.in, &b), 0);
+	assert_true(calls > 0);
+	assert_false(frontend_equal(find_kind(&a, FE_NODE_PORT, AF_INET),
+				    find_kind(&b, FE_NODE_PORT, AF_INET)));
+	assert_true(frontend_equal(find_kind(&a, FE_CLUSTER_IP, AF_INET),
+				   find_kind(&b, FE_CLUSTER_IP, AF_INET)));
+	frontend_list_clear(&a);
+	frontend_list_clear(&b);
+}
+
 static void test_node_port_local_policy(void **state)
 {
 	const struct frontend *fe;
@@ -1086,6 +1170,8 @@ static const struct CMUnitTest property_tests[] = {
 	cmocka_unit_test(test_node_port_cluster_policy),
 	cmocka_unit_test(test_node_port_local_policy),
 	cmocka_unit_test(test_external_ip_and_lb_frontends),
+	cmocka_unit_test(test_dsr_frontends_carry_their_backends_nodes),
+	cmocka_unit_test(test_dsr_node_address_change_is_a_change),
 };
 
 int main(void)

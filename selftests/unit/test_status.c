@@ -91,6 +91,16 @@ static const char zoned_yaml[] =
 	"   hints: {forZones: [{name: z1}]}}\n"
 	"- {addresses: [10.244.1.1], nodeName: node-a, zone: z1, conditions: {ready: false}}\n";
 
+/* Other nodes' addresses for DSR: node-b is 192.168.0.2, the rest unknown. */
+static const struct ip_addr *doc_node_addr(void *ctx, const char *name, uint8_t family)
+{
+	static struct ip_addr b;
+
+	if (strcmp(name, "node-b") || family != AF_INET || !ip_addr_parse("192.168.0.2", &b))
+		return NULL;
+	return &b;
+}
+
 /* The document of Service key, resolved and applied as the engine would. */
 static json_t *service_doc(struct store *st, const char *key, const char *zone,
 			   struct frontend_list *list)
@@ -103,6 +113,7 @@ static json_t *service_doc(struct store *st, const char *key, const char *zone,
 		.node_name = "node-a",
 		.node_zone = zone,
 		.service_id = 7,
+		.node_addr = doc_node_addr,
 	};
 	struct status_service_input sin = {
 		.key = key,
@@ -276,6 +287,56 @@ static void test_explain_render(void **state)
 	store_destroy(&st);
 }
 
+static const char *const dsr_yaml =
+	"apiVersion: v1\nkind: Service\n"
+	"metadata: {name: web, namespace: default, annotations: {sluice.io/forwarding-mode: dsr}}\n"
+	"spec: {type: NodePort, clusterIP: 10.96.0.30,\n"
+	"  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]}\n"
+	"---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+	"metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}\n"
+	"addressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n"
+	"- {addresses: [10.244.1.1], nodeName: node-a}\n"
+	"- {addresses: [10.244.2.1], nodeName: node-b}\n"
+	"- {addresses: [10.244.3.1], nodeName: node-c}\n";
+
+static void test_explain_forwarding_mode(void **state)
+{
+	struct explain_context x = { .in_kernel = "bpf", .agent_datapath = "bpf", .now = 1000 };
+	struct frontend_list list = { 0 };
+	struct render_arg arg = { .x = &x };
+	struct store st;
+	json_t *fe;
+	char *text;
+
+	store_init(&st);
+	assert_int_equal(put_yaml(&st, dsr_yaml), 2);
+	arg.doc = service_doc(&st, "default/web", NULL, &list);
+	assert_string_equal(js(arg.doc, "forwardingModeAnnotation"), "dsr");
+	fe = frontend_at(arg.doc, 0); /* 0.0.0.0 sorts before the ClusterIP */
+	assert_string_equal(js(fe, "kind"), "NodePort");
+	assert_string_equal(js(frontend_at(arg.doc, 1), "forwardingMode"), ""); /* ClusterIP */
+	assert_string_equal(js(fe, "forwardingMode"), "dsr");
+	assert_string_equal(js(json_object_get(fe, "dsrNodes"), "10.244.2.1:8080"), "192.168.0.2");
+	assert_true(
+		json_is_null(json_object_get(json_object_get(fe, "dsrNodes"), "10.244.1.1:8080")));
+	text = capture(render, &arg);
+	assert_non_null(strstr(text, "  Forwarding:      dsr (sluice.io/forwarding-mode): 1 of 3 "
+				     "backends are on other nodes of known address"));
+	assert_non_null(strstr(text, "                   10.244.2.1:8080 on node 192.168.0.2 (IPv4 "
+				     "in IPv4)\n"));
+	free(text);
+	/* The nftables datapath serves it with SNAT, and says so. */
+	x.agent_datapath = x.in_kernel = "nftables";
+	text = capture(render, &arg);
+	assert_non_null(strstr(text,
+			       "  Forwarding:      dsr (sluice.io/forwarding-mode): not "
+			       "supported by the nftables datapath: SNAT through this node\n"));
+	free(text);
+	json_decref(arg.doc);
+	frontend_list_clear(&list);
+	store_destroy(&st);
+}
+
 struct top_arg {
 	struct top_sample *prev, *cur;
 	unsigned int have;
@@ -337,6 +398,7 @@ int main(void)
 		cmocka_unit_test(test_topology_words),
 		cmocka_unit_test(test_endpoint_words),
 		cmocka_unit_test(test_explain_render),
+		cmocka_unit_test(test_explain_forwarding_mode),
 		cmocka_unit_test(test_top_rates_and_order),
 		cmocka_unit_test(test_top_columns_follow_counters),
 	};

@@ -15,6 +15,7 @@
 #include <bpf/libbpf.h>
 
 #include "datapath/bpf/bpf_datapath.h"
+#include "datapath/bpf/bpf_dsr.h"
 #include "datapath/bpf/bpf_sock_destroy.h"
 #include "datapath/bpf/bpf_node_addrs.h"
 #include "datapath/bpf/bpf_services.h"
@@ -58,6 +59,8 @@ static __u32 service_flags_of(const struct frontend *fe)
 		flags |= SL_SVC_F_SOURCE_RANGES;
 	if (fe->has_node_set)
 		flags |= SL_SVC_F_NODE_SET;
+	if (fe->dsr)
+		flags |= SL_SVC_F_DSR;
 	return flags;
 }
 
@@ -726,6 +729,8 @@ int bpf_apply(struct datapath *dp, const struct state_diff *diff)
 		bpf_full_prep_init(&prep, diff);
 		order = bpf_full_apply_order(dp, diff, &prep);
 	}
+	/* Before the service entries: a DSR frontend finds its backends' nodes at once. */
+	bpf_dsr_apply(dp, diff);
 	/*
 	 * Ports before markers: should a map fill up mid-Service, its ports
 	 * serve without their marker rather than the marker refusing them.

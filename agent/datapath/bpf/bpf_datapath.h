@@ -25,6 +25,7 @@ struct datapath {
 	struct sock_bpf *skel;
 	struct tc_datapath *tc; /* NULL without --devices */
 	struct sock_destroyer *udp; /* connected UDP sockets of removed backends */
+	struct bpf_dsr *dsr; /* dsr_nodes references (bpf_dsr.c); NULL until needed */
 	int cgroup_fd;
 	struct bpf_link **links; /* one per program, in object order */
 	size_t n_links;

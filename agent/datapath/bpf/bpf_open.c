@@ -28,6 +28,7 @@
 #include "datapath/bpf/bpf_node_addrs.h"
 #include "datapath/bpf/bpf_sock_destroy.h"
 #include "datapath/bpf/datapath_bpf_tc.h"
+#include "datapath/bpf/bpf_dsr.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "shared.h"
@@ -778,6 +779,7 @@ void bpf_close(struct datapath *dp)
 		bpf_link__destroy(dp->links[i]);
 	sock_destroyer_close(dp->udp);
 	tc_datapath_close(dp->tc);
+	bpf_dsr_free(dp);
 	sock_bpf__destroy(dp->skel);
 	if (dp->cgroup_fd >= 0)
 		close(dp->cgroup_fd);

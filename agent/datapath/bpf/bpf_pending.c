@@ -38,6 +38,9 @@ static void frontend_copy(struct frontend *dst, const struct frontend *src)
 		dup_array(src->node_backends, src->n_node_backends, sizeof(*src->node_backends));
 	dst->source_ranges =
 		dup_array(src->source_ranges, src->n_source_ranges, sizeof(*src->source_ranges));
+	dst->backend_nodes = src->backend_nodes ? dup_array(src->backend_nodes, src->n_backends,
+							    sizeof(*src->backend_nodes)) :
+						  NULL;
 }
 
 bool bpf_pending_put(struct datapath *dp, const struct frontend *fe)

@@ -143,6 +143,8 @@ static void print_entry(const struct service_entry *e, int backends_fd, int info
 	fprintf(out, " rate=%s", rate_limit_format(&rl, rate, sizeof(rate)));
 	if (rl.count)
 		fprintf(out, " burst=%u", rl.burst);
+	if (e->val.flags & SL_SVC_F_DSR)
+		fprintf(out, " forwarding=dsr");
 	fprintf(out, " backends=%u\n", e->val.count);
 	print_slots(e->val.backend_set, e->val.count, backends_fd, out);
 	if (e->val.flags & SL_SVC_F_NODE_SET) {

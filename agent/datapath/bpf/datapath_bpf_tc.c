@@ -396,6 +396,11 @@ void tc_datapath_reach(struct tc_datapath *tc, const struct ip_addr *addrs, size
 	free(r);
 }
 
+int tc_datapath_dsr_fd(const struct tc_datapath *tc)
+{
+	return tc ? bpf_map__fd(tc->skel->maps.dsr_nodes) : -1;
+}
+
 void tc_datapath_close(struct tc_datapath *tc)
 {
 	if (!tc)

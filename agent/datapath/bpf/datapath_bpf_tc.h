@@ -31,6 +31,8 @@ int tc_datapath_open(const char *maps_dir, const struct datapath_config *cfg, __
  * connections must be translated before the stack delivers them locally.
  */
 void tc_datapath_reach(struct tc_datapath *tc, const struct ip_addr *addrs, size_t n);
+/* The fd of the tc path's dsr_nodes map (bpf_dsr.c), -1 without the tc path. */
+int tc_datapath_dsr_fd(const struct tc_datapath *tc);
 /* Releases the agent's handles; the filters keep serving. */
 void tc_datapath_close(struct tc_datapath *tc);
 /*

@@ -59,6 +59,7 @@ static int nft_open(const struct datapath_config *cfg, struct datapath **out, ch
 			dp->port_shift.lo, dp->port_shift.hi);
 	*why = '\0';
 	strmap_init(&dp->services);
+	strmap_init(&dp->dsr_logged);
 	nft_ranges_init(&dp->ranges);
 	dp->terminate_tcp = cfg->terminate_tcp;
 	dp->count_all = cfg->count_all_services;
@@ -73,10 +74,30 @@ static void nft_close(struct datapath *dp)
 	nft_socket_close(dp);
 	nft_services_clear(dp);
 	strmap_destroy(&dp->services);
+	strmap_destroy(&dp->dsr_logged);
 	nft_ranges_destroy(&dp->ranges);
 	free(dp->ops);
 	free(dp->touched);
 	free(dp);
+}
+
+/*
+ * Direct server return needs the tc path's encapsulation: here a DSR
+ * Service is served as any other (SNAT through this node), said once.
+ */
+static void log_dsr(struct datapath *dp, const struct state_diff *diff)
+{
+	const struct frontend *fe;
+
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		fe = diff->changes[i].new;
+		if (!fe || !fe->dsr || !fe->service || strmap_get(&dp->dsr_logged, fe->service))
+			continue;
+		strmap_put(&dp->dsr_logged, fe->service, (void *)1);
+		pr_info("Service %s: forwarding mode dsr is not supported by the nftables "
+			"datapath: its external traffic is SNATed through this node",
+			fe->service);
+	}
 }
 
 static int nft_apply(struct datapath *dp, const struct state_diff *all)
@@ -89,6 +110,7 @@ static int nft_apply(struct datapath *dp, const struct state_diff *all)
 
 	/* What can never be programmed is refused here, with a log line, not by the kernel. */
 	nft_plan_nameable(all, &kept);
+	log_dsr(dp, all);
 	memset(&before, 0, sizeof(before));
 	strmap_init(&old_counters);
 	if (diff->full) {

@@ -29,6 +29,7 @@ struct datapath {
 	struct nft_port_shift port_shift; /* chosen at open */
 	bool terminate_tcp; /* --removed-backend-tcp=terminate */
 	bool count_all; /* --metrics-all-services: every Service's refusals are counted */
+	struct strmap dsr_logged; /* Services told that DSR is BPF-only (once each) */
 };
 
 #endif
