@@ -12,6 +12,7 @@
 
 #include "lib/addr.h"
 #include "core/ratelimit.h"
+#include "core/lb_algorithm.h"
 
 enum l4_proto { PROTO_TCP = 6, PROTO_UDP = 17, PROTO_SCTP = 132 };
 
@@ -56,6 +57,8 @@ struct service {
 	char *rate_limit; /* raw annotation sluice.io/rate-limit, NULL if absent */
 	char *rate_limit_burst; /* raw annotation sluice.io/rate-limit-burst */
 	struct rate_limit rate; /* parsed; count 0 when absent or invalid (logged) */
+	/* sluice.io/lb-algorithm; LB_ALGO_DEFAULT when absent or invalid (logged) */
+	enum lb_algorithm lb_algorithm;
 	char **lb_source_ranges; /* raw CIDR strings */
 	int n_lb_source_ranges;
 	struct cidr *lb_source_cidrs; /* the same, parsed */
