@@ -79,6 +79,30 @@ static void nft_close(struct datapath *dp)
 	free(dp);
 }
 
+/*
+ * sluice.io/lb-algorithm maglev is the BPF tc path's (bpf/lib/maglev.h):
+ * here new flows keep numgen random. One line per Service that turns to
+ * Maglev (its frontends come together in a diff), so nobody assumes two
+ * nftables nodes agree on a flow's backend (Documentation/maglev.md).
+ */
+static void log_maglev_unsupported(const struct state_diff *diff)
+{
+	const char *logged = NULL;
+
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		const struct frontend *old = diff->changes[i].old, *new = diff->changes[i].new;
+
+		if (!new || !new->maglev || new->kind == FE_CLUSTER_IP || (old && old->maglev))
+			continue;
+		if (logged && !strcmp(logged, new->service))
+			continue;
+		pr_warn("nft: Service %.256s: sluice.io/lb-algorithm maglev is not available on the "
+			"nftables datapath; its new flows pick a backend at random",
+			new->service);
+		logged = new->service;
+	}
+}
+
 static int nft_apply(struct datapath *dp, const struct state_diff *all)
 {
 	struct backend_ranges before;
@@ -89,6 +113,7 @@ static int nft_apply(struct datapath *dp, const struct state_diff *all)
 
 	/* What can never be programmed is refused here, with a log line, not by the kernel. */
 	nft_plan_nameable(all, &kept);
+	log_maglev_unsupported(diff);
 	memset(&before, 0, sizeof(before));
 	strmap_init(&old_counters);
 	if (diff->full) {
