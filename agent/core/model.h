@@ -59,6 +59,7 @@ struct service {
 	struct rate_limit rate; /* parsed; count 0 when absent or invalid (logged) */
 	/* sluice.io/lb-algorithm; LB_ALGO_DEFAULT when absent or invalid (logged) */
 	enum lb_algorithm lb_algorithm;
+	char *lb_algorithm_rejected; /* the invalid value, for sluicectl explain; NULL if none */
 	char **lb_source_ranges; /* raw CIDR strings */
 	int n_lb_source_ranges;
 	struct cidr *lb_source_cidrs; /* the same, parsed */

@@ -229,6 +229,29 @@ static void rate_line(FILE *out, json_t *svc, const struct explain_context *x)
 	}
 }
 
+/* sluice.io/lb-algorithm: what picks a new flow's backend, on which path. */
+static void lb_line(FILE *out, json_t *svc, const struct explain_context *x)
+{
+	bool maglev = !strcmp(js(svc, "lbAlgorithm"), "maglev");
+	bool nft = x->agent_datapath && !strcmp(x->agent_datapath, "nftables");
+
+	if (!*js(svc, "lbAlgorithm"))
+		return;
+	fprintf(out, "Load balancing:    %s (%s)", js(svc, "lbAlgorithm"),
+		js(svc, "lbAlgorithmFrom"));
+	if (*js(svc, "lbAlgorithmRejected"))
+		fprintf(out, "; the annotation \"%s\" was rejected (see the agent's log)",
+			js(svc, "lbAlgorithmRejected"));
+	if (maglev && nft)
+		fprintf(out, "; nftables has no Maglev: new flows pick at random\n");
+	else if (maglev)
+		fprintf(out,
+			"; flows from outside by the flow's hash (same backend on every node), "
+			"the node's own at random\n");
+	else
+		fprintf(out, "; a new flow picks a backend at random\n");
+}
+
 static void datapath_line(FILE *out, const struct explain_context *x)
 {
 	fprintf(out, "Datapath:          %s", x->agent_datapath ? x->agent_datapath : "unknown");
@@ -270,6 +293,7 @@ void explain_render(FILE *out, json_t *svc, const struct explain_context *x)
 		fprintf(out, "Distribution:      trafficDistribution %s\n",
 			js(svc, "trafficDistribution"));
 	rate_line(out, svc, x);
+	lb_line(out, svc, x);
 	fprintf(out, "Published:         %s by the agent%s\n",
 		ctl_time_text(json_number_value(json_object_get(svc, "published")), x->now, buf,
 			      sizeof(buf)),

@@ -326,6 +326,7 @@ static bool decode_annotations(struct decode_ctx *ctx, const json_t *annotations
 		return false;
 	if (algo && lb_algorithm_parse(algo, &svc->lb_algorithm)) {
 		svc->lb_algorithm = LB_ALGO_DEFAULT;
+		svc->lb_algorithm_rejected = decode_strdup(algo);
 		pr_warn("%s: Service %s/%s: sluice.io/lb-algorithm: unknown value \"%s\" (random or maglev); using the default, %s",
 			ctx->source, ctx->ns ? ctx->ns : "?", ctx->name ? ctx->name : "?",
 			decode_shown(algo, shown), lb_algorithm_name(lb_algorithm_default()));
