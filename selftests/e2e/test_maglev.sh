@@ -117,14 +117,46 @@ trap 'rc=$?; stop_node_b; (exit $rc); e2e_teardown' EXIT
 setup_outside || { not_ok "setup of the outside namespace"; exit 1; }
 start_backends $(for a in $BACKENDS; do echo "$a:8080"; done)
 
+# A Service with a wrong value: one line naming it, served with the default.
+write_odd() {
+	cat >"$MANIFESTS/odd.yaml" <<EOT
+apiVersion: v1
+kind: Service
+metadata:
+  name: odd
+  namespace: maglev
+  annotations: {sluice.io/lb-algorithm: round-robin}
+spec:
+  type: NodePort
+  clusterIP: 10.96.3.11
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30091, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: odd-1, namespace: maglev, labels: {kubernetes.io/service-name: odd}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:
+- addresses: [10.244.3.1]
+EOT
+}
+
 for dp in $DATAPATHS; do
 	rm -f "$MANIFESTS"/*
 	write_manifests $BACKENDS
+	write_odd
 	if ! start_agent "$dp" --devices="x$ID,v$ID"; then
 		not_ok "$dp: agent starts"
 		continue
 	fi
+	check "$dp: a wrong sluice.io/lb-algorithm: one log line naming the Service" \
+		test "$(grep -c 'Service maglev/odd: sluice.io/lb-algorithm: unknown value "round-robin"' "$AGENT_LOG")" = 1
+	probe_ext --count 3 10.99.1.1:30091
+	check "$dp: ... and the Service is served with the default" test "$(probe_value ok)" = 3
 	if [ "$dp" = nftables ]; then
+		"$SLUICECTL" explain maglev/web >"$WORK/explain" 2>&1
+		check "$dp: sluicectl explain says nftables picks at random" \
+			grep -q '^Load balancing:    maglev (sluice.io/lb-algorithm); nftables has no Maglev' "$WORK/explain"
 		check "$dp: one log line says Maglev is not available on nftables" \
 			test "$(grep -c 'Service maglev/web: sluice.io/lb-algorithm maglev is not available' "$AGENT_LOG")" = 1
 		dial "$WORK/nft.flows"
@@ -133,6 +165,13 @@ for dp in $DATAPATHS; do
 		stop_agent
 		continue
 	fi
+
+	in_node "$SLUICECTL" --bpffs="$BPFFS" services >"$WORK/services" 2>&1
+	check "$dp: sluicectl services shows the NodePort's Maglev table" \
+		grep -q '0.0.0.0:30090/tcp .*maglev/web .* lb=maglev table=16381' "$WORK/services"
+	"$SLUICECTL" explain maglev/web >"$WORK/explain" 2>&1
+	check "$dp: sluicectl explain names the algorithm and where it came from" \
+		grep -q '^Load balancing:    maglev (sluice.io/lb-algorithm)' "$WORK/explain"
 
 	dial "$WORK/first"
 	spread=$(awk '{ n[$2]++ } END { for (b in n) print n[b] }' "$WORK/first" | sort -n | tr '\n' ' ')
@@ -180,5 +219,19 @@ for dp in $DATAPATHS; do
 	fi
 	stop_node_b
 	stop_agent
+
+	# --maglev-table-size: another prime is used; anything else stops the agent at once.
+	start_agent "$dp" --devices="x$ID,v$ID" --maglev-table-size=65521 ||
+		not_ok "$dp: agent starts with --maglev-table-size=65521"
+	in_node "$SLUICECTL" --bpffs="$BPFFS" services >"$WORK/services" 2>&1
+	check "$dp: --maglev-table-size=65521: the table has 65521 entries" \
+		grep -q 'lb=maglev table=65521' "$WORK/services"
+	dial "$WORK/big"
+	check "$dp: ... and every flow is answered" test "$(wc -l <"$WORK/big")" = "$FLOWS"
+	stop_agent
+	in_node "$AGENT" --source="dir:$MANIFESTS" --maglev-table-size=16383 --once \
+		>"$WORK/bad.log" 2>&1
+	check "$dp: --maglev-table-size=16383 (not a prime) is refused with one clear line" \
+		grep -q 'maglev-table-size: "16383" is not a prime from 251 to 131071' "$WORK/bad.log"
 done
 exit 0
