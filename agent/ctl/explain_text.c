@@ -229,12 +229,9 @@ static void rate_line(FILE *out, json_t *svc, const struct explain_context *x)
 	}
 }
 
-/* sluice.io/lb-algorithm: what picks a new flow's backend, on which path. */
-static void lb_line(FILE *out, json_t *svc, const struct explain_context *x)
+/* sluice.io/lb-algorithm: what picks a new flow's backend. */
+static void lb_line(FILE *out, json_t *svc)
 {
-	bool maglev = !strcmp(js(svc, "lbAlgorithm"), "maglev");
-	bool nft = x->agent_datapath && !strcmp(x->agent_datapath, "nftables");
-
 	if (!*js(svc, "lbAlgorithm"))
 		return;
 	fprintf(out, "Load balancing:    %s (%s)", js(svc, "lbAlgorithm"),
@@ -242,12 +239,9 @@ static void lb_line(FILE *out, json_t *svc, const struct explain_context *x)
 	if (*js(svc, "lbAlgorithmRejected"))
 		fprintf(out, "; the annotation \"%s\" was rejected (see the agent's log)",
 			js(svc, "lbAlgorithmRejected"));
-	if (maglev && nft)
-		fprintf(out, "; nftables has no Maglev: new flows pick at random\n");
-	else if (maglev)
-		fprintf(out,
-			"; flows from outside by the flow's hash (same backend on every node), "
-			"the node's own at random\n");
+	if (!strcmp(js(svc, "lbAlgorithm"), "maglev"))
+		fprintf(out, "; a new flow from outside takes the backend its hash names in the "
+			     "Maglev table (every node agrees)\n");
 	else
 		fprintf(out, "; a new flow picks a backend at random\n");
 }
@@ -293,7 +287,7 @@ void explain_render(FILE *out, json_t *svc, const struct explain_context *x)
 		fprintf(out, "Distribution:      trafficDistribution %s\n",
 			js(svc, "trafficDistribution"));
 	rate_line(out, svc, x);
-	lb_line(out, svc, x);
+	lb_line(out, svc);
 	fprintf(out, "Published:         %s by the agent%s\n",
 		ctl_time_text(json_number_value(json_object_get(svc, "published")), x->now, buf,
 			      sizeof(buf)),

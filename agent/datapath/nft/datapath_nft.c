@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/maglev.h"
 #include "datapath/datapath.h"
 #include "lib/caps.h"
 #include "lib/log.h"
@@ -62,6 +63,8 @@ static int nft_open(const struct datapath_config *cfg, struct datapath **out, ch
 	nft_ranges_init(&dp->ranges);
 	dp->terminate_tcp = cfg->terminate_tcp;
 	dp->count_all = cfg->count_all_services;
+	dp->maglev_size = cfg->maglev_table_size ? cfg->maglev_table_size :
+						   MAGLEV_DEFAULT_TABLE_SIZE;
 	*out = dp;
 	return 0;
 }
@@ -79,30 +82,6 @@ static void nft_close(struct datapath *dp)
 	free(dp);
 }
 
-/*
- * sluice.io/lb-algorithm maglev is the BPF tc path's (bpf/lib/maglev.h):
- * here new flows keep numgen random. One line per Service that turns to
- * Maglev (its frontends come together in a diff), so nobody assumes two
- * nftables nodes agree on a flow's backend (Documentation/maglev.md).
- */
-static void log_maglev_unsupported(const struct state_diff *diff)
-{
-	const char *logged = NULL;
-
-	for (size_t i = 0; i < diff->n_changes; i++) {
-		const struct frontend *old = diff->changes[i].old, *new = diff->changes[i].new;
-
-		if (!new || !new->maglev || new->kind == FE_CLUSTER_IP || (old && old->maglev))
-			continue;
-		if (logged && !strcmp(logged, new->service))
-			continue;
-		pr_warn("nft: Service %.256s: sluice.io/lb-algorithm maglev is not available on the "
-			"nftables datapath; its new flows pick a backend at random",
-			new->service);
-		logged = new->service;
-	}
-}
-
 static int nft_apply(struct datapath *dp, const struct state_diff *all)
 {
 	struct backend_ranges before;
@@ -113,7 +92,6 @@ static int nft_apply(struct datapath *dp, const struct state_diff *all)
 
 	/* What can never be programmed is refused here, with a log line, not by the kernel. */
 	nft_plan_nameable(all, &kept);
-	log_maglev_unsupported(diff);
 	memset(&before, 0, sizeof(before));
 	strmap_init(&old_counters);
 	if (diff->full) {
@@ -134,6 +112,7 @@ static int nft_apply(struct datapath *dp, const struct state_diff *all)
 	nft_services_plan(dp, diff);
 	nft_batch_init(&b, ++dp->seq);
 	b.count_all = dp->count_all;
+	b.maglev_size = dp->maglev_size;
 	/* A full sync deletes every old map in the same batch: names may start over. */
 	b.map_serial = diff->full ? 0 : dp->map_serial;
 	if (diff->full)

@@ -29,6 +29,7 @@ struct datapath {
 	struct nft_port_shift port_shift; /* chosen at open */
 	bool terminate_tcp; /* --removed-backend-tcp=terminate */
 	bool count_all; /* --metrics-all-services: every Service's refusals are counted */
+	uint32_t maglev_size; /* --maglev-table-size (the default filled in) */
 };
 
 #endif
