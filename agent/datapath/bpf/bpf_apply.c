@@ -174,7 +174,7 @@ static bool service_matches(struct datapath *dp, const struct sl_service *cur,
 		return false;
 	return backends_match(dp, cur, want->count, fe) &&
 	       node_set_matches(dp, cur, want->node_count, fe) &&
-	       (!want->count || bpf_maglev_current(dp, fe, cur->backend_set));
+	       (!(want->flags & SL_SVC_F_MAGLEV) || bpf_maglev_current(dp, fe, cur->backend_set));
 }
 
 /* ---- loadBalancerSourceRanges ---- */
@@ -390,7 +390,7 @@ static int write_frontend(struct datapath *dp, const struct frontend *fe, bool a
 	if (had_cur && cur.count && !keep_set)
 		delete_slots(dp, cur.backend_set, cur.count);
 	/* No longer Maglev (the entry says so now): a kept set's table goes. */
-	if (keep_set && !bpf_maglev_wanted(fe))
+	if (keep_set && (cur.flags & SL_SVC_F_MAGLEV) && !bpf_maglev_wanted(fe))
 		bpf_maglev_delete(dp, want.backend_set);
 	if (had_cur && (cur.flags & SL_SVC_F_NODE_SET) && cur.node_count && !keep_node)
 		delete_slots(dp, cur.node_set, cur.node_count);
