@@ -25,8 +25,19 @@ metadata:
   annotations: {sluice.io/lb-algorithm: maglev}
 spec:
   type: NodePort
-  clusterIP: 10.96.3.10
+  clusterIPs: [10.96.3.10, "fd00:96::310"]
+  ipFamilies: [IPv4, IPv6]
   ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30090, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-v6, namespace: maglev, labels: {kubernetes.io/service-name: web}}
+addressType: IPv6
+ports: [{name: http, port: 8080}]
+endpoints:
+- addresses: ["fd00:244::31"]
+- addresses: ["fd00:244::32"]
+- addresses: ["fd00:244::33"]
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -126,7 +137,8 @@ e2e_setup || { not_ok "setup"; exit 1; }
 # node-b's agent and cgroup go first, also on failure; then lib.sh's teardown.
 trap 'rc=$?; stop_node_b; (exit $rc); e2e_teardown' EXIT
 setup_outside || { not_ok "setup of the outside namespace"; exit 1; }
-start_backends $(for a in $BACKENDS; do echo "$a:8080"; done)
+start_backends $(for a in $BACKENDS; do echo "$a:8080"; done) \
+	[fd00:244::31]:8080 [fd00:244::32]:8080 [fd00:244::33]:8080
 
 # A Service with a wrong value: one line naming it, served with the default.
 write_odd() {
@@ -186,12 +198,21 @@ for dp in $DATAPATHS; do
 		test "$(awk '{ print $2 }' "$WORK/first" | sort -u | wc -l)" = 5
 	dial "$WORK/again"
 	same_flows "$dp: the same flows again get the same backends" "$WORK/again" "$WORK/first"
+	dial "$WORK/first6" "$EXT_NS" '[fd99:1::1]'
+	check "$dp: IPv6: the flows spread over all 3 backends" \
+		test "$(awk '{ print $2 }' "$WORK/first6" | sort -u | wc -l)" = 3
+	dial "$WORK/again6" "$EXT_NS" '[fd99:1::1]'
+	same_flows "$dp: IPv6: the same flows again get the same backends" "$WORK/again6" \
+		"$WORK/first6"
 
 	stop_agent
 	start_agent "$dp" --devices="x$ID,v$ID" || not_ok "$dp: agent restarts"
 	dial "$WORK/restarted"
 	same_flows "$dp: after an agent restart every flow gets the same backend" \
 		"$WORK/restarted" "$WORK/first"
+	dial "$WORK/restarted6" "$EXT_NS" '[fd99:1::1]'
+	same_flows "$dp: IPv6: after an agent restart every flow gets the same backend" \
+		"$WORK/restarted6" "$WORK/first6"
 
 	stop_agent
 	in_node "$AGENT" --cleanup --bpffs="$BPFFS" --cgroup="$CGROUP" >/dev/null 2>&1
@@ -228,7 +249,8 @@ for dp in $DATAPATHS; do
 	stop_agent
 
 	# --maglev-table-size: another prime is used; anything else stops the agent at once.
-	start_agent "$dp" --devices="x$ID,v$ID" --maglev-table-size=65521 ||
+	# (Four tables of 65521 entries to build and write: up to 20 s for the sync.)
+	SYNC_WAIT_STEPS=400 start_agent "$dp" --devices="x$ID,v$ID" --maglev-table-size=65521 ||
 		not_ok "$dp: agent starts with --maglev-table-size=65521"
 	if [ "$dp" = nftables ]; then
 		in_node nft list chain inet sluice fe-nodeport4-tcp-30090 >"$WORK/services" 2>&1
