@@ -98,6 +98,15 @@ enum sl_kind {
  * directly (bpf/lib/dsr.h).
  */
 #define SL_SVC_F_DSR (1u << 11)
+/* sluice.io/lb-algorithm maglev: the tc path picks by maps/maglev's table (bpf/lib/maglev.h). */
+#define SL_SVC_F_MAGLEV (1u << 12)
+
+/*
+ * maps/maglev: per backend set, an array of 1 + M words: word 0 is the
+ * table size M (a prime, --maglev-table-size), words 1..M the slot of the
+ * set that each table entry names. Inner arrays of any M (BPF_F_INNER_MAP).
+ */
+#define SL_MAGLEV_DEFAULT_SIZE 16381
 
 /* Backend slot: slots of a set are written before the service entry points at the set. */
 struct sl_backend_key {

@@ -19,6 +19,7 @@
 #include "helpers.h"
 #include "limiter.h"
 #include "select.h"
+#include "maglev.h"
 #include "parse.h"
 #include "csum.h"
 #include "conntrack.h"
@@ -210,7 +211,7 @@ static __noinline int sl_new_flow(struct __sk_buff *skb, struct sl_pkt *p, __u64
 		__builtin_memcpy(scratch->aff.client_addr, p->tuple.saddr, 16);
 		be = sl_pick_affine_key(&scratch->aff, family, svc, &slot);
 	} else {
-		be = sl_pick(svc, family, &slot);
+		be = sl_pick_flow(svc, &key, p->tuple.saddr, p->tuple.sport, &slot);
 	}
 	if (!be)
 		return sl_reject(skb, p, !ingress);

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/lb_algorithm.h"
+#include "core/maglev.h"
 #include "core/engine.h"
 #include "core/store.h"
 #include "datapath/datapath.h"
@@ -97,6 +99,9 @@ static void usage(FILE *out)
 		"  --devices=LIST        devices for the tc path\n"
 		"  --max-services=N      Services the BPF maps hold (default 131072); more\n"
 		"                        are logged and not programmed until room frees up\n"
+		"  --lb-algorithm=ALGO   random (default) or maglev: how new flows of Services\n"
+		"                        without sluice.io/lb-algorithm pick a backend\n"
+		"  --maglev-table-size=N entries of each Maglev table, a prime (default 16381)\n"
 		"  --nodeport-addresses=CIDR,...|primary\n"
 		"                        node addresses NodePorts answer on (default primary:\n"
 		"                        the Node's InternalIP, else ExternalIP, per family)\n"
@@ -163,6 +168,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "bpffs", required_argument, NULL, 'b' },
 		{ "devices", required_argument, NULL, 'D' },
 		{ "max-services", required_argument, NULL, 'M' },
+		{ "lb-algorithm", required_argument, NULL, 'g' },
+		{ "maglev-table-size", required_argument, NULL, 'G' },
 		{ "nodeport-addresses", required_argument, NULL, 'N' },
 		{ "forwarding-mode", required_argument, NULL, 'W' },
 		{ "health-addr", required_argument, NULL, 'H' },
@@ -242,6 +249,24 @@ static int parse_options(int argc, char **argv, struct options *opt)
 			opt->dp.max_services = (uint32_t)n;
 			break;
 		}
+		case 'g': {
+			enum lb_algorithm algo;
+
+			if (lb_algorithm_parse(optarg, &algo)) {
+				pr_warn("--lb-algorithm: unknown value \"%s\" (random, maglev)",
+					optarg);
+				return -EINVAL;
+			}
+			lb_algorithm_set_default(algo);
+			break;
+		}
+		case 'G':
+			if (maglev_table_size_parse(optarg, &opt->dp.maglev_table_size, why,
+						    sizeof(why))) {
+				pr_warn("--maglev-table-size: %s", why);
+				return -EINVAL;
+			}
+			break;
 		case 'N':
 			node_port_spec_clear(&opt->node_ports);
 			if (node_port_spec_parse(optarg, &opt->node_ports, why, sizeof(why))) {

@@ -42,6 +42,7 @@ void service_free(struct service *svc)
 	free(svc->traffic_distribution);
 	free(svc->rate_limit);
 	free(svc->rate_limit_burst);
+	free(svc->lb_algorithm_rejected);
 	free_strings(svc->lb_source_ranges, svc->n_lb_source_ranges);
 	free(svc->lb_source_cidrs);
 	free(svc);

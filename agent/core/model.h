@@ -12,6 +12,7 @@
 
 #include "lib/addr.h"
 #include "core/ratelimit.h"
+#include "core/lb_algorithm.h"
 
 enum l4_proto { PROTO_TCP = 6, PROTO_UDP = 17, PROTO_SCTP = 132 };
 
@@ -64,6 +65,9 @@ struct service {
 	char *rate_limit_burst; /* raw annotation sluice.io/rate-limit-burst */
 	struct rate_limit rate; /* parsed; count 0 when absent or invalid (logged) */
 	enum forwarding_mode forwarding; /* annotation sluice.io/forwarding-mode */
+	/* sluice.io/lb-algorithm; LB_ALGO_DEFAULT when absent or invalid (logged) */
+	enum lb_algorithm lb_algorithm;
+	char *lb_algorithm_rejected; /* the invalid value, for sluicectl explain; NULL if none */
 	char **lb_source_ranges; /* raw CIDR strings */
 	int n_lb_source_ranges;
 	struct cidr *lb_source_cidrs; /* the same, parsed */

@@ -509,6 +509,7 @@ static void frontend_init(struct frontend *fe, const struct resolve_input *in,
 	fe->port_name = xstrdup(port_name ? port_name : "");
 	/* Markers too: a datapath keeps one limit per Service, from any of its frontends. */
 	fe->rate = in->svc->rate;
+	fe->maglev = lb_algorithm_is_maglev(in->svc->lb_algorithm);
 }
 
 /* An endpoint's address and the node it is on, to find a backend's node. */

@@ -116,7 +116,7 @@ bool frontend_equal(const struct frontend *a, const struct frontend *b)
 	    a->affinity_timeout != b->affinity_timeout || a->n_backends != b->n_backends ||
 	    a->rate.count != b->rate.count || a->rate.period != b->rate.period ||
 	    a->rate.burst != b->rate.burst || a->preserve_source != b->preserve_source ||
-	    a->n_source_ranges != b->n_source_ranges || a->dsr != b->dsr)
+	    a->n_source_ranges != b->n_source_ranges || a->dsr != b->dsr || a->maglev != b->maglev)
 		return false;
 	for (i = 0; a->dsr && i < a->n_backends; i++) {
 		if (ip_addr_cmp(&a->backend_nodes[i], &b->backend_nodes[i]))

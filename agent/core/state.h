@@ -69,6 +69,8 @@ struct frontend {
 	uint32_t service_id; /* stable per Service while the agent runs */
 	uint32_t affinity_timeout; /* seconds of idleness; 0: no session affinity */
 	struct rate_limit rate; /* the Service's limit, shared by its ports */
+	/* sluice.io/lb-algorithm (or --lb-algorithm): new flows by Maglev, else at random. */
+	bool maglev;
 	/*
 	 * External kinds only. preserve_source: externalTrafficPolicy Local,
 	 * the client's address is kept (no SNAT) and the backends are this

@@ -269,6 +269,23 @@ static void rate_line(FILE *out, json_t *svc, const struct explain_context *x)
 	}
 }
 
+/* sluice.io/lb-algorithm: what picks a new flow's backend. */
+static void lb_line(FILE *out, json_t *svc)
+{
+	if (!*js(svc, "lbAlgorithm"))
+		return;
+	fprintf(out, "Load balancing:    %s (%s)", js(svc, "lbAlgorithm"),
+		js(svc, "lbAlgorithmFrom"));
+	if (*js(svc, "lbAlgorithmRejected"))
+		fprintf(out, "; the annotation \"%s\" was rejected (see the agent's log)",
+			js(svc, "lbAlgorithmRejected"));
+	if (!strcmp(js(svc, "lbAlgorithm"), "maglev"))
+		fprintf(out, "; a new flow from outside takes the backend its hash names in the "
+			     "Maglev table (every node agrees)\n");
+	else
+		fprintf(out, "; a new flow picks a backend at random\n");
+}
+
 static void datapath_line(FILE *out, const struct explain_context *x)
 {
 	fprintf(out, "Datapath:          %s", x->agent_datapath ? x->agent_datapath : "unknown");
@@ -310,6 +327,7 @@ void explain_render(FILE *out, json_t *svc, const struct explain_context *x)
 		fprintf(out, "Distribution:      trafficDistribution %s\n",
 			js(svc, "trafficDistribution"));
 	rate_line(out, svc, x);
+	lb_line(out, svc);
 	fprintf(out, "Published:         %s by the agent%s\n",
 		ctl_time_text(json_number_value(json_object_get(svc, "published")), x->now, buf,
 			      sizeof(buf)),

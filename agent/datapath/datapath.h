@@ -28,6 +28,8 @@ struct datapath_config {
 	 * ones past it are logged and not programmed. 0: the default.
 	 */
 	uint32_t max_services;
+	/* --maglev-table-size: entries of each Maglev frontend's table; 0: the default. */
+	uint32_t maglev_table_size;
 	/*
 	 * --removed-backend-tcp=terminate: TCP connections to a backend that
 	 * left its frontend are ended (socket destroyed, flow reset) instead

@@ -300,6 +300,16 @@ json_t *status_service_json(const struct status_service_input *in)
 		/* The annotation was refused (logged): say so beside the Service. */
 		json_object_set_new(o, "rateLimitRejected", json_string(svc->rate_limit));
 	}
+	/* How new flows pick a backend, and whether the annotation or --lb-algorithm said so. */
+	json_object_set_new(o, "lbAlgorithm",
+			    json_string(lb_algorithm_is_maglev(svc->lb_algorithm) ? "maglev" :
+										    "random"));
+	json_object_set_new(o, "lbAlgorithmFrom",
+			    json_string(svc->lb_algorithm ? "sluice.io/lb-algorithm" :
+							    "--lb-algorithm"));
+	if (svc->lb_algorithm_rejected)
+		json_object_set_new(o, "lbAlgorithmRejected",
+				    json_string(svc->lb_algorithm_rejected));
 	arr = json_array();
 	for (size_t i = 0; in->applied && i < in->applied->n; i++) {
 		const struct frontend *fe = &in->applied->items[i];

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/lb_algorithm.h"
 #include "core/ratelimit.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -300,15 +301,16 @@ static bool decode_lb_ingress(struct decode_ctx *ctx, const json_t *obj, struct 
 }
 
 /*
- * The rate-limit and forwarding-mode annotations. A bad value does not
- * reject the Service: it is logged once, here, and the Service works
- * without a limit / with the default forwarding mode.
+ * The rate-limit, forwarding-mode and lb-algorithm annotations. A bad value
+ * does not reject the Service: it is logged once, here, and the Service
+ * works without a limit, with the default forwarding mode, or with the
+ * default algorithm (--lb-algorithm).
  */
 static bool decode_annotations(struct decode_ctx *ctx, const json_t *annotations,
 			       struct service *svc)
 {
-	const char *rate, *burst, *mode;
-	char why[160];
+	const char *rate, *burst, *mode, *algo;
+	char why[160], shown[SHOWN_MAX + 4];
 
 	if (!decode_get_string(ctx, annotations, "metadata.annotations.", "sluice.io/rate-limit",
 			       &rate) ||
@@ -330,6 +332,16 @@ static bool decode_annotations(struct decode_ctx *ctx, const json_t *annotations
 	if (rate_limit_parse(rate, burst, &svc->rate, why, sizeof(why)))
 		pr_warn("%s: Service %s/%s: %s; serving it without a rate limit", ctx->source,
 			ctx->ns ? ctx->ns : "?", ctx->name ? ctx->name : "?", why);
+	if (!decode_get_string(ctx, annotations, "metadata.annotations.", "sluice.io/lb-algorithm",
+			       &algo))
+		return false;
+	if (algo && lb_algorithm_parse(algo, &svc->lb_algorithm)) {
+		svc->lb_algorithm = LB_ALGO_DEFAULT;
+		svc->lb_algorithm_rejected = decode_strdup(algo);
+		pr_warn("%s: Service %s/%s: sluice.io/lb-algorithm: unknown value \"%s\" (random or maglev); using the default, %s",
+			ctx->source, ctx->ns ? ctx->ns : "?", ctx->name ? ctx->name : "?",
+			decode_shown(algo, shown), lb_algorithm_name(lb_algorithm_default()));
+	}
 	return true;
 }
 

@@ -28,6 +28,27 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } backends SEC(".maps");
 
+/*
+ * backend set -> its Maglev table (shared.h), for frontends with
+ * SL_SVC_F_MAGLEV only: no table is preallocated for other Services. Room
+ * for two sets per frontend: the old one's and the new one's mid-update.
+ */
+struct sl_maglev_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, SL_MAGLEV_DEFAULT_SIZE + 1);
+	__uint(map_flags, BPF_F_INNER_MAP);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, 2 * SL_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__array(values, struct sl_maglev_table);
+} maglev SEC(".maps");
+
 /* {socket cookie, backend addr, port} -> service addr, port; entries age out by LRU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

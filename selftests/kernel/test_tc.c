@@ -3,7 +3,7 @@
  * Packet-in/packet-out tests of the tc programs (bpf/tc.bpf.c) with
  * bpf_prog_test_run_opts: new flows (DNAT + SNAT), established flows,
  * replies, ICMP errors, UDP, IPv6, externalTrafficPolicy Local, source
- * ranges, refusal. Checksums of every packet out are recomputed here.
+ * ranges, refusal, Maglev. Checksums of every packet out are recomputed here.
  * Runs in a network namespace of its own with two veth pairs (a client
  * side and a backend side), so that the programs' FIB lookups have routes.
  */
@@ -24,6 +24,8 @@
 #include <bpf/libbpf.h>
 #include <cmocka.h>
 
+#include "core/maglev.h"
+#include "lib/flow_hash.h"
 #include "shared.h"
 #include "tc.skel.h"
 
@@ -1350,6 +1352,100 @@ static void ipip_to_another_address_passes_untouched(void **state)
 	assert_memory_equal(p.b, orig.b, orig.len);
 }
 
+/* ---- Maglev ---- */
+
+#define MAGLEV_M 251
+
+static const char *const maglev_backends[] = { "10.244.1.5:8080", "10.244.2.6:8080",
+					       "10.244.3.7:8080", "10.244.4.8:8080" };
+
+/* Set's table from core/maglev.c, as the agent writes it: word 0 the size, then the slots. */
+static void maglev_table(uint32_t set, uint32_t *table)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
+	struct backend be[4] = { 0 };
+	uint32_t i, m = MAGLEV_M;
+	int fd;
+
+	for (i = 0; i < 4; i++) {
+		be[i].addr.family = AF_INET;
+		addr_of("10.244.1.5", be[i].addr.bytes);
+		be[i].addr.bytes[2] = i + 1;
+		be[i].addr.bytes[3] = i + 5;
+		be[i].port = 8080;
+	}
+	maglev_build(be, 4, m, table);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_maglev", 4, 4, m + 1, &opts);
+	assert_true(fd >= 0);
+	i = 0;
+	assert_int_equal(bpf_map_update_elem(fd, &i, &m, BPF_ANY), 0);
+	for (i = 1; i <= m; i++)
+		assert_int_equal(bpf_map_update_elem(fd, &i, &table[i - 1], BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.maglev), &set, &fd, BPF_ANY),
+			 0);
+	close(fd);
+}
+
+/* The slot the table names for a client's flow to NodePort port (the frontend's key hashed). */
+static uint32_t maglev_expected(const uint32_t *table, const char *client, uint16_t sport,
+				uint16_t port)
+{
+	uint8_t saddr[16], any[16] = { 0 };
+
+	addr_of(client, saddr);
+	return table[sl_flow_hash(saddr, any, htons(sport), htons(port), 6, SL_AF_INET) % MAGLEV_M];
+}
+
+/*
+ * Every new flow of a Maglev frontend goes where the table says, the same
+ * packet again (as another node would see it) to the same backend, and
+ * the flows spread over the backends.
+ */
+static void maglev_flow_takes_the_tables_backend(void **state)
+{
+	uint32_t table[MAGLEV_M], slot, seen = 0;
+	struct pkt p;
+	struct view v, again;
+	char want[INET_ADDRSTRLEN];
+	int i;
+
+	frontend("0.0.0.0", 30082, 6, SL_KIND_NODE_PORT | SL_SVC_F_MAGLEV, SL_ACTION_SERVE,
+		 (const char **)maglev_backends, 4);
+	maglev_table(next_set - 1, table);
+	for (i = 0; i < 64; i++) {
+		clear_conntrack();
+		nodeport_syn(&p, 30082, 43000 + i);
+		parse_checked(&p, &v);
+		slot = maglev_expected(table, "203.0.113.7", 43000 + i, 30082);
+		snprintf(want, sizeof(want), "%.*s", (int)strcspn(maglev_backends[slot], ":"),
+			 maglev_backends[slot]);
+		assert_addr(v.daddr, want);
+		seen |= 1u << slot;
+		/* The identical packet with no connection entry: the same backend. */
+		clear_conntrack();
+		nodeport_syn(&p, 30082, 43000 + i);
+		parse_checked(&p, &again);
+		assert_memory_equal(again.daddr, v.daddr, 4);
+	}
+	assert_int_equal(seen, 0xf);
+}
+
+/* A Maglev frontend whose table is missing (mid-adoption, say) still serves, at random. */
+static void maglev_without_table_serves_at_random(void **state)
+{
+	struct pkt p;
+	struct view v;
+
+	clear_conntrack();
+	frontend("0.0.0.0", 30083, 6, SL_KIND_NODE_PORT | SL_SVC_F_MAGLEV, SL_ACTION_SERVE,
+		 (const char **)maglev_backends, 4);
+	nodeport_syn(&p, 30083, 44000);
+	parse_checked(&p, &v);
+	assert_int_equal(v.daddr[0], 10);
+	assert_int_equal(v.daddr[1], 244);
+	assert_int_equal(v.dport, 8080);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1382,6 +1478,8 @@ int main(void)
 		cmocka_unit_test(dsr_packet_is_decapsulated_and_the_reply_comes_from_the_service),
 		cmocka_unit_test(dsr_packet_too_big_for_the_tunnel_is_dropped),
 		cmocka_unit_test(ipip_to_another_address_passes_untouched),
+		cmocka_unit_test(maglev_flow_takes_the_tables_backend),
+		cmocka_unit_test(maglev_without_table_serves_at_random),
 	};
 
 	/* Loading the programs needs root and the kernel's BTF (CO-RE). */

@@ -28,6 +28,11 @@
  * IPv4-mapped ::ffff:ADDR, as dual-stack runtimes (the JVM) do; the peer
  * must then show that mapped address.
  *
+ * --source-port PORT (TCP): attempt i leaves from local port PORT + i and
+ * ends with a reset (SO_LINGER 0, so no TIME_WAIT keeps the port), and
+ * each answered one prints "flow LOCAL-PORT BACKEND": the same flows can
+ * be sent again later and their backends compared (consistent hashing).
+ *
  * --sctp: the connections are SCTP (SOCK_STREAM, IPPROTO_SCTP: one
  * association each, the same exchange as TCP); with --hold too.
  */
@@ -61,6 +66,8 @@ struct results {
 };
 
 static int timeout_ms = 1000;
+static unsigned int source_port; /* --source-port: the first attempt's local port; 0: any */
+static unsigned int attempt_no;
 static int stream_proto; /* 0 (TCP) or IPPROTO_SCTP (--sctp) */
 
 static void count_name(struct tally *t, int *n, const char *name)
@@ -174,8 +181,29 @@ static int stream_socket(int family)
 	return socket(family, SOCK_STREAM | SOCK_NONBLOCK, stream_proto);
 }
 
+/* --source-port: bind fd to this attempt's local port, and close it with a reset. */
+static int bind_source_port(int fd, int family, unsigned int port)
+{
+	struct linger abort_on_close = { .l_onoff = 1, .l_linger = 0 };
+	struct sockaddr_storage local = { .ss_family = family };
+	int one = 1;
+
+	if (family == AF_INET)
+		((struct sockaddr_in *)&local)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&local)->sin6_port = htons(port);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof(abort_on_close)))
+		return -errno;
+	return bind(fd, (struct sockaddr *)&local,
+		    family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) ?
+		       -errno :
+		       0;
+}
+
 static void try_tcp(struct results *r, const struct sockaddr_storage *dst, socklen_t len)
 {
+	unsigned int port = source_port ? source_port + attempt_no : 0;
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof(peer);
 	char reply[256];
@@ -183,10 +211,15 @@ static void try_tcp(struct results *r, const struct sockaddr_storage *dst, sockl
 	int fd, err = 0;
 	socklen_t elen = sizeof(err);
 
+	attempt_no++;
 	fd = stream_socket(dst->ss_family);
 	if (fd < 0) {
 		r->error++;
 		return;
+	}
+	if (port && (err = -bind_source_port(fd, dst->ss_family, port))) {
+		classify_error(r, err);
+		goto out;
 	}
 	if (connect(fd, (const struct sockaddr *)dst, len) && errno != EINPROGRESS) {
 		log_failure(fd, errno);
@@ -222,6 +255,8 @@ static void try_tcp(struct results *r, const struct sockaddr_storage *dst, sockl
 	}
 	reply[used] = '\0';
 	record_reply(r, reply);
+	if (port)
+		printf("flow %u %s\n", port, reply); /* reply now holds the backend alone */
 out:
 	close(fd);
 }
@@ -485,6 +520,7 @@ int main(int argc, char **argv)
 		{ "log-failures", no_argument, NULL, 'L' },
 		{ "mapped", no_argument, NULL, 'm' },
 		{ "sctp", no_argument, NULL, 's' },
+		{ "source-port", required_argument, NULL, 'P' },
 		{ 0 },
 	};
 	bool udp = false, connected = false, mapped = false;
@@ -535,6 +571,9 @@ int main(int argc, char **argv)
 		case 's':
 			stream_proto = IPPROTO_SCTP;
 			break;
+		case 'P':
+			source_port = strtoul(optarg, NULL, 10);
+			break;
 		default:
 			return 2;
 		}
@@ -542,7 +581,8 @@ int main(int argc, char **argv)
 	if (optind + 1 != argc || parse_endpoint(argv[optind], &dst, &len) ||
 	    (mapped && to_v4_mapped(&dst, &len))) {
 		fprintf(stderr,
-			"usage: probe-client [--udp [--connected] | --sctp] [--mapped] [--count N | "
+			"usage: probe-client [--udp [--connected] | --sctp] [--mapped] [--source-port PORT] "
+			"[--count N | "
 			"--duration SEC | --hold SEC | --udp-hold SEC] [--timeout-ms MS] "
 			"[--interval-ms MS] "
 			"ADDR:PORT\n");

@@ -271,6 +271,9 @@ static void test_explain_render(void **state)
 				     "rate-limited\n"));
 	assert_non_null(strstr(text, "Session affinity:  ClientIP: one client address keeps its "
 				     "backend until 10800s idle\n"));
+	/* No annotation: --lb-algorithm's default, random. */
+	assert_non_null(strstr(text, "Load balancing:    random (--lb-algorithm); a new flow picks "
+				     "a backend at random\n"));
 	assert_non_null(strstr(text, "Published:         1970-01-01 00:16:40 UTC (3s ago) by the "
 				     "agent\n"));
 	assert_non_null(strstr(text, "Frontend 10.96.0.20:80/tcp (ClusterIP, port http): serves 1 "

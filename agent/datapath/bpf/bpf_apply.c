@@ -16,6 +16,7 @@
 
 #include "datapath/bpf/bpf_datapath.h"
 #include "datapath/bpf/bpf_dsr.h"
+#include "datapath/bpf/bpf_maglev.h"
 #include "datapath/bpf/bpf_sock_destroy.h"
 #include "datapath/bpf/bpf_node_addrs.h"
 #include "datapath/bpf/bpf_services.h"
@@ -53,6 +54,8 @@ static __u32 service_flags_of(const struct frontend *fe)
 	default:
 		return SL_KIND_CLUSTER_IP;
 	}
+	if (bpf_maglev_wanted(fe))
+		flags |= SL_SVC_F_MAGLEV;
 	if (fe->preserve_source)
 		flags |= SL_SVC_F_PRESERVE_SOURCE;
 	if (fe->kind == FE_LB_INGRESS && fe->n_source_ranges)
@@ -93,6 +96,9 @@ static void delete_slots(struct datapath *dp, __u32 set, __u32 count)
 
 	for (key.slot = 0; key.slot < count; key.slot++)
 		bpf_map_delete_elem(fd, &key);
+	/* After the slots' last user is gone: its service entry no longer names the set. */
+	if (count)
+		bpf_maglev_delete(dp, set);
 }
 
 static __u32 take_backend_set(struct datapath *dp)
@@ -170,7 +176,8 @@ static bool service_matches(struct datapath *dp, const struct sl_service *cur,
 	    cur->rate_depth_ns != want->rate_depth_ns)
 		return false;
 	return backends_match(dp, cur, want->count, fe) &&
-	       node_set_matches(dp, cur, want->node_count, fe);
+	       node_set_matches(dp, cur, want->node_count, fe) &&
+	       (!(want->flags & SL_SVC_F_MAGLEV) || bpf_maglev_current(dp, fe, cur->backend_set));
 }
 
 /* ---- loadBalancerSourceRanges ---- */
@@ -356,6 +363,19 @@ static int write_frontend(struct datapath *dp, const struct frontend *fe, bool a
 			return err;
 		}
 	}
+	/* A new set's table before the entry names the set; a kept set's is checked. */
+	if (want.count) {
+		/* A table is trusted only where this entry's flag says one was written. */
+		err = bpf_maglev_write(dp, fe, want.backend_set,
+				       keep_set && (cur.flags & SL_SVC_F_MAGLEV), full);
+		if (err) {
+			if (!keep_set)
+				delete_slots(dp, want.backend_set, want.count);
+			if (!keep_node)
+				delete_slots(dp, want.node_set, want.node_count);
+			return err;
+		}
+	}
 	/* One update flips both sets: the programs see the old pair or the new one. */
 	if (bpf_map_update_elem(svc_fd, &key, &want, BPF_ANY)) {
 		err = -errno;
@@ -372,6 +392,9 @@ static int write_frontend(struct datapath *dp, const struct frontend *fe, bool a
 	}
 	if (had_cur && cur.count && !keep_set)
 		delete_slots(dp, cur.backend_set, cur.count);
+	/* No longer Maglev (the entry says so now): a kept set's table goes. */
+	if (keep_set && (cur.flags & SL_SVC_F_MAGLEV) && !bpf_maglev_wanted(fe))
+		bpf_maglev_delete(dp, want.backend_set);
 	if (had_cur && (cur.flags & SL_SVC_F_NODE_SET) && cur.node_count && !keep_node)
 		delete_slots(dp, cur.node_set, cur.node_count);
 	return 0;
@@ -409,6 +432,7 @@ static int cmp_service_key(const void *a, const void *b)
 
 struct live_set {
 	__u32 set, count;
+	bool maglev; /* its entry has SL_SVC_F_MAGLEV: its table stays */
 };
 
 static int cmp_live_set(const void *a, const void *b)
@@ -422,6 +446,31 @@ static int cmp_live_set(const void *a, const void *b)
 static bool is_marker(const struct frontend *fe)
 {
 	return !fe->key.proto && !fe->key.port;
+}
+
+/* Maglev tables of sets that no Maglev entry names (a crash mid-update, an older agent's). */
+static void sweep_maglev(struct datapath *dp, const struct live_set *live, size_t n_live)
+{
+	int fd = bpf_map__fd(dp->skel->maps.maglev);
+	__u32 key, next, *stale = NULL;
+	size_t n = 0, cap = 0;
+	struct live_set probe, *hit;
+	void *prev;
+
+	for (prev = NULL; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+		key = next;
+		probe.set = key;
+		hit = n_live ? bsearch(&probe, live, n_live, sizeof(*live), cmp_live_set) : NULL;
+		if (hit && hit->maglev)
+			continue;
+		grow((void **)&stale, &cap, n, sizeof(*stale));
+		stale[n++] = key;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &stale[i]);
+	if (n)
+		pr_info("bpf: adoption removed %zu unused Maglev tables", n);
+	free(stale);
 }
 
 /*
@@ -476,11 +525,13 @@ static void sweep(struct datapath *dp, const struct state_diff *diff)
 		if (svc.count) {
 			grow((void **)&live, &cap_live, n_live, sizeof(*live));
 			live[n_live].set = svc.backend_set;
+			live[n_live].maglev = svc.flags & SL_SVC_F_MAGLEV;
 			live[n_live++].count = svc.count;
 		}
 		if ((svc.flags & SL_SVC_F_NODE_SET) && svc.node_count) {
 			grow((void **)&live, &cap_live, n_live, sizeof(*live));
 			live[n_live].set = svc.node_set;
+			live[n_live].maglev = false;
 			live[n_live++].count = svc.node_count;
 		}
 	}
@@ -497,6 +548,7 @@ static void sweep(struct datapath *dp, const struct state_diff *diff)
 	}
 	for (i = 0; i < n_orphans; i++)
 		bpf_map_delete_elem(be_fd, &orphans[i]);
+	sweep_maglev(dp, live, n_live);
 	if (n_stale || n_orphans)
 		pr_info("bpf: adoption removed %zu stale frontends and %zu unused backend slots",
 			n_stale, n_orphans);

@@ -31,6 +31,7 @@ struct datapath {
 	size_t n_links;
 	__u32 next_set; /* next backend set id; 0 is never used */
 	__u32 max_services; /* --max-services: Services with per-Service entries, at most */
+	__u32 maglev_size; /* --maglev-table-size; 0: the default */
 	/*
 	 * Per service_id of a Service that holds a place (a service_info
 	 * entry): its frontends, programmed or waiting for room. The

@@ -283,6 +283,8 @@ static __u32 scaled_max_entries(const char *name, __u32 n)
 		return n;
 	if (!strcmp(name, "services"))
 		return n * SL_FRONTENDS_PER_SERVICE;
+	if (!strcmp(name, "maglev"))
+		return 2 * n * SL_FRONTENDS_PER_SERVICE;
 	if (!strcmp(name, "backends"))
 		return n * SL_SLOTS_PER_SERVICE;
 	return 0;
@@ -703,6 +705,7 @@ int bpf_open(const struct datapath_config *cfg, struct datapath **out, char *why
 		goto err;
 	}
 	dp->max_services = bpf_max_services(cfg);
+	dp->maglev_size = cfg->maglev_table_size;
 	err = bpf_size_maps(dp->skel->obj, dp->max_services);
 	if (err) {
 		err = fail(why, why_len, err, "cannot size the maps for --max-services=%u: %s",

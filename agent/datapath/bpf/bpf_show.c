@@ -17,6 +17,7 @@
 #include "core/model.h"
 #include "core/ratelimit.h"
 #include "datapath/bpf/bpf_datapath.h"
+#include "datapath/bpf/bpf_maglev.h"
 #include "datapath/bpf/bpf_show.h"
 #include "lib/xalloc.h"
 #include "shared.h"
@@ -114,7 +115,8 @@ static void print_slots(__u32 set, __u32 count, int backends_fd, FILE *out)
 	}
 }
 
-static void print_entry(const struct service_entry *e, int backends_fd, int info_fd, FILE *out)
+static void print_entry(const struct service_entry *e, int backends_fd, int info_fd, int maglev_fd,
+			FILE *out)
 {
 	struct sl_service_info info;
 	struct rate_limit rl = { 0 };
@@ -145,7 +147,12 @@ static void print_entry(const struct service_entry *e, int backends_fd, int info
 		fprintf(out, " burst=%u", rl.burst);
 	if (e->val.flags & SL_SVC_F_DSR)
 		fprintf(out, " forwarding=dsr");
-	fprintf(out, " backends=%u\n", e->val.count);
+	fprintf(out, " backends=%u", e->val.count);
+	/* lb=maglev: the tc path picks by maps/maglev's table of this set (its size shown). */
+	if (e->val.flags & SL_SVC_F_MAGLEV)
+		fprintf(out, " lb=maglev table=%u",
+			maglev_fd >= 0 ? bpf_maglev_size(maglev_fd, e->val.backend_set) : 0);
+	fprintf(out, "\n");
 	print_slots(e->val.backend_set, e->val.count, backends_fd, out);
 	if (e->val.flags & SL_SVC_F_NODE_SET) {
 		fprintf(out, "  from this node: %s backends=%u\n",
@@ -160,7 +167,7 @@ int bpf_print_frontends(const struct datapath_config *cfg, FILE *out)
 	struct sl_service_key key, next;
 	struct sl_agent_state st;
 	size_t n = 0, cap = 0, i;
-	int services_fd, backends_fd, info_fd;
+	int services_fd, backends_fd, info_fd, maglev_fd;
 	void *prev = NULL;
 
 	services_fd = open_pinned_map(cfg, "services", true);
@@ -173,6 +180,7 @@ int bpf_print_frontends(const struct datapath_config *cfg, FILE *out)
 	}
 	/* Names are for people: an older agent's pins without them still list. */
 	info_fd = open_pinned_map(cfg, "service_info", false);
+	maglev_fd = open_pinned_map(cfg, "maglev", false);
 	while (bpf_map_get_next_key(services_fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
@@ -184,7 +192,7 @@ int bpf_print_frontends(const struct datapath_config *cfg, FILE *out)
 	if (n)
 		qsort(entries, n, sizeof(*entries), cmp_entries);
 	for (i = 0; i < n; i++)
-		print_entry(&entries[i], backends_fd, info_fd, out);
+		print_entry(&entries[i], backends_fd, info_fd, maglev_fd, out);
 	/* Services the agent found no room for are in no map: say so, beside the listing. */
 	if (bpf_read_agent_state(cfg, &st) == 0 && st.services_not_programmed)
 		fprintf(stderr,
@@ -196,5 +204,7 @@ int bpf_print_frontends(const struct datapath_config *cfg, FILE *out)
 	close(backends_fd);
 	if (info_fd >= 0)
 		close(info_fd);
+	if (maglev_fd >= 0)
+		close(maglev_fd);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/maglev.h"
 #include "datapath/datapath.h"
 #include "lib/caps.h"
 #include "lib/log.h"
@@ -63,6 +64,8 @@ static int nft_open(const struct datapath_config *cfg, struct datapath **out, ch
 	nft_ranges_init(&dp->ranges);
 	dp->terminate_tcp = cfg->terminate_tcp;
 	dp->count_all = cfg->count_all_services;
+	dp->maglev_size = cfg->maglev_table_size ? cfg->maglev_table_size :
+						   MAGLEV_DEFAULT_TABLE_SIZE;
 	*out = dp;
 	return 0;
 }
@@ -131,6 +134,7 @@ static int nft_apply(struct datapath *dp, const struct state_diff *all)
 	nft_services_plan(dp, diff);
 	nft_batch_init(&b, ++dp->seq);
 	b.count_all = dp->count_all;
+	b.maglev_size = dp->maglev_size;
 	/* A full sync deletes every old map in the same batch: names may start over. */
 	b.map_serial = diff->full ? 0 : dp->map_serial;
 	if (diff->full)

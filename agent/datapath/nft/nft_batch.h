@@ -105,6 +105,7 @@ struct nft_batch {
 	uint16_t pending_type; /* NFT_MSG_NEWSETELEM or NFT_MSG_DELSETELEM */
 	/* --metrics-all-services: every Service's refusals are counted (nft_fe_counted). */
 	bool count_all;
+	uint32_t maglev_size; /* --maglev-table-size: buckets of a Maglev frontend's map */
 };
 
 /* Starts a batch whose BATCH_BEGIN carries seq. */

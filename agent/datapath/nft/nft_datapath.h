@@ -30,6 +30,7 @@ struct datapath {
 	bool terminate_tcp; /* --removed-backend-tcp=terminate */
 	bool count_all; /* --metrics-all-services: every Service's refusals are counted */
 	struct strmap dsr_logged; /* Services told that DSR is BPF-only (once each) */
+	uint32_t maglev_size; /* --maglev-table-size (the default filled in) */
 };
 
 #endif

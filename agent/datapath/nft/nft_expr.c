@@ -304,3 +304,22 @@ void nft_expr_saddr(struct nftnl_rule *r, bool v6)
 	nft_expr_cmp_u8(r, NFT_REG_1, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
 	expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 8 : 12, v6 ? 16 : 4, NFT_REG_1);
 }
+
+void nft_expr_client_jhash(struct nftnl_rule *r, bool v6, uint32_t seed, uint32_t modulus,
+			   uint32_t dreg)
+{
+	struct nftnl_expr *e;
+
+	/* saddr . sport in consecutive 32-bit registers, as nft lays out a concatenation. */
+	nft_expr_saddr(r, v6);
+	expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, v6 ? NFT_REG32_04 : NFT_REG32_01);
+	e = expr_new("hash");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_TYPE, NFT_HASH_JENKINS);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_LEN, v6 ? 16 + 4 : 4 + 4);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_MODULUS, modulus);
+	/* Fixed: without it the kernel seeds each rule at random, and nodes would disagree. */
+	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_SEED, seed);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_HASH_DREG, dreg);
+	nftnl_rule_add_expr(r, e);
+}

@@ -81,5 +81,11 @@ void nft_expr_proto_port_key(struct nftnl_rule *r);
 /* snat ip to ip saddr : lo-hi, each port shifted into the range (NF_NAT_RANGE_PROTO_OFFSET). */
 void nft_expr_snat_port_shift(struct nftnl_rule *r, bool v6, uint16_t lo, uint16_t hi);
 void nft_expr_saddr(struct nftnl_rule *r, bool v6);
+/*
+ * jhash(ip saddr . th sport, seed) mod modulus into dreg (the flow's
+ * client, for Maglev buckets); after an L4 protocol match.
+ */
+void nft_expr_client_jhash(struct nftnl_rule *r, bool v6, uint32_t seed, uint32_t modulus,
+			   uint32_t dreg);
 
 #endif

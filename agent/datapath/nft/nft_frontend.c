@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -17,6 +18,7 @@
 #include <libnftnl/udata.h>
 
 #include "lib/xalloc.h"
+#include "core/maglev.h"
 #include "core/model.h"
 #include "datapath/nft/nft_batch.h"
 #include "datapath/nft/nft_classify.h"
@@ -221,6 +223,79 @@ static void mark_for_port_shift(struct nftnl_rule *r, const struct frontend *fe)
 		nft_expr_mark_update(r, ~NFT_SHIFT_MARK, NFT_SHIFT_MARK);
 }
 
+/*
+ * sluice.io/lb-algorithm maglev: jhash(ip saddr . th sport) with a fixed
+ * seed picks one of the table's buckets (core/maglev.c over the usable
+ * backends), an anonymous constant map of bucket -> address . port, built
+ * whole with the rule in one transaction. Every node of this datapath, and
+ * a restarted agent, hashes a flow alike; BPF's tc path uses another hash.
+ */
+#define NFT_MAGLEV_SEED 0x51ce5eedu
+
+static void fe_maglev_dnat_rule(struct nft_batch *b, const struct frontend *fe, const char *chain)
+{
+	struct nft_msg_ref ref = {
+		.what = NFT_WHAT_FE_RULE, .side = NFT_SIDE_MAIN, .has_key = true, .key = fe->key
+	};
+	struct nftnl_udata_buf *udata = xcheck(nftnl_udata_buf_alloc(64));
+	bool v6 = fe->key.addr.family == AF_INET6;
+	uint32_t m = b->maglev_size ? b->maglev_size : MAGLEV_DEFAULT_TABLE_SIZE;
+	uint32_t set_id = ++b->set_id, *table = xcalloc(m, sizeof(*table));
+	struct backend *usable = xcalloc(fe->n_backends, sizeof(*usable));
+	struct nftnl_rule *r;
+	struct nftnl_set *s;
+	size_t n = 0;
+	char map[32];
+
+	for (size_t i = 0; i < fe->n_backends; i++)
+		if (fe->backends[i].addr.family == fe->key.addr.family)
+			usable[n++] = fe->backends[i];
+	maglev_build(usable, n, m, table);
+	snprintf(map, sizeof(map), "__map_%u", ++b->map_serial);
+	s = nft_set_new(map, set_id);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, NFT_TYPE_MARK);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sizeof(uint32_t));
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE,
+			  NFT_CONCAT2(v6 ? NFT_TYPE_IP6ADDR : NFT_TYPE_IPADDR,
+				      NFT_TYPE_INET_SERVICE));
+	nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, v6 ? NFT_ENDPOINT_LEN6 : NFT_ENDPOINT_LEN4);
+	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, m);
+	nftnl_udata_put_u32(udata, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_HOST);
+	nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(udata),
+			   nftnl_udata_buf_len(udata));
+	nftnl_udata_buf_free(udata);
+	nft_set_msg(b, s, NFT_MSG_NEWSET, NLM_F_CREATE, &ref);
+	for (uint32_t i = 0; i < m && !b->err;) {
+		struct nftnl_set *chunk = nft_set_new(map, set_id);
+		size_t in_chunk = 0;
+
+		for (; i < m && in_chunk < NFT_ELEMS_PER_MSG; i++, in_chunk++) {
+			struct nftnl_set_elem *e = xcheck(nftnl_set_elem_alloc());
+			uint8_t data[NFT_ENDPOINT_LEN6];
+
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &i, sizeof(i));
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data,
+					   endpoint_data(&usable[table[i]], data));
+			nftnl_set_elem_add(chunk, e);
+		}
+		nft_elems_msg(b, chunk, NFT_MSG_NEWSETELEM, &ref);
+		nftnl_set_free(chunk);
+	}
+	free(table);
+	free(usable);
+
+	r = nft_rule_new(chain);
+	nft_expr_meta(r, NFT_META_L4PROTO, NFT_REG_1);
+	nft_expr_cmp_u8(r, NFT_REG_1, fe->key.proto);
+	mark_for_port_shift(r, fe);
+	nft_expr_client_jhash(r, v6, NFT_MAGLEV_SEED, m, NFT_REG_1);
+	nft_expr_lookup(r, NFT_REG_1, map, set_id, true, NFT_REG_1);
+	nft_expr_dnat(r, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, NFT_REG_1,
+		      v6 ? NFT_REG_2 : NFT_REG32_01);
+	nft_rule_msg(b, r, &ref);
+}
+
 void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe, enum nft_side side,
 			  uint32_t base)
 {
@@ -237,6 +312,9 @@ void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe, enum n
 	if (!n) /* callers classify first; a DNAT to nothing must never be written */
 		return nft_batch_fail(b, -EINVAL);
 	nft_fe_side_chain_name(&fe->key, side, name, sizeof(name));
+	/* Traffic from outside (the main chain) of an external kind: by the flow's hash. */
+	if (fe->maglev && fe->kind != FE_CLUSTER_IP && side == NFT_SIDE_MAIN)
+		return fe_maglev_dnat_rule(b, fe, name);
 	nft_backends_map_name(v6, nft_fe_backend_shard(&fe->key), map, sizeof(map));
 	/* Rate limit and affinity rules come before this one: nft_msg_fe_rules. */
 	r = nft_rule_new(name);

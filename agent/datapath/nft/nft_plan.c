@@ -448,7 +448,8 @@ static enum change_plan plan_change(const struct frontend *old, const struct fro
 		return same_refusal_chain(old, new, all) ? PLAN_NOTHING : PLAN_REMOVE_ADD;
 	/* A new limit value alone changes only the Service's objects, not this chain. */
 	if (same_backends(old, new) && old->affinity_timeout == new->affinity_timeout &&
-	    same_limit_jump(old, new) && nft_fe_masquerades(old) == nft_fe_masquerades(new))
+	    same_limit_jump(old, new) && nft_fe_masquerades(old) == nft_fe_masquerades(new) &&
+	    old->maglev == new->maglev)
 		return PLAN_NOTHING;
 	return PLAN_REPLACE_RULE;
 }
