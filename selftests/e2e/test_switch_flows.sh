@@ -14,7 +14,9 @@
 # sluice-drain for --handover-seconds (the connections it DNAT'd finish).
 . "$(dirname "$0")/lib.sh"
 
-HANDOVER=2
+# Long enough that the drain table is still there when checked on a slow
+# machine (2 s was not, under qemu's TCG).
+HANDOVER=5
 
 has_drain() { in_node nft list table inet sluice-drain >/dev/null 2>&1; }
 no_drain() { ! has_drain; }
