@@ -113,6 +113,14 @@ struct node {
 /* "tcp", "udp" or "sctp"; NULL for any other protocol number. */
 const char *l4_proto_name(uint8_t proto);
 
+/*
+ * True if a and b carry the same fields (their source aside): a re-read or
+ * a relist that brings an equal object changes nothing downstream.
+ */
+bool service_equal(const struct service *a, const struct service *b);
+bool endpoint_slice_equal(const struct endpoint_slice *a, const struct endpoint_slice *b);
+bool node_equal(const struct node *a, const struct node *b);
+
 void service_free(struct service *svc);
 void endpoint_slice_free(struct endpoint_slice *slice);
 void node_free(struct node *node);
