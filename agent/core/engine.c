@@ -11,6 +11,7 @@
 
 #include "core/engine.h"
 #include "core/resolver.h"
+#include "lib/intern.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -59,7 +60,7 @@ void engine_destroy(struct engine *eng)
 	for (e = strmap_first(&eng->current, &it); e; e = strmap_next(&eng->current, &it))
 		list_free(e->value);
 	for (e = strmap_first(&eng->owners, &it); e; e = strmap_next(&eng->owners, &it))
-		free(e->value);
+		intern_put(e->value);
 	strmap_destroy(&eng->current);
 	for (e = strmap_first(&eng->contenders, &it); e; e = strmap_next(&eng->contenders, &it))
 		free(e->value);
@@ -316,14 +317,13 @@ static void record_owners(struct engine *eng, const char *key, const struct fron
 	char text[96];
 
 	for (size_t i = 0; old && i < old->n; i++)
-		free(strmap_remove(&eng->owners,
-				   fe_key_text(&old->items[i].key, text, sizeof(text))));
-	for (size_t i = 0; i < new->n; i++) {
-		char *owner = xstrdup(key);
-
-		free(strmap_put(&eng->owners, fe_key_text(&new->items[i].key, text, sizeof(text)),
-				owner));
-	}
+		intern_put(strmap_remove(&eng->owners,
+					 fe_key_text(&old->items[i].key, text, sizeof(text))));
+	/* The frontends' own (interned) copy of the key: one string per Service. */
+	for (size_t i = 0; i < new->n; i++)
+		intern_put(strmap_put(&eng->owners,
+				      fe_key_text(&new->items[i].key, text, sizeof(text)),
+				      intern_get(key)));
 	/* A frontend let go: the Service that lost it to this one is resolved again. */
 	for (size_t i = 0; old && i < old->n; i++) {
 		char *loser;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/intern.h"
+
 #include "core/model.h"
 
 const char *l4_proto_name(uint8_t proto)
@@ -125,22 +127,29 @@ static void free_strings(char **strings, int n)
 	free(strings);
 }
 
+static void put_strings(char **strings, int n)
+{
+	for (int i = 0; i < n; i++)
+		intern_put(strings[i]);
+	free(strings);
+}
+
 void service_free(struct service *svc)
 {
 	if (!svc)
 		return;
-	free(svc->ns);
+	intern_put(svc->ns);
 	free(svc->name);
-	free(svc->source);
+	intern_put(svc->source);
 	free(svc->cluster_ips);
 	for (int i = 0; i < svc->n_ports; i++) {
-		free(svc->ports[i].name);
-		free(svc->ports[i].target_port_name);
+		intern_put(svc->ports[i].name);
+		intern_put(svc->ports[i].target_port_name);
 	}
 	free(svc->ports);
 	free(svc->external_ips);
 	free(svc->lb_ingress_ips);
-	free(svc->traffic_distribution);
+	intern_put(svc->traffic_distribution);
 	free(svc->rate_limit);
 	free(svc->rate_limit_burst);
 	free_strings(svc->lb_source_ranges, svc->n_lb_source_ranges);
@@ -148,29 +157,31 @@ void service_free(struct service *svc)
 	free(svc);
 }
 
-static void endpoint_clear(struct endpoint *ep)
+static void endpoint_clear(struct endpoint *ep, bool pooled)
 {
-	free(ep->addresses);
-	free(ep->node_name);
-	free(ep->zone);
-	free_strings(ep->hint_zones, ep->n_hint_zones);
-	free_strings(ep->hint_nodes, ep->n_hint_nodes);
+	if (!pooled)
+		free(ep->addresses);
+	intern_put(ep->node_name);
+	intern_put(ep->zone);
+	put_strings(ep->hint_zones, ep->n_hint_zones);
+	put_strings(ep->hint_nodes, ep->n_hint_nodes);
 }
 
 void endpoint_slice_free(struct endpoint_slice *slice)
 {
 	if (!slice)
 		return;
-	free(slice->ns);
+	intern_put(slice->ns);
 	free(slice->name);
-	free(slice->source);
+	intern_put(slice->source);
 	free(slice->service_name);
 	for (int i = 0; i < slice->n_ports; i++)
-		free(slice->ports[i].name);
+		intern_put(slice->ports[i].name);
 	free(slice->ports);
 	for (int i = 0; i < slice->n_endpoints; i++)
-		endpoint_clear(&slice->endpoints[i]);
+		endpoint_clear(&slice->endpoints[i], slice->address_pool);
 	free(slice->endpoints);
+	free(slice->address_pool);
 	free(slice);
 }
 
@@ -179,8 +190,8 @@ void node_free(struct node *node)
 	if (!node)
 		return;
 	free(node->name);
-	free(node->source);
-	free(node->zone);
+	intern_put(node->source);
+	intern_put(node->zone);
 	free(node->addresses);
 	free(node);
 }

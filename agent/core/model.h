@@ -92,6 +92,8 @@ struct endpoint_slice {
 	int n_ports;
 	struct endpoint *endpoints;
 	int n_endpoints;
+	/* Every endpoint's addresses in one block (NULL: each its own), one allocation. */
+	struct ip_addr *address_pool;
 	/*
 	 * Annotation endpoints.kubernetes.io/last-change-trigger-time, seconds
 	 * since the epoch (0: absent or unreadable): when the change that this

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/intern.h"
 #include "lib/xalloc.h"
 #include "source/decode.h"
 
@@ -31,7 +32,7 @@ static bool get_hint_names(struct decode_ctx *ctx, const json_t *hints, const ch
 			return false;
 		if (!name || !*name)
 			return decode_fail(ctx, "%sname: missing", item_at);
-		(*out)[(*n)++] = xstrdup(name);
+		(*out)[(*n)++] = intern_get(name);
 	}
 	return true;
 }
@@ -58,7 +59,7 @@ static bool decode_slice_ports(struct decode_ctx *ctx, const json_t *obj,
 		if (!decode_check_element(ctx, item, at) ||
 		    !decode_get_string(ctx, item, at, "name", &name))
 			return false;
-		p->name = xstrdup(name ? name : "");
+		p->name = intern_get(name ? name : "");
 		if (!decode_get_protocol(ctx, item, at, &p->proto) ||
 		    !decode_get_int(ctx, item, at, "port", 0, 65535, &value, &present))
 			return false;
@@ -95,15 +96,37 @@ static bool decode_endpoint(struct decode_ctx *ctx, const json_t *item, const ch
 	    !decode_get_string(ctx, item, at, "zone", &zone))
 		return false;
 	if (node_name && *node_name)
-		ep->node_name = xstrdup(node_name);
+		ep->node_name = intern_get(node_name);
 	if (zone && *zone)
-		ep->zone = xstrdup(zone);
+		ep->zone = intern_get(zone);
 	if (!decode_get_object(ctx, item, at, "hints", &hints))
 		return false;
 	snprintf(hints_at, sizeof(hints_at), "%shints.", at);
 	return get_hint_names(ctx, hints, hints_at, "forZones", &ep->hint_zones,
 			      &ep->n_hint_zones) &&
 	       get_hint_names(ctx, hints, hints_at, "forNodes", &ep->hint_nodes, &ep->n_hint_nodes);
+}
+
+/* Moves every endpoint's addresses into one block: one allocation instead of one each. */
+static void pool_addresses(struct endpoint_slice *slice)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < slice->n_endpoints; i++)
+		n += slice->endpoints[i].n_addresses;
+	if (!n)
+		return;
+	slice->address_pool = xcalloc(n, sizeof(*slice->address_pool));
+	n = 0;
+	for (int i = 0; i < slice->n_endpoints; i++) {
+		struct endpoint *ep = &slice->endpoints[i];
+
+		memcpy(slice->address_pool + n, ep->addresses,
+		       ep->n_addresses * sizeof(*ep->addresses));
+		free(ep->addresses);
+		ep->addresses = ep->n_addresses ? slice->address_pool + n : NULL;
+		n += ep->n_addresses;
+	}
 }
 
 static bool decode_slice_body(struct decode_ctx *ctx, const json_t *obj, const json_t *labels,
@@ -152,6 +175,7 @@ static bool decode_slice_body(struct decode_ctx *ctx, const json_t *obj, const j
 				     &slice->endpoints[slice->n_endpoints++]))
 			return false;
 	}
+	pool_addresses(slice);
 	return true;
 }
 
