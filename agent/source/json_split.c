@@ -25,6 +25,7 @@ struct window {
 	size_t cap;
 	const char *data; /* buf, or in->text */
 	size_t len, pos;
+	size_t chunk; /* bytes read at a time */
 	bool eof;
 	int line; /* line of data[line_pos] */
 	size_t line_pos;
@@ -74,7 +75,8 @@ static int refill(struct window *w)
 		w->buf = xreallocarray(w->buf, w->cap, 1);
 	}
 	do
-		got = read(in->fd, w->buf + w->len, w->cap - w->len);
+		got = read(in->fd, w->buf + w->len,
+			   w->cap - w->len < w->chunk ? w->cap - w->len : w->chunk);
 	while (got < 0 && errno == EINTR);
 	if (got < 0)
 		return -errno;
@@ -337,23 +339,23 @@ int json_split(struct json_input *in, const struct json_split_ops *ops, void *ct
 		w.len = in->len;
 		w.eof = true;
 	} else {
-		w.cap = CHUNK;
+		w.chunk = in->chunk ? in->chunk : CHUNK;
+		w.cap = w.chunk < 64 ? 64 : w.chunk;
 		w.buf = xmalloc(w.cap);
 		w.data = w.buf;
 	}
+	/* A UTF-8 byte order mark: libyaml skips it, jansson does not. */
+	rc = 0;
+	while (w.len < 3 && !w.eof && !rc)
+		rc = refill(&w);
+	if (rc)
+		goto out;
+	if (w.len >= 3 && !memcmp(w.data, "\xef\xbb\xbf", 3))
+		w.pos = 3;
 	rc = skip_ws(&w, &end);
 	if (rc || end) {
 		rc = rc ? rc : JSON_SPLIT_OTHER;
 		goto out;
-	}
-	/* A UTF-8 byte order mark: libyaml skips it, jansson does not. */
-	if (w.pos == 0 && w.len >= 3 && !memcmp(w.data, "\xef\xbb\xbf", 3)) {
-		w.pos = 3;
-		rc = skip_ws(&w, &end);
-		if (rc || end) {
-			rc = rc ? rc : JSON_SPLIT_OTHER;
-			goto out;
-		}
 	}
 	if (w.data[w.pos] == '{') {
 		rc = split_object(&w, ops, ctx);

@@ -19,6 +19,7 @@ struct json_input {
 	size_t len;
 	int fd;
 	size_t max;
+	size_t chunk; /* bytes read at a time, 0: 1 MiB (tests cross boundaries with less) */
 	size_t n_read; /* out: bytes read from fd */
 };
 

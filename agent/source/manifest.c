@@ -546,10 +546,10 @@ int manifest_decode(const char *text, size_t len, const char *source, struct man
 	return decode_input(&in, source, NULL, out);
 }
 
-int manifest_decode_fd(int fd, size_t max, const char *source, struct manifest_items *items,
-		       struct manifest_objects *out, size_t *n_read)
+int manifest_decode_fd(int fd, size_t max, size_t chunk, const char *source,
+		       struct manifest_items *items, struct manifest_objects *out, size_t *n_read)
 {
-	struct json_input in = { .fd = fd, .max = max };
+	struct json_input in = { .fd = fd, .max = max, .chunk = chunk };
 	int err = decode_input(&in, source, items, out);
 
 	*n_read = in.n_read;

@@ -72,10 +72,11 @@ struct manifest_items {
  * NULL) gets one record per top-level item; an item is only ever skipped
  * when it is byte for byte one that decoded cleanly before, so an object
  * that is rejected is decoded, logged and recorded again. *n_read: the
- * bytes read. Returns as manifest_decode, or -errno from reading.
+ * bytes read; chunk: bytes read at a time (0: 1 MiB). Returns as
+ * manifest_decode, or -errno from reading.
  */
-int manifest_decode_fd(int fd, size_t max, const char *source, struct manifest_items *items,
-		       struct manifest_objects *out, size_t *n_read);
+int manifest_decode_fd(int fd, size_t max, size_t chunk, const char *source,
+		       struct manifest_items *items, struct manifest_objects *out, size_t *n_read);
 /*
  * Decodes one already-parsed object (for the API server source): a Service,
  * EndpointSlice or Node, or a List of them (items of a typed list such as

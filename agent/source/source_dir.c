@@ -370,7 +370,7 @@ static int decode_file(const char *path, size_t max, struct dir_file *old,
 			break;
 		}
 		*items = (struct manifest_items){ .known = old ? file_knows : NULL, .ctx = old };
-		err = manifest_decode_fd(fd, max, path, items, objs, &n_read);
+		err = manifest_decode_fd(fd, max, 0, path, items, objs, &n_read);
 		if (err == -EINVAL || !err) {
 			/* Written in place while we read: what we hold may be half of it. */
 			if (fstat(fd, st) || !file_same_content(&before, st) ||
@@ -443,6 +443,8 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 			add_decoded(&next, &items.items[i], &objs);
 		}
 	}
+	src->items_skipped += skipped;
+	src->items_decoded += items.n - skipped;
 	free(items.items);
 	if (old)
 		settle_old_refs(src, path, old, &next, &objs);

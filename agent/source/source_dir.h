@@ -8,6 +8,7 @@
 #define SLUICE_SOURCE_DIR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "source/source.h"
 #include "core/store.h"
@@ -23,6 +24,8 @@ struct dir_source {
 	size_t max_file_bytes; /* larger files are not read */
 	size_t rejected; /* files or objects rejected by the last scan */
 	size_t rejected_of[4]; /* ever, by enum rejected_kind (source.h), for metrics */
+	/* Top-level items read ever: decoded, and skipped as unchanged since the last read. */
+	uint64_t items_decoded, items_skipped;
 };
 
 /* --max-file-bytes: a manifest file's JSON tree takes about 14 times its size. */
