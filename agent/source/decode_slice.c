@@ -121,8 +121,9 @@ static void pool_addresses(struct endpoint_slice *slice)
 	for (int i = 0; i < slice->n_endpoints; i++) {
 		struct endpoint *ep = &slice->endpoints[i];
 
-		memcpy(slice->address_pool + n, ep->addresses,
-		       ep->n_addresses * sizeof(*ep->addresses));
+		if (ep->n_addresses)
+			memcpy(slice->address_pool + n, ep->addresses,
+			       ep->n_addresses * sizeof(*ep->addresses));
 		free(ep->addresses);
 		ep->addresses = ep->n_addresses ? slice->address_pool + n : NULL;
 		n += ep->n_addresses;
