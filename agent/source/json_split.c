@@ -354,7 +354,7 @@ int json_split(struct json_input *in, const struct json_split_ops *ops, void *ct
 		w.pos = 3;
 	rc = skip_ws(&w, &end);
 	if (rc || end) {
-		rc = rc ? rc : JSON_SPLIT_OTHER;
+		rc = rc ? rc : JSON_SPLIT_NOT_JSON;
 		goto out;
 	}
 	if (w.data[w.pos] == '{') {
@@ -364,7 +364,7 @@ int json_split(struct json_input *in, const struct json_split_ops *ops, void *ct
 		if (!rc)
 			rc = JSON_SPLIT_ARRAY;
 	} else {
-		rc = JSON_SPLIT_OTHER;
+		rc = JSON_SPLIT_NOT_JSON;
 		goto out;
 	}
 	if (rc < 0 || rc == JSON_SPLIT_OTHER)

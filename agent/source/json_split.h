@@ -41,7 +41,8 @@ enum json_split_shape {
 	JSON_SPLIT_OBJECT, /* members only */
 	JSON_SPLIT_LIST, /* an object whose "items" array was streamed */
 	JSON_SPLIT_ARRAY, /* a top-level array, streamed */
-	JSON_SPLIT_OTHER, /* nothing was handed over: parse the text whole */
+	JSON_SPLIT_OTHER, /* JSON, but nothing was handed over: parse the text whole */
+	JSON_SPLIT_NOT_JSON, /* no '{' or '[' first: not JSON (YAML, or nothing at all) */
 };
 
 /*

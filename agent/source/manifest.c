@@ -421,8 +421,8 @@ static void stream_free(struct stream *s)
 
 /*
  * Decodes a JSON text without its whole tree. Returns 0, -EINVAL (logged),
- * another -errno, or 1: the text is to be parsed whole (not JSON, or a
- * shape only a whole parse can settle); then c and items are as they were.
+ * another -errno, 1: the text is to be parsed whole (a shape only a whole
+ * parse can settle), or 2: it is not JSON; then c and items are as they were.
  */
 static int decode_streamed(struct json_input *in, const char *source, struct manifest_items *items,
 			   struct collected *c)
@@ -453,6 +453,8 @@ static int decode_streamed(struct json_input *in, const char *source, struct man
 		decode_tree(c, s.top, source, NULL, NULL, 0);
 		end_item(c, items, rec);
 		rc = 0;
+	} else if (rc == JSON_SPLIT_NOT_JSON) {
+		rc = 2;
 	} else {
 		/* Numbers beyond 64 bits (YAML reads them), or not a List after all. */
 		rc = 1;
@@ -467,13 +469,33 @@ out:
 	return rc;
 }
 
-/* Decodes a text parsed whole: YAML, or JSON that could not be streamed. */
+/* One document (number n, from 1). An invalid object is logged and recorded; the text still counts. */
+static void decode_document(struct collected *c, const json_t *doc, size_t n, const char *source)
+{
+	char what[48];
+
+	if (json_is_null(doc))
+		return;
+	snprintf(what, sizeof(what), "document %zu", n);
+	if (json_is_array(doc)) {
+		/* A bare JSON array of objects: read as a List's items. */
+		json_t *list = xcheck(json_pack("{s:s, s:O}", "kind", "List", "items", doc));
+
+		decode_list(c, list, source, "List", NULL, 0);
+		json_decref(list);
+	} else if (!json_is_object(doc)) {
+		reject_non_object(c, source, what, doc);
+	} else {
+		decode_tree(c, doc, source, NULL, NULL, 0);
+	}
+}
+
+/* Decodes a text parsed whole: YAML in memory, or JSON that could not be streamed. */
 static int decode_whole(const char *text, size_t len, const char *source,
 			struct manifest_items *items, struct collected *c)
 {
 	json_t *docs, *doc;
 	size_t rec = begin_item(c, items, 0);
-	char what[48];
 	int err = 0;
 	size_t i;
 
@@ -483,27 +505,45 @@ static int decode_whole(const char *text, size_t len, const char *source,
 			items->n--;
 		return err;
 	}
-	/* An invalid object is logged and recorded; the text itself still counts. */
-	json_array_foreach(docs, i, doc) {
-		if (json_is_null(doc))
-			continue;
-		snprintf(what, sizeof(what), "document %zu", i + 1);
-		if (json_is_array(doc)) {
-			/* A bare JSON array of objects: read as a List's items. */
-			json_t *list =
-				xcheck(json_pack("{s:s, s:O}", "kind", "List", "items", doc));
-
-			decode_list(c, list, source, "List", NULL, 0);
-			json_decref(list);
-		} else if (!json_is_object(doc)) {
-			reject_non_object(c, source, what, doc);
-		} else {
-			decode_tree(c, doc, source, NULL, NULL, 0);
-		}
-	}
+	json_array_foreach(docs, i, doc)
+		decode_document(c, doc, i + 1, source);
 	json_decref(docs);
 	end_item(c, items, rec);
 	return 0;
+}
+
+/* A YAML file read one document at a time: what the callback needs. */
+struct yaml_docs {
+	struct collected *c;
+	struct manifest_items *items;
+	const char *source;
+	size_t n;
+};
+
+static int on_document(void *ctx, json_t *doc)
+{
+	struct yaml_docs *y = ctx;
+	size_t rec = begin_item(y->c, y->items, 0);
+
+	decode_document(y->c, doc, ++y->n, y->source);
+	end_item(y->c, y->items, rec);
+	json_decref(doc);
+	return 0;
+}
+
+static int decode_yaml_fd(struct json_input *in, const char *source, struct manifest_items *items,
+			  struct collected *c)
+{
+	struct yaml_docs y = { .c = c, .items = items, .source = source };
+	struct yaml_json_error yaml_err;
+	int err;
+
+	if (lseek(in->fd, 0, SEEK_SET) < 0)
+		return -errno;
+	err = yaml_to_json_fd(in->fd, in->max, &in->n_read, on_document, &y, &yaml_err);
+	if (err == -EINVAL)
+		pr_warn("%s:%d: invalid YAML: %s", source, yaml_err.line, yaml_err.text);
+	return err;
 }
 
 static int decode_input(struct json_input *in, const char *source, struct manifest_items *items,
@@ -517,7 +557,9 @@ static int decode_input(struct json_input *in, const char *source, struct manife
 	if (!source)
 		source = "(unknown)";
 	err = decode_streamed(in, source, items, &c);
-	if (err == 1) {
+	if (err == 2 && !in->text) {
+		err = decode_yaml_fd(in, source, items, &c);
+	} else if (err == 1 || err == 2) {
 		if (in->text) {
 			err = decode_whole(in->text, in->len, source, items, &c);
 		} else if (lseek(in->fd, 0, SEEK_SET) < 0) {

@@ -1405,6 +1405,27 @@ static void test_streamed_typed_list_and_bare_array(void **state)
 	manifest_objects_clear(&objs);
 }
 
+/* YAML from a file: one document at a time, one item record each. */
+static void test_streamed_yaml_documents(void **state)
+{
+	static const char docs[] = "apiVersion: v1\nkind: Node\nmetadata: {name: y1}\n---\n"
+				   "---\napiVersion: v1\nkind: Node\nmetadata: {name: y2}\n";
+	static const char broken[] = "apiVersion: v1\nkind: Node\nmetadata: {name: y3}\n---\n"
+				     "kind: [\n";
+	struct manifest_items items = { 0 };
+	struct manifest_objects objs = { 0 };
+
+	assert_int_equal(decode_chunked(docs, sizeof(docs) - 1, 0, &objs, &items), 0);
+	assert_int_equal(objs.n_nodes, 2);
+	assert_string_equal(objs.nodes[1]->name, "y2");
+	assert_int_equal(items.n, 3);
+	assert_int_equal(items.items[2].first_node, 1);
+	assert_int_equal(decode_chunked(broken, sizeof(broken) - 1, 0, &objs, NULL), -EINVAL);
+	assert_int_equal(objs.n_nodes, 2);
+	free(items.items);
+	manifest_objects_clear(&objs);
+}
+
 /* A syntax error in an item: one line with the file's line number, and nothing decoded. */
 static void test_streamed_error_names_its_line_only(void **state)
 {
@@ -1491,6 +1512,7 @@ int main(void)
 		cmocka_unit_test(test_decode_object_api),
 		cmocka_unit_test(test_streamed_list_reads_as_parsed_whole),
 		cmocka_unit_test(test_streamed_typed_list_and_bare_array),
+		cmocka_unit_test(test_streamed_yaml_documents),
 		cmocka_unit_test(test_streamed_error_names_its_line_only),
 	};
 
