@@ -68,18 +68,17 @@ struct slice_port {
 	uint16_t port; /* 0 when the slice port has no number */
 };
 
+/* Packed: 100k slices of 10 endpoints hold a million of these. */
 struct endpoint {
 	struct ip_addr *addresses;
-	int n_addresses;
-	/* Conditions with the API's defaults applied: unset ready means
-	 * true, unset serving follows ready, unset terminating means false. */
-	bool ready, serving, terminating;
 	char *node_name; /* NULL if unset */
 	char *zone; /* NULL if unset */
 	char **hint_zones; /* hints.forZones[].name */
-	int n_hint_zones;
 	char **hint_nodes; /* hints.forNodes[].name */
-	int n_hint_nodes;
+	uint16_t n_addresses, n_hint_zones, n_hint_nodes; /* decoders refuse more */
+	/* Conditions with the API's defaults applied: unset ready means
+	 * true, unset serving follows ready, unset terminating means false. */
+	bool ready : 1, serving : 1, terminating : 1;
 };
 
 struct endpoint_slice {

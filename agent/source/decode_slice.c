@@ -12,15 +12,26 @@
 #include "source/decode.h"
 
 /* hints.forZones / hints.forNodes: an array of {name: ...}, kept as the names. */
+/* An endpoint's lists are counted in 16 bits (the API allows 100 addresses, 8 hints). */
+static bool fits_u16(struct decode_ctx *ctx, const json_t *obj, const char *at, const char *key)
+{
+	json_t *list = decode_member(obj, key);
+
+	if (json_is_array(list) && json_array_size(list) > UINT16_MAX)
+		return decode_fail(ctx, "%s%s: %zu items, at most %u", at, key,
+				   json_array_size(list), UINT16_MAX);
+	return true;
+}
+
 static bool get_hint_names(struct decode_ctx *ctx, const json_t *hints, const char *at,
-			   const char *key, char ***out, int *n)
+			   const char *key, char ***out, uint16_t *n)
 {
 	json_t *list, *item;
 	const char *name;
 	char item_at[128];
 	size_t i;
 
-	if (!decode_get_array(ctx, hints, at, key, &list))
+	if (!fits_u16(ctx, hints, at, key) || !decode_get_array(ctx, hints, at, key, &list))
 		return false;
 	if (!list || !json_array_size(list))
 		return true;
@@ -74,11 +85,14 @@ static bool decode_endpoint(struct decode_ctx *ctx, const json_t *item, const ch
 	json_t *conditions, *hints;
 	const char *node_name, *zone;
 	char hints_at[64];
-	int ready, serving, terminating;
+	int ready, serving, terminating, n_addresses = 0;
+	bool ok;
 
-	if (!decode_check_element(ctx, item, at) ||
-	    !decode_get_ip_list(ctx, item, at, "addresses", family, &ep->addresses,
-				&ep->n_addresses))
+	if (!decode_check_element(ctx, item, at) || !fits_u16(ctx, item, at, "addresses"))
+		return false;
+	ok = decode_get_ip_list(ctx, item, at, "addresses", family, &ep->addresses, &n_addresses);
+	ep->n_addresses = n_addresses;
+	if (!ok)
 		return false;
 	if (!decode_get_object(ctx, item, at, "conditions", &conditions))
 		return false;

@@ -370,6 +370,11 @@ static int decode_file(const char *path, size_t max, struct dir_file *old,
 			break;
 		}
 		*items = (struct manifest_items){ .known = old ? file_knows : NULL, .ctx = old };
+		/* Sized as the last version, so that a re-read does not grow by doubling. */
+		if (old && old->n_items) {
+			items->cap = old->n_items + 16;
+			items->items = xreallocarray(NULL, items->cap, sizeof(*items->items));
+		}
 		err = manifest_decode_fd(fd, max, 0, path, items, objs, &n_read);
 		if (err == -EINVAL || !err) {
 			/* Written in place while we read: what we hold may be half of it. */
@@ -432,6 +437,12 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 		src->rejected_of[rejected_kind_of(objs.rejected[i].kind)]++;
 
 	next.f = xcalloc(1, sizeof(*next.f));
+	if (old && old->n_items) {
+		next.cap_items = old->n_items + 16;
+		next.cap_refs = old->n_refs + 16;
+		next.f->items = xreallocarray(NULL, next.cap_items, sizeof(*next.f->items));
+		next.f->refs = xreallocarray(NULL, next.cap_refs, sizeof(*next.f->refs));
+	}
 	for (size_t i = 0; i < items.n; i++) {
 		struct file_item *from =
 			items.items[i].skipped ? find_item(old, items.items[i].fp) : NULL;
