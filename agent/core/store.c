@@ -43,7 +43,8 @@ void store_destroy(struct store *st)
 	     e = strmap_next(&st->slices_by_service, &it)) {
 		struct slice_group *group = e->value;
 
-		free(group->slices);
+		if (group->slices != group->inline_slices)
+			free(group->slices);
 		free(group);
 	}
 	for (e = strmap_first(&st->nodes, &it); e; e = strmap_next(&st->nodes, &it))
@@ -177,7 +178,8 @@ static void group_remove(struct store *st, struct endpoint_slice *slice)
 	}
 	if (!group->n) {
 		strmap_remove(&st->slices_by_service, key);
-		free(group->slices);
+		if (group->slices != group->inline_slices)
+			free(group->slices);
 		free(group);
 	}
 }
@@ -193,11 +195,18 @@ static void group_add(struct store *st, struct endpoint_slice *slice)
 	group = strmap_get(&st->slices_by_service, key);
 	if (!group) {
 		group = xcalloc(1, sizeof(*group));
+		group->slices = group->inline_slices;
+		group->cap = 2;
 		strmap_put(&st->slices_by_service, key, group);
 	}
 	if (group->n == group->cap) {
-		group->cap = group->cap ? group->cap * 2 : 4;
-		group->slices = xreallocarray(group->slices, group->cap, sizeof(*group->slices));
+		bool was_inline = group->slices == group->inline_slices;
+
+		group->cap *= 2;
+		group->slices = xreallocarray(was_inline ? NULL : group->slices, group->cap,
+					      sizeof(*group->slices));
+		if (was_inline)
+			memcpy(group->slices, group->inline_slices, sizeof(group->inline_slices));
 	}
 	group->slices[group->n++] = slice;
 }

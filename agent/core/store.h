@@ -15,8 +15,9 @@
 #include "lib/strmap.h"
 
 struct slice_group {
-	struct endpoint_slice **slices;
+	struct endpoint_slice **slices; /* inline (below) while there are at most two */
 	size_t n, cap;
+	struct endpoint_slice *inline_slices[2];
 };
 
 /* Names of what changed: handed from the store to the engine. */
