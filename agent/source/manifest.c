@@ -358,14 +358,16 @@ static int on_element(void *ctx, const char *text, size_t len, int line)
 	struct stream *s = ctx;
 	size_t index = s->n_elements++, rec;
 	uint64_t fp = s->items ? hash64(text, len) : 0;
+	uint32_t known;
 	json_error_t jerr;
 	json_t *item;
 
 	if (json_object_get(s->top, "items"))
 		return JSON_SPLIT_OTHER;
-	if (s->items && s->items->known && s->items->known(s->items->ctx, fp)) {
+	if (s->items && s->items->known && (known = s->items->known(s->items->ctx, fp))) {
 		rec = begin_item(s->c, s->items, fp);
 		s->items->items[rec].skipped = true;
+		s->items->items[rec].known = known;
 		return 0;
 	}
 	item = json_loadb(text, len, JSON_DECODE_ANY, &jerr);

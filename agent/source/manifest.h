@@ -50,7 +50,8 @@ int manifest_decode(const char *text, size_t len, const char *source, struct man
  */
 struct manifest_item {
 	uint64_t fp; /* keyed hash of its bytes; 0: not to be remembered */
-	bool skipped; /* known(fp) said the caller has it: not decoded */
+	uint32_t known; /* known(fp)'s answer: not 0 when the caller has it (not decoded) */
+	bool skipped; /* known != 0 */
 	uint32_t first_service, n_services;
 	uint32_t first_slice, n_slices;
 	uint32_t first_node, n_nodes;
@@ -58,8 +59,11 @@ struct manifest_item {
 };
 
 struct manifest_items {
-	/* Items whose fingerprint the caller knows are skipped (NULL: none). */
-	bool (*known)(void *ctx, uint64_t fp);
+	/*
+	 * Items whose fingerprint the caller knows are skipped (NULL: none):
+	 * known returns 0 for an unknown fp, else a value the item keeps.
+	 */
+	uint32_t (*known)(void *ctx, uint64_t fp);
 	void *ctx;
 	struct manifest_item *items; /* appended to; the caller frees */
 	size_t n, cap;

@@ -53,7 +53,8 @@ struct dir_file {
 	size_t n_refs;
 	struct file_item *items;
 	size_t n_items;
-	uint32_t *slots; /* open addressing by fp: item index + 1, 0 empty */
+	/* Open addressing by fp: its high 32 bits, then the item's index + 1; 0 empty. */
+	uint64_t *slots;
 	size_t n_slots; /* a power of two, or 0 */
 	bool seen; /* found by the current scan */
 };
@@ -93,18 +94,26 @@ static struct file_item *find_item(const struct dir_file *f, uint64_t fp)
 
 	if (!f->n_slots || !fp)
 		return NULL;
+	/* The tag spares a cache miss into items for every slot that is not it. */
 	for (size_t i = fp & mask; f->slots[i]; i = (i + 1) & mask) {
-		struct file_item *item = &f->items[f->slots[i] - 1];
+		struct file_item *item;
 
+		if (f->slots[i] >> 32 != fp >> 32)
+			continue;
+		item = &f->items[(uint32_t)f->slots[i] - 1];
 		if (item->fp == fp)
 			return item;
 	}
 	return NULL;
 }
 
-static bool file_knows(void *ctx, uint64_t fp)
+/* The item's index + 1, which load_file finds it by again. */
+static uint32_t file_knows(void *ctx, uint64_t fp)
 {
-	return find_item(ctx, fp);
+	const struct dir_file *f = ctx;
+	const struct file_item *item = find_item(f, fp);
+
+	return item ? (uint32_t)(item - f->items) + 1 : 0;
 }
 
 static void index_items(struct dir_file *f)
@@ -122,7 +131,7 @@ static void index_items(struct dir_file *f)
 			continue;
 		while (f->slots[slot])
 			slot = (slot + 1) & (n - 1);
-		f->slots[slot] = i + 1;
+		f->slots[slot] = (f->items[i].fp >> 32) << 32 | (i + 1);
 	}
 }
 
@@ -445,7 +454,7 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 	}
 	for (size_t i = 0; i < items.n; i++) {
 		struct file_item *from =
-			items.items[i].skipped ? find_item(old, items.items[i].fp) : NULL;
+			items.items[i].skipped ? &old->items[items.items[i].known - 1] : NULL;
 
 		if (from) {
 			move_item(&next, old, from);
