@@ -1,33 +1,37 @@
 #!/bin/bash
-# Writes a manifest directory of N ClusterIP Services with 2 ready endpoints
-# each, for the benchmarks: services.json (one kind: List with every Service
-# and the slices of services 1..N-1) and slice-0.json (service 0's slice on
-# its own, so one endpoint change is one small file write).
+# Writes a manifest directory of N ClusterIP Services with E ready endpoints
+# each (default 2), for the benchmarks: services.json (one kind: List with
+# every Service and the slices of services 1..N-1) and slice-0.json (service
+# 0's slice on its own, so one endpoint change is one small file write).
 #
 #   service i:   bench/s<i>, ClusterIP addr(10.96, i + 250), TCP 80 -> 8080
-#   endpoints:   addr(10.244, n) for n = 2i and 2i + 1
+#   endpoints:   addr(10.244, n % 250000) for n = E*i .. E*i + E-1
 #   addr(A.B, k) = A.(B + k/62500).(k/250 % 250).(k%250 + 1): 62,500 addresses
 #   per /16, so 100k Services fit in 10.96.0.0/15 and their endpoints in
-#   10.244.0.0/14 (the routes of the e2e kit).
-# Service 0 is therefore 10.96.1.1:80 -> 10.244.0.1:8080, 10.244.0.2:8080.
-# Usage: gen-manifests.sh N DIR
+#   10.244.0.0/14 (the routes of the e2e kit); past 250,000 endpoints the
+#   addresses repeat (in other Services' slices, never twice in one).
+# Service 0 is therefore 10.96.1.1:80 -> 10.244.0.1:8080, 10.244.0.2:8080 (...).
+# Usage: gen-manifests.sh N DIR [E]
 set -eu
 
 n=$1
 dir=$2
+eps=${3:-2}
 mkdir -p "$dir"
-awk -v n="$n" -v dir="$dir" '
+awk -v n="$n" -v dir="$dir" -v eps="$eps" '
 function ip(base, k,    ab) {
 	split(base, ab, ".")
 	return sprintf("%d.%d.%d.%d", ab[1], ab[2] + int(k / 62500), int(k / 250) % 250, k % 250 + 1)
 }
-function slice(i, a, b) {
+function slice(i,    j, eps_text) {
+	for (j = 0; j < eps; j++)
+		eps_text = eps_text sprintf("%s{\"addresses\":[\"%s\"],\"conditions\":{\"ready\":true}}",
+			(j ? "," : ""), ip("10.244", (eps * i + j) % 250000))
 	return sprintf("{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\"," \
 		"\"metadata\":{\"name\":\"s%d-a\",\"namespace\":\"bench\"," \
 		"\"labels\":{\"kubernetes.io/service-name\":\"s%d\"}}," \
 		"\"addressType\":\"IPv4\",\"ports\":[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}]," \
-		"\"endpoints\":[{\"addresses\":[\"%s\"],\"conditions\":{\"ready\":true}}," \
-		"{\"addresses\":[\"%s\"],\"conditions\":{\"ready\":true}}]}", i, i, a, b)
+		"\"endpoints\":[%s]}", i, i, eps_text)
 }
 BEGIN {
 	out = dir "/services.json"
@@ -39,8 +43,8 @@ BEGIN {
 			"\"ports\":[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\",\"targetPort\":8080}]}}\n",
 			(i ? "," : ""), i, ip("10.96", i + 250) > out
 		if (i)
-			printf ",%s\n", slice(i, ip("10.244", 2 * i), ip("10.244", 2 * i + 1)) > out
+			printf ",%s\n", slice(i) > out
 	}
 	printf "]}\n" > out
-	print slice(0, ip("10.244", 0), ip("10.244", 1)) > (dir "/slice-0.json")
+	print slice(0) > (dir "/slice-0.json")
 }'

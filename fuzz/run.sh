@@ -14,7 +14,7 @@ for t in "$@"; do
 	corpus="$FUZZ_BUILD/corpus/$t"
 	mkdir -p "$corpus"
 	cp -n fuzz/seeds/"$t"/* "$corpus"/ 2>/dev/null
-	if [ "$t" = fuzz_manifest ]; then
+	if [ "$t" = fuzz_manifest ] || [ "$t" = fuzz_manifest_stream ]; then
 		cp -n examples/*.yaml examples/*.json "$corpus"/ 2>/dev/null
 	fi
 	log="$FUZZ_BUILD/$t.log"

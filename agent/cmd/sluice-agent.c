@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,6 +61,7 @@
 /* Enough for the connections of the old datapath that are being set up or torn down. */
 #define DEFAULT_HANDOVER_SECONDS 10
 #define MAX_HANDOVER_SECONDS 3600
+#define MMAP_THRESHOLD (256 << 10)
 
 struct options {
 	const char *source;
@@ -124,7 +126,7 @@ static void usage(FILE *out)
 		"                        (default, as kube-proxy) or ended\n"
 		"  --handover-seconds=N  switching datapaths: the one in place keeps translating\n"
 		"                        the flows it began for N s (default 10; 0: none)\n"
-		"  --max-file-bytes=N    larger manifest files are not read (default 64M)\n"
+		"  --max-file-bytes=N    larger manifest files are not read (default 256M)\n"
 		"  --max-event-bytes=N   longer API watch lines restart the watch (default 16M)\n"
 		"  --max-list-bytes=N    larger API list pages fail the list (default 256M)\n"
 		"  --once                apply once, leave the datapath in place, exit\n"
@@ -658,6 +660,12 @@ int main(int argc, char **argv)
 	struct store store;
 	int err;
 
+	/*
+	 * Arrays as large as 100k Services (a file's fingerprints, a full
+	 * diff) are mapped and given back when freed; glibc's default
+	 * threshold grows with them and leaves them to fragment the heap.
+	 */
+	mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
 	log_route_libbpf();
 	if (parse_options(argc, argv, &opt))
 		return 2;

@@ -11,6 +11,7 @@
 
 #include "core/engine.h"
 #include "core/resolver.h"
+#include "lib/intern.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -31,7 +32,6 @@ void engine_init(struct engine *eng, struct store *store, const char *node_name)
 	strmap_init(&eng->current);
 	strmap_init(&eng->owners);
 	strmap_init(&eng->contenders);
-	strmap_init(&eng->ids);
 	strmap_init(&eng->node_addrs);
 	strmap_init(&eng->node_unknown_logged);
 	update_node_ports(eng, NULL);
@@ -63,16 +63,19 @@ void engine_destroy(struct engine *eng)
 	struct strmap_iter it;
 	struct strmap_entry *e;
 
-	for (e = strmap_first(&eng->current, &it); e; e = strmap_next(&eng->current, &it))
-		list_free(e->value);
+	for (e = strmap_first(&eng->current, &it); e; e = strmap_next(&eng->current, &it)) {
+		struct engine_service *rec = e->value;
+
+		frontend_list_clear(&rec->list);
+		free(rec);
+	}
 	for (e = strmap_first(&eng->owners, &it); e; e = strmap_next(&eng->owners, &it))
-		free(e->value);
+		intern_put(e->value);
 	strmap_destroy(&eng->current);
 	for (e = strmap_first(&eng->contenders, &it); e; e = strmap_next(&eng->contenders, &it))
 		free(e->value);
 	strmap_destroy(&eng->owners);
 	strmap_destroy(&eng->contenders);
-	strmap_destroy(&eng->ids);
 	for (e = strmap_first(&eng->node_addrs, &it); e; e = strmap_next(&eng->node_addrs, &it))
 		free(e->value);
 	strmap_destroy(&eng->node_addrs);
@@ -90,12 +93,14 @@ size_t engine_pending(const struct engine *eng)
 
 size_t engine_services(const struct engine *eng)
 {
-	return eng->current.count;
+	return eng->n_services;
 }
 
 const struct frontend_list *engine_applied(const struct engine *eng, const char *key)
 {
-	return strmap_get(&eng->current, key);
+	const struct engine_service *rec = strmap_get(&eng->current, key);
+
+	return rec && rec->list.n ? &rec->list : NULL;
 }
 
 const char *engine_node_zone(const struct engine *eng)
@@ -295,13 +300,14 @@ static void release_id(struct engine *eng, uint32_t id)
 /* The Service's id: the one it has, else the lowest free one. */
 static uint32_t service_id(struct engine *eng, const char *key)
 {
-	uintptr_t id = (uintptr_t)strmap_get(&eng->ids, key);
+	struct engine_service *rec = strmap_get(&eng->current, key);
 
-	if (!id) {
-		id = eng->n_free_ids ? take_free_id(eng) : eng->next_id++;
-		strmap_put(&eng->ids, key, (void *)id);
+	if (!rec) {
+		rec = xcalloc(1, sizeof(*rec));
+		rec->id = eng->n_free_ids ? take_free_id(eng) : eng->next_id++;
+		strmap_put(&eng->current, key, rec);
 	}
-	return (uint32_t)id;
+	return rec->id;
 }
 
 /*
@@ -406,14 +412,13 @@ static void record_owners(struct engine *eng, const char *key, const struct fron
 	char text[96];
 
 	for (size_t i = 0; old && i < old->n; i++)
-		free(strmap_remove(&eng->owners,
-				   fe_key_text(&old->items[i].key, text, sizeof(text))));
-	for (size_t i = 0; i < new->n; i++) {
-		char *owner = xstrdup(key);
-
-		free(strmap_put(&eng->owners, fe_key_text(&new->items[i].key, text, sizeof(text)),
-				owner));
-	}
+		intern_put(strmap_remove(&eng->owners,
+					 fe_key_text(&old->items[i].key, text, sizeof(text))));
+	/* The frontends' own (interned) copy of the key: one string per Service. */
+	for (size_t i = 0; i < new->n; i++)
+		intern_put(strmap_put(&eng->owners,
+				      fe_key_text(&new->items[i].key, text, sizeof(text)),
+				      intern_get(key)));
 	/* A frontend let go: the Service that lost it to this one is resolved again. */
 	for (size_t i = 0; old && i < old->n; i++) {
 		char *loser;
@@ -457,7 +462,8 @@ static void notify_outputs(struct engine *eng, const struct service_applied *sa)
 /* Makes todo[i] the applied state of its Service and tells the outputs. */
 static void record_applied(struct engine *eng, struct pending *p)
 {
-	struct frontend_list *old = strmap_get(&eng->current, p->key);
+	struct engine_service *rec = strmap_get(&eng->current, p->key);
+	const struct frontend_list *old = rec && rec->list.n ? &rec->list : NULL;
 	const struct service *svc = store_get_service(eng->store, p->key);
 	struct service_applied sa = { .key = p->key, .svc = svc, .frontends = p->next };
 
@@ -465,16 +471,21 @@ static void record_applied(struct engine *eng, struct pending *p)
 	count_applied(eng, old, -1);
 	count_applied(eng, p->next, 1);
 	notify_outputs(eng, &sa);
-	if (p->next->n) {
-		strmap_put(&eng->current, p->key, p->next);
+	eng->n_services += (p->next->n > 0) - (old != NULL);
+	if (rec) {
+		frontend_list_clear(&rec->list);
+		rec->list = *p->next;
+		free(p->next);
 	} else {
-		strmap_remove(&eng->current, p->key);
 		list_free(p->next);
-		if (!svc)
-			release_id(eng, (uint32_t)(uintptr_t)strmap_remove(&eng->ids, p->key));
 	}
 	p->next = NULL;
-	list_free(old);
+	/* Gone, and nothing applied any more: its id is free for the next new Service. */
+	if (rec && !rec->list.n && !svc) {
+		strmap_remove(&eng->current, p->key);
+		release_id(eng, rec->id);
+		free(rec);
+	}
 }
 
 static int cmp_pending(const void *a, const void *b)
@@ -511,7 +522,7 @@ int engine_flush(struct engine *eng)
 			err = -EINVAL;
 			goto out;
 		}
-		diff_lists(&diff, &cap, strmap_get(&eng->current, todo[i].key), todo[i].next);
+		diff_lists(&diff, &cap, engine_applied(eng, todo[i].key), todo[i].next);
 	}
 
 	err = apply_outputs(eng, &diff);

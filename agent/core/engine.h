@@ -24,10 +24,15 @@ struct engine {
 	char *node_zone; /* this node's zone label as last seen */
 	bool synced; /* the first (full) apply has succeeded */
 	struct store_changes pending; /* taken from the store, not yet applied */
-	struct strmap current; /* service key -> struct frontend_list *, as applied */
+	/*
+	 * service key -> struct engine_service * (its frontend_list first, so
+	 * a value reads as the list applied; n == 0 when none): every Service
+	 * with an id.
+	 */
+	struct strmap current;
+	size_t n_services; /* of them with at least one frontend applied */
 	struct strmap owners; /* frontend key text -> owning service key */
 	struct strmap contenders; /* frontend key text -> a Service that lost it */
-	struct strmap ids; /* service key -> service id */
 	/*
 	 * Ids are reused, lowest first: ids below next_id are in use or in
 	 * free_ids (a min-heap), so with at most N Services known at any
@@ -47,6 +52,12 @@ struct engine {
 	struct strmap node_unknown_logged; /* "name family": logged once */
 	/* In the applied state, markers left out: for sluicectl status and metrics. */
 	size_t n_frontends, n_backends;
+};
+
+/* What the engine keeps per Service. */
+struct engine_service {
+	struct frontend_list list; /* as applied */
+	uint32_t id; /* stable while the Service exists or has frontends */
 };
 
 void engine_init(struct engine *eng, struct store *store, const char *node_name);

@@ -80,18 +80,17 @@ struct slice_port {
 	uint16_t port; /* 0 when the slice port has no number */
 };
 
+/* Packed: 100k slices of 10 endpoints hold a million of these. */
 struct endpoint {
 	struct ip_addr *addresses;
-	int n_addresses;
-	/* Conditions with the API's defaults applied: unset ready means
-	 * true, unset serving follows ready, unset terminating means false. */
-	bool ready, serving, terminating;
 	char *node_name; /* NULL if unset */
 	char *zone; /* NULL if unset */
 	char **hint_zones; /* hints.forZones[].name */
-	int n_hint_zones;
 	char **hint_nodes; /* hints.forNodes[].name */
-	int n_hint_nodes;
+	uint16_t n_addresses, n_hint_zones, n_hint_nodes; /* decoders refuse more */
+	/* Conditions with the API's defaults applied: unset ready means
+	 * true, unset serving follows ready, unset terminating means false. */
+	bool ready : 1, serving : 1, terminating : 1;
 };
 
 struct endpoint_slice {
@@ -104,6 +103,8 @@ struct endpoint_slice {
 	int n_ports;
 	struct endpoint *endpoints;
 	int n_endpoints;
+	/* Every endpoint's addresses in one block (NULL: each its own), one allocation. */
+	struct ip_addr *address_pool;
 	/*
 	 * Annotation endpoints.kubernetes.io/last-change-trigger-time, seconds
 	 * since the epoch (0: absent or unreadable): when the change that this
@@ -124,6 +125,14 @@ struct node {
 
 /* "tcp", "udp" or "sctp"; NULL for any other protocol number. */
 const char *l4_proto_name(uint8_t proto);
+
+/*
+ * True if a and b carry the same fields (their source aside): a re-read or
+ * a relist that brings an equal object changes nothing downstream.
+ */
+bool service_equal(const struct service *a, const struct service *b);
+bool endpoint_slice_equal(const struct endpoint_slice *a, const struct endpoint_slice *b);
+bool node_equal(const struct node *a, const struct node *b);
 
 void service_free(struct service *svc);
 void endpoint_slice_free(struct endpoint_slice *slice);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/intern.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "core/resolver.h"
@@ -497,7 +498,7 @@ static void log_frontend(const struct frontend *fe)
 		 frontend_action_name(fe->action), backend_choice_name(fe->choice), fe->n_backends);
 }
 
-/* Common fields of every frontend of the Service; takes copies of the strings. */
+/* Common fields of every frontend of the Service; takes (shared) copies of the strings. */
 static void frontend_init(struct frontend *fe, const struct resolve_input *in,
 			  const struct ip_addr *addr, const char *service, const char *port_name)
 {
@@ -505,8 +506,8 @@ static void frontend_init(struct frontend *fe, const struct resolve_input *in,
 	fe->key.addr = *addr;
 	fe->kind = FE_CLUSTER_IP;
 	fe->service_id = in->service_id;
-	fe->service = xstrdup(service);
-	fe->port_name = xstrdup(port_name ? port_name : "");
+	fe->service = intern_get(service);
+	fe->port_name = intern_get(port_name ? port_name : "");
 	/* Markers too: a datapath keeps one limit per Service, from any of its frontends. */
 	fe->rate = in->svc->rate;
 	fe->maglev = lb_algorithm_is_maglev(in->svc->lb_algorithm);
@@ -739,6 +740,10 @@ int resolve_service(const struct resolve_input *in, struct frontend_list *out)
 		items[kept++] = items[i];
 	}
 	out->n = kept;
+	/* Room was made for every kind of frontend; 100k lists keep only what they use. */
+	if (kept && kept < cap)
+		out->items = xreallocarray(items, kept, sizeof(*items));
+	items = out->items;
 	for (i = 0; i < kept; i++)
 		log_frontend(&items[i]);
 	return 0;

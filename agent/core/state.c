@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/state.h"
+#include "lib/intern.h"
 
 int frontend_key_cmp(const struct frontend_key *a, const struct frontend_key *b)
 {
@@ -142,8 +143,8 @@ void frontend_clear(struct frontend *fe)
 {
 	if (!fe)
 		return;
-	free(fe->service);
-	free(fe->port_name);
+	intern_put(fe->service);
+	intern_put(fe->port_name);
 	free(fe->backends);
 	free(fe->node_backends);
 	free(fe->backend_nodes);

@@ -43,7 +43,8 @@ void store_destroy(struct store *st)
 	     e = strmap_next(&st->slices_by_service, &it)) {
 		struct slice_group *group = e->value;
 
-		free(group->slices);
+		if (group->slices != group->inline_slices)
+			free(group->slices);
 		free(group);
 	}
 	for (e = strmap_first(&st->nodes, &it); e; e = strmap_next(&st->nodes, &it))
@@ -117,11 +118,30 @@ void store_mark_all_dirty(struct store *st)
 		strmap_put(&st->changed.services, e->key, (void *)1);
 }
 
+/*
+ * An equal object (a re-read file, a relist) is no change: the stored one
+ * stays and only takes the new one's source, which decides who owns it.
+ */
+#define KEEP_EQUAL(old, obj, free_fn)          \
+	do {                                   \
+		char *source = (old)->source;  \
+                                               \
+		(old)->source = (obj)->source; \
+		(obj)->source = source;        \
+		free_fn(obj);                  \
+	} while (0)
+
 void store_put_service(struct store *st, struct service *svc)
 {
 	char key[KEY_MAX];
+	struct service *old;
 
 	object_key(key, sizeof(key), svc->ns, svc->name);
+	old = strmap_get(&st->services, key);
+	if (old && service_equal(old, svc)) {
+		KEEP_EQUAL(old, svc, service_free);
+		return;
+	}
 	service_free(strmap_put(&st->services, key, svc));
 	strmap_put(&st->changed.services, key, (void *)1);
 	st->service_changes++;
@@ -158,7 +178,8 @@ static void group_remove(struct store *st, struct endpoint_slice *slice)
 	}
 	if (!group->n) {
 		strmap_remove(&st->slices_by_service, key);
-		free(group->slices);
+		if (group->slices != group->inline_slices)
+			free(group->slices);
 		free(group);
 	}
 }
@@ -174,11 +195,18 @@ static void group_add(struct store *st, struct endpoint_slice *slice)
 	group = strmap_get(&st->slices_by_service, key);
 	if (!group) {
 		group = xcalloc(1, sizeof(*group));
+		group->slices = group->inline_slices;
+		group->cap = 2;
 		strmap_put(&st->slices_by_service, key, group);
 	}
 	if (group->n == group->cap) {
-		group->cap = group->cap ? group->cap * 2 : 4;
-		group->slices = xreallocarray(group->slices, group->cap, sizeof(*group->slices));
+		bool was_inline = group->slices == group->inline_slices;
+
+		group->cap *= 2;
+		group->slices = xreallocarray(was_inline ? NULL : group->slices, group->cap,
+					      sizeof(*group->slices));
+		if (was_inline)
+			memcpy(group->slices, group->inline_slices, sizeof(group->inline_slices));
 	}
 	group->slices[group->n++] = slice;
 }
@@ -211,9 +239,15 @@ static void note_trigger(struct store *st, const struct endpoint_slice *old,
 void store_put_slice(struct store *st, struct endpoint_slice *slice)
 {
 	char key[KEY_MAX];
+	struct endpoint_slice *old;
 
 	object_key(key, sizeof(key), slice->ns, slice->name);
-	note_trigger(st, strmap_get(&st->slices, key), slice);
+	old = strmap_get(&st->slices, key);
+	if (old && endpoint_slice_equal(old, slice)) {
+		KEEP_EQUAL(old, slice, endpoint_slice_free);
+		return;
+	}
+	note_trigger(st, old, slice);
 	st->slice_changes++;
 	st->slice_changes_pending++;
 	drop_slice(st, key);
@@ -233,6 +267,12 @@ void store_delete_slice(struct store *st, const char *ns, const char *name)
 
 void store_put_node(struct store *st, struct node *node)
 {
+	struct node *old = strmap_get(&st->nodes, node->name);
+
+	if (old && node_equal(old, node)) {
+		KEEP_EQUAL(old, node, node_free);
+		return;
+	}
 	node_free(strmap_put(&st->nodes, node->name, node));
 	strmap_put(&st->changed.nodes, node->name, (void *)1);
 }

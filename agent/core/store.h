@@ -15,8 +15,9 @@
 #include "lib/strmap.h"
 
 struct slice_group {
-	struct endpoint_slice **slices;
+	struct endpoint_slice **slices; /* inline (below) while there are at most two */
 	size_t n, cap;
+	struct endpoint_slice *inline_slices[2];
 };
 
 /* Names of what changed: handed from the store to the engine. */
@@ -45,7 +46,10 @@ struct store {
 void store_init(struct store *st);
 void store_destroy(struct store *st);
 
-/* The put functions take ownership and replace an object of the same name. */
+/*
+ * The put functions take ownership and replace an object of the same name;
+ * an object equal to the stored one (its source aside) marks nothing changed.
+ */
 void store_put_service(struct store *st, struct service *svc);
 void store_put_slice(struct store *st, struct endpoint_slice *slice);
 void store_put_node(struct store *st, struct node *node);

@@ -11,15 +11,14 @@
 
 #define READ_ATTEMPTS 3
 
-static bool same_content_identity(const struct stat *a, const struct stat *b)
+bool file_same_content(const struct stat *a, const struct stat *b)
 {
 	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
 	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
 	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-/* Reads fd to its end, at most max bytes; a file growing past max is -EFBIG. */
-static int read_fd(int fd, size_t max, size_t hint, char **text, size_t *len)
+int read_fd_all(int fd, size_t max, size_t hint, char **text, size_t *len)
 {
 	size_t used = 0, cap = (hint < max ? hint : max) + 1;
 	char *buf = xmalloc(cap + 1);
@@ -83,11 +82,11 @@ int read_file_checked(const char *path, size_t max, char **text, size_t *len, st
 			err = -errno;
 			break;
 		}
-		err = read_fd(fd, max, before.st_size, text, &n);
+		err = read_fd_all(fd, max, before.st_size, text, &n);
 		if (err)
 			break;
 		/* Written in place while we read: what we hold may be half of it. */
-		if (fstat(fd, &after) || !same_content_identity(&before, &after) ||
+		if (fstat(fd, &after) || !file_same_content(&before, &after) ||
 		    (off_t)n != after.st_size) {
 			free(*text);
 			*text = NULL;

@@ -86,7 +86,6 @@ void strmap_destroy(struct strmap *map)
 
 		for (; e; e = next) {
 			next = e->next;
-			free(e->key);
 			free(e);
 		}
 	}
@@ -137,6 +136,7 @@ static void grow(struct strmap *map)
 void *strmap_put(struct strmap *map, const char *key, void *value)
 {
 	struct strmap_entry **slot, *e;
+	size_t len;
 	void *old;
 
 	if (map->count + 1 > map->n_buckets)
@@ -147,8 +147,11 @@ void *strmap_put(struct strmap *map, const char *key, void *value)
 		(*slot)->value = value;
 		return old;
 	}
-	e = xcalloc(1, sizeof(*e));
-	e->key = xstrdup(key);
+	/* The key lives in the entry's own block: one allocation per entry. */
+	len = strlen(key);
+	e = xmalloc(sizeof(*e) + len + 1);
+	e->key = memcpy(e + 1, key, len + 1);
+	e->next = NULL;
 	e->value = value;
 	*slot = e;
 	map->count++;
@@ -165,7 +168,6 @@ void *strmap_remove(struct strmap *map, const char *key)
 	e = *slot;
 	value = e->value;
 	*slot = e->next;
-	free(e->key);
 	free(e);
 	map->count--;
 	return value;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "lib/yaml_json.h"
@@ -24,8 +25,10 @@ struct yaml_frame {
 struct yaml_builder {
 	struct yaml_frame *frames;
 	size_t depth, cap;
-	json_t *docs; /* one element per finished document */
 	json_t *root; /* the document being built */
+	yaml_json_doc_fn *fn; /* gets each finished document */
+	void *ctx;
+	int fn_err; /* fn's error, which stopped the parse */
 	struct yaml_json_error *err;
 };
 
@@ -232,9 +235,8 @@ static bool handle_event(struct yaml_builder *b, const yaml_event_t *ev)
 		json_t *doc = b->root ? b->root : json_null();
 
 		b->root = NULL;
-		if (json_array_append_new(b->docs, doc))
-			return builder_nomem(b);
-		return true;
+		b->fn_err = b->fn(b->ctx, doc);
+		return !b->fn_err;
 	}
 	case YAML_SCALAR_EVENT:
 		if (waiting_for_key(b)) {
@@ -262,33 +264,54 @@ static bool handle_event(struct yaml_builder *b, const yaml_event_t *ev)
 	}
 }
 
-json_t *yaml_to_json(const char *text, size_t len, struct yaml_json_error *err)
+/* libyaml's read handler over a file: at most max bytes in all. */
+struct fd_input {
+	int fd;
+	size_t max, *n_read;
+	int err;
+};
+
+static int read_fd(void *data, unsigned char *buf, size_t size, size_t *got)
 {
-	struct yaml_builder b = { .err = err };
-	yaml_parser_t parser;
+	struct fd_input *in = data;
+	ssize_t n;
+
+	do
+		n = read(in->fd, buf, size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		in->err = -errno;
+		return 0;
+	}
+	*in->n_read += n;
+	if (*in->n_read > in->max) {
+		in->err = -EFBIG;
+		return 0;
+	}
+	*got = n;
+	return 1;
+}
+
+static int parse_stream(yaml_parser_t *parser, yaml_json_doc_fn *fn, void *ctx,
+			struct yaml_json_error *err, const struct fd_input *in)
+{
+	struct yaml_builder b = { .err = err, .fn = fn, .ctx = ctx };
 	yaml_event_t ev;
 	bool ok = true, done = false;
 
-	memset(err, 0, sizeof(*err));
-	b.docs = xcheck(json_array());
-	if (!yaml_parser_initialize(&parser)) {
-		json_decref(b.docs);
-		builder_nomem(&b);
-		return NULL;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)(text ? text : ""),
-				     text ? len : 0);
 	while (ok && !done) {
-		if (!yaml_parser_parse(&parser, &ev)) {
-			if (parser.error == YAML_MEMORY_ERROR) {
+		if (!yaml_parser_parse(parser, &ev)) {
+			if (in && in->err) {
+				builder_fail(&b, NULL, "cannot read: %s", strerror(-in->err));
+			} else if (parser->error == YAML_MEMORY_ERROR) {
 				builder_nomem(&b);
-			} else if (parser.context) {
-				builder_fail(&b, &parser.problem_mark, "%s %s",
-					     parser.problem ? parser.problem : "syntax error",
-					     parser.context);
+			} else if (parser->context) {
+				builder_fail(&b, &parser->problem_mark, "%s %s",
+					     parser->problem ? parser->problem : "syntax error",
+					     parser->context);
 			} else {
-				builder_fail(&b, &parser.problem_mark, "%s",
-					     parser.problem ? parser.problem : "syntax error");
+				builder_fail(&b, &parser->problem_mark, "%s",
+					     parser->problem ? parser->problem : "syntax error");
 			}
 			ok = false;
 			break;
@@ -297,16 +320,61 @@ json_t *yaml_to_json(const char *text, size_t len, struct yaml_json_error *err)
 		done = ev.type == YAML_STREAM_END_EVENT;
 		yaml_event_delete(&ev);
 	}
-	yaml_parser_delete(&parser);
+	yaml_parser_delete(parser);
 
 	/* Open containers belong to the unfinished root; only pending keys are ours. */
 	for (size_t i = 0; i < b.depth; i++)
 		free(b.frames[i].key);
 	free(b.frames);
 	json_decref(b.root);
-	if (!ok) {
-		json_decref(b.docs);
+	if (ok)
+		return 0;
+	if (b.fn_err)
+		return b.fn_err;
+	if (in && in->err)
+		return in->err;
+	return err->nomem ? -ENOMEM : -EINVAL;
+}
+
+int yaml_to_json_fd(int fd, size_t max, size_t *n_read, yaml_json_doc_fn *fn, void *ctx,
+		    struct yaml_json_error *err)
+{
+	struct fd_input in = { .fd = fd, .max = max, .n_read = n_read };
+	yaml_parser_t parser;
+
+	memset(err, 0, sizeof(*err));
+	*n_read = 0;
+	if (!yaml_parser_initialize(&parser)) {
+		err->nomem = true;
+		snprintf(err->text, sizeof(err->text), "out of memory");
+		return -ENOMEM;
+	}
+	yaml_parser_set_input(&parser, read_fd, &in);
+	return parse_stream(&parser, fn, ctx, err, &in);
+}
+
+static int append_doc(void *ctx, json_t *doc)
+{
+	return json_array_append_new(ctx, doc) ? -ENOMEM : 0;
+}
+
+json_t *yaml_to_json(const char *text, size_t len, struct yaml_json_error *err)
+{
+	json_t *docs = xcheck(json_array());
+	yaml_parser_t parser;
+
+	memset(err, 0, sizeof(*err));
+	if (!yaml_parser_initialize(&parser)) {
+		json_decref(docs);
+		err->nomem = true;
+		snprintf(err->text, sizeof(err->text), "out of memory");
 		return NULL;
 	}
-	return b.docs;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)(text ? text : ""),
+				     text ? len : 0);
+	if (parse_stream(&parser, append_doc, docs, err, NULL)) {
+		json_decref(docs);
+		return NULL;
+	}
+	return docs;
 }

@@ -23,4 +23,15 @@ struct yaml_json_error {
  */
 json_t *yaml_to_json(const char *text, size_t len, struct yaml_json_error *err);
 
+/* Gets each document as it ends (the reference passes); non-zero stops the parse. */
+typedef int yaml_json_doc_fn(void *ctx, json_t *doc);
+/*
+ * The same, read from fd's offset (at most max bytes: -EFBIG), one document
+ * at a time: only the document being built is in memory. *n_read: bytes
+ * read. Returns 0, -EINVAL (err filled in), -ENOMEM, fn's error, or
+ * -errno from reading.
+ */
+int yaml_to_json_fd(int fd, size_t max, size_t *n_read, yaml_json_doc_fn *fn, void *ctx,
+		    struct yaml_json_error *err);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/intern.h"
 #include "lib/xalloc.h"
 #include "source/decode.h"
 
@@ -89,7 +90,7 @@ struct node *decode_node(const json_t *obj, const char *source, struct decode_ct
 			      &zone) &&
 	    decode_node_addresses(ctx, obj, node) && decode_node_deletion(ctx, obj, node)) {
 		if (zone && *zone)
-			node->zone = xstrdup(zone);
+			node->zone = intern_get(zone);
 		decode_copy_names(ctx, NULL, &node->name, &node->source);
 	}
 	if (ctx->failed) {

@@ -10,6 +10,7 @@
 #include "core/lb_algorithm.h"
 #include "core/ratelimit.h"
 #include "lib/log.h"
+#include "lib/intern.h"
 #include "lib/xalloc.h"
 #include "source/decode.h"
 
@@ -133,7 +134,7 @@ static bool decode_target_port(struct decode_ctx *ctx, const json_t *item, const
 	if (!valid_port_name(name))
 		return decode_fail(ctx, "%stargetPort: invalid port name \"%s\"", at,
 				   decode_shown(name, buf));
-	p->target_port_name = xstrdup(name);
+	p->target_port_name = intern_get(name);
 	return true;
 }
 
@@ -159,7 +160,7 @@ static bool decode_service_ports(struct decode_ctx *ctx, const json_t *spec, str
 		if (!decode_check_element(ctx, item, at) ||
 		    !decode_get_string(ctx, item, at, "name", &name))
 			return false;
-		p->name = xstrdup(name ? name : "");
+		p->name = intern_get(name ? name : "");
 		if (!decode_get_protocol(ctx, item, at, &p->proto))
 			return false;
 		if (!decode_get_int(ctx, item, at, "port", 1, 65535, &value, &present))
@@ -257,7 +258,7 @@ static bool decode_service_spec(struct decode_ctx *ctx, const json_t *spec, stru
 	if (!decode_source_ranges(ctx, svc))
 		return false;
 	if (distribution && *distribution)
-		svc->traffic_distribution = xstrdup(distribution);
+		svc->traffic_distribution = intern_get(distribution);
 	return true;
 }
 

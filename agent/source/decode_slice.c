@@ -7,19 +7,31 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/intern.h"
 #include "lib/xalloc.h"
 #include "source/decode.h"
 
 /* hints.forZones / hints.forNodes: an array of {name: ...}, kept as the names. */
+/* An endpoint's lists are counted in 16 bits (the API allows 100 addresses, 8 hints). */
+static bool fits_u16(struct decode_ctx *ctx, const json_t *obj, const char *at, const char *key)
+{
+	json_t *list = decode_member(obj, key);
+
+	if (json_is_array(list) && json_array_size(list) > UINT16_MAX)
+		return decode_fail(ctx, "%s%s: %zu items, at most %u", at, key,
+				   json_array_size(list), UINT16_MAX);
+	return true;
+}
+
 static bool get_hint_names(struct decode_ctx *ctx, const json_t *hints, const char *at,
-			   const char *key, char ***out, int *n)
+			   const char *key, char ***out, uint16_t *n)
 {
 	json_t *list, *item;
 	const char *name;
 	char item_at[128];
 	size_t i;
 
-	if (!decode_get_array(ctx, hints, at, key, &list))
+	if (!fits_u16(ctx, hints, at, key) || !decode_get_array(ctx, hints, at, key, &list))
 		return false;
 	if (!list || !json_array_size(list))
 		return true;
@@ -31,7 +43,7 @@ static bool get_hint_names(struct decode_ctx *ctx, const json_t *hints, const ch
 			return false;
 		if (!name || !*name)
 			return decode_fail(ctx, "%sname: missing", item_at);
-		(*out)[(*n)++] = xstrdup(name);
+		(*out)[(*n)++] = intern_get(name);
 	}
 	return true;
 }
@@ -58,7 +70,7 @@ static bool decode_slice_ports(struct decode_ctx *ctx, const json_t *obj,
 		if (!decode_check_element(ctx, item, at) ||
 		    !decode_get_string(ctx, item, at, "name", &name))
 			return false;
-		p->name = xstrdup(name ? name : "");
+		p->name = intern_get(name ? name : "");
 		if (!decode_get_protocol(ctx, item, at, &p->proto) ||
 		    !decode_get_int(ctx, item, at, "port", 0, 65535, &value, &present))
 			return false;
@@ -73,11 +85,14 @@ static bool decode_endpoint(struct decode_ctx *ctx, const json_t *item, const ch
 	json_t *conditions, *hints;
 	const char *node_name, *zone;
 	char hints_at[64];
-	int ready, serving, terminating;
+	int ready, serving, terminating, n_addresses = 0;
+	bool ok;
 
-	if (!decode_check_element(ctx, item, at) ||
-	    !decode_get_ip_list(ctx, item, at, "addresses", family, &ep->addresses,
-				&ep->n_addresses))
+	if (!decode_check_element(ctx, item, at) || !fits_u16(ctx, item, at, "addresses"))
+		return false;
+	ok = decode_get_ip_list(ctx, item, at, "addresses", family, &ep->addresses, &n_addresses);
+	ep->n_addresses = n_addresses;
+	if (!ok)
 		return false;
 	if (!decode_get_object(ctx, item, at, "conditions", &conditions))
 		return false;
@@ -95,15 +110,38 @@ static bool decode_endpoint(struct decode_ctx *ctx, const json_t *item, const ch
 	    !decode_get_string(ctx, item, at, "zone", &zone))
 		return false;
 	if (node_name && *node_name)
-		ep->node_name = xstrdup(node_name);
+		ep->node_name = intern_get(node_name);
 	if (zone && *zone)
-		ep->zone = xstrdup(zone);
+		ep->zone = intern_get(zone);
 	if (!decode_get_object(ctx, item, at, "hints", &hints))
 		return false;
 	snprintf(hints_at, sizeof(hints_at), "%shints.", at);
 	return get_hint_names(ctx, hints, hints_at, "forZones", &ep->hint_zones,
 			      &ep->n_hint_zones) &&
 	       get_hint_names(ctx, hints, hints_at, "forNodes", &ep->hint_nodes, &ep->n_hint_nodes);
+}
+
+/* Moves every endpoint's addresses into one block: one allocation instead of one each. */
+static void pool_addresses(struct endpoint_slice *slice)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < slice->n_endpoints; i++)
+		n += slice->endpoints[i].n_addresses;
+	if (!n)
+		return;
+	slice->address_pool = xcalloc(n, sizeof(*slice->address_pool));
+	n = 0;
+	for (int i = 0; i < slice->n_endpoints; i++) {
+		struct endpoint *ep = &slice->endpoints[i];
+
+		if (ep->n_addresses)
+			memcpy(slice->address_pool + n, ep->addresses,
+			       ep->n_addresses * sizeof(*ep->addresses));
+		free(ep->addresses);
+		ep->addresses = ep->n_addresses ? slice->address_pool + n : NULL;
+		n += ep->n_addresses;
+	}
 }
 
 static bool decode_slice_body(struct decode_ctx *ctx, const json_t *obj, const json_t *labels,
@@ -152,6 +190,7 @@ static bool decode_slice_body(struct decode_ctx *ctx, const json_t *obj, const j
 				     &slice->endpoints[slice->n_endpoints++]))
 			return false;
 	}
+	pool_addresses(slice);
 	return true;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/intern.h"
 #include "lib/xalloc.h"
 #include "source/decode_util.h"
 
@@ -352,9 +353,9 @@ bool decode_metadata(struct decode_ctx *ctx, const json_t *obj, json_t **labels,
 void decode_copy_names(const struct decode_ctx *ctx, char **ns, char **name, char **source)
 {
 	if (ns)
-		*ns = decode_strdup(ctx->ns);
+		*ns = intern_get(ctx->ns);
 	*name = decode_strdup(ctx->name);
-	*source = decode_strdup(ctx->source);
+	*source = intern_get(ctx->source);
 }
 
 const char *decode_ignored_by(const json_t *labels)

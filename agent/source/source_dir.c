@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "lib/file.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "source/manifest.h"
@@ -34,13 +36,26 @@ enum object_kind { KIND_SERVICE, KIND_SLICE, KIND_NODE };
 
 struct object_ref {
 	enum object_kind kind;
-	char *ns, *name;
+	char *key; /* "ns/name", a Node's name; NULL once moved to the file's next version */
+};
+
+/* A top-level item of the file as last read: its fingerprint and the objects it gave. */
+struct file_item {
+	uint64_t fp; /* 0: never skipped (it had rejected objects, or was parsed whole) */
+	uint32_t first_ref, n_refs;
+	uint32_t moved_to; /* where its refs went in the next version, + 1; 0: not yet */
+	bool moved; /* moved over from the previous version, not decoded */
 };
 
 struct dir_file {
 	struct stat st; /* identity when last read */
 	struct object_ref *refs; /* objects it contributed */
 	size_t n_refs;
+	struct file_item *items;
+	size_t n_items;
+	/* Open addressing by fp: its high 32 bits, then the item's index + 1; 0 empty. */
+	uint64_t *slots;
+	size_t n_slots; /* a power of two, or 0 */
 	bool seen; /* found by the current scan */
 };
 
@@ -60,39 +75,81 @@ static bool same_identity(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-static void refs_free(struct object_ref *refs, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(refs[i].ns);
-		free(refs[i].name);
-	}
-	free(refs);
-}
-
 static void file_free(struct dir_file *f)
 {
 	if (!f)
 		return;
-	refs_free(f->refs, f->n_refs);
+	for (size_t i = 0; i < f->n_refs; i++)
+		free(f->refs[i].key);
+	free(f->refs);
+	free(f->items);
+	free(f->slots);
 	free(f);
+}
+
+/* The item of f with fingerprint fp, or NULL. */
+static struct file_item *find_item(const struct dir_file *f, uint64_t fp)
+{
+	size_t mask = f->n_slots - 1;
+
+	if (!f->n_slots || !fp)
+		return NULL;
+	/* The tag spares a cache miss into items for every slot that is not it. */
+	for (size_t i = fp & mask; f->slots[i]; i = (i + 1) & mask) {
+		struct file_item *item;
+
+		if (f->slots[i] >> 32 != fp >> 32)
+			continue;
+		item = &f->items[(uint32_t)f->slots[i] - 1];
+		if (item->fp == fp)
+			return item;
+	}
+	return NULL;
+}
+
+/* The item's index + 1, which load_file finds it by again. */
+static uint32_t file_knows(void *ctx, uint64_t fp)
+{
+	const struct dir_file *f = ctx;
+	const struct file_item *item = find_item(f, fp);
+
+	return item ? (uint32_t)(item - f->items) + 1 : 0;
+}
+
+static void index_items(struct dir_file *f)
+{
+	size_t n = 16;
+
+	while (n < 2 * f->n_items)
+		n *= 2;
+	f->slots = xcalloc(n, sizeof(*f->slots));
+	f->n_slots = n;
+	for (size_t i = 0; i < f->n_items; i++) {
+		size_t slot = f->items[i].fp & (n - 1);
+
+		if (!f->items[i].fp || find_item(f, f->items[i].fp))
+			continue;
+		while (f->slots[slot])
+			slot = (slot + 1) & (n - 1);
+		f->slots[slot] = (f->items[i].fp >> 32) << 32 | (i + 1);
+	}
 }
 
 static const char *ref_source(const struct store *st, const struct object_ref *ref)
 {
-	char key[512];
 	const struct service *svc;
 	const struct endpoint_slice *slice;
 	const struct node *node;
 
 	switch (ref->kind) {
 	case KIND_SERVICE:
-		svc = store_get_service(st, object_key(key, sizeof(key), ref->ns, ref->name));
+		svc = store_get_service(st, ref->key);
 		return svc ? svc->source : NULL;
 	case KIND_SLICE:
-		slice = strmap_get(&st->slices, object_key(key, sizeof(key), ref->ns, ref->name));
+		slice = strmap_get(&st->slices, ref->key);
 		return slice ? slice->source : NULL;
 	case KIND_NODE:
-		node = store_get_node(st, ref->name);
+		node = store_get_node(st, ref->key);
 		return node ? node->source : NULL;
 	}
 	return NULL;
@@ -101,21 +158,20 @@ static const char *ref_source(const struct store *st, const struct object_ref *r
 /* Removes an object this file had contributed, unless another file has taken it over since. */
 static void forget_ref(struct store *st, const struct object_ref *ref, const char *source)
 {
-	const char *owner = ref_source(st, ref);
+	const char *owner = ref_source(st, ref), *slash = strchr(ref->key, '/');
+	char ns[256];
 
 	if (!owner || strcmp(owner, source))
 		return;
-	switch (ref->kind) {
-	case KIND_SERVICE:
-		store_delete_service(st, ref->ns, ref->name);
-		break;
-	case KIND_SLICE:
-		store_delete_slice(st, ref->ns, ref->name);
-		break;
-	case KIND_NODE:
-		store_delete_node(st, ref->name);
-		break;
+	if (ref->kind == KIND_NODE || !slash) {
+		store_delete_node(st, ref->key);
+		return;
 	}
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - ref->key), ref->key);
+	if (ref->kind == KIND_SERVICE)
+		store_delete_service(st, ns, slash + 1);
+	else
+		store_delete_slice(st, ns, slash + 1);
 }
 
 static const char *const kind_names[] = {
@@ -124,55 +180,32 @@ static const char *const kind_names[] = {
 	[KIND_NODE] = "Node",
 };
 
-/* "Kind/ns/name": one key per object, for the sets below. */
-static const char *ref_key(char *buf, size_t len, enum object_kind kind, const char *ns,
-			   const char *name)
+/* "Kind/key": one key per object, for the sets below. */
+static const char *kind_key(char *buf, size_t len, enum object_kind kind, const char *key)
 {
-	snprintf(buf, len, "%s/%s/%s", kind_names[kind], ns ? ns : "", name ? name : "");
+	snprintf(buf, len, "%s/%s", kind_names[kind], key);
 	return buf;
 }
 
-/* The objects of a file's new contents, and those rejected in it, by key. */
-static void index_refs(struct strmap *set, const struct object_ref *refs, size_t n)
+static void add_ref(struct object_ref **refs, size_t *n, size_t *cap, enum object_kind kind,
+		    char *key)
 {
-	char key[768];
-
-	for (size_t i = 0; i < n; i++)
-		strmap_put(set, ref_key(key, sizeof(key), refs[i].kind, refs[i].ns, refs[i].name),
-			   (void *)1);
-}
-
-static void index_rejected(struct strmap *set, const struct manifest_objects *objs)
-{
-	char key[768];
-
-	for (size_t i = 0; i < objs->n_rejected; i++) {
-		const struct manifest_rejected *r = &objs->rejected[i];
-
-		if (r->kind && r->name) {
-			snprintf(key, sizeof(key), "%s/%s/%s", r->kind, r->ns ? r->ns : "",
-				 r->name);
-			strmap_put(set, key, (void *)1);
-		}
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 16;
+		*refs = xreallocarray(*refs, *cap, sizeof(**refs));
 	}
-}
-
-static void add_ref(struct object_ref **refs, size_t *n, enum object_kind kind, const char *ns,
-		    const char *name)
-{
-	struct object_ref *r = xreallocarray(*refs, *n + 1, sizeof(**refs));
-
-	*refs = r;
-	r[*n].kind = kind;
-	r[*n].ns = ns ? xstrdup(ns) : NULL;
-	r[*n].name = xstrdup(name);
+	(*refs)[*n].kind = kind;
+	(*refs)[*n].key = key;
 	(*n)++;
 }
 
-/*
- * Re-reads one file and moves the store to its new contents. A file that
- * does not parse keeps its previous objects, as a rejected update would.
- */
+static char *new_key(const char *ns, const char *name)
+{
+	char key[512];
+
+	return xstrdup(ns ? object_key(key, sizeof(key), ns, name) : name);
+}
+
 /* Keeps a file's old objects; it is not read again until it changes. */
 static void keep_old(struct dir_source *src, const char *name, const struct stat *st,
 		     struct dir_file *old)
@@ -187,21 +220,205 @@ static void keep_old(struct dir_source *src, const char *name, const struct stat
 	old->seen = true;
 }
 
+/* The file's next version, built from what was decoded and what was skipped. */
+struct next_version {
+	struct dir_file *f;
+	size_t cap_refs, cap_items;
+};
+
+static void push_item(struct next_version *next, uint64_t fp, uint32_t first_ref, bool moved)
+{
+	struct dir_file *f = next->f;
+
+	if (f->n_items == next->cap_items) {
+		next->cap_items = next->cap_items ? 2 * next->cap_items : 16;
+		f->items = xreallocarray(f->items, next->cap_items, sizeof(*f->items));
+	}
+	f->items[f->n_items++] = (struct file_item){
+		.fp = fp,
+		.first_ref = first_ref,
+		.n_refs = f->n_refs - first_ref,
+		.moved = moved,
+	};
+}
+
+/* An item skipped as unchanged: its refs move over from the old version. */
+static void move_item(struct next_version *next, struct dir_file *old, struct file_item *from)
+{
+	struct dir_file *f = next->f;
+	uint32_t first = f->n_refs;
+
+	for (uint32_t i = 0; i < from->n_refs; i++) {
+		struct object_ref *ref = &old->refs[from->first_ref + i];
+		/* The same bytes twice in one file: the second copy gets copies. */
+		char *key = from->moved_to ? xstrdup(f->refs[from->moved_to - 1 + i].key) :
+					     ref->key;
+
+		add_ref(&f->refs, &f->n_refs, &next->cap_refs, ref->kind, key);
+		if (!from->moved_to)
+			ref->key = NULL;
+	}
+	if (!from->moved_to)
+		from->moved_to = first + 1;
+	push_item(next, from->fp, first, true);
+}
+
+/* An item decoded now: refs of what it gave. */
+static void add_decoded(struct next_version *next, const struct manifest_item *item,
+			const struct manifest_objects *objs)
+{
+	struct dir_file *f = next->f;
+	uint32_t first = f->n_refs;
+
+	for (uint32_t i = 0; i < item->n_services; i++) {
+		const struct service *svc = objs->services[item->first_service + i];
+
+		add_ref(&f->refs, &f->n_refs, &next->cap_refs, KIND_SERVICE,
+			new_key(svc->ns, svc->name));
+	}
+	for (uint32_t i = 0; i < item->n_slices; i++) {
+		const struct endpoint_slice *slice = objs->slices[item->first_slice + i];
+
+		add_ref(&f->refs, &f->n_refs, &next->cap_refs, KIND_SLICE,
+			new_key(slice->ns, slice->name));
+	}
+	for (uint32_t i = 0; i < item->n_nodes; i++)
+		add_ref(&f->refs, &f->n_refs, &next->cap_refs, KIND_NODE,
+			xstrdup(objs->nodes[item->first_node + i]->name));
+	push_item(next, item->fp, first, false);
+}
+
+/*
+ * The old version's objects that no unchanged item carried over: kept if
+ * decoded again, kept in their last good version if rejected now (as
+ * refs of the new version), else forgotten.
+ */
+static void settle_old_refs(struct dir_source *src, const char *path, struct dir_file *old,
+			    struct next_version *next, const struct manifest_objects *objs)
+{
+	struct strmap fresh, rejected, left;
+	struct strmap_iter it;
+	struct strmap_entry *e;
+	struct dir_file *f = next->f;
+	uint32_t first = f->n_refs;
+	char key[768];
+
+	strmap_init(&fresh);
+	strmap_init(&rejected);
+	strmap_init(&left);
+	for (size_t i = 0; i < f->n_items; i++) {
+		const struct file_item *item = &f->items[i];
+
+		if (item->moved)
+			continue;
+		for (uint32_t r = item->first_ref; r < item->first_ref + item->n_refs; r++)
+			strmap_put(&fresh,
+				   kind_key(key, sizeof(key), f->refs[r].kind, f->refs[r].key),
+				   (void *)1);
+	}
+	for (size_t i = 0; i < objs->n_rejected; i++) {
+		const struct manifest_rejected *r = &objs->rejected[i];
+
+		if (r->kind && r->name) {
+			snprintf(key, sizeof(key), "%s/%s%s%s", r->kind, r->ns ? r->ns : "",
+				 r->ns ? "/" : "", r->name);
+			strmap_put(&rejected, key, (void *)1);
+		}
+	}
+	for (size_t i = 0; i < old->n_refs; i++) {
+		struct object_ref *ref = &old->refs[i];
+
+		if (!ref->key ||
+		    strmap_get(&fresh, kind_key(key, sizeof(key), ref->kind, ref->key)))
+			continue;
+		if (strmap_get(&rejected, key)) {
+			add_ref(&f->refs, &f->n_refs, &next->cap_refs, ref->kind, ref->key);
+			ref->key = NULL;
+		} else {
+			strmap_put(&left, key, ref);
+		}
+	}
+	/* An object twice in the file, once in an unchanged item, stays (rare: one pass). */
+	for (size_t r = 0; left.count && r < first; r++)
+		strmap_remove(&left, kind_key(key, sizeof(key), f->refs[r].kind, f->refs[r].key));
+	for (e = strmap_first(&left, &it); e; e = strmap_next(&left, &it))
+		forget_ref(src->store, e->value, path);
+	if (f->n_refs != first)
+		push_item(next, 0, first, false);
+	strmap_destroy(&fresh);
+	strmap_destroy(&rejected);
+	strmap_destroy(&left);
+}
+
+/* Opens and decodes a file; -EAGAIN when it changed while being read (three times). */
+static int decode_file(const char *path, size_t max, struct dir_file *old,
+		       struct manifest_items *items, struct manifest_objects *objs, struct stat *st)
+{
+	struct stat before;
+	int fd, err = -EAGAIN;
+	size_t n_read;
+
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	for (int attempt = 0; attempt < 3 && err == -EAGAIN; attempt++) {
+		if (fstat(fd, &before)) {
+			err = -errno;
+			break;
+		}
+		if (!S_ISREG(before.st_mode)) {
+			err = -EINVAL;
+			break;
+		}
+		if ((size_t)before.st_size > max) {
+			err = -EFBIG;
+			break;
+		}
+		if (lseek(fd, 0, SEEK_SET) < 0) {
+			err = -errno;
+			break;
+		}
+		*items = (struct manifest_items){ .known = old ? file_knows : NULL, .ctx = old };
+		/* Sized as the last version, so that a re-read does not grow by doubling. */
+		if (old && old->n_items) {
+			items->cap = old->n_items + 16;
+			items->items = xreallocarray(NULL, items->cap, sizeof(*items->items));
+		}
+		err = manifest_decode_fd(fd, max, 0, path, items, objs, &n_read);
+		if (err == -EINVAL || !err) {
+			/* Written in place while we read: what we hold may be half of it. */
+			if (fstat(fd, st) || !file_same_content(&before, st) ||
+			    (off_t)n_read != st->st_size)
+				err = -EAGAIN;
+		}
+		if (err) {
+			manifest_objects_clear(objs);
+			free(items->items);
+			items->items = NULL;
+		}
+	}
+	close(fd);
+	return err;
+}
+
+/*
+ * Re-reads one file and moves the store to its new contents. A file that
+ * does not parse keeps its previous objects, as a rejected update would.
+ * Items byte for byte as in the last version are not decoded again.
+ */
 static void load_file(struct dir_source *src, const char *name, const struct stat *scanned,
 		      struct dir_file *old)
 {
 	struct manifest_objects objs = { 0 };
-	struct object_ref *refs = NULL;
-	struct strmap kept, rejected;
-	struct dir_file *f;
+	struct manifest_items items = { 0 };
+	struct next_version next = { 0 };
+	size_t skipped = 0;
 	struct stat st;
-	size_t n_refs = 0;
-	char path[4096], key[768], *text = NULL;
-	size_t len = 0;
+	char path[4096];
 	int err;
 
 	snprintf(path, sizeof(path), "%s/%s", src->path, name);
-	err = read_file_checked(path, src->max_file_bytes, &text, &len, &st);
+	err = decode_file(path, src->max_file_bytes, old, &items, &objs, &st);
 	if (err == -EAGAIN) {
 		/* Its writer's next close brings it back; until then the old objects stay. */
 		pr_info("%s: changed while being read; it is read again when its writer is done",
@@ -214,48 +431,43 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 		keep_old(src, name, scanned, old);
 		return;
 	}
+	if (err == -EINVAL) {
+		keep_old(src, name, &st, old);
+		return;
+	}
 	if (err) {
 		pr_warn("%s: cannot read: %s", path, strerror(-err));
 		src->rejected++;
 		src->rejected_of[REJECTED_OTHER]++;
 		return;
 	}
-	err = manifest_decode(text, len, path, &objs);
-	free(text);
-	if (err) {
-		keep_old(src, name, &st, old);
-		return;
-	}
 	src->rejected += objs.n_rejected;
 	for (size_t i = 0; i < objs.n_rejected; i++)
 		src->rejected_of[rejected_kind_of(objs.rejected[i].kind)]++;
 
-	for (size_t i = 0; i < objs.n_services; i++)
-		add_ref(&refs, &n_refs, KIND_SERVICE, objs.services[i]->ns, objs.services[i]->name);
-	for (size_t i = 0; i < objs.n_slices; i++)
-		add_ref(&refs, &n_refs, KIND_SLICE, objs.slices[i]->ns, objs.slices[i]->name);
-	for (size_t i = 0; i < objs.n_nodes; i++)
-		add_ref(&refs, &n_refs, KIND_NODE, NULL, objs.nodes[i]->name);
-	/* An object rejected as invalid keeps its last good version. */
-	strmap_init(&kept);
-	strmap_init(&rejected);
-	if (old && old->n_refs) {
-		index_refs(&kept, refs, n_refs);
-		index_rejected(&rejected, &objs);
+	next.f = xcalloc(1, sizeof(*next.f));
+	if (old && old->n_items) {
+		next.cap_items = old->n_items + 16;
+		next.cap_refs = old->n_refs + 16;
+		next.f->items = xreallocarray(NULL, next.cap_items, sizeof(*next.f->items));
+		next.f->refs = xreallocarray(NULL, next.cap_refs, sizeof(*next.f->refs));
 	}
-	for (size_t i = 0; old && i < old->n_refs; i++) {
-		const struct object_ref *ref = &old->refs[i];
+	for (size_t i = 0; i < items.n; i++) {
+		struct file_item *from =
+			items.items[i].skipped ? &old->items[items.items[i].known - 1] : NULL;
 
-		ref_key(key, sizeof(key), ref->kind, ref->ns, ref->name);
-		if (strmap_get(&kept, key))
-			continue;
-		if (strmap_get(&rejected, key))
-			add_ref(&refs, &n_refs, ref->kind, ref->ns, ref->name);
-		else
-			forget_ref(src->store, ref, path);
+		if (from) {
+			move_item(&next, old, from);
+			skipped++;
+		} else {
+			add_decoded(&next, &items.items[i], &objs);
+		}
 	}
-	strmap_destroy(&kept);
-	strmap_destroy(&rejected);
+	src->items_skipped += skipped;
+	src->items_decoded += items.n - skipped;
+	free(items.items);
+	if (old)
+		settle_old_refs(src, path, old, &next, &objs);
 
 	for (size_t i = 0; i < objs.n_services; i++)
 		store_put_service(src->store, objs.services[i]);
@@ -266,13 +478,12 @@ static void load_file(struct dir_source *src, const char *name, const struct sta
 	objs.n_services = objs.n_slices = objs.n_nodes = 0; /* the store owns them now */
 	manifest_objects_clear(&objs);
 
-	f = xcalloc(1, sizeof(*f));
-	f->st = st;
-	f->refs = refs;
-	f->n_refs = n_refs;
-	f->seen = true;
-	file_free(strmap_put(&src->files, name, f));
-	pr_debug("%s: loaded %zu objects", path, n_refs);
+	next.f->st = st;
+	next.f->seen = true;
+	index_items(next.f);
+	file_free(strmap_put(&src->files, name, next.f));
+	pr_debug("%s: loaded %zu objects, %zu of %zu items unchanged", path, next.f->n_refs,
+		 skipped, next.f->n_items);
 }
 
 static void forget_file(struct dir_source *src, const char *name, struct dir_file *f)

@@ -170,10 +170,20 @@ static void test_nothing_pending_applies_nothing(void **state)
 	assert_int_equal(engine_flush(&w->eng), 0);
 	assert_int_equal(engine_flush(&w->eng), 0);
 	assert_int_equal(w->rec.applies, 1);
-	/* The same object again resolves to the same frontends: an empty diff. */
+	/* The same object again (a re-read file, a relist) is no change at all. */
 	put_service(&w->st, "default", "web", "10.96.0.10");
+	assert_int_equal(engine_pending(&w->eng), 0);
 	assert_int_equal(engine_flush(&w->eng), 0);
-	assert_int_equal(w->rec.changed + w->rec.added + w->rec.removed, 0);
+	assert_int_equal(w->rec.applies, 1);
+	/* Another source path for it is no change either. */
+	put_yaml(&w->st,
+		 "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\n"
+		 "spec:\n  clusterIP: 10.96.0.10\n  ports: [{port: 80, protocol: TCP, "
+		 "targetPort: 8080}]\n");
+	assert_int_equal(engine_pending(&w->eng), 0);
+	/* A real change is one. */
+	put_service(&w->st, "default", "web", "10.96.0.11");
+	assert_int_equal(engine_pending(&w->eng), 1);
 }
 
 static void test_deleted_service_is_removed(void **state)

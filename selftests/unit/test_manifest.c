@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -1326,6 +1327,154 @@ static void test_decode_appends(void **state)
 	assert_int_equal(objs.n_services, 0);
 }
 
+/*
+ * A JSON List is decoded item by item from chunks (manifest_decode_fd);
+ * at every chunk size it gives what parsing it whole gives.
+ */
+static const char STREAMED_LIST[] =
+	"\xef\xbb\xbf {\"apiVersion\": \"v1\", \"items\": [\n"
+	"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"a\","
+	"\"namespace\":\"x\",\"annotations\":{\"note\":\"a \\\"quoted\\\" ] } [ { \\\\\"}},"
+	"\"spec\":{\"clusterIP\":\"10.96.0.1\",\"ports\":[{\"port\":80}]}},\n"
+	"{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[{\"apiVersion\":\"v1\","
+	"\"kind\":\"Service\",\"metadata\":{\"name\":\"b\"},\"spec\":{\"clusterIP\":"
+	"\"10.96.0.2\",\"ports\":[{\"port\":80}]}}]} ,\n"
+	" \"not an object\" , 42,\n"
+	"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"Bad_Name\"},"
+	"\"spec\":{}},\n"
+	"{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\",\"metadata\":"
+	"{\"name\":\"a-1\",\"namespace\":\"x\",\"labels\":{\"kubernetes.io/service-name\":"
+	"\"a\"}},\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"10.244.0.1\"]}]},\n"
+	"{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"data\":{\"k\":\"}]\"}}\n"
+	"], \"kind\": \"List\", \"metadata\": {\"resourceVersion\": \"\"}}\n";
+
+/* manifest_decode_fd of text through a memfd, chunk bytes at a time. */
+static int decode_chunked(const char *text, size_t len, size_t chunk, struct manifest_objects *out,
+			  struct manifest_items *items)
+{
+	int fd = memfd_create("manifest", 0), err;
+	size_t n_read;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	log_set_level(LOG_QUIET);
+	err = manifest_decode_fd(fd, 1 << 20, chunk, "chunked.json", items, out, &n_read);
+	log_set_level(LOG_WARN);
+	assert_int_equal(n_read, len);
+	close(fd);
+	return err;
+}
+
+static void test_streamed_list_reads_as_parsed_whole(void **state)
+{
+	static const size_t chunks[] = { 1, 2, 3, 5, 7, 64, 0 };
+	struct manifest_items items = { 0 };
+	struct decoded d;
+
+	decode_text(STREAMED_LIST, "whole.json", &d);
+	assert_int_equal(d.rc, 0);
+	assert_int_equal(d.objs.n_services, 2);
+	assert_int_equal(d.objs.n_slices, 1);
+	/* Two non-objects and the bad name. */
+	assert_int_equal(d.objs.n_rejected, 3);
+	assert_non_null(strstr(d.log, "List item 2 is a string, not an object"));
+	for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+		struct manifest_objects objs = { 0 };
+
+		items.n = 0;
+		assert_int_equal(decode_chunked(STREAMED_LIST, sizeof(STREAMED_LIST) - 1, chunks[i],
+						&objs, &items),
+				 0);
+		assert_int_equal(objs.n_services, 2);
+		assert_string_equal(objs.services[0]->name, "a");
+		assert_string_equal(objs.services[1]->name, "b");
+		assert_int_equal(objs.services[1]->cluster_ips[0].bytes[3], 2);
+		assert_int_equal(objs.n_slices, 1);
+		assert_int_equal(objs.slices[0]->n_endpoints, 1);
+		assert_int_equal(objs.n_rejected, 3);
+		/* One record per item; those with a rejection are never remembered. */
+		assert_int_equal(items.n, 7);
+		assert_int_equal(items.items[0].n_services, 1);
+		assert_true(items.items[0].fp != 0);
+		assert_int_equal(items.items[1].n_services, 1);
+		assert_int_equal(items.items[1].first_service, 1);
+		assert_int_equal(items.items[2].fp, 0);
+		manifest_objects_clear(&objs);
+	}
+	free(items.items);
+	manifest_objects_clear(&d.objs);
+}
+
+/* Items without kind wait for the List's (after them, as kubectl writes); a bare array. */
+static void test_streamed_typed_list_and_bare_array(void **state)
+{
+	static const char typed[] =
+		"{\"items\": [{\"metadata\": {\"name\": \"c\"}, \"spec\": {\"clusterIP\": "
+		"\"10.96.0.3\", \"ports\": [{\"port\": 80}]}}], \"kind\": \"ServiceList\", "
+		"\"apiVersion\": \"v1\"}";
+	static const char bare[] =
+		"[{\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {\"name\": \"n1\"}},"
+		" {\"metadata\": {\"name\": \"no-kind\"}}]";
+	/* Not a List at all: an object with an items member is decoded as itself. */
+	static const char not_list[] =
+		"{\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {\"name\": \"n2\"},"
+		" \"items\": [1, 2]}";
+	struct manifest_objects objs = { 0 };
+
+	assert_int_equal(decode_chunked(typed, sizeof(typed) - 1, 4, &objs, NULL), 0);
+	assert_int_equal(objs.n_services, 1);
+	assert_string_equal(objs.services[0]->name, "c");
+	assert_int_equal(decode_chunked(bare, sizeof(bare) - 1, 4, &objs, NULL), 0);
+	assert_int_equal(objs.n_nodes, 1);
+	assert_int_equal(decode_chunked(not_list, sizeof(not_list) - 1, 4, &objs, NULL), 0);
+	assert_int_equal(objs.n_nodes, 2);
+	assert_string_equal(objs.nodes[1]->name, "n2");
+	assert_int_equal(objs.n_rejected, 0);
+	manifest_objects_clear(&objs);
+}
+
+/* YAML from a file: one document at a time, one item record each. */
+static void test_streamed_yaml_documents(void **state)
+{
+	static const char docs[] = "apiVersion: v1\nkind: Node\nmetadata: {name: y1}\n---\n"
+				   "---\napiVersion: v1\nkind: Node\nmetadata: {name: y2}\n";
+	static const char broken[] = "apiVersion: v1\nkind: Node\nmetadata: {name: y3}\n---\n"
+				     "kind: [\n";
+	struct manifest_items items = { 0 };
+	struct manifest_objects objs = { 0 };
+
+	assert_int_equal(decode_chunked(docs, sizeof(docs) - 1, 0, &objs, &items), 0);
+	assert_int_equal(objs.n_nodes, 2);
+	assert_string_equal(objs.nodes[1]->name, "y2");
+	assert_int_equal(items.n, 3);
+	assert_int_equal(items.items[2].first_node, 1);
+	assert_int_equal(decode_chunked(broken, sizeof(broken) - 1, 0, &objs, NULL), -EINVAL);
+	assert_int_equal(objs.n_nodes, 2);
+	free(items.items);
+	manifest_objects_clear(&objs);
+}
+
+/* A syntax error in an item: one line with the file's line number, and nothing decoded. */
+static void test_streamed_error_names_its_line_only(void **state)
+{
+	static const char text[] =
+		"{\"kind\": \"List\", \"items\": [\n"
+		"{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {}},\n"
+		"{\"kind\": tru}\n"
+		"]}\n";
+	struct decoded d;
+
+	decode_text(text, "bad.json", &d);
+	assert_int_equal(d.rc, -EINVAL);
+	assert_int_equal(d.n_warnings, 1);
+	assert_non_null(strstr(d.log, "bad.json:3: invalid JSON"));
+	assert_int_equal(d.objs.n_rejected, 0);
+	decode_text("{\"kind\": \"List\", \"items\": [{}]}\n{}", "tail.json", &d);
+	assert_int_equal(d.rc, -EINVAL);
+	assert_non_null(strstr(d.log, "tail.json:2: invalid JSON"));
+}
+
 static void test_decode_object_api(void **state)
 {
 	struct manifest_objects objs = { 0 };
@@ -1391,6 +1540,10 @@ int main(void)
 		cmocka_unit_test(test_empty_and_odd_texts),
 		cmocka_unit_test(test_decode_appends),
 		cmocka_unit_test(test_decode_object_api),
+		cmocka_unit_test(test_streamed_list_reads_as_parsed_whole),
+		cmocka_unit_test(test_streamed_typed_list_and_bare_array),
+		cmocka_unit_test(test_streamed_yaml_documents),
+		cmocka_unit_test(test_streamed_error_names_its_line_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

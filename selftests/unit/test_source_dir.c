@@ -74,6 +74,24 @@ static char *services_yaml(int first, int n)
 	return text;
 }
 
+/* The same Services as one JSON kind: List, as kubectl writes it (items before kind). */
+static char *services_json(int first, int n, int changed)
+{
+	size_t cap = (size_t)n * 200 + 100, len = 0;
+	char *text = malloc(cap);
+
+	len += snprintf(text, cap, "{\"apiVersion\": \"v1\", \"items\": [\n");
+	for (int i = first; i < first + n; i++)
+		len += snprintf(text + len, cap - len,
+				"%s{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": "
+				"{\"name\": \"svc-%d\", \"namespace\": \"ns\"}, \"spec\": "
+				"{\"clusterIP\": \"10.96.%d.%d\", \"ports\": [{\"port\": %d}]}}\n",
+				i > first ? "," : "", i, i / 250, i % 250 + 1,
+				i == changed ? 81 : 80);
+	snprintf(text + len, cap - len, "], \"kind\": \"List\"}\n");
+	return text;
+}
+
 static void write_file(const struct fixture *fx, const char *name, const char *text)
 {
 	char path[256];
@@ -200,6 +218,84 @@ static void test_reread_adds_keeps_and_removes(void **state)
 	free(bad);
 }
 
+/* A JSON List read again: only the items whose bytes changed are decoded. */
+static void test_json_reread_decodes_only_changed_items(void **state)
+{
+	struct fixture *fx = *state;
+	enum { N = 1000 };
+	char *first = services_json(0, N, -1), *second = services_json(1, N, 7), *bad;
+	const struct service *svc;
+	uint64_t changes;
+
+	write_file(fx, "list.json", first);
+	assert_int_equal(dir_source_open(&fx->src, fx->dir, 0, &fx->st), 0);
+	assert_int_equal(fx->st.services.count, N);
+	assert_int_equal(fx->src.items_decoded, N);
+	changes = fx->st.service_changes;
+
+	/* svc-0 gone, svc-7's port changed, svc-1000 new: three items decoded, three changes. */
+	write_file(fx, "list.json", second);
+	assert_int_equal(dir_source_handle_events(&fx->src), 0);
+	assert_int_equal(fx->src.items_decoded, N + 2);
+	assert_int_equal(fx->src.items_skipped, N - 2);
+	assert_int_equal(fx->st.service_changes, changes + 3);
+	assert_false(has_service(fx, 0));
+	assert_true(has_service(fx, N));
+	svc = store_get_service(&fx->st, "ns/svc-7");
+	assert_non_null(svc);
+	assert_int_equal(svc->ports[0].port, 81);
+	assert_int_equal(fx->st.services.count, N);
+
+	/* svc-7 turns invalid: its last good version stays, also when the others are skipped. */
+	bad = strdup(second);
+	memcpy(strstr(bad, "10.96.0.8\""), "10.96.0.999", 11);
+	write_file(fx, "list.json", bad);
+	assert_int_equal(dir_source_handle_events(&fx->src), 0);
+	assert_int_equal(fx->src.rejected, 1);
+	assert_int_equal(store_get_service(&fx->st, "ns/svc-7")->ports[0].port, 81);
+	/* The next read decodes it again (rejected items are never skipped), and it still stays. */
+	write_file(fx, "list.json", bad);
+	assert_int_equal(dir_source_handle_events(&fx->src), 0);
+	assert_int_equal(fx->src.rejected, 1);
+	assert_true(has_service(fx, 7));
+	assert_int_equal(fx->st.services.count, N);
+
+	/* Back to the first text: svc-0 and svc-1000 swap again; then the file goes. */
+	write_file(fx, "list.json", first);
+	assert_int_equal(dir_source_handle_events(&fx->src), 0);
+	assert_true(has_service(fx, 0));
+	assert_false(has_service(fx, N));
+	assert_int_equal(store_get_service(&fx->st, "ns/svc-7")->ports[0].port, 80);
+	assert_int_equal(unlink(strcat(strcpy(bad, fx->dir), "/list.json")), 0);
+	assert_int_equal(dir_source_handle_events(&fx->src), 0);
+	assert_int_equal(fx->st.services.count, 0);
+	free(first);
+	free(second);
+	free(bad);
+}
+
+/* The same object twice in a file, once in an item that changes: it stays. */
+static void test_duplicate_object_in_an_unchanged_item_stays(void **state)
+{
+	struct fixture *fx = *state;
+	char *one = services_json(5, 1, -1), *text = malloc(4096);
+	const char *item = strstr(one, "{\"apiVersion\": \"v1\", \"kind\": \"Service\"");
+	int len = (int)(strstr(item, "\n") - item);
+
+	snprintf(text, 4096, "[%.*s, %.*s]", len, item, len, item);
+	write_file(fx, "dup.json", text);
+	assert_int_equal(dir_source_open(&fx->src, fx->dir, 0, &fx->st), 0);
+	assert_true(has_service(fx, 5));
+	/* The second copy becomes another kind: the first, unchanged, still holds svc-5. */
+	snprintf(text, 4096, "[%.*s, {\"kind\": \"ConfigMap\", \"apiVersion\": \"v1\"}]", len,
+		 item);
+	write_file(fx, "dup.json", text);
+	assert_int_equal(dir_source_handle_events(&fx->src), 0);
+	assert_true(has_service(fx, 5));
+	free(one);
+	free(text);
+}
+
 /* A ConfigMap volume: the kubelet swaps "..data" to a new directory by rename. */
 static void test_configmap_swap_is_followed(void **state)
 {
@@ -239,6 +335,8 @@ int main(void)
 		T(test_file_held_by_a_writer_waits_for_its_close),
 		T(test_reread_adds_keeps_and_removes),
 		T(test_configmap_swap_is_followed),
+		T(test_json_reread_decodes_only_changed_items),
+		T(test_duplicate_object_in_an_unchanged_item_stays),
 	};
 
 	log_set_level(LOG_WARN);

@@ -112,6 +112,37 @@ static void test_nodes_are_changes_of_their_own(void **state)
 	store_destroy(&st);
 }
 
+/* A re-read file or a relist brings equal objects: nothing is marked, nothing counted. */
+static void test_equal_objects_are_no_change(void **state)
+{
+	struct store_changes ch;
+	struct store st;
+
+	store_init(&st);
+	put_service(&st, "default", "web", "10.96.0.10");
+	put_slice(&st, "default", "web-1", "web", two_addrs, NULL);
+	put_node(&st, "node-a", "zone-1");
+	take(&st, &ch);
+	store_changes_destroy(&ch);
+	put_service(&st, "default", "web", "10.96.0.10");
+	put_slice(&st, "default", "web-1", "web", two_addrs, NULL);
+	put_node(&st, "node-a", "zone-1");
+	assert_int_equal(store_pending(&st), 0);
+	assert_int_equal(st.slice_changes, 1);
+	assert_int_equal(st.service_changes, 1);
+	assert_int_equal(store_service_slices(&st, "default/web")->n, 1);
+	/* One endpoint less is a change of its Service. */
+	put_slice(&st, "default", "web-1", "web", one_addr, NULL);
+	take(&st, &ch);
+	assert_int_equal(ch.services.count, 1);
+	assert_non_null(strmap_get(&ch.services, "default/web"));
+	store_changes_destroy(&ch);
+	assert_int_equal(store_service_slices(&st, "default/web")->slices[0]->n_endpoints, 1);
+	put_node(&st, "node-a", "zone-2");
+	assert_int_equal(store_pending(&st), 1);
+	store_destroy(&st);
+}
+
 static void test_take_merges_into_what_the_caller_holds(void **state)
 {
 	struct store_changes ch;
@@ -155,6 +186,7 @@ int main(void)
 		cmocka_unit_test(test_slices_group_by_service_and_mark_it),
 		cmocka_unit_test(test_slice_moving_to_another_service_marks_both),
 		cmocka_unit_test(test_nodes_are_changes_of_their_own),
+		cmocka_unit_test(test_equal_objects_are_no_change),
 		cmocka_unit_test(test_take_merges_into_what_the_caller_holds),
 		cmocka_unit_test(test_mark_all_dirty_marks_every_service),
 	};
