@@ -74,7 +74,9 @@ bool service_equal(const struct service *a, const struct service *b)
 	    a->rate.period != b->rate.period || a->rate.burst != b->rate.burst ||
 	    !strings_eq(a->lb_source_ranges, a->n_lb_source_ranges, b->lb_source_ranges,
 			b->n_lb_source_ranges) ||
-	    a->n_lb_source_cidrs != b->n_lb_source_cidrs)
+	    a->n_lb_source_cidrs != b->n_lb_source_cidrs || a->forwarding != b->forwarding ||
+	    a->lb_algorithm != b->lb_algorithm ||
+	    !str_eq(a->lb_algorithm_rejected, b->lb_algorithm_rejected))
 		return false;
 	for (int i = 0; i < a->n_ports; i++)
 		if (!service_port_eq(&a->ports[i], &b->ports[i]))
