@@ -108,23 +108,12 @@ setup_node_b() {
 	mkdir -p "$CGROUP_B"
 }
 start_agent_b() {
-	nsenter --net="/run/netns/$NODE_B_NS" "$AGENT" --source="dir:$MANIFESTS" --datapath="$1" \
-		--node-name=node-b --cgroup="$CGROUP_B" --bpffs="$BPFFS_B" --devices="p$ID,r$ID" \
-		--status-dir="$WORK/status-b" --metrics-addr= --healthz-addr= -v \
-		>"$WORK/agent-b.log" 2>&1 &
-	AGENT_B_PID=$!
-	PIDS+=("$AGENT_B_PID")
-	for _ in $(seq 100); do
-		grep -q synced "$WORK/agent-b.log" && { [ "$1" = bpf ] || short_close "$NODE_B_NS"; } &&
-			return 0
-		sleep 0.05
-	done
-	sed 's/^/#   /' "$WORK/agent-b.log"
-	return 1
+	run_agent AGENT_B_PID "$NODE_B_NS" node-b "$CGROUP_B" "$BPFFS_B" "$WORK/agent-b.log" \
+		"$WORK/status-b" "$1" --devices="p$ID,r$ID" --metrics-addr= --healthz-addr= || return 1
+	[ "$1" = bpf ] || short_close "$NODE_B_NS"
 }
 stop_node_b() {
-	[ -n "$AGENT_B_PID" ] && kill -TERM "$AGENT_B_PID" 2>/dev/null && wait "$AGENT_B_PID" 2>/dev/null
-	AGENT_B_PID=""
+	halt_agent AGENT_B_PID "$WORK/agent-b.log"
 	[ -d "/run/netns/$NODE_B_NS" ] &&
 		in_node_b "$AGENT" --cleanup --bpffs="$BPFFS_B" --cgroup="$CGROUP_B" >/dev/null 2>&1
 	[ -d "$CGROUP_B" ] && rmdir "$CGROUP_B" 2>/dev/null
@@ -135,7 +124,7 @@ stop_node_b() {
 
 e2e_setup || { not_ok "setup"; exit 1; }
 # node-b's agent and cgroup go first, also on failure; then lib.sh's teardown.
-trap 'rc=$?; stop_node_b; (exit $rc); e2e_teardown' EXIT
+TEARDOWN_HOOKS+=(stop_node_b)
 setup_outside || { not_ok "setup of the outside namespace"; exit 1; }
 start_backends $(for a in $BACKENDS; do echo "$a:8080"; done) \
 	[fd00:244::31]:8080 [fd00:244::32]:8080 [fd00:244::33]:8080
