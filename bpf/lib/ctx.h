@@ -65,7 +65,7 @@ static __always_inline long sl_store(sl_ctx_t *ctx, __u32 off, const void *buf, 
 
 static __always_inline __u32 sl_ctx_len(sl_ctx_t *ctx)
 {
-	return ctx->data_end - ctx->data;
+	return bpf_xdp_get_buff_len(ctx); /* pkt_end - pkt is no scalar to the verifier */
 }
 
 static __always_inline __u32 sl_ctx_ifindex(sl_ctx_t *ctx)
@@ -205,8 +205,10 @@ static __always_inline int sl_fib(sl_ctx_t *ctx, __u8 family, const __u8 daddr[1
 		*ifindex_out = route->fib.ifindex;
 		return SL_V_REDIRECT;
 	}
-	if (ret == BPF_FIB_LKUP_RET_NO_NEIGH)
+	if (ret == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		*ifindex_out = route->fib.ifindex; /* the device is known: SNAT takes its address */
 		return SL_V_TO_TC;
+	}
 	if (ret == BPF_FIB_LKUP_RET_NOT_FWDED || ret == BPF_FIB_LKUP_RET_FWD_DISABLED)
 		return SL_V_OK;
 	return SL_V_SHOT;
