@@ -95,8 +95,7 @@ static __always_inline bool sl_dsr_node_of(const struct sl_service *svc, const s
  * peer's segments fit mtu with the outer header. Linux writes MSS first;
  * the first few options are looked at.
  */
-static __always_inline int sl_dsr_clamp_mss(sl_ctx_t *ctx, const struct sl_pkt *p,
-					    __u32 mtu)
+static __always_inline int sl_dsr_clamp_mss(sl_ctx_t *ctx, const struct sl_pkt *p, __u32 mtu)
 {
 	__u32 off = p->l4_off + 20, end, i;
 	__u16 mss, limit;
@@ -145,8 +144,7 @@ static __always_inline bool sl_dsr_forward_entry(const struct sl_ct *ct)
  * ct's node (new_saddr) from this node's address on the way there, out
  * of that device. Returns the tc verdict.
  */
-static __noinline int sl_dsr_send(sl_ctx_t *ctx, const struct sl_pkt *p,
-				  const struct sl_ct *ct)
+static __noinline int sl_dsr_send(sl_ctx_t *ctx, const struct sl_pkt *p, const struct sl_ct *ct)
 {
 	__u32 ip_csum = p->l3_off + 10, l4_csum = p->l4_off + sl_l4_csum_off(p->tuple.proto);
 	__u64 flags = sl_l4_csum_flags(SL_AF_INET, p->tuple.proto);

@@ -101,8 +101,7 @@ static __always_inline int sl_nat_quote(sl_ctx_t *ctx, const struct sl_pkt *p,
 		l4_csum = 0;
 
 	if (!sl_addr_equal(p->inner.daddr, ct->new_saddr)) {
-		if (sl_store(ctx, p->inner_l3_off + sl_daddr_off(family), ct->new_saddr,
-					alen))
+		if (sl_store(ctx, p->inner_l3_off + sl_daddr_off(family), ct->new_saddr, alen))
 			return -1;
 		if (family == SL_AF_INET) {
 			__u32 o, n;
@@ -114,14 +113,13 @@ static __always_inline int sl_nat_quote(sl_ctx_t *ctx, const struct sl_pkt *p,
 				sl_l3_csum_replace(ctx, l4_csum, o, n, 4);
 		} else if (l4_csum) {
 			sl_l3_csum_replace(ctx, l4_csum, 0,
-					    bpf_csum_diff((__be32 *)p->inner.daddr, 16,
-							  (__be32 *)ct->new_saddr, 16, 0),
-					    0);
+					   bpf_csum_diff((__be32 *)p->inner.daddr, 16,
+							 (__be32 *)ct->new_saddr, 16, 0),
+					   0);
 		}
 	}
 	if (!sl_addr_equal(p->inner.saddr, ct->new_daddr)) {
-		if (sl_store(ctx, p->inner_l3_off + sl_saddr_off(family), ct->new_daddr,
-					alen))
+		if (sl_store(ctx, p->inner_l3_off + sl_saddr_off(family), ct->new_daddr, alen))
 			return -1;
 		if (family == SL_AF_INET) {
 			__u32 o, n;
@@ -133,9 +131,9 @@ static __always_inline int sl_nat_quote(sl_ctx_t *ctx, const struct sl_pkt *p,
 				sl_l3_csum_replace(ctx, l4_csum, o, n, 4);
 		} else if (l4_csum) {
 			sl_l3_csum_replace(ctx, l4_csum, 0,
-					    bpf_csum_diff((__be32 *)p->inner.saddr, 16,
-							  (__be32 *)ct->new_daddr, 16, 0),
-					    0);
+					   bpf_csum_diff((__be32 *)p->inner.saddr, 16,
+							 (__be32 *)ct->new_daddr, 16, 0),
+					   0);
 		}
 	}
 	if (p->inner.dport != ct->new_sport) {

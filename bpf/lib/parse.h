@@ -101,8 +101,7 @@ static __always_inline __u32 sl_parse_ip(sl_ctx_t *ctx, __u32 off, __u8 family,
  * Reads the ports of a TCP, UDP or SCTP header (the first 4 bytes of
  * each); false for another protocol.
  */
-static __always_inline bool sl_parse_ports(sl_ctx_t *ctx, __u32 off,
-					   struct sl_ct_key *tuple)
+static __always_inline bool sl_parse_ports(sl_ctx_t *ctx, __u32 off, struct sl_ct_key *tuple)
 {
 	__u16 ports[2];
 
@@ -145,8 +144,7 @@ static __always_inline bool sl_parse(sl_ctx_t *ctx, struct sl_pkt *p)
 		return false;
 	p->l4_off = off;
 	if (sl_parse_ports(ctx, off, &p->tuple)) {
-		if (p->tuple.proto == SL_IPPROTO_TCP &&
-		    sl_load(ctx, off + 13, &p->tcp_flags, 1))
+		if (p->tuple.proto == SL_IPPROTO_TCP && sl_load(ctx, off + 13, &p->tcp_flags, 1))
 			return false;
 		return true;
 	}

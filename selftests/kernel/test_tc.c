@@ -278,8 +278,8 @@ static int xdp_ingress(struct pkt *p, int ifindex)
 		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx));
 
-	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(xskel->progs.sl_xdp_ingress), &opts),
-			 0);
+	assert_int_equal(
+		bpf_prog_test_run_opts(bpf_program__fd(xskel->progs.sl_xdp_ingress), &opts), 0);
 	memcpy(p->b, out, opts.data_size_out);
 	p->len = opts.data_size_out;
 	return opts.retval;

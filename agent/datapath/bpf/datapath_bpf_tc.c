@@ -372,7 +372,8 @@ int tc_datapath_open(const char *maps_dir, const struct datapath_config *cfg, __
 	    xdp_datapath_open(bpffs_dir(cfg), cfg, max_services, connections, tc_share_pins,
 			      &tc->xdp, why, why_len))
 		pr_warn("bpf: --xdp: %s; tc serves the devices alone", why);
-	else if (cfg->xdp == DATAPATH_XDP_OFF && !join(path, bpffs_dir(cfg), SL_PIN_LINKS_DIR, NULL))
+	else if (cfg->xdp == DATAPATH_XDP_OFF &&
+		 !join(path, bpffs_dir(cfg), SL_PIN_LINKS_DIR, NULL))
 		xdp_datapath_cleanup(path); /* an earlier agent's --xdp: off now */
 	/* A marker the e2e tests look for (Documentation/bpf-datapath.md, "Removed backends"). */
 	pr_info("tc udp flows: re-balanced when their backend leaves");
@@ -533,7 +534,8 @@ int tc_datapath_print(const char *maps_dir, FILE *out)
 		dev.name[sizeof(dev.name) - 1] = '\0';
 		fprintf(out, "  %s: tc ingress and egress%s\n", dev.name,
 			if_indextoname(key, name) && !strcmp(name, dev.name) ?
-				(query_ours(key, BPF_TC_INGRESS) == 1 ? "" : " (not attached now)") :
+				(query_ours(key, BPF_TC_INGRESS) == 1 ? "" :
+									" (not attached now)") :
 				" (the device went)");
 		n++;
 	}
