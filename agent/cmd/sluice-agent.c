@@ -731,6 +731,8 @@ int main(int argc, char **argv)
 	if (err)
 		goto out_source;
 	pr_info("node %s, datapath %s, source %s", opt.node_name, dp.ops->name, opt.source);
+	if (opt.dp.xdp != DATAPATH_XDP_OFF && strcmp(dp.ops->name, "bpf"))
+		pr_warn("--xdp: the %s datapath has no XDP program: ignored", dp.ops->name);
 	obs.healthz = healthz;
 	obs.store = &store;
 	obs.node_name = opt.node_name;
