@@ -3,8 +3,9 @@
 # one veth away) reaches a NodePort over TCP and UDP with the XDP program
 # attached beside tc; bpftool shows the program and its pinned link,
 # sluicectl status the mode per device; a device whose driver has no XDP
-# (a bridge) falls back to generic with one log line; --cleanup removes it;
-# --xdp without --devices fails with one line and status 2.
+# (a bridge) falls back to generic with one log line; --cleanup, a restart
+# without --xdp and a switch to nftables remove it; --xdp without --devices
+# fails with one line and status 2.
 #
 # XDP sees frames as a wire delivers them, with complete checksums: the
 # client's and the backends' veth ends compute theirs (tx offload off),
@@ -100,6 +101,37 @@ for mode in native generic; do
 		bash -c "! grep -q sl_xdp_ingress '$WORK/net'"
 	check "xdp $mode: --cleanup leaves no pins" no_pins
 done
+
+# Restarted without --xdp: the links an earlier agent left go, tc serves.
+if start_agent bpf --devices="x$ID,v$ID" --xdp=generic; then
+	stop_agent
+	start_agent bpf --devices="x$ID,v$ID"
+	in_node bpftool net show >"$WORK/net" 2>&1
+	check "restarted without --xdp: the XDP program is detached" \
+		bash -c "! grep -qE 'x$ID.* generic id' '$WORK/net'"
+	check "restarted without --xdp: its links are unpinned" test ! -e "$BPFFS/links/xdp_x$ID"
+	probe_ext --count 20 10.99.1.1:30090
+	expect_backends "restarted without --xdp: tc serves alone" "10.244.1.1:8080 10.244.1.2:8080 " 20
+	stop_agent
+else
+	not_ok "restart without --xdp: agent starts"
+fi
+# A switch to nftables removes XDP with the rest of the BPF datapath.
+if start_agent bpf --devices="x$ID,v$ID" --xdp=native; then
+	stop_agent
+	start_agent nftables --devices="x$ID,v$ID" --xdp=native
+	in_node bpftool net show >"$WORK/net" 2>&1
+	check "switched to nftables: no XDP program left" \
+		bash -c "! grep -qE 'x$ID.* (driver|generic) id' '$WORK/net'"
+	check "switched to nftables: --xdp is one warning" \
+		test "$(grep -c -- '--xdp: the nftables datapath has no XDP' "$AGENT_LOG")" = 1
+	probe_ext --count 20 10.99.1.1:30090
+	expect_backends "switched to nftables: NodePort served" "10.244.1.1:8080 10.244.1.2:8080 " 20
+	stop_agent
+	in_node "$AGENT" --cleanup --bpffs="$BPFFS" --cgroup="$CGROUP" >/dev/null 2>&1
+else
+	not_ok "switch to nftables: agent starts"
+fi
 
 in_node "$AGENT" --source="dir:$MANIFESTS" --bpffs="$BPFFS" --xdp=generic >"$WORK/noxdp" 2>&1
 rc=$?
