@@ -3,7 +3,8 @@
  * Checksum-preserving rewrites for the tc programs: an address or a port
  * is stored and every checksum that covers it is updated incrementally
  * (bpf_l3_csum_replace / bpf_l4_csum_replace), so the packet keeps valid
- * checksums whatever its ctx checksum state (none, complete, partial).
+ * checksums whatever its skb checksum state (none, complete, partial;
+ * XDP sees complete ones only, ctx.h).
  * Also the from-scratch sums of packets the programs build themselves.
  */
 #ifndef SLUICE_BPF_CSUM_H

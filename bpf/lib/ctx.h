@@ -233,8 +233,8 @@ static __always_inline int sl_redirect(sl_ctx_t *ctx, __u32 ifindex)
 
 /*
  * True if XDP can finish a packet whose route verdict is verdict: sent out
- * of a device with a known neighbour. Anything else (a local backend, an
- * unresolved neighbour) goes up untouched, and tc translates it.
+ * of a device with a known neighbour, or dropped. Anything else (a local
+ * backend, an unresolved neighbour) goes up untouched, tc translates it.
  */
 static __always_inline bool sl_can_send(int verdict)
 {

@@ -252,7 +252,7 @@ static __noinline int sl_dsr_decap(sl_ctx_t *ctx, struct sl_pkt *p, __u64 now)
 	__builtin_memcpy(node, &outer.ip.daddr, 4);
 	if (!sl_is_node_addr(node, SL_AF_INET))
 		return 0;
-	/* Linux 6.3+ resets the ctx's encapsulation state with the flag; 6.1 has none. */
+	/* Linux 6.3+ resets the skb's encapsulation state with the flag; 6.1 has none. */
 	if (bpf_skb_adjust_room(ctx, -SL_DSR_OUTER_LEN, BPF_ADJ_ROOM_MAC,
 				BPF_F_ADJ_ROOM_DECAP_L3_IPV4) &&
 	    bpf_skb_adjust_room(ctx, -SL_DSR_OUTER_LEN, BPF_ADJ_ROOM_MAC, 0))

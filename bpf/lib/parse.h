@@ -128,13 +128,14 @@ static __always_inline bool sl_icmp_is_error(__u8 family, __u8 type)
 /* Parses ctx; false if it is nothing the tc path translates. */
 static __always_inline bool sl_parse(sl_ctx_t *ctx, struct sl_pkt *p)
 {
+	__u16 proto = sl_ctx_protocol(ctx);
 	__u8 family, icmp_type;
 	__u32 off;
 
 	__builtin_memset(p, 0, sizeof(*p));
-	if (sl_ctx_protocol(ctx) == bpf_htons(SL_ETH_P_IP))
+	if (proto == bpf_htons(SL_ETH_P_IP))
 		family = SL_AF_INET;
-	else if (sl_ctx_protocol(ctx) == bpf_htons(SL_ETH_P_IPV6))
+	else if (proto == bpf_htons(SL_ETH_P_IPV6))
 		family = SL_AF_INET6;
 	else
 		return false;
