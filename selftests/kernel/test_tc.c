@@ -62,6 +62,9 @@ static const char *setup_cmds[] = {
 	"ip -6 route add fd00:244::/64 via fd99::2 dev " DEV_BACKEND,
 	"ip -6 route add 2001:db8:c::/64 via 2001:db8:a::fe dev " DEV_CLIENT,
 	"ip neigh add 10.99.0.2 lladdr " BACKEND_GW_MAC " dev " DEV_BACKEND " nud permanent",
+	"ip -6 neigh add fd99::2 lladdr " BACKEND_GW_MAC " dev " DEV_BACKEND " nud permanent",
+	"ip neigh add 192.0.2.254 lladdr 02:00:00:00:02:fe dev " DEV_CLIENT " nud permanent",
+	"ip -6 neigh add 2001:db8:a::fe lladdr 02:00:00:00:02:fe dev " DEV_CLIENT " nud permanent",
 	"sysctl -qw net.ipv4.ip_forward=1",
 	"sysctl -qw net.ipv6.conf.all.forwarding=1",
 };
@@ -1571,6 +1574,60 @@ static void xdp_no_service_passes_untouched(void **state)
 			 0);
 }
 
+/* UDP over IPv4 without a checksum keeps none through XDP's software fix. */
+static void xdp_udp_zero_checksum_stays_zero(void **state)
+{
+	struct pkt p;
+	struct view v;
+
+	clear_conntrack();
+	build(&p, 17, "203.0.113.8", 5101, "192.0.2.1", 30053, 0, true);
+	assert_int_equal(xdp_ingress(&p, if_client), XDP_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.daddr, "10.244.1.5");
+	assert_int_equal(get16(v.l4 + 6), 0);
+}
+
+/* IPv6 (16-byte address sums, a mandatory UDP/TCP checksum): both directions through XDP. */
+static void xdp_ipv6_nodeport_flow_is_translated_both_ways(void **state)
+{
+	struct pkt p;
+	struct view out, v;
+
+	clear_conntrack();
+	build(&p, 6, "2001:db8:c::7", 45600, "2001:db8:a::1", 30080, 0x02, false);
+	assert_int_equal(xdp_ingress(&p, if_client), XDP_REDIRECT);
+	parse_checked(&p, &out);
+	assert_true(out.v6);
+	assert_addr(out.daddr, "fd00:244::5");
+	assert_int_equal(out.dport, 8080);
+	assert_addr(out.saddr, "fd99::1");
+	build(&p, 6, "fd00:244::5", 8080, "fd99::1", out.sport, 0x12, false);
+	assert_int_equal(xdp_ingress(&p, if_backend), XDP_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.saddr, "2001:db8:a::1");
+	assert_int_equal(v.sport, 30080);
+	assert_addr(v.daddr, "2001:db8:c::7");
+	assert_int_equal(v.dport, 45600);
+}
+
+/* SCTP (its CRC needs the skb) goes up to tc untouched, and tc serves it. */
+static void xdp_leaves_sctp_to_tc(void **state)
+{
+	struct pkt p, orig;
+
+	clear_conntrack();
+	build_sctp(&p, "203.0.113.7", 45700, "192.0.2.1", 30868, 20);
+	orig = p;
+	assert_int_equal(xdp_ingress(&p, if_client), XDP_PASS);
+	assert_memory_equal(p.b, orig.b, p.len);
+	assert_int_equal(count_entries(bpf_map__fd(skel->maps.conntrack), sizeof(struct sl_ct_key)),
+			 0);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	assert_addr(p.b + ETH_LEN + 16, "10.244.1.5");
+	assert_true(sctp_crc_ok(p.b + ETH_LEN + 20, 12 + 20));
+}
+
 /* A backend behind a next hop of unknown MAC: XDP writes the entries, tc sends the packet. */
 static void xdp_unresolved_neighbour_is_left_to_tc(void **state)
 {
@@ -1705,6 +1762,9 @@ int main(void)
 		cmocka_unit_test(maglev_without_table_serves_at_random),
 		cmocka_unit_test(xdp_nodeport_flow_is_translated_as_by_tc),
 		cmocka_unit_test(xdp_udp_flow_is_translated),
+		cmocka_unit_test(xdp_udp_zero_checksum_stays_zero),
+		cmocka_unit_test(xdp_ipv6_nodeport_flow_is_translated_both_ways),
+		cmocka_unit_test(xdp_leaves_sctp_to_tc),
 		cmocka_unit_test(xdp_no_service_passes_untouched),
 		cmocka_unit_test(xdp_unresolved_neighbour_is_left_to_tc),
 		cmocka_unit_test(xdp_rate_limited_flow_gets_rst_and_is_counted),
