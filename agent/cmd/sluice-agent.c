@@ -421,6 +421,11 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		pr_warn("unexpected argument \"%s\"", argv[optind]);
 		return -EINVAL;
 	}
+	if (!opt->cleanup && opt->dp.xdp != DATAPATH_XDP_OFF &&
+	    (!opt->dp.devices || !*opt->dp.devices)) {
+		pr_warn("--xdp needs --devices: XDP runs on the devices of the tc path");
+		return -EINVAL;
+	}
 	if (!opt->node_name)
 		opt->node_name = getenv("NODE_NAME");
 	if (!opt->node_name || !*opt->node_name) {
@@ -433,11 +438,6 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	opt->status_dir = status_dir_default(opt->status_dir);
 	if (!opt->cleanup && !opt->source) {
 		pr_warn("--source is required (dir:PATH or kube)");
-		return -EINVAL;
-	}
-	if (!opt->cleanup && opt->dp.xdp != DATAPATH_XDP_OFF &&
-	    (!opt->dp.devices || !*opt->dp.devices)) {
-		pr_warn("--xdp needs --devices: XDP runs on the devices of the tc path");
 		return -EINVAL;
 	}
 	return 0;
