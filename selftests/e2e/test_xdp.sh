@@ -17,6 +17,8 @@ if ! command -v ethtool >/dev/null || ! command -v bpftool >/dev/null; then
 	exit 0
 fi
 case "$DATAPATHS" in *bpf*) ;; *) exit 0 ;; esac
+# Loading tc and XDP over 131072-Service maps under SANITIZE=1 on a loaded machine: up to 20 s.
+SYNC_WAIT_STEPS=${SYNC_WAIT_STEPS:-400}
 
 cat_manifests() {
 	cat >"$MANIFESTS/web.yaml" <<EOT
