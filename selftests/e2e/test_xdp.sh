@@ -1,7 +1,7 @@
 #!/bin/bash
 # --xdp on the bpf datapath, native and generic: a client outside (ext-ID,
 # one veth away) reaches a NodePort over TCP and UDP with the XDP program
-# attached beside tc; bpftool shows the program and its pinned link,
+# attached beside tc, and is refused by one without endpoints (generic); bpftool shows the program and its pinned link,
 # sluicectl status the mode per device; a device whose driver has no XDP
 # (a bridge) falls back to generic with one log line; --cleanup, a restart
 # without --xdp and a switch to nftables remove it; --xdp without --devices
@@ -40,6 +40,14 @@ ports: [{name: http, port: 8080}, {name: dns, port: 5353, protocol: UDP}]
 endpoints:
 - {addresses: [10.244.1.1], nodeName: $NODE_NAME}
 - {addresses: [10.244.1.2], nodeName: node-b}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty, namespace: default}
+spec:
+  type: NodePort
+  clusterIP: 10.96.1.51
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30091, protocol: TCP}]
 EOT
 }
 
@@ -48,6 +56,12 @@ setup_outside || { not_ok "setup of the outside namespace"; exit 1; }
 in_ext ethtool -K "y$ID" tx off gro on >/dev/null 2>&1
 in_be ethtool -K "w$ID" tx off gro on >/dev/null 2>&1
 in_node ip link add "d$ID" type bridge && in_node ip link set "d$ID" up
+# veth delivers what native XDP sends back (XDP_TX) only to a peer that runs
+# XDP itself: the client's end gets a program that passes everything (our
+# own object, its maps fresh and empty), as a NIC's wire would take it.
+peer_xdp=no
+in_ext ip link set dev "y$ID" xdpdrv obj "$BUILD/bpf/xdp.bpf.o" sec xdp >/dev/null 2>&1 &&
+	peer_xdp=yes
 start_backends 10.244.1.1:8080 10.244.1.2:8080 10.244.1.1:5353 10.244.1.2:5353
 cat_manifests
 
@@ -85,6 +99,13 @@ for mode in native generic; do
 	probe_ext --udp --count 100 10.99.1.1:30090
 	expect_backends "xdp $mode: NodePort UDP reaches every endpoint" \
 		"10.244.1.1:5353 10.244.1.2:5353 " 100
+	if [ $mode = native ] && [ $peer_xdp = no ]; then
+		skip "xdp native: a NodePort without endpoints refuses (RST sent back by XDP_TX)" \
+			"no XDP program on the client's veth end: veth would not deliver XDP_TX"
+	else
+		probe_ext --count 5 --timeout-ms 1000 10.99.1.1:30091
+		expect_refused "xdp $mode: a NodePort without endpoints refuses (RST sent back by XDP)" 5
+	fi
 	if [ $mode = native ]; then
 		# veth counts what native XDP redirected: the client's packets took the XDP path.
 		redirected=$(in_node ethtool -S "x$ID" 2>/dev/null |
