@@ -49,7 +49,7 @@ struct sl_dsr_outer {
 	__u32 svc_addr;
 };
 
-/* sl_dsr_send's lookup and header, off the 512-byte stack (it runs below sl_tc). */
+/* sl_dsr_send's lookup and header, off the 512-byte stack (it runs below sl_flow). */
 struct sl_dsr_scratch {
 	struct bpf_fib_lookup fib;
 	struct sl_dsr_outer outer;
@@ -217,7 +217,7 @@ static __noinline int sl_dsr_send(sl_ctx_t *ctx, const struct sl_pkt *p, const s
 	return bpf_redirect_neigh(fib->ifindex, NULL, 0, 0);
 }
 
-/* After sl_new_flow's SL_DSR_SEND: the entry it wrote, sent from sl_tc's frame. */
+/* After sl_new_flow's SL_DSR_SEND: the entry it wrote, sent from sl_flow's frame. */
 static __always_inline int sl_dsr_send_new(sl_ctx_t *ctx, const struct sl_pkt *p)
 {
 	struct sl_ct *ct = bpf_map_lookup_elem(&conntrack, &p->tuple);

@@ -24,7 +24,7 @@ struct sl_pkt {
 	__u8 tcp_flags;
 	__u8 icmp_error; /* 1: an ICMP/ICMPv6 error, inner tuple below */
 	__u8 sctp_crc; /* 1: SCTP ports rewritten, the CRC32c to compute (sctp.h) */
-	__u8 verdict; /* sl_tc: the new flow's verdict across that computation */
+	__u8 verdict; /* sl_flow: the new flow's verdict across that computation */
 	/* ICMP errors: the quoted packet's tuple, as it was sent. */
 	struct sl_ct_key inner;
 	__u32 inner_l3_off;
