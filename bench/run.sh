@@ -333,3 +333,4 @@ if [ "$CHURN_SECONDS" != 0 ]; then
 fi
 echo "(seconds, ms, ns and conn/s are absolute and noisy: read the ratios;"
 echo " a change's latency includes the agent's 20 ms settle time)"
+BUILD="$BUILD" BENCH_XDP_SERVICES="$LOADED" bash "$BENCH_DIR/xdp.sh" || echo "# bench/xdp.sh failed" >&2

@@ -3,6 +3,8 @@
  * make bench helper: the per-packet cost of the tc ingress program
  * (bpf/tc.bpf.c) against an empty tc program, with bpf_prog_test_run_opts,
  * at 1 and N services in the maps. Prints "key value" lines (ns per packet).
+ * With --xdp first (bench/xdp.sh): the XDP program (bpf/xdp.bpf.c, over
+ * the same maps) and an empty XDP program too, keys prefixed tc- and xdp-.
  *
  * A test run with repeat reuses one skb, so a packet the program rewrites is
  * seen rewritten from the second run on: only a packet the program passes
@@ -27,10 +29,13 @@
 
 #include "shared.h"
 #include "tc.skel.h"
+#include "xdp.skel.h"
 
 #define ETH_LEN 14
 #define TC_ACT_OK 0
 #define TC_ACT_REDIRECT 7
+#define XDP_PASS 2
+#define XDP_REDIRECT 4
 #define REPEAT 200000
 #define SINGLE_RUNS 20000
 #define NEW_FLOWS 20000
@@ -47,12 +52,17 @@ static const char *setup_cmds[] = {
 	"ip addr add 10.99.0.1/24 dev slb1",
 	"ip route add 10.244.0.0/16 via 10.99.0.2 dev slb1",
 	"ip route add 203.0.113.0/24 via 192.0.2.254 dev slb0",
+	/* Resolved: XDP sends only to a next hop whose MAC is known. */
+	"ip neigh add 10.99.0.2 lladdr 02:00:00:00:99:02 dev slb1 nud permanent",
 	"sysctl -qw net.ipv4.ip_forward=1",
 };
 
 static struct tc_bpf *skel;
+static struct xdp_bpf *xskel;
 static int if_client, if_backend, empty_fd;
 static unsigned int last_retval; /* the verdict of the latest test run */
+/* The program measured next is an XDP one (xdp_md context, XDP verdicts). */
+static bool run_xdp;
 
 struct pkt {
 	uint8_t b[128];
@@ -109,10 +119,16 @@ static void tcp_packet(struct pkt *p, const char *src, uint16_t sport, const cha
 static double test_run(int prog_fd, const struct pkt *p, int ifindex, int repeat)
 {
 	struct __sk_buff ctx = { .ifindex = ifindex };
+	struct xdp_md xctx = { .data_end = p->len, .ingress_ifindex = ifindex };
 	uint8_t out[256];
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = p->b, .data_size_in = p->len,
 		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .repeat = repeat);
+
+	if (run_xdp) {
+		opts.ctx_in = &xctx;
+		opts.ctx_size_in = sizeof(xctx);
+	}
 
 	if (bpf_prog_test_run_opts(prog_fd, &opts)) {
 		fprintf(stderr, "tc-cost: test run: %s\n", strerror(errno));
@@ -133,14 +149,14 @@ static double single_runs(int prog_fd, const struct pkt *p, int ifindex)
 }
 
 /* tc program "return TC_ACT_OK": the floor every measurement is divided by. */
-static int load_empty(void)
+static int load_empty(enum bpf_prog_type type, int verdict)
 {
 	struct bpf_insn insns[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = verdict },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
 
-	return bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "bench_empty", "GPL", insns, 2, NULL);
+	return bpf_prog_load(type, "bench_empty", "GPL", insns, 2, NULL);
 }
 
 static void add_addr(struct bpf_map *map, const char *text)
@@ -199,17 +215,21 @@ static void expect_verdict(const char *what, unsigned int want)
 	}
 }
 
-/* Every measurement with the maps as they are; keys carry the service count. */
-static void measure(int services)
+/*
+ * Every measurement with the maps as they are; keys carry the service
+ * count, and the prefix (tc-, xdp-) when --xdp asks for both programs.
+ */
+static void measure_prog(int prog, const char *prefix, int services)
 {
-	int prog = bpf_program__fd(skel->progs.sl_tc_ingress);
+	unsigned int pass = run_xdp ? XDP_PASS : TC_ACT_OK;
+	unsigned int redirect = run_xdp ? XDP_REDIRECT : TC_ACT_REDIRECT;
 	double total = 0;
 	struct pkt p;
 
 	/* No service at this address: the program looks, then passes it untouched. */
 	tcp_packet(&p, "203.0.113.7", 40000, "192.0.2.1", 22, 0x10);
-	printf("pass-%d %.1f\n", services, test_run(prog, &p, if_client, REPEAT));
-	expect_verdict("pass", TC_ACT_OK);
+	printf("%spass-%d %.1f\n", prefix, services, test_run(prog, &p, if_client, REPEAT));
+	expect_verdict("pass", pass);
 
 	/* New NodePort flows: each SYN from a new client port. */
 	clear_conntrack();
@@ -217,17 +237,66 @@ static void measure(int services)
 		tcp_packet(&p, "203.0.113.7", 1024 + i, "192.0.2.1", 30080, 0x02);
 		total += test_run(prog, &p, if_client, 1);
 	}
-	printf("new-%d %.1f\n", services, total / NEW_FLOWS);
-	expect_verdict("new flow", TC_ACT_REDIRECT);
+	printf("%snew-%d %.1f\n", prefix, services, total / NEW_FLOWS);
+	expect_verdict("new flow", redirect);
 
 	/* An established NodePort flow: its conntrack entry exists. */
 	clear_conntrack();
 	tcp_packet(&p, "203.0.113.7", 50000, "192.0.2.1", 30080, 0x02);
 	test_run(prog, &p, if_client, 1);
 	tcp_packet(&p, "203.0.113.7", 50000, "192.0.2.1", 30080, 0x10);
-	printf("established-%d %.1f\n", services, single_runs(prog, &p, if_client));
-	expect_verdict("established flow", TC_ACT_REDIRECT);
+	printf("%sestablished-%d %.1f\n", prefix, services, single_runs(prog, &p, if_client));
+	expect_verdict("established flow", redirect);
 	clear_conntrack();
+}
+
+/* The empty program of the kind measured next: the floor of its ratios. */
+static void measure_empty(int fd, const char *prefix, const char *suffix)
+{
+	struct pkt p;
+
+	tcp_packet(&p, "203.0.113.7", 40000, "192.0.2.1", 22, 0x10);
+	printf("%sempty-repeat%s %.1f\n", prefix, suffix, test_run(fd, &p, if_client, REPEAT));
+	printf("%sempty-single%s %.1f\n", prefix, suffix, single_runs(fd, &p, if_client));
+}
+
+static int empty_xdp_fd = -1;
+
+/* tc's numbers, and with --xdp the XDP program's beside them. */
+static void measure(int services)
+{
+	if (!xskel) {
+		measure_prog(bpf_program__fd(skel->progs.sl_tc_ingress), "", services);
+		return;
+	}
+	run_xdp = false;
+	measure_empty(empty_fd, "tc-", services == 1 ? "" : "-again");
+	measure_prog(bpf_program__fd(skel->progs.sl_tc_ingress), "tc-", services);
+	run_xdp = true;
+	measure_empty(empty_xdp_fd, "xdp-", services == 1 ? "" : "-again");
+	measure_prog(bpf_program__fd(xskel->progs.sl_xdp_ingress), "xdp-", services);
+	run_xdp = false;
+}
+
+/* The XDP object over the tc object's maps, as the agent shares them through pins. */
+static int load_xdp(void)
+{
+	struct bpf_map *map, *shared;
+
+	xskel = xdp_bpf__open();
+	if (!xskel)
+		return -1;
+	bpf_object__for_each_map(map, xskel->obj) {
+		if (bpf_map__is_internal(map))
+			continue;
+		shared = bpf_object__find_map_by_name(skel->obj, bpf_map__name(map));
+		if (shared && bpf_map__reuse_fd(map, bpf_map__fd(shared)))
+			return -1;
+	}
+	if (xdp_bpf__load(xskel))
+		return -1;
+	empty_xdp_fd = load_empty(BPF_PROG_TYPE_XDP, XDP_PASS);
+	return empty_xdp_fd < 0 ? -1 : 0;
 }
 
 /*
@@ -272,9 +341,14 @@ static void measure_dsr(void)
 
 int main(int argc, char **argv)
 {
-	int many = argc > 1 ? atoi(argv[1]) : 10000;
+	bool with_xdp = argc > 1 && !strcmp(argv[1], "--xdp");
+	int many;
 	struct pkt p;
 	char addr[32];
+
+	if (with_xdp)
+		argv++, argc--;
+	many = argc > 1 ? atoi(argv[1]) : 10000;
 
 	if (unshare(CLONE_NEWNET)) {
 		fprintf(stderr, "tc-cost: unshare(CLONE_NEWNET): %s (root needed)\n",
@@ -301,7 +375,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tc-cost: cannot load tc_bpf: %s\n", strerror(errno));
 		return 1;
 	}
-	empty_fd = load_empty();
+	if (with_xdp && load_xdp()) {
+		fprintf(stderr, "tc-cost: cannot load xdp_bpf: %s\n", strerror(errno));
+		return 1;
+	}
+	empty_fd = load_empty(BPF_PROG_TYPE_SCHED_CLS, TC_ACT_OK);
 	if (empty_fd < 0) {
 		fprintf(stderr, "tc-cost: cannot load the empty program: %s\n", strerror(errno));
 		return 1;
@@ -322,10 +400,13 @@ int main(int argc, char **argv)
 		return 1;
 
 	tcp_packet(&p, "203.0.113.7", 40000, "192.0.2.1", 22, 0x10);
-	printf("empty-repeat %.1f\n", test_run(empty_fd, &p, if_client, REPEAT));
-	printf("empty-single %.1f\n", single_runs(empty_fd, &p, if_client));
+	if (!with_xdp) {
+		printf("empty-repeat %.1f\n", test_run(empty_fd, &p, if_client, REPEAT));
+		printf("empty-single %.1f\n", single_runs(empty_fd, &p, if_client));
+	}
 	measure(1);
-	measure_dsr();
+	if (!with_xdp)
+		measure_dsr();
 
 	/* The other services: external IPs 198.18.x.y:80, two backends each. */
 	for (int i = 0; i < many - 1; i++) {
@@ -336,8 +417,11 @@ int main(int argc, char **argv)
 		}
 	}
 	measure(many);
-	printf("empty-repeat-again %.1f\n", test_run(empty_fd, &p, if_client, REPEAT));
-	printf("empty-single-again %.1f\n", single_runs(empty_fd, &p, if_client));
+	if (!with_xdp) {
+		printf("empty-repeat-again %.1f\n", test_run(empty_fd, &p, if_client, REPEAT));
+		printf("empty-single-again %.1f\n", single_runs(empty_fd, &p, if_client));
+	}
+	xdp_bpf__destroy(xskel);
 	tc_bpf__destroy(skel);
 	close(empty_fd);
 	return 0;

@@ -111,6 +111,10 @@ static void usage(FILE *out)
 		"                        external traffic to a backend on another node: through\n"
 		"                        this node (snat, default) or direct server return, for\n"
 		"                        Services without sluice.io/forwarding-mode\n"
+		"  --xdp=native|generic|off\n"
+		"                        also run the external-frontend path as XDP on the\n"
+		"                        --devices (default off; native falls back to generic\n"
+		"                        where the driver has no XDP); tc stays beside it\n"
 		"  --health-addr=H:P     serve /healthz and /readyz (e.g. 0.0.0.0:10256)\n"
 		"  --healthz-addr=H:P    kube-proxy's /healthz and /livez (default 0.0.0.0:10256;\n"
 		"                        \"\": off)\n"
@@ -174,6 +178,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "maglev-table-size", required_argument, NULL, 'G' },
 		{ "nodeport-addresses", required_argument, NULL, 'N' },
 		{ "forwarding-mode", required_argument, NULL, 'W' },
+		{ "xdp", required_argument, NULL, 'x' },
 		{ "health-addr", required_argument, NULL, 'H' },
 		{ "healthz-addr", required_argument, NULL, 'Z' },
 		{ "metrics-addr", required_argument, NULL, 'm' },
@@ -282,6 +287,18 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				return -EINVAL;
 			}
 			opt->dsr = !strcmp(optarg, "dsr");
+			break;
+		case 'x':
+			if (!strcmp(optarg, "native")) {
+				opt->dp.xdp = DATAPATH_XDP_NATIVE;
+			} else if (!strcmp(optarg, "generic")) {
+				opt->dp.xdp = DATAPATH_XDP_GENERIC;
+			} else if (!strcmp(optarg, "off")) {
+				opt->dp.xdp = DATAPATH_XDP_OFF;
+			} else {
+				pr_warn("--xdp: \"%s\" is not native, generic or off", optarg);
+				return -EINVAL;
+			}
 			break;
 		case 'H':
 			opt->health_addr = optarg;
@@ -402,6 +419,11 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	}
 	if (optind < argc) {
 		pr_warn("unexpected argument \"%s\"", argv[optind]);
+		return -EINVAL;
+	}
+	if (!opt->cleanup && opt->dp.xdp != DATAPATH_XDP_OFF &&
+	    (!opt->dp.devices || !*opt->dp.devices)) {
+		pr_warn("--xdp needs --devices: XDP runs on the devices of the tc path");
 		return -EINVAL;
 	}
 	if (!opt->node_name)
@@ -709,6 +731,8 @@ int main(int argc, char **argv)
 	if (err)
 		goto out_source;
 	pr_info("node %s, datapath %s, source %s", opt.node_name, dp.ops->name, opt.source);
+	if (opt.dp.xdp != DATAPATH_XDP_OFF && strcmp(dp.ops->name, "bpf"))
+		pr_warn("--xdp: the %s datapath has no XDP program: ignored", dp.ops->name);
 	obs.healthz = healthz;
 	obs.store = &store;
 	obs.node_name = opt.node_name;

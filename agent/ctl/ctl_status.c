@@ -96,6 +96,11 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 	table_print(&t, stdout, "");
 	table_clear(&t);
 	json_decref(st);
+	/* The devices of the packet paths: tc, and XDP in its mode (issue 19). */
+	if (ops && ops->print_devices) {
+		printf("\nDevices (%s):\n", ops->name);
+		ops->print_devices(&ctl->cfg, stdout);
+	}
 	/* The kernel features the datapath in place probed at its start (issue 18). */
 	if (ops) {
 		printf("\nKernel features (%s):\n", ops->name);

@@ -17,6 +17,13 @@
 #include "core/output.h"
 #include "core/state.h"
 
+/* --xdp: the XDP program on the --devices, and in which mode (BPF only). */
+enum datapath_xdp_mode {
+	DATAPATH_XDP_OFF,
+	DATAPATH_XDP_NATIVE, /* in the driver; generic where the driver has no XDP */
+	DATAPATH_XDP_GENERIC, /* after the skb is built, on any device */
+};
+
 struct datapath_config {
 	const char *bpffs; /* pin directory, e.g. /sys/fs/bpf/sluice */
 	const char *cgroup; /* cgroup v2 directory for the socket hooks */
@@ -47,6 +54,7 @@ struct datapath_config {
 	 * otherwise only rate-limited Services'. BPF counts every Service.
 	 */
 	bool count_all_services;
+	enum datapath_xdp_mode xdp; /* --xdp, with --devices only */
 };
 
 struct datapath;
@@ -159,6 +167,11 @@ struct datapath_ops {
 	 * saying why on stderr. NULL: inspect_hint says where to look.
 	 */
 	int (*print_frontends)(const struct datapath_config *cfg, FILE *out);
+	/*
+	 * Optional: one line per device the datapath attached to and how
+	 * (sluicectl status), from the kernel's state alone.
+	 */
+	int (*print_devices)(const struct datapath_config *cfg, FILE *out);
 	/*
 	 * Services not programmed for lack of room (past --max-services, or a
 	 * full table), as the agent counted them at its last apply, read from

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The tc path's connection table: an LRU hash of both directions of every
- * translated connection, their lifetimes (TCP by state, UDP by idle time)
- * and the coarse refresh of their timestamps.
+ * The connection table of the tc and XDP paths: an LRU hash of both
+ * directions of every translated connection, their lifetimes (TCP by
+ * state, UDP by idle time) and the coarse refresh of their timestamps.
  */
 #ifndef SLUICE_BPF_CONNTRACK_H
 #define SLUICE_BPF_CONNTRACK_H

@@ -49,7 +49,7 @@ struct sl_dsr_outer {
 	__u32 svc_addr;
 };
 
-/* sl_dsr_send's lookup and header, off the 512-byte stack (it runs below sl_tc). */
+/* sl_dsr_send's lookup and header, off the 512-byte stack (it runs below sl_flow). */
 struct sl_dsr_scratch {
 	struct bpf_fib_lookup fib;
 	struct sl_dsr_outer outer;
@@ -95,19 +95,18 @@ static __always_inline bool sl_dsr_node_of(const struct sl_service *svc, const s
  * peer's segments fit mtu with the outer header. Linux writes MSS first;
  * the first few options are looked at.
  */
-static __always_inline int sl_dsr_clamp_mss(struct __sk_buff *skb, const struct sl_pkt *p,
-					    __u32 mtu)
+static __always_inline int sl_dsr_clamp_mss(sl_ctx_t *ctx, const struct sl_pkt *p, __u32 mtu)
 {
 	__u32 off = p->l4_off + 20, end, i;
 	__u16 mss, limit;
 	__u8 opt[2], doff;
 
-	if (mtu < 576 || bpf_skb_load_bytes(skb, p->l4_off + 12, &doff, 1))
+	if (mtu < 576 || sl_load(ctx, p->l4_off + 12, &doff, 1))
 		return 0;
 	limit = mtu - SL_DSR_OUTER_LEN - 40;
 	end = p->l4_off + (doff >> 4) * 4;
 	for (i = 0; i < 8 && off + 4 <= end; i++) {
-		if (bpf_skb_load_bytes(skb, off, opt, 2))
+		if (sl_load(ctx, off, opt, 2))
 			return 0;
 		if (opt[0] == 0)
 			return 0;
@@ -116,11 +115,11 @@ static __always_inline int sl_dsr_clamp_mss(struct __sk_buff *skb, const struct 
 			continue;
 		}
 		if (opt[0] == SL_TCPOPT_MSS && opt[1] == 4) {
-			if (bpf_skb_load_bytes(skb, off + 2, &mss, 2))
+			if (sl_load(ctx, off + 2, &mss, 2))
 				return 0;
 			if (bpf_ntohs(mss) <= limit)
 				return 0;
-			return sl_store_port(skb, off + 2, p->l4_off + 16, 0, mss,
+			return sl_store_port(ctx, off + 2, p->l4_off + 16, 0, mss,
 					     bpf_htons(limit));
 		}
 		if (opt[1] < 2)
@@ -130,14 +129,22 @@ static __always_inline int sl_dsr_clamp_mss(struct __sk_buff *skb, const struct 
 	return 0;
 }
 
+/* The ingress node's entry of a DSR connection: its packets are encapsulated. */
+static __always_inline bool sl_dsr_forward_entry(const struct sl_ct *ct)
+{
+	return (ct->flags & (SL_CT_F_DSR | SL_CT_F_REPLY)) == SL_CT_F_DSR;
+}
+
+/* XDP leaves DSR packets to tc: encapsulation needs bpf_skb_adjust_room and a neighbour. */
+#ifndef SL_CTX_XDP
+
 /*
  * Sends the client's packet p of DSR connection ct (a forward entry) to
  * its backend: DNAT (the source stays the client's), the outer header to
  * ct's node (new_saddr) from this node's address on the way there, out
  * of that device. Returns the tc verdict.
  */
-static __noinline int sl_dsr_send(struct __sk_buff *skb, const struct sl_pkt *p,
-				  const struct sl_ct *ct)
+static __noinline int sl_dsr_send(sl_ctx_t *ctx, const struct sl_pkt *p, const struct sl_ct *ct)
 {
 	__u32 ip_csum = p->l3_off + 10, l4_csum = p->l4_off + sl_l4_csum_off(p->tuple.proto);
 	__u64 flags = sl_l4_csum_flags(SL_AF_INET, p->tuple.proto);
@@ -146,45 +153,45 @@ static __noinline int sl_dsr_send(struct __sk_buff *skb, const struct sl_pkt *p,
 	struct bpf_fib_lookup *fib;
 	struct sl_dsr_outer *outer;
 	struct sl_dev_addr *dev;
-	__u32 len = skb->len, zero = 0, mtu = 0;
+	__u32 len = sl_ctx_len(ctx), zero = 0, mtu = 0;
 	__u8 tos;
 	long ret;
 
 	scratch = bpf_map_lookup_elem(&dsr_scratch, &zero);
 	if (!scratch)
-		return SL_TC_ACT_SHOT;
+		return SL_V_SHOT;
 	fib = &scratch->fib;
 	outer = &scratch->outer;
 	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->family = SL_AF_INET;
-	fib->ifindex = skb->ifindex;
+	fib->ifindex = sl_ctx_ifindex(ctx);
 	__builtin_memcpy(&fib->ipv4_dst, ct->new_saddr, 4);
-	ret = bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
+	ret = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return SL_TC_ACT_SHOT;
+		return SL_V_SHOT;
 	dev_key.ifindex = fib->ifindex;
 	dev = bpf_map_lookup_elem(&dev_addrs, &dev_key);
 	if (!dev)
-		return SL_TC_ACT_SHOT;
+		return SL_V_SHOT;
 	/*
 	 * Too big once encapsulated (TCP's MSS is clamped below): dropped, as
 	 * documented. A GSO packet is segmented to fit later. mtu: the device's.
 	 */
-	if (bpf_check_mtu(skb, fib->ifindex, &mtu, SL_DSR_OUTER_LEN, 0))
-		return SL_TC_ACT_SHOT;
+	if (bpf_check_mtu(ctx, fib->ifindex, &mtu, SL_DSR_OUTER_LEN, 0))
+		return SL_V_SHOT;
 
 	if (!sl_addr_equal(p->tuple.daddr, ct->new_daddr) &&
-	    sl_store_addr(skb, SL_AF_INET, p->l3_off + 16, ip_csum, l4_csum, flags, p->tuple.daddr,
+	    sl_store_addr(ctx, SL_AF_INET, p->l3_off + 16, ip_csum, l4_csum, flags, p->tuple.daddr,
 			  ct->new_daddr))
-		return SL_TC_ACT_SHOT;
+		return SL_V_SHOT;
 	if (p->tuple.dport != ct->new_dport &&
-	    sl_store_port(skb, p->l4_off + 2, l4_csum, flags, p->tuple.dport, ct->new_dport))
-		return SL_TC_ACT_SHOT;
+	    sl_store_port(ctx, p->l4_off + 2, l4_csum, flags, p->tuple.dport, ct->new_dport))
+		return SL_V_SHOT;
 	if (p->tuple.proto == SL_IPPROTO_TCP && (p->tcp_flags & SL_TCP_SYN) &&
-	    sl_dsr_clamp_mss(skb, p, mtu))
-		return SL_TC_ACT_SHOT;
-	if (bpf_skb_load_bytes(skb, p->l3_off + 1, &tos, 1))
-		return SL_TC_ACT_SHOT;
+	    sl_dsr_clamp_mss(ctx, p, mtu))
+		return SL_V_SHOT;
+	if (sl_load(ctx, p->l3_off + 1, &tos, 1))
+		return SL_V_SHOT;
 
 	__builtin_memset(outer, 0, sizeof(*outer));
 	outer->ip.version = 4;
@@ -202,26 +209,20 @@ static __noinline int sl_dsr_send(struct __sk_buff *skb, const struct sl_pkt *p,
 	__builtin_memcpy(&outer->svc_addr, p->tuple.daddr, 4);
 	outer->ip.check = sl_csum_fold(bpf_csum_diff(NULL, 0, (__be32 *)outer, sizeof(*outer), 0));
 
-	if (bpf_skb_adjust_room(skb, SL_DSR_OUTER_LEN, BPF_ADJ_ROOM_MAC,
+	if (bpf_skb_adjust_room(ctx, SL_DSR_OUTER_LEN, BPF_ADJ_ROOM_MAC,
 				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
-		return SL_TC_ACT_SHOT;
-	if (bpf_skb_store_bytes(skb, SL_ETH_HLEN, outer, sizeof(*outer), 0))
-		return SL_TC_ACT_SHOT;
+		return SL_V_SHOT;
+	if (sl_store(ctx, SL_ETH_HLEN, outer, sizeof(*outer)))
+		return SL_V_SHOT;
 	return bpf_redirect_neigh(fib->ifindex, NULL, 0, 0);
 }
 
-/* The ingress node's entry of a DSR connection: its packets are encapsulated. */
-static __always_inline bool sl_dsr_forward_entry(const struct sl_ct *ct)
-{
-	return (ct->flags & (SL_CT_F_DSR | SL_CT_F_REPLY)) == SL_CT_F_DSR;
-}
-
-/* After sl_new_flow's SL_DSR_SEND: the entry it wrote, sent from sl_tc's frame. */
-static __always_inline int sl_dsr_send_new(struct __sk_buff *skb, const struct sl_pkt *p)
+/* After sl_new_flow's SL_DSR_SEND: the entry it wrote, sent from sl_flow's frame. */
+static __always_inline int sl_dsr_send_new(sl_ctx_t *ctx, const struct sl_pkt *p)
 {
 	struct sl_ct *ct = bpf_map_lookup_elem(&conntrack, &p->tuple);
 
-	return ct ? sl_dsr_send(skb, p, ct) : SL_TC_ACT_SHOT;
+	return ct ? sl_dsr_send(ctx, p, ct) : SL_V_SHOT;
 }
 
 /*
@@ -232,7 +233,7 @@ static __always_inline int sl_dsr_send_new(struct __sk_buff *skb, const struct s
  * carried service address. 1: decapsulated, the caller forwards p to its
  * destination; 0: not a DSR packet, untouched; -1: drop.
  */
-static __noinline int sl_dsr_decap(struct __sk_buff *skb, struct sl_pkt *p, __u64 now)
+static __noinline int sl_dsr_decap(sl_ctx_t *ctx, struct sl_pkt *p, __u64 now)
 {
 	struct sl_ct_key key __attribute__((aligned(8)));
 	struct sl_dsr_outer outer;
@@ -240,8 +241,8 @@ static __noinline int sl_dsr_decap(struct __sk_buff *skb, struct sl_pkt *p, __u6
 	__u8 node[16] = {};
 	__u32 known_addr;
 
-	if (skb->protocol != bpf_htons(SL_ETH_P_IP) ||
-	    bpf_skb_load_bytes(skb, SL_ETH_HLEN, &outer, sizeof(outer)))
+	if (sl_ctx_protocol(ctx) != bpf_htons(SL_ETH_P_IP) ||
+	    sl_load(ctx, SL_ETH_HLEN, &outer, sizeof(outer)))
 		return 0;
 	if (outer.ip.version != 4 || outer.ip.ihl != SL_DSR_OUTER_LEN / 4 ||
 	    outer.ip.protocol != SL_IPPROTO_IPIP || outer.opt_type != SL_DSR_OPT_TYPE ||
@@ -252,11 +253,11 @@ static __noinline int sl_dsr_decap(struct __sk_buff *skb, struct sl_pkt *p, __u6
 	if (!sl_is_node_addr(node, SL_AF_INET))
 		return 0;
 	/* Linux 6.3+ resets the skb's encapsulation state with the flag; 6.1 has none. */
-	if (bpf_skb_adjust_room(skb, -SL_DSR_OUTER_LEN, BPF_ADJ_ROOM_MAC,
+	if (bpf_skb_adjust_room(ctx, -SL_DSR_OUTER_LEN, BPF_ADJ_ROOM_MAC,
 				BPF_F_ADJ_ROOM_DECAP_L3_IPV4) &&
-	    bpf_skb_adjust_room(skb, -SL_DSR_OUTER_LEN, BPF_ADJ_ROOM_MAC, 0))
+	    bpf_skb_adjust_room(ctx, -SL_DSR_OUTER_LEN, BPF_ADJ_ROOM_MAC, 0))
 		return -1;
-	if (!sl_parse(skb, p) || p->icmp_error || p->tuple.family != SL_AF_INET ||
+	if (!sl_parse(ctx, p) || p->icmp_error || p->tuple.family != SL_AF_INET ||
 	    (p->tuple.proto != SL_IPPROTO_TCP && p->tuple.proto != SL_IPPROTO_UDP))
 		return -1;
 
@@ -290,5 +291,7 @@ static __noinline int sl_dsr_decap(struct __sk_buff *skb, struct sl_pkt *p, __u6
 		return -1;
 	return 1;
 }
+
+#endif /* !SL_CTX_XDP */
 
 #endif

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Address translation of the tc path: rewrite a packet's tuple as a
+ * Address translation of the tc and XDP paths: rewrite a packet's tuple as a
  * connection entry says (DNAT, SNAT, reverse NAT alike), translate an ICMP
  * error about a tracked connection (outer and quoted headers), and choose
  * a SNAT port that no live connection to the same backend uses.
@@ -16,7 +16,6 @@
 #include "parse.h"
 #include "csum.h"
 #include "conntrack.h"
-#include "sctp.h"
 
 /*
  * SNAT ports: 1024-32767 and 61000-65535, around Linux's default
@@ -39,7 +38,7 @@
  * Rewrites p's addresses and ports to those of ct; checksums follow.
  * Returns 0, SL_NAT_SCTP_CRC, or -1 on failure.
  */
-static __always_inline int sl_nat_rewrite(struct __sk_buff *skb, const struct sl_pkt *p,
+static __always_inline int sl_nat_rewrite(sl_ctx_t *ctx, const struct sl_pkt *p,
 					  const struct sl_ct *ct)
 {
 	__u8 family = p->tuple.family, proto = p->tuple.proto;
@@ -48,18 +47,18 @@ static __always_inline int sl_nat_rewrite(struct __sk_buff *skb, const struct sl
 	__u64 flags = sl_l4_csum_flags(family, proto);
 
 	if (!sl_addr_equal(p->tuple.saddr, ct->new_saddr) &&
-	    sl_store_addr(skb, family, p->l3_off + sl_saddr_off(family), ip_csum, l4_csum, flags,
+	    sl_store_addr(ctx, family, p->l3_off + sl_saddr_off(family), ip_csum, l4_csum, flags,
 			  p->tuple.saddr, ct->new_saddr))
 		return -1;
 	if (!sl_addr_equal(p->tuple.daddr, ct->new_daddr) &&
-	    sl_store_addr(skb, family, p->l3_off + sl_daddr_off(family), ip_csum, l4_csum, flags,
+	    sl_store_addr(ctx, family, p->l3_off + sl_daddr_off(family), ip_csum, l4_csum, flags,
 			  p->tuple.daddr, ct->new_daddr))
 		return -1;
 	if (p->tuple.sport != ct->new_sport &&
-	    sl_store_port(skb, p->l4_off, l4_csum, flags, p->tuple.sport, ct->new_sport))
+	    sl_store_port(ctx, p->l4_off, l4_csum, flags, p->tuple.sport, ct->new_sport))
 		return -1;
 	if (p->tuple.dport != ct->new_dport &&
-	    sl_store_port(skb, p->l4_off + 2, l4_csum, flags, p->tuple.dport, ct->new_dport))
+	    sl_store_port(ctx, p->l4_off + 2, l4_csum, flags, p->tuple.dport, ct->new_dport))
 		return -1;
 	/*
 	 * SCTP: addresses are outside its CRC32c, ports inside. The caller
@@ -83,7 +82,7 @@ static __always_inline int sl_nat_rewrite(struct __sk_buff *skb, const struct sl
  * checksum and the quoted L4 checksum (when quoted) are fixed in place; the
  * ICMP checksum is fixed afterwards by re-summing the quote.
  */
-static __always_inline int sl_nat_quote(struct __sk_buff *skb, const struct sl_pkt *p,
+static __always_inline int sl_nat_quote(sl_ctx_t *ctx, const struct sl_pkt *p,
 					const struct sl_ct *ct, __u32 quote_len)
 {
 	__u8 family = p->inner.family, proto = p->inner.proto;
@@ -98,58 +97,56 @@ static __always_inline int sl_nat_quote(struct __sk_buff *skb, const struct sl_p
 	 */
 	if (!sl_l4_csum_off(proto) ||
 	    p->inner_l4_off + sl_l4_csum_off(proto) + 2 > p->inner_l3_off + quote_len ||
-	    bpf_skb_load_bytes(skb, l4_csum, &old_sum, 2) || !old_sum)
+	    sl_load(ctx, l4_csum, &old_sum, 2) || !old_sum)
 		l4_csum = 0;
 
 	if (!sl_addr_equal(p->inner.daddr, ct->new_saddr)) {
-		if (bpf_skb_store_bytes(skb, p->inner_l3_off + sl_daddr_off(family), ct->new_saddr,
-					alen, 0))
+		if (sl_store(ctx, p->inner_l3_off + sl_daddr_off(family), ct->new_saddr, alen))
 			return -1;
 		if (family == SL_AF_INET) {
 			__u32 o, n;
 
 			__builtin_memcpy(&o, p->inner.daddr, 4);
 			__builtin_memcpy(&n, ct->new_saddr, 4);
-			bpf_l3_csum_replace(skb, ip_csum, o, n, 4);
+			sl_l3_csum_replace(ctx, ip_csum, o, n, 4);
 			if (l4_csum)
-				bpf_l3_csum_replace(skb, l4_csum, o, n, 4);
+				sl_l3_csum_replace(ctx, l4_csum, o, n, 4);
 		} else if (l4_csum) {
-			bpf_l3_csum_replace(skb, l4_csum, 0,
-					    bpf_csum_diff((__be32 *)p->inner.daddr, 16,
-							  (__be32 *)ct->new_saddr, 16, 0),
-					    0);
+			sl_l3_csum_replace(ctx, l4_csum, 0,
+					   bpf_csum_diff((__be32 *)p->inner.daddr, 16,
+							 (__be32 *)ct->new_saddr, 16, 0),
+					   0);
 		}
 	}
 	if (!sl_addr_equal(p->inner.saddr, ct->new_daddr)) {
-		if (bpf_skb_store_bytes(skb, p->inner_l3_off + sl_saddr_off(family), ct->new_daddr,
-					alen, 0))
+		if (sl_store(ctx, p->inner_l3_off + sl_saddr_off(family), ct->new_daddr, alen))
 			return -1;
 		if (family == SL_AF_INET) {
 			__u32 o, n;
 
 			__builtin_memcpy(&o, p->inner.saddr, 4);
 			__builtin_memcpy(&n, ct->new_daddr, 4);
-			bpf_l3_csum_replace(skb, ip_csum, o, n, 4);
+			sl_l3_csum_replace(ctx, ip_csum, o, n, 4);
 			if (l4_csum)
-				bpf_l3_csum_replace(skb, l4_csum, o, n, 4);
+				sl_l3_csum_replace(ctx, l4_csum, o, n, 4);
 		} else if (l4_csum) {
-			bpf_l3_csum_replace(skb, l4_csum, 0,
-					    bpf_csum_diff((__be32 *)p->inner.saddr, 16,
-							  (__be32 *)ct->new_daddr, 16, 0),
-					    0);
+			sl_l3_csum_replace(ctx, l4_csum, 0,
+					   bpf_csum_diff((__be32 *)p->inner.saddr, 16,
+							 (__be32 *)ct->new_daddr, 16, 0),
+					   0);
 		}
 	}
 	if (p->inner.dport != ct->new_sport) {
-		if (bpf_skb_store_bytes(skb, p->inner_l4_off + 2, &ct->new_sport, 2, 0))
+		if (sl_store(ctx, p->inner_l4_off + 2, &ct->new_sport, 2))
 			return -1;
 		if (l4_csum)
-			bpf_l3_csum_replace(skb, l4_csum, p->inner.dport, ct->new_sport, 2);
+			sl_l3_csum_replace(ctx, l4_csum, p->inner.dport, ct->new_sport, 2);
 	}
 	if (p->inner.sport != ct->new_dport) {
-		if (bpf_skb_store_bytes(skb, p->inner_l4_off, &ct->new_dport, 2, 0))
+		if (sl_store(ctx, p->inner_l4_off, &ct->new_dport, 2))
 			return -1;
 		if (l4_csum)
-			bpf_l3_csum_replace(skb, l4_csum, p->inner.sport, ct->new_dport, 2);
+			sl_l3_csum_replace(ctx, l4_csum, p->inner.sport, ct->new_dport, 2);
 	}
 	return 0;
 }
@@ -161,7 +158,7 @@ static __always_inline int sl_nat_quote(struct __sk_buff *skb, const struct sl_p
  * router on the way), becomes the address that peer stands for. ct is the
  * entry of the direction opposite to the quote, found by the quote reversed.
  */
-static __always_inline int sl_nat_icmp_error(struct __sk_buff *skb, const struct sl_pkt *p,
+static __always_inline int sl_nat_icmp_error(sl_ctx_t *ctx, const struct sl_pkt *p,
 					     const struct sl_ct_key *key, const struct sl_ct *ct)
 {
 	__u8 family = p->tuple.family;
@@ -173,50 +170,50 @@ static __always_inline int sl_nat_icmp_error(struct __sk_buff *skb, const struct
 	__u8 before[SL_QUOTE_V6], after[SL_QUOTE_V6];
 	__s64 diff;
 
-	if (p->inner_l3_off + quote_len > skb->len)
+	if (p->inner_l3_off + quote_len > sl_ctx_len(ctx))
 		quote_len = family == SL_AF_INET ? 28 : 48; /* IP header + 8, always quoted */
-	if (p->inner_l3_off + quote_len > skb->len)
+	if (p->inner_l3_off + quote_len > sl_ctx_len(ctx))
 		return -1;
 	/* Constant sizes for the verifier; a shorter quote re-sums zeros on both sides. */
 	__builtin_memset(before, 0, sizeof(before));
 	__builtin_memset(after, 0, sizeof(after));
 	if (quote_len == SL_QUOTE_V6) {
-		if (bpf_skb_load_bytes(skb, p->inner_l3_off, before, SL_QUOTE_V6))
+		if (sl_load(ctx, p->inner_l3_off, before, SL_QUOTE_V6))
 			return -1;
 	} else if (quote_len == 48) {
-		if (bpf_skb_load_bytes(skb, p->inner_l3_off, before, 48))
+		if (sl_load(ctx, p->inner_l3_off, before, 48))
 			return -1;
 	} else if (quote_len == SL_QUOTE_V4) {
-		if (bpf_skb_load_bytes(skb, p->inner_l3_off, before, SL_QUOTE_V4))
+		if (sl_load(ctx, p->inner_l3_off, before, SL_QUOTE_V4))
 			return -1;
-	} else if (bpf_skb_load_bytes(skb, p->inner_l3_off, before, 28)) {
+	} else if (sl_load(ctx, p->inner_l3_off, before, 28)) {
 		return -1;
 	}
-	if (sl_nat_quote(skb, p, ct, quote_len))
+	if (sl_nat_quote(ctx, p, ct, quote_len))
 		return -1;
 	if (quote_len == SL_QUOTE_V6) {
-		if (bpf_skb_load_bytes(skb, p->inner_l3_off, after, SL_QUOTE_V6))
+		if (sl_load(ctx, p->inner_l3_off, after, SL_QUOTE_V6))
 			return -1;
 	} else if (quote_len == 48) {
-		if (bpf_skb_load_bytes(skb, p->inner_l3_off, after, 48))
+		if (sl_load(ctx, p->inner_l3_off, after, 48))
 			return -1;
 	} else if (quote_len == SL_QUOTE_V4) {
-		if (bpf_skb_load_bytes(skb, p->inner_l3_off, after, SL_QUOTE_V4))
+		if (sl_load(ctx, p->inner_l3_off, after, SL_QUOTE_V4))
 			return -1;
-	} else if (bpf_skb_load_bytes(skb, p->inner_l3_off, after, 28)) {
+	} else if (sl_load(ctx, p->inner_l3_off, after, 28)) {
 		return -1;
 	}
 	diff = bpf_csum_diff((__be32 *)before, sizeof(before), (__be32 *)after, sizeof(after), 0);
-	if (bpf_l4_csum_replace(skb, icmp_csum, 0, diff, 0))
+	if (sl_l4_csum_replace(ctx, icmp_csum, 0, diff, 0))
 		return -1;
 
 	if (!sl_addr_equal(p->tuple.daddr, ct->new_daddr) &&
-	    sl_store_addr(skb, family, p->l3_off + sl_daddr_off(family), ip_csum, pseudo_csum, 0,
+	    sl_store_addr(ctx, family, p->l3_off + sl_daddr_off(family), ip_csum, pseudo_csum, 0,
 			  p->tuple.daddr, ct->new_daddr))
 		return -1;
 	if (sl_addr_equal(p->tuple.saddr, key->saddr) &&
 	    !sl_addr_equal(p->tuple.saddr, ct->new_saddr) &&
-	    sl_store_addr(skb, family, p->l3_off + sl_saddr_off(family), ip_csum, pseudo_csum, 0,
+	    sl_store_addr(ctx, family, p->l3_off + sl_saddr_off(family), ip_csum, pseudo_csum, 0,
 			  p->tuple.saddr, ct->new_saddr))
 		return -1;
 	return 0;

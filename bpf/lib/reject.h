@@ -32,15 +32,15 @@ struct {
 } reject_scratch SEC(".maps");
 
 /* Swaps the Ethernet source and destination: the reply goes back where it came from. */
-static __always_inline int sl_swap_macs(struct __sk_buff *skb)
+static __always_inline int sl_swap_macs(sl_ctx_t *ctx)
 {
 	__u8 macs[12], swapped[12];
 
-	if (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)))
+	if (sl_load(ctx, 0, macs, sizeof(macs)))
 		return -1;
 	__builtin_memcpy(swapped, macs + 6, 6);
 	__builtin_memcpy(swapped + 6, macs, 6);
-	return bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), 0);
+	return sl_store(ctx, 0, swapped, sizeof(swapped));
 }
 
 /* Writes an IPv4 header (no options) of a reply with the addresses of p reversed. */
@@ -101,7 +101,7 @@ static __always_inline __u32 sl_fill_pseudo(__u8 *buf, const struct sl_pkt *p, _
 }
 
 /* The TCP segment becomes a RST from the frontend, as the kernel answers a closed port. */
-static __always_inline int sl_reject_tcp(struct __sk_buff *skb, const struct sl_pkt *p)
+static __always_inline int sl_reject_tcp(sl_ctx_t *ctx, const struct sl_pkt *p)
 {
 	__u8 family = p->tuple.family;
 	__u32 ip_len = family == SL_AF_INET ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
@@ -112,33 +112,33 @@ static __always_inline int sl_reject_tcp(struct __sk_buff *skb, const struct sl_
 
 	scratch = bpf_map_lookup_elem(&reject_scratch, &zero);
 	if (!scratch || p->l4_off != p->l3_off + ip_len)
-		return SL_TC_ACT_SHOT;
-	if (bpf_skb_load_bytes(skb, p->l4_off, &in, sizeof(in)))
-		return SL_TC_ACT_SHOT;
+		return SL_V_SHOT;
+	if (sl_load(ctx, p->l4_off, &in, sizeof(in)))
+		return SL_V_SHOT;
 	if (p->tcp_flags & SL_TCP_RST)
-		return SL_TC_ACT_SHOT; /* never answer a RST */
+		return SL_V_SHOT; /* never answer a RST */
 	/* Payload length: the IP length minus the headers. */
 	if (family == SL_AF_INET) {
-		if (bpf_skb_load_bytes(skb, p->l3_off + 2, &tot_len, 2))
-			return SL_TC_ACT_SHOT;
+		if (sl_load(ctx, p->l3_off + 2, &tot_len, 2))
+			return SL_V_SHOT;
 		seg_len = bpf_ntohs(tot_len) - ip_len;
 	} else {
-		if (bpf_skb_load_bytes(skb, p->l3_off + 4, &tot_len, 2))
-			return SL_TC_ACT_SHOT;
+		if (sl_load(ctx, p->l3_off + 4, &tot_len, 2))
+			return SL_V_SHOT;
 		seg_len = bpf_ntohs(tot_len);
 	}
 	payload = seg_len - in.doff * 4;
 
-	if (bpf_skb_change_tail(skb, p->l4_off + sizeof(struct tcphdr), 0))
-		return SL_TC_ACT_SHOT;
-	if (sl_swap_macs(skb))
-		return SL_TC_ACT_SHOT;
+	if (sl_change_tail(ctx, p->l4_off + sizeof(struct tcphdr)))
+		return SL_V_SHOT;
+	if (sl_swap_macs(ctx))
+		return SL_V_SHOT;
 
 	/* RFC 9293 3.10.7.1: seq from their ACK, else ACK everything they sent. */
 	__u32 pseudo = sl_fill_pseudo(scratch->b, p, SL_IPPROTO_TCP, sizeof(struct tcphdr));
 
 	if (pseudo > 40)
-		return SL_TC_ACT_SHOT;
+		return SL_V_SHOT;
 	out = (struct tcphdr *)(scratch->b + pseudo);
 	__builtin_memset(out, 0, sizeof(*out));
 	out->source = in.dest;
@@ -153,23 +153,23 @@ static __always_inline int sl_reject_tcp(struct __sk_buff *skb, const struct sl_
 	}
 	out->check = sl_csum_fold(
 		bpf_csum_diff(NULL, 0, (__be32 *)scratch->b, pseudo == 12 ? 32 : 60, 0));
-	if (bpf_skb_store_bytes(skb, p->l4_off, out, sizeof(*out), 0))
-		return SL_TC_ACT_SHOT;
+	if (sl_store(ctx, p->l4_off, out, sizeof(*out)))
+		return SL_V_SHOT;
 
 	if (family == SL_AF_INET) {
 		struct iphdr ip;
 
 		sl_fill_ip4(&ip, p, SL_IPPROTO_TCP, sizeof(ip) + sizeof(struct tcphdr));
-		if (bpf_skb_store_bytes(skb, p->l3_off, &ip, sizeof(ip), 0))
-			return SL_TC_ACT_SHOT;
+		if (sl_store(ctx, p->l3_off, &ip, sizeof(ip)))
+			return SL_V_SHOT;
 	} else {
 		struct ipv6hdr ip6;
 
 		sl_fill_ip6(&ip6, p, SL_IPPROTO_TCP, sizeof(struct tcphdr));
-		if (bpf_skb_store_bytes(skb, p->l3_off, &ip6, sizeof(ip6), 0))
-			return SL_TC_ACT_SHOT;
+		if (sl_store(ctx, p->l3_off, &ip6, sizeof(ip6)))
+			return SL_V_SHOT;
 	}
-	return bpf_redirect(skb->ifindex, 0);
+	return sl_send_back(ctx, 0);
 }
 
 /*
@@ -180,7 +180,7 @@ static __always_inline int sl_reject_tcp(struct __sk_buff *skb, const struct sl_
  * the error). redirect_flags: BPF_F_INGRESS when the refused packet was
  * leaving the node (tc egress), so that the error reaches its sender.
  */
-static __always_inline int sl_reject_udp(struct __sk_buff *skb, const struct sl_pkt *p,
+static __always_inline int sl_reject_udp(sl_ctx_t *ctx, const struct sl_pkt *p,
 					 __u64 redirect_flags)
 {
 	__u8 family = p->tuple.family;
@@ -192,14 +192,14 @@ static __always_inline int sl_reject_udp(struct __sk_buff *skb, const struct sl_
 
 	scratch = bpf_map_lookup_elem(&reject_scratch, &zero);
 	if (!scratch || p->l4_off != p->l3_off + ip_len)
-		return SL_TC_ACT_SHOT;
-	if (bpf_skb_change_tail(skb, p->l3_off + quote, 0))
-		return SL_TC_ACT_SHOT;
+		return SL_V_SHOT;
+	if (sl_change_tail(ctx, p->l3_off + quote))
+		return SL_V_SHOT;
 	/* Room for the new IP and ICMP headers between Ethernet and the quote. */
-	if (bpf_skb_adjust_room(skb, ip_len + 8, BPF_ADJ_ROOM_MAC, 0))
-		return SL_TC_ACT_SHOT;
-	if (sl_swap_macs(skb))
-		return SL_TC_ACT_SHOT;
+	if (sl_grow_after_eth(ctx, ip_len + 8))
+		return SL_V_SHOT;
+	if (sl_swap_macs(ctx))
+		return SL_V_SHOT;
 
 	if (family == SL_AF_INET) {
 		struct iphdr ip;
@@ -209,34 +209,34 @@ static __always_inline int sl_reject_udp(struct __sk_buff *skb, const struct sl_
 		__builtin_memset(icmp, 0, 8);
 		icmp[0] = SL_ICMP_DEST_UNREACH;
 		icmp[1] = SL_ICMP_PORT_UNREACH;
-		if (bpf_skb_load_bytes(skb, p->l3_off + ip_len + 8, icmp + 8, 20 + l4_quote))
-			return SL_TC_ACT_SHOT;
+		if (sl_load(ctx, p->l3_off + ip_len + 8, icmp + 8, 20 + l4_quote))
+			return SL_V_SHOT;
 		*(__u16 *)(icmp + 2) =
 			sl_csum_fold(bpf_csum_diff(NULL, 0, (__be32 *)icmp, 8 + 20 + l4_quote, 0));
 		sl_fill_ip4(&ip, p, SL_IPPROTO_ICMP, 20 + 8 + 20 + l4_quote);
-		if (bpf_skb_store_bytes(skb, p->l3_off, &ip, sizeof(ip), 0) ||
-		    bpf_skb_store_bytes(skb, p->l3_off + 20, icmp, 8, 0))
-			return SL_TC_ACT_SHOT;
+		if (sl_store(ctx, p->l3_off, &ip, sizeof(ip)) ||
+		    sl_store(ctx, p->l3_off + 20, icmp, 8))
+			return SL_V_SHOT;
 	} else {
 		struct ipv6hdr ip6;
 
 		pseudo = sl_fill_pseudo(scratch->b, p, SL_IPPROTO_ICMPV6, 8 + 40 + l4_quote);
 		if (pseudo != 40)
-			return SL_TC_ACT_SHOT;
+			return SL_V_SHOT;
 		icmp = scratch->b + 40;
 		__builtin_memset(icmp, 0, 8);
 		icmp[0] = SL_ICMPV6_DEST_UNREACH;
 		icmp[1] = SL_ICMPV6_PORT_UNREACH;
-		if (bpf_skb_load_bytes(skb, p->l3_off + ip_len + 8, icmp + 8, 40 + l4_quote))
-			return SL_TC_ACT_SHOT;
+		if (sl_load(ctx, p->l3_off + ip_len + 8, icmp + 8, 40 + l4_quote))
+			return SL_V_SHOT;
 		*(__u16 *)(icmp + 2) = sl_csum_fold(
 			bpf_csum_diff(NULL, 0, (__be32 *)scratch->b, 40 + 8 + 40 + l4_quote, 0));
 		sl_fill_ip6(&ip6, p, SL_IPPROTO_ICMPV6, 8 + 40 + l4_quote);
-		if (bpf_skb_store_bytes(skb, p->l3_off, &ip6, sizeof(ip6), 0) ||
-		    bpf_skb_store_bytes(skb, p->l3_off + 40, icmp, 8, 0))
-			return SL_TC_ACT_SHOT;
+		if (sl_store(ctx, p->l3_off, &ip6, sizeof(ip6)) ||
+		    sl_store(ctx, p->l3_off + 40, icmp, 8))
+			return SL_V_SHOT;
 	}
-	return bpf_redirect(skb->ifindex, redirect_flags);
+	return sl_send_back(ctx, redirect_flags);
 }
 
 /*
@@ -244,11 +244,11 @@ static __always_inline int sl_reject_udp(struct __sk_buff *skb, const struct sl_
  * (as kube-proxy's REJECT). egress: p was leaving the node (SCTP from the
  * node to a ClusterIP), the answer goes back up the stack.
  */
-static __always_inline int sl_reject(struct __sk_buff *skb, const struct sl_pkt *p, bool egress)
+static __always_inline int sl_reject(sl_ctx_t *ctx, const struct sl_pkt *p, bool egress)
 {
 	if (p->tuple.proto == SL_IPPROTO_TCP)
-		return sl_reject_tcp(skb, p);
-	return sl_reject_udp(skb, p, egress ? BPF_F_INGRESS : 0);
+		return sl_reject_tcp(ctx, p);
+	return sl_reject_udp(ctx, p, egress ? BPF_F_INGRESS : 0);
 }
 
 #endif

@@ -28,6 +28,7 @@
 #include "lib/flow_hash.h"
 #include "shared.h"
 #include "tc.skel.h"
+#include "xdp.skel.h"
 
 #define DEV_CLIENT "sltc0"
 #define DEV_BACKEND "sltc1"
@@ -35,6 +36,12 @@
 #define TC_ACT_SHOT 2
 #define TC_ACT_REDIRECT 7
 #define ETH_LEN 14
+#define XDP_DROP 1
+#define XDP_PASS 2
+#define XDP_TX 3
+#define XDP_REDIRECT 4
+/* The backend side's next hop, resolved (XDP sends only to a known neighbour). */
+#define BACKEND_GW_MAC "02:00:00:00:99:02"
 
 /* The node: client side 192.0.2.1 / 2001:db8:a::1, backend side 10.99.0.1 / fd99::1. */
 static const char *setup_cmds[] = {
@@ -54,11 +61,17 @@ static const char *setup_cmds[] = {
 	"ip route add 198.18.0.0/16 via 192.0.2.254 dev " DEV_CLIENT,
 	"ip -6 route add fd00:244::/64 via fd99::2 dev " DEV_BACKEND,
 	"ip -6 route add 2001:db8:c::/64 via 2001:db8:a::fe dev " DEV_CLIENT,
+	"ip neigh add 10.99.0.2 lladdr " BACKEND_GW_MAC " dev " DEV_BACKEND " nud permanent",
+	"ip -6 neigh add fd99::2 lladdr " BACKEND_GW_MAC " dev " DEV_BACKEND " nud permanent",
+	"ip neigh add 192.0.2.254 lladdr 02:00:00:00:02:fe dev " DEV_CLIENT " nud permanent",
+	"ip -6 neigh add 2001:db8:a::fe lladdr 02:00:00:00:02:fe dev " DEV_CLIENT " nud permanent",
 	"sysctl -qw net.ipv4.ip_forward=1",
 	"sysctl -qw net.ipv6.conf.all.forwarding=1",
 };
 
 static struct tc_bpf *skel;
+/* The XDP program over the tc object's maps: one connection table, one bucket. */
+static struct xdp_bpf *xskel;
 static int if_client, if_backend;
 
 /* ---- addresses and checksums ---- */
@@ -259,6 +272,44 @@ static int ingress(struct pkt *p, int ifindex)
 	return run(skel->progs.sl_tc_ingress, p, ifindex);
 }
 
+/* Runs the XDP program on p (in place), as if p arrived on ifindex. */
+static int xdp_ingress(struct pkt *p, int ifindex)
+{
+	struct xdp_md ctx = { .data_end = p->len, .ingress_ifindex = ifindex };
+	uint8_t out[2048];
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = p->b, .data_size_in = p->len,
+		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx));
+
+	assert_int_equal(
+		bpf_prog_test_run_opts(bpf_program__fd(xskel->progs.sl_xdp_ingress), &opts), 0);
+	memcpy(p->b, out, opts.data_size_out);
+	p->len = opts.data_size_out;
+	return opts.retval;
+}
+
+/* Loads the XDP object over the tc object's maps (the agent shares them through pins). */
+static int xdp_load(void)
+{
+	struct bpf_map *map, *shared;
+
+	xskel = xdp_bpf__open();
+	if (!xskel)
+		return -1;
+	bpf_object__for_each_map(map, xskel->obj) {
+		if (bpf_map__is_internal(map))
+			continue;
+		shared = bpf_object__find_map_by_name(skel->obj, bpf_map__name(map));
+		if (shared && bpf_map__reuse_fd(map, bpf_map__fd(shared)))
+			return -1;
+	}
+	if (xdp_bpf__load(xskel)) {
+		fprintf(stderr, "cannot load xdp_bpf: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int count_entries(int fd, size_t key_size)
 {
 	uint8_t key[64], next[64];
@@ -399,6 +450,8 @@ static int setup(void **state)
 		fprintf(stderr, "cannot load tc_bpf: %s\n", strerror(errno));
 		return -1;
 	}
+	if (xdp_load())
+		return -1;
 	node_addr("192.0.2.1");
 	node_addr("10.99.0.1");
 	node_addr("2001:db8:a::1");
@@ -447,6 +500,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+	xdp_bpf__destroy(xskel);
 	tc_bpf__destroy(skel);
 	/* The namespace and its devices go with the process. */
 	return 0;
@@ -1446,6 +1500,232 @@ static void maglev_without_table_serves_at_random(void **state)
 	assert_int_equal(v.dport, 8080);
 }
 
+/* ---- XDP: the same path, another entry point ---- */
+
+static void xdp_syn(struct pkt *p, uint16_t node_port, uint16_t client_port)
+{
+	build(p, 6, "203.0.113.7", client_port, "192.0.2.1", node_port, 0x02, false);
+}
+
+/* A NodePort SYN: XDP rewrites it as tc does and sends it to the resolved next hop. */
+static void xdp_nodeport_flow_is_translated_as_by_tc(void **state)
+{
+	uint8_t gw[6] = { 0x02, 0, 0, 0, 0x99, 0x02 };
+	struct pkt p, q;
+	struct view v, w;
+
+	clear_conntrack();
+	xdp_syn(&p, 30080, 45000);
+	assert_int_equal(xdp_ingress(&p, if_client), XDP_REDIRECT);
+	parse_checked(&p, &v);
+	assert_memory_equal(p.b, gw, 6);
+	assert_int_equal(count_entries(bpf_map__fd(skel->maps.conntrack), sizeof(struct sl_ct_key)),
+			 2);
+	/* The next segment of the flow, through tc: the entry XDP wrote translates it alike. */
+	build(&q, 6, "203.0.113.7", 45000, "192.0.2.1", 30080, 0x10, false);
+	assert_int_equal(ingress(&q, if_client), TC_ACT_REDIRECT);
+	parse_checked(&q, &w);
+	assert_memory_equal(w.saddr, v.saddr, 4);
+	assert_memory_equal(w.daddr, v.daddr, 4);
+	assert_int_equal(w.sport, v.sport);
+	assert_int_equal(w.dport, v.dport);
+	/* And tc on a fresh table: the same translation but the random SNAT port. */
+	clear_conntrack();
+	nodeport_syn(&q, 30080, 45000);
+	parse_checked(&q, &w);
+	assert_memory_equal(w.saddr, v.saddr, 4);
+	assert_addr(v.daddr, "10.244.1.5");
+	assert_int_equal(v.dport, 8080);
+	assert_addr(v.saddr, "10.99.0.1");
+	assert_int_equal(v.l4[13], 0x02);
+	/* The established flow through XDP again: the same port as its entry says. */
+	build(&q, 6, "203.0.113.7", 45000, "192.0.2.1", 30080, 0x10, false);
+	assert_int_equal(xdp_ingress(&q, if_client), XDP_REDIRECT);
+	parse_checked(&q, &w);
+	assert_addr(w.daddr, "10.244.1.5");
+}
+
+/* A UDP datagram to a NodePort: translated, checksum valid (parse_checked sums it). */
+static void xdp_udp_flow_is_translated(void **state)
+{
+	struct pkt p;
+	struct view v;
+
+	clear_conntrack();
+	build(&p, 17, "203.0.113.7", 45100, "192.0.2.1", 30053, 0, false);
+	assert_int_equal(xdp_ingress(&p, if_client), XDP_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.daddr, "10.244.1.5");
+	assert_int_equal(v.dport, 5353);
+}
+
+/* No Service at the address and port: passed up untouched, nothing tracked. */
+static void xdp_no_service_passes_untouched(void **state)
+{
+	struct pkt p, orig;
+
+	clear_conntrack();
+	build(&p, 6, "203.0.113.7", 45200, "192.0.2.1", 22, 0x02, false);
+	orig = p;
+	assert_int_equal(xdp_ingress(&p, if_client), XDP_PASS);
+	assert_int_equal(p.len, orig.len);
+	assert_memory_equal(p.b, orig.b, p.len);
+	assert_int_equal(count_entries(bpf_map__fd(skel->maps.conntrack), sizeof(struct sl_ct_key)),
+			 0);
+}
+
+/* UDP over IPv4 without a checksum keeps none through XDP's software fix. */
+static void xdp_udp_zero_checksum_stays_zero(void **state)
+{
+	struct pkt p;
+	struct view v;
+
+	clear_conntrack();
+	build(&p, 17, "203.0.113.8", 5101, "192.0.2.1", 30053, 0, true);
+	assert_int_equal(xdp_ingress(&p, if_client), XDP_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.daddr, "10.244.1.5");
+	assert_int_equal(get16(v.l4 + 6), 0);
+}
+
+/* IPv6 (16-byte address sums, a mandatory UDP/TCP checksum): both directions through XDP. */
+static void xdp_ipv6_nodeport_flow_is_translated_both_ways(void **state)
+{
+	struct pkt p;
+	struct view out, v;
+
+	clear_conntrack();
+	build(&p, 6, "2001:db8:c::7", 45600, "2001:db8:a::1", 30080, 0x02, false);
+	assert_int_equal(xdp_ingress(&p, if_client), XDP_REDIRECT);
+	parse_checked(&p, &out);
+	assert_true(out.v6);
+	assert_addr(out.daddr, "fd00:244::5");
+	assert_int_equal(out.dport, 8080);
+	assert_addr(out.saddr, "fd99::1");
+	build(&p, 6, "fd00:244::5", 8080, "fd99::1", out.sport, 0x12, false);
+	assert_int_equal(xdp_ingress(&p, if_backend), XDP_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.saddr, "2001:db8:a::1");
+	assert_int_equal(v.sport, 30080);
+	assert_addr(v.daddr, "2001:db8:c::7");
+	assert_int_equal(v.dport, 45600);
+}
+
+/* SCTP (its CRC needs the skb) goes up to tc untouched, and tc serves it. */
+static void xdp_leaves_sctp_to_tc(void **state)
+{
+	struct pkt p, orig;
+
+	clear_conntrack();
+	build_sctp(&p, "203.0.113.7", 45700, "192.0.2.1", 30868, 20);
+	orig = p;
+	assert_int_equal(xdp_ingress(&p, if_client), XDP_PASS);
+	assert_memory_equal(p.b, orig.b, p.len);
+	assert_int_equal(count_entries(bpf_map__fd(skel->maps.conntrack), sizeof(struct sl_ct_key)),
+			 0);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	assert_addr(p.b + ETH_LEN + 16, "10.244.1.5");
+	assert_true(sctp_crc_ok(p.b + ETH_LEN + 20, 12 + 20));
+}
+
+/* A backend behind a next hop of unknown MAC: XDP writes the entries, tc sends the packet. */
+static void xdp_unresolved_neighbour_is_left_to_tc(void **state)
+{
+	const char *far[] = { "10.245.0.9:8080" };
+	struct pkt p, orig;
+	struct view v;
+
+	clear_conntrack();
+	assert_int_equal(system("ip route add 10.245.0.0/16 via 10.99.0.3 dev " DEV_BACKEND), 0);
+	frontend("0.0.0.0", 30084, 6, SL_KIND_NODE_PORT, SL_ACTION_SERVE, far, 1);
+	xdp_syn(&p, 30084, 45300);
+	orig = p;
+	assert_int_equal(xdp_ingress(&p, if_client), XDP_PASS);
+	assert_memory_equal(p.b, orig.b, p.len);
+	assert_int_equal(count_entries(bpf_map__fd(skel->maps.conntrack), sizeof(struct sl_ct_key)),
+			 2);
+	assert_int_equal(ingress(&p, if_client), TC_ACT_REDIRECT);
+	parse_checked(&p, &v);
+	assert_addr(v.daddr, "10.245.0.9");
+	assert_addr(v.saddr, "10.99.0.1");
+	system("ip route del 10.245.0.0/16");
+}
+
+/* A flow over the rate limit: refused with a RST sent back out (XDP_TX), counted once. */
+static void xdp_rate_limited_flow_gets_rst_and_is_counted(void **state)
+{
+	int fd = bpf_map__fd(skel->maps.service_counters);
+	int ncpus = libbpf_num_possible_cpus(), cpu;
+	struct sl_service_counters counts[ncpus];
+	__u64 admitted = 0, limited = 0;
+	__u32 id = 10;
+	struct pkt p;
+	struct view v;
+
+	clear_conntrack();
+	frontend_set("0.0.0.0", 30080, 6, id, 0, 1000000000000ull, 1000000000000ull);
+	xdp_syn(&p, 30080, 45400);
+	assert_int_equal(xdp_ingress(&p, if_client), XDP_REDIRECT);
+	xdp_syn(&p, 30080, 45401);
+	assert_int_equal(xdp_ingress(&p, if_client), XDP_TX);
+	parse_checked(&p, &v);
+	assert_addr(v.daddr, "203.0.113.7");
+	assert_addr(v.saddr, "192.0.2.1");
+	assert_int_equal(v.sport, 30080);
+	assert_int_equal(v.dport, 45401);
+	assert_int_equal(v.l4[13], 0x14); /* RST|ACK */
+	assert_int_equal(bpf_map_lookup_elem(fd, &id, counts), 0);
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		admitted += counts[cpu].admitted;
+		limited += counts[cpu].limited;
+	}
+	assert_int_equal(admitted, 1);
+	assert_int_equal(limited, 1);
+	frontend_set("0.0.0.0", 30080, 6, 7, 0, 0, 0);
+}
+
+/* No endpoints, UDP: XDP answers with the same port unreachable as tc. */
+static void xdp_no_endpoints_udp_gets_port_unreachable(void **state)
+{
+	struct pkt p, q;
+
+	clear_conntrack();
+	build(&p, 17, "203.0.113.7", 45500, "192.0.2.1", 30099, 0, false);
+	q = p;
+	assert_int_equal(xdp_ingress(&p, if_client), XDP_TX);
+	assert_int_equal(ingress(&q, if_client), TC_ACT_REDIRECT);
+	assert_int_equal(p.len, q.len);
+	/* Byte for byte (the IPv4 ID is 0 in both). */
+	assert_memory_equal(p.b, q.b, p.len);
+}
+
+/* Maglev: XDP picks the backend tc picks for the same tuple, the table's. */
+static void xdp_maglev_picks_the_backend_tc_picks(void **state)
+{
+	struct pkt p, q;
+	struct view v, w;
+	int i;
+
+	frontend("0.0.0.0", 30085, 6, SL_KIND_NODE_PORT | SL_SVC_F_MAGLEV, SL_ACTION_SERVE,
+		 (const char **)maglev_backends, 4);
+	{
+		uint32_t table[MAGLEV_M];
+
+		maglev_table(next_set - 1, table);
+	}
+	/* Every backend is on 10.244/16, routed via the resolved next hop. */
+	for (i = 0; i < 32; i++) {
+		clear_conntrack();
+		xdp_syn(&p, 30085, 46000 + i);
+		assert_int_equal(xdp_ingress(&p, if_client), XDP_REDIRECT);
+		parse_checked(&p, &v);
+		clear_conntrack();
+		nodeport_syn(&q, 30085, 46000 + i);
+		parse_checked(&q, &w);
+		assert_memory_equal(v.daddr, w.daddr, 4);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1480,6 +1760,16 @@ int main(void)
 		cmocka_unit_test(ipip_to_another_address_passes_untouched),
 		cmocka_unit_test(maglev_flow_takes_the_tables_backend),
 		cmocka_unit_test(maglev_without_table_serves_at_random),
+		cmocka_unit_test(xdp_nodeport_flow_is_translated_as_by_tc),
+		cmocka_unit_test(xdp_udp_flow_is_translated),
+		cmocka_unit_test(xdp_udp_zero_checksum_stays_zero),
+		cmocka_unit_test(xdp_ipv6_nodeport_flow_is_translated_both_ways),
+		cmocka_unit_test(xdp_leaves_sctp_to_tc),
+		cmocka_unit_test(xdp_no_service_passes_untouched),
+		cmocka_unit_test(xdp_unresolved_neighbour_is_left_to_tc),
+		cmocka_unit_test(xdp_rate_limited_flow_gets_rst_and_is_counted),
+		cmocka_unit_test(xdp_no_endpoints_udp_gets_port_unreachable),
+		cmocka_unit_test(xdp_maglev_picks_the_backend_tc_picks),
 	};
 
 	/* Loading the programs needs root and the kernel's BTF (CO-RE). */

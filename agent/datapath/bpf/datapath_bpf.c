@@ -23,6 +23,7 @@
 #include "datapath/bpf/bpf_features.h"
 #include "datapath/bpf/bpf_show.h"
 #include "datapath/bpf/datapath_bpf_tc.h"
+#include "datapath/bpf/datapath_bpf_xdp.h"
 #include "lib/caps.h"
 #include "lib/log.h"
 #include "shared.h"
@@ -75,12 +76,18 @@ static int bpf_cleanup(const struct datapath_config *cfg, bool replaced)
 {
 	const char *dir = bpffs_dir(cfg);
 	char links[PATH_MAX], maps[PATH_MAX];
-	int first_err = 0, n_links = 0, n_maps;
+	int first_err = 0, n_links = 0, n_maps, err;
 
 	if (join(links, dir, SL_PIN_LINKS_DIR, NULL) || join(maps, dir, SL_PIN_MAPS_DIR, NULL))
 		return -ENAMETOOLONG;
-	/* tc filters first: they are found on the devices, the record of clsact in maps/. */
-	first_err = tc_datapath_cleanup(maps);
+	/* XDP first (what it passes up, tc translates), then the tc filters, found on the devices. */
+	n_links = xdp_datapath_cleanup(links);
+	if (n_links < 0)
+		first_err = n_links;
+	n_links = 0;
+	err = tc_datapath_cleanup(maps);
+	if (err && !first_err)
+		first_err = err;
 	/*
 	 * Links next: unpinning them detaches the programs before the maps go.
 	 * Replaced, connect and sendmsg go first: a socket they translated a
@@ -143,6 +150,24 @@ static bool bpf_present(const struct datapath_config *cfg)
 	return dir_has_entries(links) || dir_has_entries(maps) || tc_datapath_present();
 }
 
+/* The devices: tc on each, XDP and its mode where --xdp attached it. */
+static int bpf_print_devices(const struct datapath_config *cfg, FILE *out)
+{
+	char links[PATH_MAX], maps[PATH_MAX];
+	int n_tc, n_xdp;
+
+	if (join(links, bpffs_dir(cfg), SL_PIN_LINKS_DIR, NULL) ||
+	    join(maps, bpffs_dir(cfg), SL_PIN_MAPS_DIR, NULL))
+		return -ENAMETOOLONG;
+	n_tc = tc_datapath_print(maps, out);
+	n_xdp = xdp_datapath_print(links, out);
+	if (n_tc <= 0 && n_xdp <= 0)
+		fprintf(out, "  none (no --devices): socket programs only\n");
+	else if (n_xdp <= 0)
+		fprintf(out, "  XDP: off (--xdp)\n");
+	return n_tc < 0 ? n_tc : n_xdp < 0 ? n_xdp : 0;
+}
+
 const struct datapath_ops bpf_datapath_ops = {
 	.name = "bpf",
 	.open = bpf_open,
@@ -154,6 +179,7 @@ const struct datapath_ops bpf_datapath_ops = {
 	.read_flow_counters = bpf_read_flow_counters,
 	.read_table_usage = bpf_read_table_usage,
 	.print_frontends = bpf_print_frontends,
+	.print_devices = bpf_print_devices,
 	.services_not_programmed = bpf_services_not_programmed,
 	.read_features = bpf_read_features,
 	.inspect_hint = "bpftool map dump pinned BPFFS/maps/services",

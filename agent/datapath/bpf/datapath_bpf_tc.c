@@ -28,6 +28,7 @@
 
 #include "datapath/bpf/bpf_datapath.h"
 #include "datapath/bpf/datapath_bpf_tc.h"
+#include "datapath/bpf/datapath_bpf_xdp.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "shared.h"
@@ -40,6 +41,7 @@
 
 struct tc_datapath {
 	struct tc_bpf *skel;
+	struct xdp_datapath *xdp; /* --xdp: the XDP program on the same devices */
 	int *ifindexes; /* devices attached, no duplicates */
 	size_t n_ifindexes, cap_ifindexes;
 };
@@ -279,8 +281,7 @@ fail:
 	return err;
 }
 
-/* Reuses the pins of the socket datapath's maps and pins the tc path's own. */
-static int set_pins(struct tc_bpf *skel, const char *maps_dir)
+int tc_share_pins(struct bpf_object *obj, const char *maps_dir)
 {
 	struct bpf_map_info info;
 	char path[PATH_MAX];
@@ -288,7 +289,7 @@ static int set_pins(struct tc_bpf *skel, const char *maps_dir)
 	__u32 len;
 	int err, fd;
 
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, obj) {
 		/* .rodata (the load-time settings) is the object's own, never shared. */
 		if (bpf_map__is_internal(map))
 			continue;
@@ -324,7 +325,7 @@ int tc_datapath_open(const char *maps_dir, const struct datapath_config *cfg, __
 	const char *devices = cfg->devices;
 	__u32 connections = cfg->max_connections ? cfg->max_connections : SL_MAX_CONNTRACK / 2;
 	struct tc_datapath *tc;
-	char *list, *name, *save = NULL;
+	char *list, *name, *save = NULL, path[PATH_MAX];
 	int err, ifindex;
 
 	*out = NULL;
@@ -341,7 +342,7 @@ int tc_datapath_open(const char *maps_dir, const struct datapath_config *cfg, __
 	if (!err)
 		err = bpf_map__set_max_entries(tc->skel->maps.conntrack, 2 * connections);
 	if (!err)
-		err = set_pins(tc->skel, maps_dir);
+		err = tc_share_pins(tc->skel->obj, maps_dir);
 	if (err) {
 		snprintf(why, why_len, "cannot set the tc maps' pins: %s", strerror(-err));
 		goto fail;
@@ -363,6 +364,17 @@ int tc_datapath_open(const char *maps_dir, const struct datapath_config *cfg, __
 		attach_device(tc, ifindex);
 	}
 	free(list);
+	/*
+	 * After tc: whatever XDP leaves to tc finds it in place. Without XDP
+	 * tc serves the same frontends, only later: a failure is logged, not fatal.
+	 */
+	if (cfg->xdp != DATAPATH_XDP_OFF &&
+	    xdp_datapath_open(bpffs_dir(cfg), cfg, max_services, connections, tc_share_pins,
+			      &tc->xdp, why, why_len))
+		pr_warn("bpf: --xdp: %s; tc serves the devices alone", why);
+	else if (cfg->xdp == DATAPATH_XDP_OFF &&
+		 !join(path, bpffs_dir(cfg), SL_PIN_LINKS_DIR, NULL))
+		xdp_datapath_cleanup(path); /* an earlier agent's --xdp: off now */
 	/* A marker the e2e tests look for (Documentation/bpf-datapath.md, "Removed backends"). */
 	pr_info("tc udp flows: re-balanced when their backend leaves");
 	*out = tc;
@@ -406,6 +418,7 @@ void tc_datapath_close(struct tc_datapath *tc)
 	if (!tc)
 		return;
 	/* The filters hold the programs; the pins hold the maps. */
+	xdp_datapath_close(tc->xdp);
 	tc_bpf__destroy(tc->skel);
 	free(tc->ifindexes);
 	free(tc);
@@ -501,4 +514,31 @@ bool tc_datapath_present(void)
 			query_ours(it->if_index, BPF_TC_EGRESS) == 1;
 	if_freenameindex(ifs);
 	return found;
+}
+
+int tc_datapath_print(const char *maps_dir, FILE *out)
+{
+	char path[PATH_MAX], name[IF_NAMESIZE];
+	struct sl_tc_device dev;
+	__u32 key, *prev = NULL;
+	int fd, n = 0;
+
+	snprintf(path, sizeof(path), "%s/tc_devices", maps_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &dev))
+			continue;
+		dev.name[sizeof(dev.name) - 1] = '\0';
+		fprintf(out, "  %s: tc ingress and egress%s\n", dev.name,
+			if_indextoname(key, name) && !strcmp(name, dev.name) ?
+				(query_ours(key, BPF_TC_INGRESS) == 1 ? "" :
+									" (not attached now)") :
+				" (the device went)");
+		n++;
+	}
+	close(fd);
+	return n;
 }

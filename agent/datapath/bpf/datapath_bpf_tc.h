@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <linux/types.h>
 
 #include "datapath/datapath.h"
@@ -40,6 +41,14 @@ void tc_datapath_close(struct tc_datapath *tc);
  * clsact qdiscs we created where no other filter remains.
  */
 int tc_datapath_cleanup(const char *maps_dir);
+/*
+ * Sets obj's map pins to those under maps_dir: the socket datapath's maps
+ * and the tc path's own (the XDP object shares them the same way).
+ */
+struct bpf_object;
+int tc_share_pins(struct bpf_object *obj, const char *maps_dir);
+/* One line per device an agent recorded in maps/tc_devices; the count, or -errno. */
+int tc_datapath_print(const char *maps_dir, FILE *out);
 /* True if a filter of ours is attached to a device of this namespace. */
 bool tc_datapath_present(void);
 
