@@ -135,6 +135,9 @@ static int nft_apply(struct datapath *dp, const struct state_diff *all)
 	nft_batch_init(&b, ++dp->seq);
 	b.count_all = dp->count_all;
 	b.maglev_size = dp->maglev_size;
+	if (diff->full)
+		dp->ranges.n_shards = nft_backend_shards_for(diff->n_changes);
+	b.n_shards = dp->ranges.n_shards;
 	/* A full sync deletes every old map in the same batch: names may start over. */
 	b.map_serial = diff->full ? 0 : dp->map_serial;
 	if (diff->full)

@@ -206,8 +206,8 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 	case NFT_WHAT_BACKENDS_DEL: {
 		char map[NFT_BACKENDS_NAME_MAX];
 
-		nft_backends_map_name(ref->key.addr.family == AF_INET6,
-				      nft_fe_backend_shard(&ref->key), map, sizeof(map));
+		nft_backends_map_name(ref->key.addr.family == AF_INET6, ref->shard, map,
+				      sizeof(map));
 		snprintf(buf, len, "%s %u backend(s) of %s %s %s",
 			 ref->what == NFT_WHAT_BACKENDS_ADD ? "add" : "delete", ref->count, name,
 			 ref->what == NFT_WHAT_BACKENDS_ADD ? "to" : "from", map);

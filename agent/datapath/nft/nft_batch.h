@@ -66,6 +66,7 @@ struct nft_msg_ref {
 	uint8_t set; /* enum nft_named_set, for ELEMS_* */
 	uint8_t side; /* enum nft_side (nft_frontend.h): which chain, for FE_*, EP_*, BACKENDS_* */
 	bool has_key;
+	uint16_t shard; /* backends4/6-<shard>, for BACKENDS_* */
 	uint32_t count; /* elements in the message, for ELEMS_* */
 	struct frontend_key key; /* for FE_*, EP_*; the first element for ELEMS_* */
 	struct backend backend; /* for EP_* */
@@ -106,6 +107,7 @@ struct nft_batch {
 	/* --metrics-all-services: every Service's refusals are counted (nft_fe_counted). */
 	bool count_all;
 	uint32_t maglev_size; /* --maglev-table-size: buckets of a Maglev frontend's map */
+	unsigned int n_shards; /* backend maps per family (nft_skeleton.h) */
 };
 
 /* Starts a batch whose BATCH_BEGIN carries seq. */
