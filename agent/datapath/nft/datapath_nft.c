@@ -49,8 +49,9 @@ static int nft_open(const struct datapath_config *cfg, struct datapath **out, ch
 		free(dp);
 		return err;
 	}
-	pr_info("nft: table inet %s %s; the first apply rebuilds it in one transaction",
-		NFT_TABLE_NAME, err ? "absent" : "present");
+	pr_info("nft: table inet %s %s; the first apply %s in one transaction", NFT_TABLE_NAME,
+		err ? "absent" : "present",
+		err ? "builds it" : "keeps it if it is that sync's, else rebuilds it");
 	if (nft_port_shift_read(&dp->port_shift, why, why_len))
 		pr_warn("nft: client ports of translated TCP connections stay as they are (%s): "
 			"one that reuses a port the socket path or a direct dial used may wait "
