@@ -154,6 +154,7 @@ void nft_batch_init(struct nft_batch *b, uint32_t seq)
 	b->seq_first = seq;
 	b->seq = seq;
 	b->fp = 0xcbf29ce484222325ull;
+	b->n_shards = NFT_BACKEND_SHARDS_MIN;
 	batch_add_ref(b, &ref);
 	nftnl_batch_begin(nftnl_batch_buffer(b->nb), b->seq++);
 	batch_update(b);
