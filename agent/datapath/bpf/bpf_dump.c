@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "datapath/bpf/bpf_datapath.h"
 #include "datapath/bpf/bpf_dump.h"
@@ -90,6 +91,22 @@ int bpf_map_each(int fd, __u32 key_size, __u32 val_size, bpf_entry_cb cb, void *
 	free(keys);
 	free(vals);
 	return err;
+}
+
+int bpf_map_each_of(const struct bpf_map *map, bpf_entry_cb cb, void *ctx)
+{
+	__u32 val_size = bpf_map__value_size(map);
+	enum bpf_map_type type = bpf_map__type(map);
+
+	if (type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH ||
+	    type == BPF_MAP_TYPE_PERCPU_ARRAY) {
+		int cpus = libbpf_num_possible_cpus();
+
+		if (cpus < 1)
+			return cpus < 0 ? cpus : -EINVAL;
+		val_size = ((val_size + 7) & ~7u) * (__u32)cpus;
+	}
+	return bpf_map_each(bpf_map__fd(map), bpf_map__key_size(map), val_size, cb, ctx);
 }
 
 /* ---- writes ---- */

@@ -12,11 +12,16 @@
 #include <stddef.h>
 #include <linux/types.h>
 
+struct bpf_map;
+
 /* Called for each entry; returns 0 to go on. */
 typedef int (*bpf_entry_cb)(const void *key, const void *val, void *ctx);
 
 /* Every entry of map fd, in the kernel's order, a chunk in memory at a time. */
 int bpf_map_each(int fd, __u32 key_size, __u32 val_size, bpf_entry_cb cb, void *ctx);
+
+/* The same for a libbpf map, its values as the kernel copies them (per CPU: one each). */
+int bpf_map_each_of(const struct bpf_map *map, bpf_entry_cb cb, void *ctx);
 
 /*
  * Writes n entries (keys and vals: arrays of n) with BPF_ANY. Returns 0
