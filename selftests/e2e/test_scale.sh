@@ -3,7 +3,9 @@
 # make bench's): every Service is programmed on both datapaths, and a
 # sample of 20 spread over the whole range, probed through their
 # ClusterIPs, answers from its own two endpoints only, with a decoy on each
-# sampled ClusterIP to catch untranslated traffic. SCALE_SERVICES
+# sampled ClusterIP to catch untranslated traffic; a restarted agent
+# adopts the datapath and writes nothing to it (its apply line at -v says
+# so), and the last sampled Service still answers. SCALE_SERVICES
 # overrides the count.
 . "$(dirname "$0")/lib.sh"
 
@@ -50,6 +52,21 @@ for dp in $DATAPATHS; do
 	done
 	check "$dp: 20 Services sampled over the range answer from their own endpoints${bad:+ (not:$bad)}" \
 		test -z "$bad"
+	# A restart adopts what the kernel holds: it writes nothing that is already right.
+	stop_agent
+	if ! SYNC_WAIT_STEPS=6000 start_agent "$dp" --max-services=131072; then
+		not_ok "$dp: the restarted agent syncs $N Services"
+		continue
+	fi
+	case $dp in
+	bpf) wrote=$(sed -n 's/.*bpf: applied [0-9]* changes (\([0-9]*\) written.*, \([0-9]*\) removed.*full.*/\1 \2/p' "$AGENT_LOG") ;;
+	*) wrote=$(sed -n 's/.*nft: applied [0-9]* changes (full sync): \([0-9]*\) messages written.*/\1/p' "$AGENT_LOG") ;;
+	esac
+	check "$dp: the restarted agent writes nothing to the datapath (wrote: ${wrote:-no apply line})" \
+		test "$wrote" = "$([ "$dp" = bpf ] && echo "0 0" || echo 0)"
+	i=${sample##* }
+	probe --count 8 "$(addr 10.96 $((i + 250))):80"
+	check "$dp: after the restart s$i still answers" test "$(probe_value ok)" = 8
 	stop_agent
 	in_node "$AGENT" --cleanup --bpffs="$BPFFS" --cgroup="$CGROUP" >/dev/null 2>&1
 done

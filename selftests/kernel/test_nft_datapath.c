@@ -233,7 +233,7 @@ static int dump_all(struct dump *d)
 		}
 		dump_free(&elems);
 	}
-	for (unsigned int i = 0; i < 2 * NFT_BACKEND_SHARDS; i++) {
+	for (unsigned int i = 0; i < 2 * NFT_BACKEND_SHARDS_MIN; i++) {
 		struct dump elems = { 0 };
 		char map[NFT_BACKENDS_NAME_MAX], line[600];
 
@@ -352,8 +352,13 @@ static int child_add_one_keeps_handles(void)
 	diff = diff_of(extra_ch, extra, 2, false);
 	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
 	CHECK(dump_all(&after) == 0);
-	/* Every line (rule with its handle, chain with its handle, element) is still there. */
+	/* The full sync's mark goes with the first update, in the same transaction. */
+	CHECK(dump_count(&before, "chain sync-") == 1);
+	CHECK(dump_count(&after, "chain sync-") == 0);
+	/* Every other line (rule with its handle, chain with its handle, element) is still there. */
 	for (size_t i = 0; i < before.n; i++) {
+		if (strstr(before.lines[i], "chain sync-"))
+			continue;
 		if (!dump_has(&after, before.lines[i])) {
 			fprintf(stderr, "changed or gone: %s\n", before.lines[i]);
 			return 1;
@@ -363,8 +368,9 @@ static int child_add_one_keeps_handles(void)
 	 * ... and the only new ones are the added service's chain, rule, two
 	 * elements and its two backends in its backends4 map.
 	 */
-	CHECK(after.n == before.n + 6);
-	nft_backends_map_name(false, nft_fe_backend_shard(&extra[0].key), map, sizeof(map));
+	CHECK(after.n == before.n - 1 + 6);
+	nft_backends_map_name(false, nft_fe_backend_shard(&extra[0].key, NFT_BACKEND_SHARDS_MIN),
+			      map, sizeof(map));
 	strcat(map, ": ");
 	CHECK(dump_count(&after, map) == dump_count(&before, map) + 2);
 	CHECK(dump_count(&after, "chain fe-10.97.0.1-tcp-443 handle") == 1);
@@ -377,6 +383,60 @@ static int child_add_one_keeps_handles(void)
 static void test_kernel_add_one_keeps_handles(void **state)
 {
 	run_in_netns(child_add_one_keeps_handles);
+}
+
+static const char *dump_find(const struct dump *d, const char *needle);
+
+/*
+ * A restarted agent whose full sync is the one the table holds writes
+ * nothing: every chain, rule and element keeps its handle; one that
+ * differs rebuilds the table.
+ */
+static int child_restart_adopts_table(void)
+{
+	size_t n;
+	struct frontend *fes = make_services(500, &n);
+	struct frontend_change *ch = calloc(n, sizeof(*ch));
+	struct dump before = { 0 }, after = { 0 }, rebuilt = { 0 };
+	struct state_diff diff;
+	struct datapath *dp;
+	char why[256];
+
+	CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
+	diff = diff_of(ch, fes, n, true);
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	nft_datapath_ops.close(dp);
+	CHECK(dump_all(&before) == 0);
+
+	CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
+	diff = diff_of(ch, fes, n, true);
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	nft_datapath_ops.close(dp);
+	CHECK(dump_all(&after) == 0);
+	CHECK(after.n == before.n);
+	for (size_t i = 0; i < before.n; i++)
+		CHECK(dump_has(&after, before.lines[i]));
+
+	/* One frontend fewer: another sync, the table rebuilt (new handles). */
+	CHECK(nft_datapath_ops.open(&test_cfg, &dp, why, sizeof(why)) == 0);
+	diff = diff_of(ch, fes, n - 1, true);
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	nft_datapath_ops.close(dp);
+	CHECK(dump_all(&rebuilt) == 0);
+	CHECK(dump_count(&rebuilt, "chain sync-") == 1);
+	CHECK(!dump_has(&rebuilt, dump_find(&before, "chain sync-")));
+	dump_free(&before);
+	dump_free(&after);
+	dump_free(&rebuilt);
+	CHECK(nft_datapath_ops.cleanup(&test_cfg, false) == 0);
+	free(ch);
+	free(fes);
+	return 0;
+}
+
+static void test_kernel_restart_adopts_table(void **state)
+{
+	run_in_netns(child_restart_adopts_table);
 }
 
 /* Finds the one line containing needle (NULL if none or several). */
@@ -416,7 +476,8 @@ static size_t backend_elems(const struct dump *d, const struct frontend *fe)
 {
 	char map[NFT_BACKENDS_NAME_MAX + 2];
 
-	nft_backends_map_name(fe->key.addr.family == AF_INET6, nft_fe_backend_shard(&fe->key), map,
+	nft_backends_map_name(fe->key.addr.family == AF_INET6,
+			      nft_fe_backend_shard(&fe->key, NFT_BACKEND_SHARDS_MIN), map,
 			      sizeof(map));
 	strcat(map, ": ");
 	return dump_count(d, map);
@@ -454,7 +515,10 @@ static int child_changes(void)
 	snprintf(b_chain, sizeof(b_chain), "%s", dump_find(&d0, "chain fe-10.96.0.20-udp-53 "));
 	snprintf(b_rule, sizeof(b_rule), "%s", dump_find(&d0, "sluice fe-10.96.0.20-udp-53 "));
 	snprintf(a_rule, sizeof(a_rule), "%s", dump_find(&d0, "sluice fe-10.96.0.10-tcp-80 "));
-	b_share = nft_fe_backend_shard(&a.key) == nft_fe_backend_shard(&b.key) ? 1 : 0;
+	b_share = nft_fe_backend_shard(&a.key, NFT_BACKEND_SHARDS_MIN) ==
+				  nft_fe_backend_shard(&b.key, NFT_BACKEND_SHARDS_MIN) ?
+			  1 :
+			  0;
 	a_off = dnat_offset(&d0, &a);
 	CHECK(a_off >= 0 && dnat_offset(&d0, &b) >= 0);
 	CHECK(backend_elems(&d0, &a) == 2 + b_share);
@@ -1797,6 +1861,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kernel_open_apply_cleanup),
 		cmocka_unit_test(test_kernel_add_one_keeps_handles),
+		cmocka_unit_test(test_kernel_restart_adopts_table),
 		cmocka_unit_test(test_kernel_changes_touch_only_their_frontend),
 		cmocka_unit_test(test_kernel_big_full_sync),
 		cmocka_unit_test(test_kernel_full_sync_scale),

@@ -162,8 +162,10 @@ static void check_dnat_messages(const struct frontend *fe, bool v6)
 	int mark = 0; /* expressions of the shift mark before numgen */
 
 	assert_non_null(ml);
-	nft_backends_map_name(v6, nft_fe_backend_shard(&fe->key), map, sizeof(map));
-	assert_true(nft_fe_backend_shard(&fe->key) < NFT_BACKEND_SHARDS);
+	nft_backends_map_name(v6, nft_fe_backend_shard(&fe->key, NFT_BACKEND_SHARDS_MIN), map,
+			      sizeof(map));
+	assert_true(nft_fe_backend_shard(&fe->key, NFT_BACKEND_SHARDS_MIN) <
+		    NFT_BACKEND_SHARDS_MIN);
 	assert_int_equal(strncmp(map, v6 ? "backends6-" : "backends4-", 10), 0);
 	nft_batch_init(&b, 100);
 	nft_msg_fe_backends(&b, NFT_MSG_NEWSETELEM, fe, NFT_SIDE_MAIN, base);
@@ -1261,7 +1263,7 @@ static void test_skeleton_external_chains(void **state)
 	uint32_t len;
 
 	nft_batch_init(&b, 1);
-	nft_msg_skeleton(&b, &shift);
+	nft_msg_skeleton(&b, &shift, NFT_BACKEND_SHARDS_MIN);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	for (size_t m = 0; m < ml->n; m++) {
@@ -1314,7 +1316,7 @@ static void test_skeleton_external_chains(void **state)
 		}
 	}
 	assert_true(saw_post && saw_fw && saw_fw_out);
-	assert_int_equal(n_backend_maps, 2 * NFT_BACKEND_SHARDS);
+	assert_int_equal(n_backend_maps, 2 * NFT_BACKEND_SHARDS_MIN);
 	assert_int_equal(n_nodeport_sets, 6); /* and node-nodeports4/6 */
 
 	/* nat-prerouting: services4, nodeports4, services6, nodeports6 */
@@ -1533,8 +1535,9 @@ static void test_node_chain_messages(void **state)
 			assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NG_MODULUS), 2);
 			assert_int_equal(nftnl_expr_get_u32(x, NFTNL_EXPR_NG_OFFSET), 7);
 			x = rule_expr(r, rule_n_exprs(r) - 2);
-			nft_backends_map_name(false, nft_fe_backend_shard(&lb.key), map,
-					      sizeof(map));
+			nft_backends_map_name(false,
+					      nft_fe_backend_shard(&lb.key, NFT_BACKEND_SHARDS_MIN),
+					      map, sizeof(map));
 			assert_string_equal(nftnl_expr_get_str(x, NFTNL_EXPR_LOOKUP_SET), map);
 		}
 		nftnl_rule_free(r);
@@ -1645,7 +1648,7 @@ static void test_skeleton_nat_output(void **state)
 	char buf[80];
 
 	nft_batch_init(&b, 1);
-	nft_msg_skeleton(&b, NULL);
+	nft_msg_skeleton(&b, NULL, NFT_BACKEND_SHARDS_MIN);
 	assert_int_equal(nft_batch_finish(&b), 0);
 	collect_msgs(&b, ml);
 	for (size_t m = 0; m < ml->n; m++) {

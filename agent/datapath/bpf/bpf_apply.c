@@ -15,7 +15,9 @@
 #include <bpf/libbpf.h>
 
 #include "datapath/bpf/bpf_datapath.h"
+#include "datapath/bpf/bpf_adopt.h"
 #include "datapath/bpf/bpf_dsr.h"
+#include "datapath/bpf/bpf_dump.h"
 #include "datapath/bpf/bpf_maglev.h"
 #include "datapath/bpf/bpf_sock_destroy.h"
 #include "datapath/bpf/bpf_node_addrs.h"
@@ -67,28 +69,6 @@ static __u32 service_flags_of(const struct frontend *fe)
 	return flags;
 }
 
-static __u8 sl_family(uint8_t family)
-{
-	return family == AF_INET ? SL_AF_INET : SL_AF_INET6;
-}
-
-static void service_key_of(const struct frontend_key *fk, struct sl_service_key *key)
-{
-	memset(key, 0, sizeof(*key));
-	memcpy(key->addr, fk->addr.bytes, fk->addr.family == AF_INET ? 4 : 16);
-	key->port = htons(fk->port);
-	key->proto = fk->proto;
-	key->family = sl_family(fk->addr.family);
-}
-
-static void backend_of(const struct backend *b, struct sl_backend *out)
-{
-	memset(out, 0, sizeof(*out));
-	memcpy(out->addr, b->addr.bytes, b->addr.family == AF_INET ? 4 : 16);
-	out->port = htons(b->port);
-	out->family = sl_family(b->addr.family);
-}
-
 static void delete_slots(struct datapath *dp, __u32 set, __u32 count)
 {
 	int fd = bpf_map__fd(dp->skel->maps.backends);
@@ -110,10 +90,13 @@ static __u32 take_backend_set(struct datapath *dp)
 	return set;
 }
 
-/* The backends of fe that match its family: a v6 backend cannot serve a v4 frontend. */
-static bool backend_usable(const struct frontend *fe, const struct backend *b)
+/* The entry under key; none without asking when a full apply found the map empty. */
+static bool service_get(struct datapath *dp, const struct sl_service_key *key,
+			struct sl_service *out)
 {
-	return b->addr.family == fe->key.addr.family;
+	if (dp->services_empty)
+		return false;
+	return bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.services), key, out) == 0;
 }
 
 /* The usable backends of one of fe's sets: a v6 backend cannot serve a v4 frontend. */
@@ -122,7 +105,7 @@ static __u32 usable_count(const struct frontend *fe, const struct backend *list,
 	__u32 count = 0;
 
 	for (size_t i = 0; i < n; i++)
-		count += backend_usable(fe, &list[i]);
+		count += bpf_backend_usable(fe, &list[i]);
 	return count;
 }
 
@@ -134,13 +117,17 @@ static bool set_matches(struct datapath *dp, __u32 set, __u32 count, __u32 want_
 	struct sl_backend_key key = { .backend_set = set };
 	struct sl_backend have, expect;
 	size_t i;
+	int known;
 
 	if (count != want_count)
 		return false;
+	known = dp->set_checks ? bpf_set_check(dp->set_checks, set, count, want_count) : -1;
+	if (known >= 0)
+		return known;
 	for (i = 0; i < n && want_count; i++) {
-		if (!backend_usable(fe, &list[i]))
+		if (!bpf_backend_usable(fe, &list[i]))
 			continue;
-		backend_of(&list[i], &expect);
+		bpf_backend_of(&list[i], &expect);
 		if (bpf_map_lookup_elem(fd, &key, &have) || memcmp(&have, &expect, sizeof(have)))
 			return false;
 		key.slot++;
@@ -277,31 +264,33 @@ static int write_source_ranges(struct datapath *dp, const struct sl_service_key 
 static int write_set(struct datapath *dp, const struct frontend *fe, const struct backend *list,
 		     size_t n, __u32 *set, const struct bpf_map **full)
 {
-	int be_fd = bpf_map__fd(dp->skel->maps.backends);
-	struct sl_backend_key slot = { 0 };
-	struct sl_backend be;
+	struct sl_backend_key *slots = xcalloc(n ? n : 1, sizeof(*slots));
+	struct sl_backend *bes = xcalloc(n ? n : 1, sizeof(*bes));
+	__u32 count = 0;
 	char name[128];
 	int err;
 
-	*set = slot.backend_set = take_backend_set(dp);
+	*set = take_backend_set(dp);
 	for (size_t i = 0; i < n; i++) {
-		if (!backend_usable(fe, &list[i]))
+		if (!bpf_backend_usable(fe, &list[i]))
 			continue;
-		backend_of(&list[i], &be);
-		if (bpf_map_update_elem(be_fd, &slot, &be, BPF_ANY)) {
-			err = -errno;
-			if (bpf_map_full(err))
-				*full = dp->skel->maps.backends;
-			else
-				pr_warn("bpf: %s: cannot write backend slot %u: %s",
-					bpf_frontend_name(fe, name, sizeof(name)), slot.slot,
-					strerror(-err));
-			delete_slots(dp, *set, slot.slot);
-			return err;
-		}
-		slot.slot++;
+		slots[count] = (struct sl_backend_key){ .backend_set = *set, .slot = count };
+		bpf_backend_of(&list[i], &bes[count++]);
 	}
-	return 0;
+	/* One syscall for the set; none of it is named by an entry yet. */
+	err = bpf_map_update_many(bpf_map__fd(dp->skel->maps.backends), slots, sizeof(*slots), bes,
+				  sizeof(*bes), count);
+	free(slots);
+	free(bes);
+	if (err) {
+		if (bpf_map_full(err))
+			*full = dp->skel->maps.backends;
+		else
+			pr_warn("bpf: %s: cannot write its %u backend slots: %s",
+				bpf_frontend_name(fe, name, sizeof(name)), count, strerror(-err));
+		delete_slots(dp, *set, count);
+	}
+	return err;
 }
 
 static int write_frontend(struct datapath *dp, const struct frontend *fe, bool adopting,
@@ -314,8 +303,8 @@ static int write_frontend(struct datapath *dp, const struct frontend *fe, bool a
 	char name[128];
 	int err;
 
-	service_key_of(&fe->key, &key);
-	had_cur = bpf_map_lookup_elem(svc_fd, &key, &cur) == 0;
+	bpf_service_key_of(&fe->key, &key);
+	had_cur = service_get(dp, &key, &cur);
 	want.action = fe->action == FE_SERVE  ? SL_ACTION_SERVE :
 		      fe->action == FE_REFUSE ? SL_ACTION_REFUSE :
 						SL_ACTION_DROP;
@@ -408,7 +397,7 @@ static int remove_frontend(struct datapath *dp, const struct frontend *fe)
 	char name[128];
 	int err;
 
-	service_key_of(&fe->key, &key);
+	bpf_service_key_of(&fe->key, &key);
 	if (bpf_map_lookup_elem(svc_fd, &key, &cur))
 		return 0;
 	if (bpf_map_delete_elem(svc_fd, &key) && errno != ENOENT) {
@@ -473,89 +462,116 @@ static void sweep_maglev(struct datapath *dp, const struct live_set *live, size_
 	free(stale);
 }
 
+/* What sweep gathers while it reads the maps (in batches). */
+struct sweep_ctx {
+	const struct sl_service_key *wanted;
+	size_t n_wanted;
+	struct sl_service_key *stale;
+	struct sl_service *stale_val;
+	size_t n_stale, cap_stale, cap_stale_val;
+	struct live_set *live;
+	size_t n_live, cap_live;
+	struct sl_backend_key *orphans;
+	size_t n_orphans, cap_orphans;
+};
+
+static void add_live(struct sweep_ctx *c, __u32 set, __u32 count, bool maglev)
+{
+	grow((void **)&c->live, &c->cap_live, c->n_live, sizeof(*c->live));
+	c->live[c->n_live++] = (struct live_set){ .set = set, .count = count, .maglev = maglev };
+}
+
+static int sweep_service(const void *key, const void *val, void *data)
+{
+	const struct sl_service *svc = val;
+	struct sweep_ctx *c = data;
+
+	if (!c->n_wanted ||
+	    !bsearch(key, c->wanted, c->n_wanted, sizeof(*c->wanted), cmp_service_key)) {
+		grow((void **)&c->stale, &c->cap_stale, c->n_stale, sizeof(*c->stale));
+		grow((void **)&c->stale_val, &c->cap_stale_val, c->n_stale, sizeof(*c->stale_val));
+		memcpy(&c->stale[c->n_stale], key, sizeof(*c->stale));
+		c->stale_val[c->n_stale++] = *svc;
+		return 0;
+	}
+	if (svc->count)
+		add_live(c, svc->backend_set, svc->count, svc->flags & SL_SVC_F_MAGLEV);
+	if ((svc->flags & SL_SVC_F_NODE_SET) && svc->node_count)
+		add_live(c, svc->node_set, svc->node_count, false);
+	return 0;
+}
+
+static int sweep_backend(const void *key, const void *val, void *data)
+{
+	struct sweep_ctx *c = data;
+	struct sl_backend_key bkey;
+	struct live_set probe, *hit;
+
+	(void)val;
+	memcpy(&bkey, key, sizeof(bkey));
+	probe.set = bkey.backend_set;
+	hit = c->n_live ? bsearch(&probe, c->live, c->n_live, sizeof(*c->live), cmp_live_set) :
+			  NULL;
+	if (hit && bkey.slot < hit->count)
+		return 0;
+	grow((void **)&c->orphans, &c->cap_orphans, c->n_orphans, sizeof(*c->orphans));
+	c->orphans[c->n_orphans++] = bkey;
+	return 0;
+}
+
 /*
  * After a full apply: delete every service entry the diff did not list,
  * then every backend slot that no service entry uses (sets left by a
  * previous agent, or slots past a set's count after a crash mid-write).
+ * Both maps are read in batches, not a syscall per key.
  */
 static void sweep(struct datapath *dp, const struct state_diff *diff)
 {
 	int svc_fd = bpf_map__fd(dp->skel->maps.services);
 	int be_fd = bpf_map__fd(dp->skel->maps.backends);
-	struct sl_service_key *wanted = NULL, *stale = NULL, skey, snext;
+	struct sweep_ctx c = { 0 };
+	struct sl_service_key *wanted;
 	const struct frontend *fe;
-	struct sl_backend_key *orphans = NULL, bkey, bnext;
-	struct live_set *live = NULL, probe, *hit;
-	size_t n_wanted = 0, n_stale = 0, n_live = 0, n_orphans = 0;
-	size_t cap_stale = 0, cap_live = 0, cap_orphans = 0, i;
-	struct sl_service svc;
-	void *prev;
+	size_t n_wanted = 0, i;
 
-	wanted = xcalloc(diff->n_changes, sizeof(*wanted));
+	wanted = xcalloc(diff->n_changes ? diff->n_changes : 1, sizeof(*wanted));
 	for (i = 0; i < diff->n_changes; i++) {
 		fe = diff->changes[i].new;
 		/* A Service with no place has no entry: an adopted one goes. */
 		if (fe && frontend_programmable(fe) && bpf_placed(dp, fe->service_id))
-			service_key_of(&fe->key, &wanted[n_wanted++]);
+			bpf_service_key_of(&fe->key, &wanted[n_wanted++]);
 	}
 	/* qsort and bsearch take no NULL array, even empty: nothing wanted is n == 0. */
 	if (n_wanted)
 		qsort(wanted, n_wanted, sizeof(*wanted), cmp_service_key);
+	c.wanted = wanted;
+	c.n_wanted = n_wanted;
 
-	for (prev = NULL; bpf_map_get_next_key(svc_fd, prev, &snext) == 0; prev = &skey) {
-		skey = snext;
-		if (n_wanted && bsearch(&skey, wanted, n_wanted, sizeof(*wanted), cmp_service_key))
-			continue;
-		grow((void **)&stale, &cap_stale, n_stale, sizeof(*stale));
-		stale[n_stale++] = skey;
-	}
-	for (i = 0; i < n_stale; i++) {
-		if (bpf_map_lookup_elem(svc_fd, &stale[i], &svc) == 0 &&
-		    bpf_map_delete_elem(svc_fd, &stale[i]) == 0) {
-			delete_slots(dp, svc.backend_set, svc.count);
-			if (svc.flags & SL_SVC_F_NODE_SET)
-				delete_slots(dp, svc.node_set, svc.node_count);
+	bpf_map_each(svc_fd, sizeof(struct sl_service_key), sizeof(struct sl_service),
+		     sweep_service, &c);
+	for (i = 0; i < c.n_stale; i++) {
+		if (bpf_map_delete_elem(svc_fd, &c.stale[i]) == 0) {
+			delete_slots(dp, c.stale_val[i].backend_set, c.stale_val[i].count);
+			if (c.stale_val[i].flags & SL_SVC_F_NODE_SET)
+				delete_slots(dp, c.stale_val[i].node_set,
+					     c.stale_val[i].node_count);
 		}
 	}
-
-	for (prev = NULL; bpf_map_get_next_key(svc_fd, prev, &snext) == 0; prev = &skey) {
-		skey = snext;
-		if (bpf_map_lookup_elem(svc_fd, &skey, &svc))
-			continue;
-		if (svc.count) {
-			grow((void **)&live, &cap_live, n_live, sizeof(*live));
-			live[n_live].set = svc.backend_set;
-			live[n_live].maglev = svc.flags & SL_SVC_F_MAGLEV;
-			live[n_live++].count = svc.count;
-		}
-		if ((svc.flags & SL_SVC_F_NODE_SET) && svc.node_count) {
-			grow((void **)&live, &cap_live, n_live, sizeof(*live));
-			live[n_live].set = svc.node_set;
-			live[n_live].maglev = false;
-			live[n_live++].count = svc.node_count;
-		}
-	}
-	if (n_live)
-		qsort(live, n_live, sizeof(*live), cmp_live_set);
-	for (prev = NULL; bpf_map_get_next_key(be_fd, prev, &bnext) == 0; prev = &bkey) {
-		bkey = bnext;
-		probe.set = bkey.backend_set;
-		hit = n_live ? bsearch(&probe, live, n_live, sizeof(*live), cmp_live_set) : NULL;
-		if (hit && bkey.slot < hit->count)
-			continue;
-		grow((void **)&orphans, &cap_orphans, n_orphans, sizeof(*orphans));
-		orphans[n_orphans++] = bkey;
-	}
-	for (i = 0; i < n_orphans; i++)
-		bpf_map_delete_elem(be_fd, &orphans[i]);
-	sweep_maglev(dp, live, n_live);
-	if (n_stale || n_orphans)
+	if (c.n_live)
+		qsort(c.live, c.n_live, sizeof(*c.live), cmp_live_set);
+	bpf_map_each(be_fd, sizeof(struct sl_backend_key), sizeof(struct sl_backend), sweep_backend,
+		     &c);
+	for (i = 0; i < c.n_orphans; i++)
+		bpf_map_delete_elem(be_fd, &c.orphans[i]);
+	sweep_maglev(dp, c.live, c.n_live);
+	if (c.n_stale || c.n_orphans)
 		pr_info("bpf: adoption removed %zu stale frontends and %zu unused backend slots",
-			n_stale, n_orphans);
+			c.n_stale, c.n_orphans);
 	free(wanted);
-	free(stale);
-	free(live);
-	free(orphans);
+	free(c.stale);
+	free(c.stale_val);
+	free(c.live);
+	free(c.orphans);
 }
 
 /* ---- Services that do not fit: logged once, kept, retried ---- */
@@ -638,8 +654,8 @@ static bool same_key(const struct frontend *a, const struct frontend *b)
 {
 	struct sl_service_key ka, kb;
 
-	service_key_of(&a->key, &ka);
-	service_key_of(&b->key, &kb);
+	bpf_service_key_of(&a->key, &ka);
+	bpf_service_key_of(&b->key, &kb);
 	return !memcmp(&ka, &kb, sizeof(ka));
 }
 
@@ -774,6 +790,8 @@ int bpf_apply(struct datapath *dp, const struct state_diff *diff)
 
 	/* A full apply lists every frontend as added: count them from zero. */
 	if (diff->full) {
+		/* What the kernel holds, read in batches: compared in memory, not per slot. */
+		dp->set_checks = bpf_set_checks_read(dp, diff, &dp->services_empty);
 		if (dp->frontends_of)
 			memset(dp->frontends_of, 0, dp->n_frontends_of * sizeof(*dp->frontends_of));
 		dp->n_placed = 0;
@@ -817,8 +835,12 @@ int bpf_apply(struct datapath *dp, const struct state_diff *diff)
 		}
 	}
 	free(order);
-	if (diff->full)
+	if (diff->full) {
 		free(prep.name_of);
+		bpf_set_checks_free((struct bpf_set_checks *)dp->set_checks);
+		dp->set_checks = NULL;
+		dp->services_empty = false;
+	}
 	if (diff->full) {
 		sweep(dp, diff);
 		bpf_sweep_services(dp);

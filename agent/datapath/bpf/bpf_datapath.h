@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
 #include <linux/types.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -20,6 +22,8 @@
 #include "sock.skel.h"
 
 #define SL_DEFAULT_BPFFS "/sys/fs/bpf/sluice"
+
+struct bpf_set_checks;
 
 struct datapath {
 	struct sock_bpf *skel;
@@ -53,6 +57,13 @@ struct datapath {
 	bool have_node_ports; /* false until an apply carried them */
 	struct datapath_feature features[DATAPATH_FEATURES_MAX]; /* probed at open */
 	size_t n_features;
+	/*
+	 * During a full apply (bpf_adopt.c): whether the services map was
+	 * empty before it, and which backend sets already hold what their
+	 * frontend wants (both maps read in batches); NULL otherwise.
+	 */
+	bool services_empty;
+	const struct bpf_set_checks *set_checks;
 	char bpffs[PATH_MAX];
 };
 
@@ -61,6 +72,36 @@ struct bpf_pending {
 	struct frontend *fes;
 	size_t n, cap;
 };
+
+/* ---- the map entries of the model's frontends and backends ---- */
+
+static inline __u8 sl_family(uint8_t family)
+{
+	return family == AF_INET ? SL_AF_INET : SL_AF_INET6;
+}
+
+static inline void bpf_service_key_of(const struct frontend_key *fk, struct sl_service_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	memcpy(key->addr, fk->addr.bytes, fk->addr.family == AF_INET ? 4 : 16);
+	key->port = htons(fk->port);
+	key->proto = fk->proto;
+	key->family = sl_family(fk->addr.family);
+}
+
+static inline void bpf_backend_of(const struct backend *b, struct sl_backend *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->addr, b->addr.bytes, b->addr.family == AF_INET ? 4 : 16);
+	out->port = htons(b->port);
+	out->family = sl_family(b->addr.family);
+}
+
+/* The backends of fe that match its family: a v6 backend cannot serve a v4 frontend. */
+static inline bool bpf_backend_usable(const struct frontend *fe, const struct backend *b)
+{
+	return b->addr.family == fe->key.addr.family;
+}
 
 /* The sizes --max-services gives (0: the default). */
 static inline __u32 bpf_max_services(const struct datapath_config *cfg)

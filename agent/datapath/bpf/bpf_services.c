@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 
 #include "core/ratelimit.h"
+#include "datapath/bpf/bpf_dump.h"
 #include "datapath/bpf/bpf_services.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -146,32 +147,45 @@ void bpf_service_unref(struct datapath *dp, const struct frontend *fe)
 	}
 }
 
+struct sweep_ids {
+	struct datapath *dp;
+	__u32 *stale;
+	size_t n, cap;
+};
+
+static int sweep_id(const void *key, const void *val, void *data)
+{
+	struct sweep_ids *s = data;
+	__u32 id;
+
+	(void)val;
+	memcpy(&id, key, sizeof(id));
+	if (!bpf_placed(s->dp, id)) {
+		grow((void **)&s->stale, &s->cap, s->n, sizeof(*s->stale));
+		s->stale[s->n++] = id;
+	}
+	return 0;
+}
+
 /* After a full apply: drop per-Service entries of ids no programmed frontend has. */
 void bpf_sweep_services(struct datapath *dp)
 {
-	int fds[] = {
-		bpf_map__fd(dp->skel->maps.service_info),
-		bpf_map__fd(dp->skel->maps.rate_buckets),
-		bpf_map__fd(dp->skel->maps.service_counters),
-		bpf_map__fd(dp->skel->maps.service_refused),
+	const struct bpf_map *maps[] = {
+		dp->skel->maps.service_info,
+		dp->skel->maps.rate_buckets,
+		dp->skel->maps.service_counters,
+		dp->skel->maps.service_refused,
 	};
-	__u32 key, next, *stale = NULL;
-	size_t n_stale = 0, cap = 0, i, m;
-	void *prev;
+	struct sweep_ids s = { .dp = dp };
 
-	for (m = 0; m < sizeof(fds) / sizeof(fds[0]); m++) {
-		n_stale = 0;
-		for (prev = NULL; bpf_map_get_next_key(fds[m], prev, &next) == 0; prev = &key) {
-			key = next;
-			if (bpf_placed(dp, key))
-				continue;
-			grow((void **)&stale, &cap, n_stale, sizeof(*stale));
-			stale[n_stale++] = key;
-		}
-		for (i = 0; i < n_stale; i++)
-			bpf_map_delete_elem(fds[m], &stale[i]);
+	for (size_t m = 0; m < sizeof(maps) / sizeof(maps[0]); m++) {
+		s.n = 0;
+		/* Read in batches: a syscall per chunk, not per Service. */
+		bpf_map_each_of(maps[m], sweep_id, &s);
+		for (size_t i = 0; i < s.n; i++)
+			bpf_map_delete_elem(bpf_map__fd(maps[m]), &s.stale[i]);
 	}
-	free(stale);
+	free(s.stale);
 }
 
 /* ---- a full apply: adopted per-Service entries, who goes first ---- */

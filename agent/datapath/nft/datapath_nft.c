@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/netfilter/nf_tables.h>
 
 #include "core/maglev.h"
 #include "datapath/datapath.h"
@@ -19,6 +20,7 @@
 #include "datapath/nft/nft_batch.h"
 #include "datapath/nft/nft_conntrack.h"
 #include "datapath/nft/nft_datapath.h"
+#include "datapath/nft/nft_elems.h"
 #include "datapath/nft/nft_objects.h"
 #include "datapath/nft/nft_plan.h"
 #include "datapath/nft/nft_ranges.h"
@@ -47,8 +49,9 @@ static int nft_open(const struct datapath_config *cfg, struct datapath **out, ch
 		free(dp);
 		return err;
 	}
-	pr_info("nft: table inet %s %s; the first apply rebuilds it in one transaction",
-		NFT_TABLE_NAME, err ? "absent" : "present");
+	pr_info("nft: table inet %s %s; the first apply %s in one transaction", NFT_TABLE_NAME,
+		err ? "absent" : "present",
+		err ? "builds it" : "keeps it if it is that sync's, else rebuilds it");
 	if (nft_port_shift_read(&dp->port_shift, why, why_len))
 		pr_warn("nft: client ports of translated TCP connections stay as they are (%s): "
 			"one that reuses a port the socket path or a direct dial used may wait "
@@ -108,6 +111,8 @@ static int nft_apply(struct datapath *dp, const struct state_diff *all)
 	struct backend_ranges before;
 	struct strmap old_counters;
 	struct state_diff kept, *diff = &kept;
+	char mark[NFT_SYNC_MARK_LEN] = "";
+	bool adopted = false;
 	struct nft_batch b;
 	int err;
 
@@ -135,12 +140,29 @@ static int nft_apply(struct datapath *dp, const struct state_diff *all)
 	nft_batch_init(&b, ++dp->seq);
 	b.count_all = dp->count_all;
 	b.maglev_size = dp->maglev_size;
+	if (diff->full)
+		dp->ranges.n_shards = nft_backend_shards_for(diff->n_changes);
+	b.n_shards = dp->ranges.n_shards;
 	/* A full sync deletes every old map in the same batch: names may start over. */
 	b.map_serial = diff->full ? 0 : dp->map_serial;
 	if (diff->full)
 		nft_build_full(dp, &b, diff, &old_counters);
 	else
 		nft_build_incremental(dp, &b, diff);
+	nft_batch_flush_elems(&b);
+	if (diff->full && !b.err) {
+		nft_sync_mark_name(b.fp, mark, sizeof(mark));
+		if (nft_get_chain(dp, NFT_TABLE_NAME, mark) == 0) {
+			pr_info("nft: full sync: table %s already holds this sync (%s): nothing "
+				"written",
+				NFT_TABLE_NAME, mark);
+			adopted = true;
+		} else {
+			nft_sync_mark_msg(&b, mark, NFT_MSG_NEWCHAIN);
+		}
+	} else if (!diff->full && b.n_msgs && dp->sync_mark[0]) {
+		nft_sync_mark_msg(&b, dp->sync_mark, NFT_MSG_DELCHAIN);
+	}
 	err = nft_batch_finish(&b);
 	if (!err)
 		err = dp->ops_err;
@@ -152,13 +174,20 @@ static int nft_apply(struct datapath *dp, const struct state_diff *all)
 			strerror(-err));
 		goto out;
 	}
-	err = nft_send_batch(dp, &b, diff->full ? "full sync" : "update");
+	if (!adopted)
+		err = nft_send_batch(dp, &b, diff->full ? "full sync" : "update");
+	if (!err && b.n_msgs) {
+		if (diff->full)
+			memcpy(dp->sync_mark, mark, sizeof(mark));
+		else
+			dp->sync_mark[0] = 0;
+	}
 	if (!err) {
 		struct nft_ct_stale *stale;
 		size_t n_stale;
 
-		pr_debug("nft: applied %zu changes%s", diff->n_changes,
-			 diff->full ? " (full sync)" : "");
+		pr_debug("nft: applied %zu changes%s: %zu messages written", diff->n_changes,
+			 diff->full ? " (full sync)" : "", adopted ? 0 : b.n_msgs);
 		/* Datagram flows stay on a removed backend: delete their conntrack entries. */
 		n_stale = nft_ct_stale_pairs(diff, dp->terminate_tcp, &stale);
 		if (n_stale)

@@ -82,8 +82,37 @@ struct nlmsghdr *nft_msg_start(struct nft_batch *b, uint16_t type, uint16_t flag
 	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(b->nb), type, NFPROTO_INET, flags, b->seq);
 }
 
+/* Word by word, unkeyed: a fingerprint must read the same in the next agent. */
+static uint64_t fp_mix(uint64_t h, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t w;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	for (; len; p++, len--)
+		h = (h ^ *p) * 0x100000001b3ull;
+	return h;
+}
+
+void nft_batch_fp_mix(struct nft_batch *b, const void *data, size_t len)
+{
+	b->fp = fp_mix(b->fp, data, len);
+}
+
 void nft_msg_end(struct nft_batch *b)
 {
+	const struct nlmsghdr *nlh = nftnl_batch_buffer(b->nb);
+	uint16_t head[2] = { nlh->nlmsg_type, nlh->nlmsg_flags };
+
+	if (!b->fp_skip) {
+		b->fp = fp_mix(b->fp, head, sizeof(head));
+		b->fp = fp_mix(b->fp, (const char *)nlh + sizeof(*nlh),
+			       nlh->nlmsg_len - sizeof(*nlh));
+	}
 	b->seq++;
 	b->n_msgs++;
 	batch_update(b);
@@ -124,6 +153,8 @@ void nft_batch_init(struct nft_batch *b, uint32_t seq)
 	b->nb = xcheck(nftnl_batch_alloc(BATCH_PAGE_SIZE, BATCH_PAGE_OVERRUN));
 	b->seq_first = seq;
 	b->seq = seq;
+	b->fp = 0xcbf29ce484222325ull;
+	b->n_shards = NFT_BACKEND_SHARDS_MIN;
 	batch_add_ref(b, &ref);
 	nftnl_batch_begin(nftnl_batch_buffer(b->nb), b->seq++);
 	batch_update(b);
@@ -190,6 +221,9 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 	case NFT_WHAT_FE_CHAIN_ADD:
 		snprintf(buf, len, "add chain %s", name);
 		break;
+	case NFT_WHAT_SYNC_MARK:
+		snprintf(buf, len, "add or delete the chain that marks a full sync");
+		break;
 	case NFT_WHAT_FE_CHAIN_DEL:
 		snprintf(buf, len, "delete chain %s", name);
 		break;
@@ -206,8 +240,8 @@ void nft_msg_ref_text(const struct nft_msg_ref *ref, char *buf, size_t len)
 	case NFT_WHAT_BACKENDS_DEL: {
 		char map[NFT_BACKENDS_NAME_MAX];
 
-		nft_backends_map_name(ref->key.addr.family == AF_INET6,
-				      nft_fe_backend_shard(&ref->key), map, sizeof(map));
+		nft_backends_map_name(ref->key.addr.family == AF_INET6, ref->shard, map,
+				      sizeof(map));
 		snprintf(buf, len, "%s %u backend(s) of %s %s %s",
 			 ref->what == NFT_WHAT_BACKENDS_ADD ? "add" : "delete", ref->count, name,
 			 ref->what == NFT_WHAT_BACKENDS_ADD ? "to" : "from", map);
@@ -413,4 +447,17 @@ void nft_elems_msg(struct nft_batch *b, struct nftnl_set *s, uint16_t type,
 	mnl_attr_nest_end(nlh, list);
 	nftnl_set_elems_iter_destroy(it);
 	nft_msg_end(b);
+}
+
+void nft_sync_mark_name(uint64_t fp, char *buf, size_t len)
+{
+	snprintf(buf, len, "sync-%016llx", (unsigned long long)fp);
+}
+
+void nft_sync_mark_msg(struct nft_batch *b, const char *name, uint16_t type)
+{
+	struct nft_msg_ref ref = { .what = NFT_WHAT_SYNC_MARK };
+
+	nft_chain_msg(b, nft_chain_new(name), type, type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0,
+		      &ref);
 }

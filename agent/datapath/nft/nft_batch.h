@@ -59,6 +59,7 @@ enum nft_msg_what {
 	NFT_WHAT_BACKENDS_ADD, /* a frontend's index range in backends4/6-N */
 	NFT_WHAT_BACKENDS_DEL,
 	NFT_WHAT_NODEPORT_ADDRS, /* nodeport-addrs4/6: flush, elements */
+	NFT_WHAT_SYNC_MARK, /* sync-<fingerprint>: the table is a full sync's, unchanged since */
 };
 
 struct nft_msg_ref {
@@ -66,6 +67,7 @@ struct nft_msg_ref {
 	uint8_t set; /* enum nft_named_set, for ELEMS_* */
 	uint8_t side; /* enum nft_side (nft_frontend.h): which chain, for FE_*, EP_*, BACKENDS_* */
 	bool has_key;
+	uint16_t shard; /* backends4/6-<shard>, for BACKENDS_* */
 	uint32_t count; /* elements in the message, for ELEMS_* */
 	struct frontend_key key; /* for FE_*, EP_*; the first element for ELEMS_* */
 	struct backend backend; /* for EP_* */
@@ -106,7 +108,24 @@ struct nft_batch {
 	/* --metrics-all-services: every Service's refusals are counted (nft_fe_counted). */
 	bool count_all;
 	uint32_t maglev_size; /* --maglev-table-size: buckets of a Maglev frontend's map */
+	unsigned int n_shards; /* backend maps per family (nft_skeleton.h) */
+	/*
+	 * A hash of every message's type, flags and payload (not its seq),
+	 * the same in every agent: a full sync's table is named by it
+	 * (nft_sync_mark_name). Messages written while fp_skip is set are
+	 * left out (counter values carried over from the old table).
+	 */
+	uint64_t fp;
+	bool fp_skip;
 };
+
+/* Mixes data into b->fp (what a message left out of it stands for). */
+void nft_batch_fp_mix(struct nft_batch *b, const void *data, size_t len);
+/* "sync-<16 hex digits>": the empty chain that names a full sync's fingerprint. */
+#define NFT_SYNC_MARK_LEN 22
+void nft_sync_mark_name(uint64_t fp, char *buf, size_t len);
+/* Adds (NFT_MSG_NEWCHAIN) or deletes (NFT_MSG_DELCHAIN) the chain named. */
+void nft_sync_mark_msg(struct nft_batch *b, const char *name, uint16_t type);
 
 /* Starts a batch whose BATCH_BEGIN carries seq. */
 void nft_batch_init(struct nft_batch *b, uint32_t seq);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "datapath/nft/nft_batch.h"
 #include "datapath/nft/nft_port_shift.h"
 #include "datapath/nft/nft_ranges.h"
 #include "lib/strmap.h"
@@ -31,6 +32,13 @@ struct datapath {
 	bool count_all; /* --metrics-all-services: every Service's refusals are counted */
 	struct strmap dsr_logged; /* Services told that DSR is BPF-only (once each) */
 	uint32_t maglev_size; /* --maglev-table-size (the default filled in) */
+	/*
+	 * The chain that says the table is exactly what the last full sync
+	 * wrote (its batch's fingerprint), "" if none: a full sync that
+	 * finds its own fingerprint there writes nothing; the first update
+	 * after it deletes the mark in its own transaction.
+	 */
+	char sync_mark[NFT_SYNC_MARK_LEN];
 };
 
 #endif

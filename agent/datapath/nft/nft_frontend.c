@@ -173,47 +173,67 @@ static size_t endpoint_data(const struct backend *be, uint8_t *out)
 	return alen + 4;
 }
 
+void nft_backends_pack_flush(struct nft_batch *b, struct nft_backends_pack *p)
+{
+	if (!p->chunk)
+		return;
+	if (p->ref.count)
+		nft_elems_msg(b, p->chunk, p->msg_type, &p->ref);
+	nftnl_set_free(p->chunk);
+	p->chunk = NULL;
+}
+
+void nft_backends_pack(struct nft_batch *b, struct nft_backends_pack *p, uint16_t msg_type,
+		       const struct frontend *fe, enum nft_side side, uint32_t base)
+{
+	bool v6 = fe->key.addr.family == AF_INET6;
+	unsigned int shard = nft_fe_backend_shard(&fe->key, b->n_shards);
+	uint32_t index = base;
+
+	if (p->chunk && (p->msg_type != msg_type || p->v6 != v6 || p->ref.shard != shard))
+		nft_backends_pack_flush(b, p);
+	for (size_t i = 0; i < fe->n_backends && !b->err; i++) {
+		const struct backend *be = &fe->backends[i];
+		struct nftnl_set_elem *e;
+		uint8_t data[NFT_ENDPOINT_LEN6];
+		char map[NFT_BACKENDS_NAME_MAX];
+
+		if (be->addr.family != fe->key.addr.family)
+			continue;
+		if (!p->chunk) {
+			nft_backends_map_name(v6, shard, map, sizeof(map));
+			p->chunk = nft_set_new(map, 0);
+			p->msg_type = msg_type;
+			p->v6 = v6;
+			/* A failure names the message's first frontend. */
+			p->ref = (struct nft_msg_ref){
+				.what = msg_type == NFT_MSG_NEWSETELEM ? NFT_WHAT_BACKENDS_ADD :
+									 NFT_WHAT_BACKENDS_DEL,
+				.side = side,
+				.has_key = true,
+				.shard = shard,
+				.key = fe->key,
+			};
+		}
+		e = xcheck(nftnl_set_elem_alloc());
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &index, sizeof(index));
+		/* A delete names the key only. */
+		if (msg_type == NFT_MSG_NEWSETELEM)
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, endpoint_data(be, data));
+		nftnl_set_elem_add(p->chunk, e);
+		index++;
+		if (++p->ref.count == NFT_ELEMS_PER_MSG)
+			nft_backends_pack_flush(b, p);
+	}
+}
+
 void nft_msg_fe_backends(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe,
 			 enum nft_side side, uint32_t base)
 {
-	struct nft_msg_ref ref = {
-		.what = msg_type == NFT_MSG_NEWSETELEM ? NFT_WHAT_BACKENDS_ADD :
-							 NFT_WHAT_BACKENDS_DEL,
-		.side = side,
-		.has_key = true,
-		.key = fe->key,
-	};
-	char map[NFT_BACKENDS_NAME_MAX];
-	uint32_t index = base;
+	struct nft_backends_pack p = { 0 };
 
-	nft_backends_map_name(fe->key.addr.family == AF_INET6, nft_fe_backend_shard(&fe->key), map,
-			      sizeof(map));
-	for (size_t i = 0; i < fe->n_backends && !b->err;) {
-		struct nftnl_set *chunk = nft_set_new(map, 0);
-		size_t in_chunk = 0;
-
-		for (; i < fe->n_backends && in_chunk < NFT_ELEMS_PER_MSG; i++) {
-			const struct backend *be = &fe->backends[i];
-			struct nftnl_set_elem *e;
-			uint8_t data[NFT_ENDPOINT_LEN6];
-
-			if (be->addr.family != fe->key.addr.family)
-				continue;
-			e = xcheck(nftnl_set_elem_alloc());
-			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &index, sizeof(index));
-			/* A delete names the key only. */
-			if (msg_type == NFT_MSG_NEWSETELEM)
-				nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data,
-						   endpoint_data(be, data));
-			nftnl_set_elem_add(chunk, e);
-			index++;
-			in_chunk++;
-		}
-		ref.count = in_chunk;
-		if (in_chunk)
-			nft_elems_msg(b, chunk, msg_type, &ref);
-		nftnl_set_free(chunk);
-	}
+	nft_backends_pack(b, &p, msg_type, fe, side, base);
+	nft_backends_pack_flush(b, &p);
 }
 
 /* TCP: nat-postrouting moves the client port out of the ephemeral range (nft_port_shift.h). */
@@ -315,7 +335,7 @@ void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe, enum n
 	/* Traffic from outside (the main chain) of an external kind: by the flow's hash. */
 	if (fe->maglev && fe->kind != FE_CLUSTER_IP && side == NFT_SIDE_MAIN)
 		return fe_maglev_dnat_rule(b, fe, name);
-	nft_backends_map_name(v6, nft_fe_backend_shard(&fe->key), map, sizeof(map));
+	nft_backends_map_name(v6, nft_fe_backend_shard(&fe->key, b->n_shards), map, sizeof(map));
 	/* Rate limit and affinity rules come before this one: nft_msg_fe_rules. */
 	r = nft_rule_new(name);
 	/* "meta l4proto P" first: nft accepts a port mapping only after an L4 match. */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/state.h"
+#include "datapath/nft/nft_batch.h"
 
 /*
  * The longest texts in a frontend's names: an address (IP_ADDR_STRLEN - 1 =
@@ -95,6 +96,20 @@ void nft_msg_fe_dnat_rule(struct nft_batch *b, const struct frontend *fe, enum n
  */
 void nft_msg_fe_backends(struct nft_batch *b, uint16_t msg_type, const struct frontend *fe,
 			 enum nft_side side, uint32_t base);
+/*
+ * The same for many frontends, packed densely: consecutive calls for the
+ * same map and message type share messages (the kernel finds the map by
+ * name once a message). Flush after the last one.
+ */
+struct nft_backends_pack {
+	struct nftnl_set *chunk; /* the message being filled, NULL if none */
+	struct nft_msg_ref ref; /* its first frontend, its map's shard, its count */
+	uint16_t msg_type;
+	bool v6;
+};
+void nft_backends_pack(struct nft_batch *b, struct nft_backends_pack *p, uint16_t msg_type,
+		       const struct frontend *fe, enum nft_side side, uint32_t base);
+void nft_backends_pack_flush(struct nft_batch *b, struct nft_backends_pack *p);
 
 /* ---- session affinity (kube-proxy's nftables shape) ---- */
 

@@ -342,6 +342,66 @@ static void node_side_of(const struct frontend *old, const struct frontend *new,
 	}
 }
 
+/* A chain's backends in a full sync: sorted by map, then by diff order (deterministic). */
+struct full_backends {
+	uint32_t map; /* v6 << 16 | shard */
+	uint32_t change; /* its index in the diff */
+	uint32_t base;
+	enum nft_side side;
+};
+
+static int cmp_full_backends(const void *a, const void *b)
+{
+	const struct full_backends *x = a, *y = b;
+
+	if (x->map != y->map)
+		return x->map < y->map ? -1 : 1;
+	if (x->change != y->change)
+		return x->change < y->change ? -1 : 1;
+	return (int)x->side - (int)y->side;
+}
+
+static uint32_t map_of(const struct nft_batch *b, const struct frontend *fe)
+{
+	return (uint32_t)(fe->key.addr.family == AF_INET6) << 16 |
+	       nft_fe_backend_shard(&fe->key, b->n_shards);
+}
+
+static void build_full_backends(struct nft_batch *b, const struct state_diff *diff,
+				const uint32_t *bases, const uint32_t *node_bases)
+{
+	struct full_backends *items = xcalloc(2 * diff->n_changes + 1, sizeof(*items));
+	struct nft_backends_pack pack = { 0 };
+	struct node_side ns;
+	size_t n = 0;
+
+	for (size_t i = 0; i < diff->n_changes; i++) {
+		const struct frontend *fe = diff->changes[i].new;
+
+		if (!fe)
+			continue;
+		if (nft_fe_classify(fe) == NFT_FE_SERVE && !nft_fe_has_affinity(fe))
+			items[n++] = (struct full_backends){ map_of(b, fe), (uint32_t)i, bases[i],
+							     NFT_SIDE_MAIN };
+		node_side_of(NULL, fe, &ns);
+		if (ns.new && !nft_fe_has_affinity(ns.new))
+			items[n++] = (struct full_backends){ map_of(b, ns.new), (uint32_t)i,
+							     node_bases[i], NFT_SIDE_NODE };
+	}
+	qsort(items, n, sizeof(*items), cmp_full_backends);
+	for (size_t i = 0; i < n && !b->err; i++) {
+		const struct frontend *fe = diff->changes[items[i].change].new;
+
+		if (items[i].side == NFT_SIDE_NODE) {
+			node_side_of(NULL, fe, &ns);
+			fe = ns.new;
+		}
+		nft_backends_pack(b, &pack, NFT_MSG_NEWSETELEM, fe, items[i].side, items[i].base);
+	}
+	nft_backends_pack_flush(b, &pack);
+	free(items);
+}
+
 void nft_build_full(struct datapath *dp, struct nft_batch *b, const struct state_diff *diff,
 		    const struct strmap *old)
 {
@@ -351,7 +411,7 @@ void nft_build_full(struct datapath *dp, struct nft_batch *b, const struct state
 	nft_msg_table_add(b);
 	nft_msg_table_del(b);
 	nft_msg_table_add(b);
-	nft_msg_skeleton(b, &dp->port_shift);
+	nft_msg_skeleton(b, &dp->port_shift, b->n_shards);
 	nft_msg_node_port_addrs(b, diff->node_ports, false);
 	svc_build_adds(dp, b, old);
 	for (size_t i = 0; i < diff->n_changes; i++) {
@@ -370,19 +430,10 @@ void nft_build_full(struct datapath *dp, struct nft_batch *b, const struct state
 	 * The backends after every rule: the kernel checks a map's elements
 	 * each time a rule binds it (a walk of the whole map) and each rule's
 	 * binding each time an element is added (a list step). Binding while
-	 * the map is empty leaves only the cheaper of the two.
+	 * the map is empty leaves only the cheaper of the two. Map by map, so
+	 * that messages are full.
 	 */
-	for (size_t i = 0; i < diff->n_changes; i++) {
-		const struct frontend *fe = diff->changes[i].new;
-		struct node_side ns;
-
-		if (fe && nft_fe_classify(fe) == NFT_FE_SERVE && !nft_fe_has_affinity(fe))
-			nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, fe, NFT_SIDE_MAIN, bases[i]);
-		node_side_of(NULL, fe, &ns);
-		if (ns.new && !nft_fe_has_affinity(ns.new))
-			nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, ns.new, NFT_SIDE_NODE,
-					    node_bases[i]);
-	}
+	build_full_backends(b, diff, bases, node_bases);
 	free(bases);
 	free(node_bases);
 	for (size_t i = 0; i < diff->n_changes; i++) {

@@ -17,6 +17,7 @@
 void nft_ranges_init(struct backend_ranges *br)
 {
 	memset(br, 0, sizeof(*br));
+	br->n_shards = NFT_BACKEND_SHARDS_MIN;
 	strmap_init(&br->owner);
 }
 
@@ -29,7 +30,7 @@ void nft_ranges_destroy(struct backend_ranges *br)
 		free(e->value);
 	strmap_destroy(&br->owner);
 	for (int v6 = 0; v6 < 2; v6++)
-		for (int shard = 0; shard < NFT_BACKEND_SHARDS; shard++)
+		for (int shard = 0; shard < NFT_BACKEND_SHARDS_MAX; shard++)
 			free(br->alloc[v6][shard].free);
 }
 
@@ -102,7 +103,7 @@ static struct range_op *range_op_new(struct datapath *dp, const struct frontend 
 	memset(op, 0, sizeof(*op));
 	nft_fe_side_chain_name(&fe->key, side, op->name, sizeof(op->name));
 	op->v6 = fe->key.addr.family == AF_INET6;
-	op->shard = nft_fe_backend_shard(&fe->key);
+	op->shard = nft_fe_backend_shard(&fe->key, dp->ranges.n_shards);
 	return op;
 }
 
@@ -111,7 +112,8 @@ bool nft_range_alloc_for(struct datapath *dp, const struct frontend *fe, enum nf
 {
 	uint32_t n = nft_fe_usable_backends(fe);
 	bool v6 = fe->key.addr.family == AF_INET6;
-	struct range_alloc *a = &dp->ranges.alloc[v6][nft_fe_backend_shard(&fe->key)];
+	struct range_alloc *a =
+		&dp->ranges.alloc[v6][nft_fe_backend_shard(&fe->key, dp->ranges.n_shards)];
 	struct range_op *op;
 	int err;
 

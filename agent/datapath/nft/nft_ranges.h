@@ -38,7 +38,8 @@ struct range_alloc {
  * old and the new range of a frontend never overlap inside one batch.
  */
 struct backend_ranges {
-	struct range_alloc alloc[2][NFT_BACKEND_SHARDS]; /* [0] backends4-N, [1] backends6-N */
+	struct range_alloc alloc[2][NFT_BACKEND_SHARDS_MAX]; /* [0] backends4-N, [1] backends6-N */
+	unsigned int n_shards; /* maps per family in the table: chosen by the full sync */
 	struct strmap owner; /* chain name -> struct idx_range */
 };
 

@@ -171,7 +171,12 @@ void nft_msg_svc_counter_add(struct nft_batch *b, enum nft_svc_name which, const
 		nftnl_obj_set_u64(o, NFTNL_OBJ_CTR_PKTS, pkts);
 		nftnl_obj_set_u64(o, NFTNL_OBJ_CTR_BYTES, bytes);
 	}
+	/* The fingerprint names the counter, not the values it carries over. */
+	b->fp_skip = true;
 	obj_msg(b, o, NFT_MSG_NEWOBJ, NLM_F_CREATE | NLM_F_EXCL, &ref);
+	b->fp_skip = false;
+	nft_batch_fp_mix(b, &which, sizeof(which));
+	nft_batch_fp_mix(b, service, strlen(service));
 }
 
 void nft_msg_svc_obj_del(struct nft_batch *b, enum nft_svc_name which, const char *service,

@@ -404,7 +404,16 @@ static void named_set_add(struct nft_batch *b, enum nft_named_set which)
  * is bound by reference, so adding thousands of rules that look it up costs
  * no walk of the transaction per rule (an anonymous map per rule did).
  */
-unsigned int nft_fe_backend_shard(const struct frontend_key *key)
+unsigned int nft_backend_shards_for(size_t n)
+{
+	unsigned int s = NFT_BACKEND_SHARDS_MIN;
+
+	while (s < NFT_BACKEND_SHARDS_MAX && (size_t)s * 128 < n)
+		s *= 2;
+	return s;
+}
+
+unsigned int nft_fe_backend_shard(const struct frontend_key *key, unsigned int n_shards)
 {
 	size_t alen = key->addr.family == AF_INET6 ? 16 : 4;
 	uint32_t h = 2166136261u; /* FNV-1a of address, protocol, port */
@@ -414,7 +423,7 @@ unsigned int nft_fe_backend_shard(const struct frontend_key *key)
 	h = (h ^ key->proto) * 16777619u;
 	h = (h ^ (key->port >> 8)) * 16777619u;
 	h = (h ^ (key->port & 0xff)) * 16777619u;
-	return h % NFT_BACKEND_SHARDS;
+	return h % n_shards;
 }
 
 void nft_backends_map_name(bool v6, unsigned int shard, char *buf, size_t len)
@@ -481,14 +490,16 @@ void nft_msg_base_chains(struct nft_batch *b, const struct nft_port_shift *shift
 	}
 }
 
-void nft_msg_skeleton(struct nft_batch *b, const struct nft_port_shift *shift)
+void nft_msg_skeleton(struct nft_batch *b, const struct nft_port_shift *shift,
+		      unsigned int n_shards)
 {
 	for (int i = 0; i < NFT_NAMED_SETS; i++)
 		named_set_add(b, i);
-	for (unsigned int shard = 0; shard < NFT_BACKEND_SHARDS; shard++) {
+	/* v4 first: the kernel finds a map by name from the head of a list. */
+	for (unsigned int shard = 0; shard < n_shards; shard++)
 		backends_map_add(b, false, shard);
+	for (unsigned int shard = 0; shard < n_shards; shard++)
 		backends_map_add(b, true, shard);
-	}
 	reject_chain(b);
 	nft_msg_base_chains(b, shift);
 }

@@ -19,20 +19,25 @@
 #define NFT_REJECT_CHAIN "reject-chain"
 /*
  * The shared backend maps: index -> address . port, per family, split in
- * NFT_BACKEND_SHARDS maps backends4-0 ... backends4-31 (backends6-...). Each
- * served frontend without affinity owns a contiguous range of indices
+ * S maps backends4-0 ... backends4-<S-1> (backends6-...). Each served
+ * frontend without affinity owns a contiguous range of indices
  * [base, base + N) of its shard's map and its rule picks one with
  * numgen random mod N offset base. Shards because the kernel checks every
- * rule bound to a map each time an element is added to it.
+ * rule bound to a map each time an element is added to it (elements x
+ * rules per map), and finds a map by name in a list (rules x maps): S
+ * grows with the frontends of a full sync, about 128 rules a map.
  */
 #define NFT_BACKENDS4 "backends4"
 #define NFT_BACKENDS6 "backends6"
-#define NFT_BACKEND_SHARDS 32
-/* "backends6-31" */
+#define NFT_BACKEND_SHARDS_MIN 32
+#define NFT_BACKEND_SHARDS_MAX 1024
+/* "backends6-1023" */
 #define NFT_BACKENDS_NAME_MAX 16
 
+/* The shard count for a full sync of n frontends: a power of two in [MIN, MAX]. */
+unsigned int nft_backend_shards_for(size_t n);
 /* The shard of a frontend's backends: a hash of its key, the same in every agent. */
-unsigned int nft_fe_backend_shard(const struct frontend_key *key);
+unsigned int nft_fe_backend_shard(const struct frontend_key *key, unsigned int n_shards);
 /* backends4-<shard> or backends6-<shard>. */
 void nft_backends_map_name(bool v6, unsigned int shard, char *buf, size_t len);
 
@@ -102,7 +107,8 @@ void nft_msg_table_del(struct nft_batch *b);
 void nft_msg_drain_table_add(struct nft_batch *b);
 void nft_msg_drain_table_del(struct nft_batch *b);
 /* Everything but the frontends: sets, maps, reject-chain, hooked chains and their rules. */
-void nft_msg_skeleton(struct nft_batch *b, const struct nft_port_shift *shift);
+void nft_msg_skeleton(struct nft_batch *b, const struct nft_port_shift *shift,
+		      unsigned int n_shards);
 /*
  * Base chains and their lookup rules only (part of the skeleton, last in a
  * full sync). shift: the client-port shift of nat-postrouting, or NULL.

@@ -20,6 +20,7 @@
 #include <libmnl/libmnl.h>
 #include <libnftnl/batch.h>
 #include <libnftnl/common.h>
+#include <libnftnl/chain.h>
 #include <libnftnl/table.h>
 
 #include "lib/log.h"
@@ -231,22 +232,43 @@ out:
 	return err;
 }
 
+/* Sends the one request in nlh (seq dp->seq) and reads the kernel's answer. */
+static int get_one(struct datapath *dp, const struct nlmsghdr *nlh)
+{
+	struct nft_ack_state st = { .seq_last = dp->seq };
+	int err;
+
+	if (mnl_socket_sendto(dp->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	err = nft_read_replies(dp, &st, NULL, NULL);
+	return err ? err : st.err;
+}
+
 int nft_get_table(struct datapath *dp, const char *name)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nft_ack_state st = { 0 };
 	struct nftnl_table *t = xcheck(nftnl_table_alloc());
 	struct nlmsghdr *nlh;
-	int err;
 
 	memset(buf, 0, sizeof(buf)); /* libmnl 1.0.4 leaves attribute padding unset */
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, ++dp->seq);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
-	st.seq_last = dp->seq;
-	if (mnl_socket_sendto(dp->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	err = nft_read_replies(dp, &st, NULL, NULL);
-	return err ? err : st.err;
+	return get_one(dp, nlh);
+}
+
+int nft_get_chain(struct datapath *dp, const char *table, const char *name)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_chain *c = xcheck(nftnl_chain_alloc());
+	struct nlmsghdr *nlh;
+
+	memset(buf, 0, sizeof(buf));
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, NFPROTO_INET, NLM_F_ACK, ++dp->seq);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	nftnl_chain_free(c);
+	return get_one(dp, nlh);
 }

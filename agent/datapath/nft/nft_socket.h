@@ -36,5 +36,7 @@ int nft_read_replies(struct datapath *dp, struct nft_ack_state *st, mnl_cb_t dat
 int nft_send_batch(struct datapath *dp, struct nft_batch *b, const char *what);
 /* Asks for table inet NAME. 0: it exists, -ENOENT: nf_tables answered without it. */
 int nft_get_table(struct datapath *dp, const char *name);
+/* Asks for chain NAME of table inet TABLE. 0: it exists, -ENOENT: not there. */
+int nft_get_chain(struct datapath *dp, const char *table, const char *name);
 
 #endif
