@@ -519,7 +519,7 @@ static void replace_endpoints(struct nft_batch *b, const struct frontend *old,
 static bool same_dnat_rule(const struct frontend *old, const struct frontend *new)
 {
 	return !nft_fe_has_affinity(old) && !nft_fe_has_affinity(new) && !old->maglev &&
-	       !new->maglev && nft_fe_usable_backends(old) == nft_fe_usable_backends(new) &&
+	       !new->maglev &&nft_fe_usable_backends(old) == nft_fe_usable_backends(new) &&
 	       same_limit_jump(old, new) && nft_fe_masquerades(old) == nft_fe_masquerades(new);
 }
 
