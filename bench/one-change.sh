@@ -21,9 +21,11 @@
 # CHANGES (per kind, default 100), BIG_CHANGES (default 10),
 # CHANGES_QUIET_MS (default 200), ONE_CHANGE_OUT (also write the "key value"
 # lines there). Output: one line per datapath and kind,
-#   one-change DATAPATH KIND p50_ms P50 p99_ms P99 n N applies A
+#   one-change DATAPATH KIND p50_ms P50 p99_ms P99 n N applies A cpu_ms CPU
 # where A counts the agent's apply lines during the kind (one per change
-# when nothing is coalesced).
+# when nothing is coalesced) and CPU the agent's CPU time (user and system,
+# the kernel's work in its syscalls included) per change, in ms: on a loaded
+# machine the latencies include waiting for a CPU, this does not.
 . "$(dirname "$0")/../selftests/e2e/lib.sh"
 . "$ROOT/selftests/e2e/kube_lib.sh"
 
@@ -41,6 +43,8 @@ APPLIED="applied .* changes for"
 [ -x "$CHANGE_PROBE" ] || { echo "one-change: build $CHANGE_PROBE first" >&2; exit 2; }
 
 applies() { grep -c "$APPLIED" "$AGENT_LOG"; }
+# The agent's user + system CPU time so far, in clock ticks.
+agent_ticks() { awk '{ print $14 + $15 }' "/proc/$AGENT_PID/stat"; }
 
 # wait_applies COUNT: until the agent logged COUNT applies (at most 30 s).
 wait_applies() {
@@ -81,8 +85,9 @@ affinity_text() {
 
 # run_kind DP KIND COUNT: COUNT changes of KIND; prints the result line.
 run_kind() {
-	local dp=$1 kind=$2 count=$3 i a0 lat=() l file frontend action
+	local dp=$1 kind=$2 count=$3 i a0 c0 lat=() l file frontend action
 	a0=$(applies)
+	c0=$(agent_ticks)
 	for i in $(seq "$count"); do
 		case "$kind" in
 		slice)
@@ -109,13 +114,15 @@ run_kind() {
 		sleep "$(awk -v m="$QUIET_MS" 'BEGIN { print m / 1000 }')"
 	done
 	printf '%s\n' "${lat[@]}" | sort -n | awk -v dp="$dp" -v kind="$kind" \
-		-v applies=$(($(applies) - a0)) '
+		-v applies=$(($(applies) - a0)) -v ticks=$(($(agent_ticks) - c0)) \
+		-v hz="$(getconf CLK_TCK)" '
 		{ v[NR] = $1 }
 		END {
 			if (!NR) { printf "one-change %s %s failed\n", dp, kind; exit }
 			p99 = int(NR * 0.99 + 0.999999)
-			printf "one-change %s %s p50_ms %s p99_ms %s n %d applies %d\n", dp, kind,
-				v[int((NR + 1) / 2)], v[p99], NR, applies
+			printf "one-change %s %s p50_ms %s p99_ms %s n %d applies %d cpu_ms %.2f\n",
+				dp, kind, v[int((NR + 1) / 2)], v[p99], NR, applies,
+				ticks * 1000 / hz / NR
 		}'
 }
 
