@@ -56,13 +56,15 @@ wait_applies() {
 	return 1
 }
 
-# probe_change DP FRONTEND ACTION: one change; prints the latency in ms.
+# probe_change DP FRONTEND ACTION: one change; prints the latency in ms
+# (none after 60 s: a loaded machine can take seconds over the big file).
 probe_change() {
 	local dp=$1 frontend=$2 action=$3 out
 	if [ "$dp" = bpf ]; then
-		out=$(in_node "$CHANGE_PROBE" --bpffs="$BPFFS" --frontend="$frontend" "$action")
+		out=$(in_node "$CHANGE_PROBE" --timeout-ms=60000 --bpffs="$BPFFS" \
+			--frontend="$frontend" "$action")
 	else
-		out=$(in_node "$CHANGE_PROBE" --nft "$action")
+		out=$(in_node "$CHANGE_PROBE" --timeout-ms=60000 --nft "$action")
 	fi
 	awk '$1 == "latency_us" { printf "%.3f\n", $2 / 1000 }' <<<"$out"
 }
