@@ -150,7 +150,7 @@ vmtest: all $(TEST_BINS) $(TOOL_BINS) $(BUILD)/bench/tc-cost
 	$(Q)BUILD=$(BUILD) KERNEL="$(KERNEL)" VMTEST="$(VMTEST)" tools/vmtest/run.sh
 
 # One table of side-by-side ratios (Documentation/bench.md); needs root.
-bench: all $(TOOL_BINS) $(BUILD)/bench/tc-cost $(BUILD)/bench/udp-flood
+bench: all $(TOOL_BINS) $(BUILD)/bench/tc-cost $(BUILD)/bench/udp-flood $(BUILD)/bench/change-probe
 	$(Q)BUILD=$(BUILD) bench/run.sh
 
 $(BUILD)/bench/%: bench/%.c | $(SKELS)

@@ -38,14 +38,13 @@
 #include "version.h"
 
 /*
- * A change that finds the source quiet (nothing for BURST_GAP_MS) is
- * applied at once; changes arriving closer together are a burst, applied
- * together once it pauses for SETTLE_MS, and none waits longer than
- * MAX_DELAY_MS.
+ * A change is applied at once unless the last apply was less than
+ * BURST_INTERVAL_MS ago: then the source is busy (a burst), and what
+ * arrives is applied together BURST_INTERVAL_MS after that apply. So a
+ * change after a quiet spell waits for nothing, and any churn costs at
+ * most 1000 / BURST_INTERVAL_MS applies a second.
  */
-#define BURST_GAP_MS 50
-#define SETTLE_MS 5
-#define MAX_DELAY_MS 100
+#define BURST_INTERVAL_MS 20
 #define RETRY_MS 1000
 /* --max-services: 2^24 Services, 2^28 backend slots (the kernel may refuse less). */
 #define MAX_SERVICES_LIMIT (1u << 24)
@@ -523,11 +522,6 @@ static void publish_flush(struct publish *pb, int err, bool full)
 	publish_agent(pb);
 }
 
-/*
- * Applies a change at once when the source was quiet before it; under a
- * burst, once the source pauses for SETTLE_MS, and at the latest
- * MAX_DELAY_MS after the first pending change.
- */
 /* What the health and metrics servers are told about the agent's work. */
 struct observers {
 	struct metrics *metrics;
@@ -584,7 +578,9 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 		{ .fd = metrics_fd(obs->metrics), .events = POLLIN },
 		{ .fd = status_server_fd(pb->server), .events = POLLIN },
 	};
-	long long first_pending = 0, next_flush = 0, retry_at = 0, last_event = 0;
+	/* last_flush: when the last apply ended (in the past: the first change applies at once). */
+	long long next_flush = 0, retry_at = 0, last_flush = now_ms() - BURST_INTERVAL_MS;
+	bool was_pending = false;
 
 	if (sfd < 0)
 		return -errno;
@@ -630,37 +626,41 @@ static int run(struct source *src, struct engine *eng, struct health_server *hea
 			caps_keep(dp->ops->runtime_caps | AGENT_RUNTIME_CAPS, dp->output_name);
 		}
 		if (fds[1].revents & POLLIN) {
-			bool quiet = now - last_event >= BURST_GAP_MS;
 			size_t rejected = src->ops->rejected(src);
 
-			last_event = now;
 			src->ops->handle_events(src);
 			if (src->ops->rejected(src) != rejected)
 				publish_agent(pb);
-			if (engine_pending(eng)) {
+			if (engine_pending(eng))
 				observe_queued(obs);
-				if (!first_pending)
-					first_pending = now;
-				next_flush = quiet && first_pending == now ? now : now + SETTLE_MS;
-				if (next_flush > first_pending + MAX_DELAY_MS)
-					next_flush = first_pending + MAX_DELAY_MS;
+			/* The first change since the last apply sets when it is applied. */
+			if (engine_pending(eng) && !was_pending) {
+				now = now_ms();
+				next_flush = last_flush + BURST_INTERVAL_MS;
+				if (next_flush < now)
+					next_flush = now;
 				/* After a failed apply, new events do not bring the retry forward. */
 				if (next_flush < retry_at)
 					next_flush = retry_at;
+				pr_debug("change queued: %s", next_flush > now ?
+								      "coalescing (burst)" :
+								      "applying at once (quiet)");
 			}
+			was_pending = engine_pending(eng);
 		}
 		if (!engine_pending(eng) || now < next_flush)
 			continue;
 		err = flush_observed(eng, obs);
 		health_set_ready(health, !err);
 		publish_flush(pb, err, false);
+		last_flush = now_ms();
+		was_pending = false;
 		if (err) {
 			/* The datapath keeps its last good state; try again later. */
 			retry_at = now + RETRY_MS;
-			first_pending = retry_at;
 			next_flush = retry_at;
+			was_pending = true;
 		} else {
-			first_pending = 0;
 			retry_at = 0;
 		}
 	}

@@ -125,13 +125,16 @@ static void index_items(struct dir_file *f)
 	f->slots = xcalloc(n, sizeof(*f->slots));
 	f->n_slots = n;
 	for (size_t i = 0; i < f->n_items; i++) {
-		size_t slot = f->items[i].fp & (n - 1);
+		uint64_t fp = f->items[i].fp;
+		size_t slot = fp & (n - 1);
+		bool twice = false;
 
-		if (!f->items[i].fp || find_item(f, f->items[i].fp))
-			continue;
-		while (f->slots[slot])
-			slot = (slot + 1) & (n - 1);
-		f->slots[slot] = (f->items[i].fp >> 32) << 32 | (i + 1);
+		/* One walk finds both an earlier copy (it stays the one found) and the free slot. */
+		for (; fp && !twice && f->slots[slot]; slot = (slot + 1) & (n - 1))
+			twice = f->slots[slot] >> 32 == fp >> 32 &&
+				f->items[(uint32_t)f->slots[slot] - 1].fp == fp;
+		if (fp && !twice)
+			f->slots[slot] = (fp >> 32) << 32 | (i + 1);
 	}
 }
 

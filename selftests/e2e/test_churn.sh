@@ -21,10 +21,14 @@
 #     1 KiB per slice write or 20 KiB per apply; make bench's 60 s soak
 #     (60,000 writes) resolves much smaller leaks. Skipped under ASan,
 #     whose quarantine keeps freed memory.
-# The agent's "applied N changes for M services" lines are counted to
-# report how many applies the writes coalesced into (20 ms settle, 100 ms
-# at most) and to check that the churn was applied at all (more than one
-# apply); there is no timing assertion beyond the 1 s convergence.
+#   - a single change after a quiet spell is applied at once: the agent logs
+#     it queued "applying at once (quiet)", then applies it, and the datapath
+#     serves the new slice;
+#   - the churn is coalesced: fewer applies than writes, the agent logs
+#     "coalescing (burst)" (an apply at most every 20 ms while changes keep
+#     coming), and more than one apply (it did follow the churn).
+# The agent's "applied N changes for M services" lines are counted; there is
+# no timing assertion beyond the 1 s convergence.
 . "$(dirname "$0")/lib.sh"
 
 CHURN_RATE=${CHURN_RATE:-200}
@@ -48,6 +52,44 @@ churn_writer() { perl "$ROOT/selftests/tools/churn-writer.pl" "$@" default 10.24
 
 agent_rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$AGENT_PID/status"; }
 applies() { grep -c "applied .* changes for" "$AGENT_LOG"; }
+# log_since MARK: the agent's log after its first MARK lines.
+log_since() { tail -n +$(($1 + 1)) "$AGENT_LOG"; }
+
+# write_slice ADDR: the churn Service's slice with ADDR as its third endpoint (temp + rename).
+write_slice() {
+	cat >"$MANIFESTS/.churn-slice.json.tmp" <<EOT
+{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+ "metadata": {"name": "churn-v4", "namespace": "default",
+              "labels": {"kubernetes.io/service-name": "churn"}},
+ "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+ "endpoints": [{"addresses": ["10.244.2.1"], "conditions": {"ready": true}},
+               {"addresses": ["10.244.2.2"], "conditions": {"ready": true}},
+               {"addresses": ["$1"], "conditions": {"ready": true}}]}
+EOT
+	mv "$MANIFESTS/.churn-slice.json.tmp" "$MANIFESTS/churn-slice.json"
+}
+
+# quiet_change DP: one change after a quiet spell is applied at once, not coalesced.
+quiet_change() {
+	local dp=$1 mark
+	sleep 0.3
+	mark=$(wc -l <"$AGENT_LOG")
+	write_slice 10.244.2.4
+	for _ in $(seq 100); do
+		log_since "$mark" | grep -q "applied .* changes for" && break
+		sleep 0.05
+	done
+	if log_since "$mark" | grep -q "change queued: applying at once (quiet)" &&
+		! log_since "$mark" | grep -q "coalescing"; then
+		ok "$dp: a change after a quiet spell is applied at once"
+	else
+		not_ok "$dp: a change after a quiet spell is applied at once"
+		log_since "$mark" | grep -v resolver: | sed 's/^/#   /'
+	fi
+	probe --count 60 10.96.0.30:80
+	expect_backends "$dp: the quiet change is served" \
+		"10.244.2.1:8080 10.244.2.2:8080 10.244.2.4:8080 " 60
+}
 
 # check_clients DP: the two looping clients' outputs: no failure, no stray backend.
 check_clients() {
@@ -87,11 +129,13 @@ for dp in $DATAPATHS; do
 		not_ok "$dp: agent starts"
 		continue
 	fi
+	quiet_change "$dp"
 	# Warm-up: the allocator and the datapath reach their steady state.
 	churn_writer "$MANIFESTS/churn-slice.json" "$CHURN_RATE" 1 >/dev/null
 	sleep 0.3
 	rss0=$(agent_rss_kib)
 	a0=$(applies)
+	mark0=$(wc -l <"$AGENT_LOG")
 	clients=()
 	for c in 1 2; do
 		in_client "$PROBE" --duration "$CHURN_SECONDS" --timeout-ms 2000 10.96.0.30:80 \
@@ -115,6 +159,8 @@ for dp in $DATAPATHS; do
 	# More than one apply: the agent did follow the churn (no rate is asserted).
 	check "$dp: the churn was applied ($writes writes, $rate/s, in $n_applies applies, $arate/s)" \
 		test "$n_applies" -ge 2
+	check "$dp: the churn was coalesced (fewer applies than writes, logged as a burst)" \
+		eval '[ "$n_applies" -lt "$writes" ] && log_since "$mark0" | grep -q "coalescing (burst)"'
 	if [ -n "$ASAN" ]; then
 		skip "$dp: the agent's RSS stays flat" "built with ASan, whose quarantine keeps freed memory"
 	elif [ -n "$rss0" ] && [ -n "$rss1" ] && [ $((rss1 - rss0)) -le "$CHURN_RSS_SLACK_KIB" ]; then

@@ -471,6 +471,17 @@ static long dnat_offset(const struct dump *d, const struct frontend *fe)
 	return -1;
 }
 
+/* The same lines (handles included), in any order (a hash set's elements move). */
+static bool same_lines(const struct dump *a, const struct dump *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < b->n; i++)
+		if (!dump_has(a, b->lines[i]))
+			return false;
+	return true;
+}
+
 /* Elements of fe's backend map in d. */
 static size_t backend_elems(const struct dump *d, const struct frontend *fe)
 {
@@ -486,7 +497,7 @@ static size_t backend_elems(const struct dump *d, const struct frontend *fe)
 /* Backend change, serve -> refuse -> drop -> serve, delete: each touches only its frontend. */
 static int child_changes(void)
 {
-	struct frontend a, a2, a_refuse, a_drop, b, marker;
+	struct frontend a, a2, a3, a_refuse, a_drop, b, marker;
 	struct frontend_change ch[3];
 	struct dump d0 = { 0 }, d1 = { 0 }, d = { 0 };
 	struct state_diff diff = { .changes = ch };
@@ -499,6 +510,7 @@ static int child_changes(void)
 
 	fe_init(&a, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 2, "10.1", 8080);
 	fe_init(&a2, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 3, "10.1", 8080);
+	fe_init(&a3, "10.96.0.10", IPPROTO_TCP, 80, FE_SERVE, 3, "10.4", 8080);
 	fe_init(&a_refuse, "10.96.0.10", IPPROTO_TCP, 80, FE_REFUSE, 0, "10.1", 0);
 	fe_init(&a_drop, "10.96.0.10", IPPROTO_TCP, 80, FE_DROP, 0, "10.1", 0);
 	fe_init(&b, "10.96.0.20", IPPROTO_UDP, 53, FE_SERVE, 1, "10.3", 53);
@@ -540,6 +552,25 @@ static int child_changes(void)
 	CHECK(labs(dnat_offset(&d1, &a2) - a_off) >= 2);
 	CHECK(backend_elems(&d1, &a2) == 3 + b_share);
 	CHECK(dnat_offset(&d1, &b) == dnat_offset(&d0, &b));
+
+	/*
+	 * As many backends, other ones: the rule stays (same handle, same
+	 * offset), only the range's elements are written again.
+	 */
+	snprintf(a_rule, sizeof(a_rule), "%s", dump_find(&d1, "sluice fe-10.96.0.10-tcp-80 "));
+	ch[0] = (struct frontend_change){ &a2, &a3 };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(dump_all(&d) == 0);
+	CHECK(dump_has(&d, a_rule) && dump_has(&d, b_rule));
+	CHECK(dnat_offset(&d, &a3) == dnat_offset(&d1, &a2));
+	CHECK(backend_elems(&d, &a3) == 3 + b_share);
+	CHECK(!same_lines(&d, &d1));
+	dump_free(&d);
+	ch[0] = (struct frontend_change){ &a3, &a2 };
+	CHECK(nft_datapath_ops.apply(dp, &diff) == 0);
+	CHECK(dump_all(&d) == 0);
+	CHECK(same_lines(&d, &d1));
+	dump_free(&d);
 
 	/* No endpoints: chain gone, element moves to no-endpoints4 -> reject-chain. */
 	ch[0] = (struct frontend_change){ &a2, &a_refuse };

@@ -566,11 +566,24 @@ static void replace_endpoints(struct nft_batch *b, const struct frontend *old,
 	}
 }
 
+/* The rule would read the same: only which backends fill its range differ. */
+static bool same_dnat_rule(const struct frontend *old, const struct frontend *new)
+{
+	return !nft_fe_has_affinity(old) && !nft_fe_has_affinity(new) && !old->maglev &&
+	       !new->maglev &&nft_fe_usable_backends(old) == nft_fe_usable_backends(new) &&
+	       same_limit_jump(old, new) && nft_fe_masquerades(old) == nft_fe_masquerades(new);
+}
+
 /*
  * A served frontend whose chain is written again (flushed and refilled in
  * this batch). Without affinity and with the same backends it keeps its
  * range; new backends get a new range, added before the rule that uses it,
  * and the old range's elements are deleted after it, in the same batch.
+ * As many backends as before, the rule otherwise alike: only the range's
+ * elements are deleted and added again (one transaction: packets see the
+ * old ones or the new ones). No rule is written, so the commit does not
+ * validate every chain of the table (a written DNAT rule makes the kernel
+ * do that: about 190 ms at 100k frontends).
  */
 static void replace_served(struct datapath *dp, struct nft_batch *b, const struct frontend *old,
 			   const struct frontend *new, enum nft_side side)
@@ -578,6 +591,12 @@ static void replace_served(struct datapath *dp, struct nft_batch *b, const struc
 	const struct idx_range *r = nft_range_of(dp, old, side);
 	bool keep = r && !nft_fe_has_affinity(new) && same_backends(old, new);
 	uint32_t base = keep ? r->base : 0;
+
+	if (r && !keep && same_dnat_rule(old, new)) {
+		nft_msg_fe_backends(b, NFT_MSG_DELSETELEM, old, side, r->base);
+		nft_msg_fe_backends(b, NFT_MSG_NEWSETELEM, new, side, r->base);
+		return;
+	}
 
 	if (!keep && !nft_fe_has_affinity(new)) {
 		if (!nft_range_alloc_for(dp, new, side, &base))
