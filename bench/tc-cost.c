@@ -2,7 +2,12 @@
 /*
  * make bench helper: the per-packet cost of the tc ingress program
  * (bpf/tc.bpf.c) against an empty tc program, with bpf_prog_test_run_opts,
- * at 1 and N services in the maps. Prints "key value" lines (ns per packet).
+ * at each service count given (ascending; default 1 and 10000), the maps
+ * filled from one count to the next. Prints "key value" lines (ns per
+ * packet). --per-cpu-lru: the connection table with per-CPU LRU lists
+ * (BPF_F_NO_COMMON_LRU) in place of the common one, to compare the two.
+ *
+ * Usage: tc-cost [--per-cpu-lru] [N...]
  *
  * A test run with repeat reuses one skb, so a packet the program rewrites is
  * seen rewritten from the second run on: only a packet the program passes
@@ -16,6 +21,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,6 +214,9 @@ static void measure(int services)
 
 	/* No service at this address: the program looks, then passes it untouched. */
 	tcp_packet(&p, "203.0.113.7", 40000, "192.0.2.1", 22, 0x10);
+	/* The baseline again beside each count: the machine's speed drifts. */
+	printf("empty-repeat-%d %.1f\n", services, test_run(empty_fd, &p, if_client, REPEAT));
+	printf("empty-single-%d %.1f\n", services, single_runs(empty_fd, &p, if_client));
 	printf("pass-%d %.1f\n", services, test_run(prog, &p, if_client, REPEAT));
 	expect_verdict("pass", TC_ACT_OK);
 
@@ -270,11 +279,38 @@ static void measure_dsr(void)
 	clear_conntrack();
 }
 
+/* Services have..want-1 as external IPs 198.18.x.y:80 (after the one NodePort), two backends each. */
+static int add_services(int have, int want)
+{
+	char addr[32];
+
+	for (int i = have - 1; i < want - 1; i++) {
+		snprintf(addr, sizeof(addr), "198.%d.%d.%d", 18 + i / 62500, i / 250 % 250,
+			 i % 250 + 1);
+		if (add_frontend(addr, 80, SL_KIND_EXTERNAL_IP, 2 + i, 2)) {
+			fprintf(stderr, "tc-cost: cannot add service %d: %s\n", i, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	int many = argc > 1 ? atoi(argv[1]) : 10000;
-	struct pkt p;
-	char addr[32];
+	static const int default_counts[] = { 1, 10000 };
+	int have = 1, first = 1, n_counts = 0, counts[16];
+	bool per_cpu_lru = false;
+
+	if (argc > 1 && !strcmp(argv[1], "--per-cpu-lru")) {
+		per_cpu_lru = true;
+		first = 2;
+	}
+	for (int i = first; i < argc && n_counts < 16; i++)
+		counts[n_counts++] = atoi(argv[i]);
+	if (!n_counts) {
+		n_counts = 2;
+		memcpy(counts, default_counts, sizeof(default_counts));
+	}
 
 	if (unshare(CLONE_NEWNET)) {
 		fprintf(stderr, "tc-cost: unshare(CLONE_NEWNET): %s (root needed)\n",
@@ -297,6 +333,10 @@ int main(int argc, char **argv)
 	bpf_map__set_max_entries(skel->maps.affinity, 1024);
 	bpf_map__set_max_entries(skel->maps.revnat, 1024);
 	bpf_map__set_max_entries(skel->maps.udp_flows, 1024);
+	if (per_cpu_lru)
+		bpf_map__set_map_flags(skel->maps.conntrack,
+				       bpf_map__map_flags(skel->maps.conntrack) |
+					       BPF_F_NO_COMMON_LRU);
 	if (tc_bpf__load(skel)) {
 		fprintf(stderr, "tc-cost: cannot load tc_bpf: %s\n", strerror(errno));
 		return 1;
@@ -321,23 +361,14 @@ int main(int argc, char **argv)
 	if (add_frontend("0.0.0.0", 30080, SL_KIND_NODE_PORT, 1, 2))
 		return 1;
 
-	tcp_packet(&p, "203.0.113.7", 40000, "192.0.2.1", 22, 0x10);
-	printf("empty-repeat %.1f\n", test_run(empty_fd, &p, if_client, REPEAT));
-	printf("empty-single %.1f\n", single_runs(empty_fd, &p, if_client));
-	measure(1);
-	measure_dsr();
-
-	/* The other services: external IPs 198.18.x.y:80, two backends each. */
-	for (int i = 0; i < many - 1; i++) {
-		snprintf(addr, sizeof(addr), "198.18.%d.%d", i / 250, i % 250 + 1);
-		if (add_frontend(addr, 80, SL_KIND_EXTERNAL_IP, 2 + i, 2)) {
-			fprintf(stderr, "tc-cost: cannot add service %d: %s\n", i, strerror(errno));
+	for (int i = 0; i < n_counts; i++) {
+		if (counts[i] < have || add_services(have, counts[i]))
 			return 1;
-		}
+		have = counts[i];
+		measure(have);
+		if (have == 1)
+			measure_dsr();
 	}
-	measure(many);
-	printf("empty-repeat-again %.1f\n", test_run(empty_fd, &p, if_client, REPEAT));
-	printf("empty-single-again %.1f\n", single_runs(empty_fd, &p, if_client));
 	tc_bpf__destroy(skel);
 	close(empty_fd);
 	return 0;
