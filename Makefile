@@ -57,7 +57,7 @@ DEB_PKGS := libbpf-dev bpftool clang llvm libelf-dev zlib1g-dev libnftnl-dev lib
 	    libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libcap-dev \
 	    iproute2 nftables pkg-config make gcc util-linux openssl procps curl clang-format libclang-rt-14-dev \
 	    prometheus jq man-db systemd buildah debootstrap python3-yaml \
-	    qemu-system-x86 busybox-static kmod ethtool
+	    qemu-system-x86 busybox-static kmod ethtool iptables gnuplot-nox
 
 .PHONY: all deps test bench demo clean format format-check install fuzz image vmtest FORCE
 all: $(BUILD)/sluice-agent $(BUILD)/sluicectl

@@ -2,9 +2,16 @@
 /*
  * make bench helper: the per-packet cost of the tc ingress program
  * (bpf/tc.bpf.c) against an empty tc program, with bpf_prog_test_run_opts,
- * at 1 and N services in the maps. Prints "key value" lines (ns per packet).
- * With --xdp first (bench/xdp.sh): the XDP program (bpf/xdp.bpf.c, over
- * the same maps) and an empty XDP program too, keys prefixed tc- and xdp-.
+ * at each service count given (ascending; default 1 and 10000), the maps
+ * filled from one count to the next. Prints "key value" lines (ns per
+ * packet). --per-cpu-lru: the connection table with per-CPU LRU lists
+ * (BPF_F_NO_COMMON_LRU) in place of the common one, to compare the two.
+ *
+ * --xdp (bench/xdp.sh): the XDP program (bpf/xdp.bpf.c, over the same maps)
+ * and an empty XDP program too, keys prefixed tc- and xdp-, the baselines
+ * suffixed "" at the first count and -again at the last.
+ *
+ * Usage: tc-cost [--per-cpu-lru] [--xdp] [N...]
  *
  * A test run with repeat reuses one skb, so a packet the program rewrites is
  * seen rewritten from the second run on: only a packet the program passes
@@ -18,6 +25,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,10 +270,14 @@ static void measure_empty(int fd, const char *prefix, const char *suffix)
 
 static int empty_xdp_fd = -1;
 
-/* tc's numbers, and with --xdp the XDP program's beside them. */
+/* tc's numbers, each count with its baseline again (the machine's speed drifts); with --xdp the XDP program's beside them. */
 static void measure(int services)
 {
+	char suffix[16];
+
 	if (!xskel) {
+		snprintf(suffix, sizeof(suffix), "-%d", services);
+		measure_empty(empty_fd, "", suffix);
 		measure_prog(bpf_program__fd(skel->progs.sl_tc_ingress), "", services);
 		return;
 	}
@@ -339,16 +351,40 @@ static void measure_dsr(void)
 	clear_conntrack();
 }
 
-int main(int argc, char **argv)
+/* Services have..want-1 as external IPs 198.18.x.y:80 (after the one NodePort), two backends each. */
+static int add_services(int have, int want)
 {
-	bool with_xdp = argc > 1 && !strcmp(argv[1], "--xdp");
-	int many;
-	struct pkt p;
 	char addr[32];
 
-	if (with_xdp)
-		argv++, argc--;
-	many = argc > 1 ? atoi(argv[1]) : 10000;
+	for (int i = have - 1; i < want - 1; i++) {
+		snprintf(addr, sizeof(addr), "198.%d.%d.%d", 18 + i / 62500, i / 250 % 250,
+			 i % 250 + 1);
+		if (add_frontend(addr, 80, SL_KIND_EXTERNAL_IP, 2 + i, 2)) {
+			fprintf(stderr, "tc-cost: cannot add service %d: %s\n", i, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const int default_counts[] = { 1, 10000 };
+	int have = 1, first = 1, n_counts = 0, counts[16];
+	bool per_cpu_lru = false, with_xdp = false;
+
+	for (; first < argc && argv[first][0] == '-'; first++) {
+		if (!strcmp(argv[first], "--per-cpu-lru"))
+			per_cpu_lru = true;
+		else if (!strcmp(argv[first], "--xdp"))
+			with_xdp = true;
+	}
+	for (int i = first; i < argc && n_counts < 16; i++)
+		counts[n_counts++] = atoi(argv[i]);
+	if (!n_counts) {
+		n_counts = 2;
+		memcpy(counts, default_counts, sizeof(default_counts));
+	}
 
 	if (unshare(CLONE_NEWNET)) {
 		fprintf(stderr, "tc-cost: unshare(CLONE_NEWNET): %s (root needed)\n",
@@ -371,6 +407,10 @@ int main(int argc, char **argv)
 	bpf_map__set_max_entries(skel->maps.affinity, 1024);
 	bpf_map__set_max_entries(skel->maps.revnat, 1024);
 	bpf_map__set_max_entries(skel->maps.udp_flows, 1024);
+	if (per_cpu_lru)
+		bpf_map__set_map_flags(skel->maps.conntrack,
+				       bpf_map__map_flags(skel->maps.conntrack) |
+					       BPF_F_NO_COMMON_LRU);
 	if (tc_bpf__load(skel)) {
 		fprintf(stderr, "tc-cost: cannot load tc_bpf: %s\n", strerror(errno));
 		return 1;
@@ -399,27 +439,13 @@ int main(int argc, char **argv)
 	if (add_frontend("0.0.0.0", 30080, SL_KIND_NODE_PORT, 1, 2))
 		return 1;
 
-	tcp_packet(&p, "203.0.113.7", 40000, "192.0.2.1", 22, 0x10);
-	if (!with_xdp) {
-		printf("empty-repeat %.1f\n", test_run(empty_fd, &p, if_client, REPEAT));
-		printf("empty-single %.1f\n", single_runs(empty_fd, &p, if_client));
-	}
-	measure(1);
-	if (!with_xdp)
-		measure_dsr();
-
-	/* The other services: external IPs 198.18.x.y:80, two backends each. */
-	for (int i = 0; i < many - 1; i++) {
-		snprintf(addr, sizeof(addr), "198.18.%d.%d", i / 250, i % 250 + 1);
-		if (add_frontend(addr, 80, SL_KIND_EXTERNAL_IP, 2 + i, 2)) {
-			fprintf(stderr, "tc-cost: cannot add service %d: %s\n", i, strerror(errno));
+	for (int i = 0; i < n_counts; i++) {
+		if (counts[i] < have || add_services(have, counts[i]))
 			return 1;
-		}
-	}
-	measure(many);
-	if (!with_xdp) {
-		printf("empty-repeat-again %.1f\n", test_run(empty_fd, &p, if_client, REPEAT));
-		printf("empty-single-again %.1f\n", single_runs(empty_fd, &p, if_client));
+		have = counts[i];
+		measure(have);
+		if (have == 1 && !with_xdp)
+			measure_dsr();
 	}
 	xdp_bpf__destroy(xskel);
 	tc_bpf__destroy(skel);

@@ -49,7 +49,7 @@ endpoints: [{addresses: [10.244.1.1], nodeName: $NODE_NAME}]
 EOT
 
 echo "# xdp bench: bpf_prog_test_run, tc and XDP" >&2
-"$TC_COST" --xdp "$SERVICES" >"$WORK/cost.out" || echo "# tc-cost --xdp failed" >&2
+"$TC_COST" --xdp 1 "$SERVICES" >"$WORK/cost.out" || echo "# tc-cost --xdp failed" >&2
 while read -r k v; do R[$k]=$v; done <"$WORK/cost.out"
 
 # flood MODE: packets a second that reach the backend, the agent's XDP mode MODE.

@@ -50,6 +50,10 @@
 #define MAX_SERVICES_LIMIT (1u << 24)
 /* --max-connections: two table entries each, preallocated (about 300 bytes a connection). */
 #define MAX_CONNECTIONS_LIMIT (1u << 24)
+/* Its default: so many a CPU (what a node can serve grows with them), within these bounds. */
+#define CONNECTIONS_PER_CPU 16384u
+#define MIN_DEFAULT_CONNECTIONS 32768u
+#define MAX_DEFAULT_CONNECTIONS 262144u
 /*
  * Kept beside the datapath's runtime_caps once synced: Services added later
  * get healthCheckNodePort servers, on ports that may lie below 1024.
@@ -123,7 +127,8 @@ static void usage(FILE *out)
 		"  --status-dir=PATH     status.json and agent.sock for sluicectl (default\n"
 		"                        $SLUICE_STATUS_DIR, else " STATUS_DEFAULT_DIR
 		"; empty: none)\n"
-		"  --max-connections=N   connections the tc path tracks (default 131072)\n"
+		"  --max-connections=N   connections the tc path tracks (default 16384 a CPU,\n"
+		"                        32768 to 262144)\n"
 		"  --removed-backend-tcp=keep|terminate\n"
 		"                        TCP connections to a backend that left: left alone\n"
 		"                        (default, as kube-proxy) or ended\n"
@@ -159,6 +164,17 @@ static char *cgroup2_root(void)
 	}
 	fclose(f);
 	return found;
+}
+
+/* The default --max-connections: about 10 MB on 2 CPUs, 40 MB on 8, 80 MB from 16. */
+static uint32_t default_max_connections(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_CONF);
+	uint64_t n = (uint64_t)CONNECTIONS_PER_CPU * (cpus > 0 ? (uint64_t)cpus : 1);
+
+	if (n < MIN_DEFAULT_CONNECTIONS)
+		return MIN_DEFAULT_CONNECTIONS;
+	return n > MAX_DEFAULT_CONNECTIONS ? MAX_DEFAULT_CONNECTIONS : (uint32_t)n;
 }
 
 static int parse_options(int argc, char **argv, struct options *opt)
@@ -433,6 +449,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	}
 	if (!opt->dp.cgroup)
 		opt->dp.cgroup = cgroup2_root();
+	if (!opt->dp.max_connections)
+		opt->dp.max_connections = default_max_connections();
 	opt->dp.node_name = opt->node_name;
 	opt->status_dir = status_dir_default(opt->status_dir);
 	if (!opt->cleanup && !opt->source) {

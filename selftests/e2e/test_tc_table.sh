@@ -1,6 +1,7 @@
 #!/bin/bash
 # The tc path's connection table is sized by --max-connections (issue 17,
-# point 4): two preallocated entries a connection, default 131072; a new
+# point 4): two preallocated entries a connection, default 16384 a CPU
+# (32768 to 262144), as bpftool shows the pinned map; a new
 # size replaces the pinned table at the next start and traffic from outside
 # is served with either; a bad value is one line and exit 2. BPF only.
 . "$(dirname "$0")/lib.sh"
@@ -37,7 +38,11 @@ served() {
 	[ "$(probe_value ok)" = 10 ]
 }
 
-for want in "4096 8192" "default 262144"; do
+cpus=$(nproc --all)
+default=$((cpus * 16384))
+[ "$default" -lt 32768 ] && default=32768
+[ "$default" -gt 262144 ] && default=262144
+for want in "4096 8192" "default $((2 * default))"; do
 	n=${want% *} entries=${want#* }
 	args=()
 	[ "$n" != default ] && args=(--max-connections="$n")

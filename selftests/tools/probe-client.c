@@ -33,6 +33,11 @@
  * each answered one prints "flow LOCAL-PORT BACKEND": the same flows can
  * be sent again later and their backends compared (consistent hashing).
  *
+ * --until-ok: stop at the first answered attempt (--duration caps the wait)
+ * and print "first-ok-at T", T the wall-clock time (CLOCK_REALTIME, s) it
+ * was answered: make bench times a change from a file's rename to the first
+ * connection it serves.
+ *
  * --sctp: the connections are SCTP (SOCK_STREAM, IPPROTO_SCTP: one
  * association each, the same exchange as TCP); with --hold too.
  */
@@ -521,9 +526,10 @@ int main(int argc, char **argv)
 		{ "mapped", no_argument, NULL, 'm' },
 		{ "sctp", no_argument, NULL, 's' },
 		{ "source-port", required_argument, NULL, 'P' },
+		{ "until-ok", no_argument, NULL, 'O' },
 		{ 0 },
 	};
-	bool udp = false, connected = false, mapped = false;
+	bool udp = false, connected = false, mapped = false, until_ok = false;
 	unsigned long count = 1, attempts = 0;
 	double duration = 0, start, hold = 0, udp_hold = 0;
 	int interval_ms = 0;
@@ -574,6 +580,9 @@ int main(int argc, char **argv)
 		case 'P':
 			source_port = strtoul(optarg, NULL, 10);
 			break;
+		case 'O':
+			until_ok = true;
+			break;
 		default:
 			return 2;
 		}
@@ -582,7 +591,7 @@ int main(int argc, char **argv)
 	    (mapped && to_v4_mapped(&dst, &len))) {
 		fprintf(stderr,
 			"usage: probe-client [--udp [--connected] | --sctp] [--mapped] [--source-port PORT] "
-			"[--count N | "
+			"[--until-ok] [--count N | "
 			"--duration SEC | --hold SEC | --udp-hold SEC] [--timeout-ms MS] "
 			"[--interval-ms MS] "
 			"ADDR:PORT\n");
@@ -599,6 +608,13 @@ int main(int argc, char **argv)
 		else
 			try_tcp(&r, &dst, len);
 		attempts++;
+		if (until_ok && r.ok) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			printf("first-ok-at %ld.%09ld\n", (long)ts.tv_sec, ts.tv_nsec);
+			break;
+		}
 		if (interval_ms)
 			poll(NULL, 0, interval_ms);
 	}

@@ -92,8 +92,11 @@ run_kernel() {
 		printf 'VMTEST_SRC=%q\nVMTEST_BUILD=%q\nVMTEST_MODULES=%q\n' "$src" "$BUILD" "$modules"
 		printf 'VMTEST_TESTS=%q\nVMTEST_STEPS=%q\n' "${VMTEST:-}" "$steps"
 		# The bench's scale: small, for a guest 15-25x slower than the host.
-		printf 'export BENCH_SIZES=%q BENCH_LOADED=%q BENCH_DATAPATHS=%q\n' \
-			"${BENCH_SIZES:-100}" "${BENCH_LOADED:-100}" "${BENCH_DATAPATHS:-bpf nftables}"
+		printf 'export BENCH_SIZES=%q BENCH_DATAPATHS=%q BENCH_CHANGES=%q BENCH_CONN_ROUNDS=%q\n' \
+			"${BENCH_SIZES:-100}" "${BENCH_DATAPATHS:-bpf nftables}" "${BENCH_CHANGES:-5}" \
+			"${BENCH_CONN_ROUNDS:-3}"
+		# No plot from the guest: its writes land in a tmpfs that goes with it.
+		printf 'export BENCH_PLOT=\n'
 		printf 'export BENCH_CHURN_SECONDS=%q BENCH_CHURN_RATE=%q\n' \
 			"${BENCH_CHURN_SECONDS:-5}" "${BENCH_CHURN_RATE:-50}"
 		# The first sync of an agent in the guest can take seconds (TCG, a
