@@ -81,6 +81,22 @@ static void delete_slots(struct datapath *dp, __u32 set, __u32 count)
 		bpf_maglev_delete(dp, set);
 }
 
+/* The set's slots are deleted at the next apply (see struct datapath). */
+static void retire_slots(struct datapath *dp, __u32 set, __u32 count)
+{
+	if (!count)
+		return;
+	grow((void **)&dp->retired, &dp->cap_retired, dp->n_retired, sizeof(*dp->retired));
+	dp->retired[dp->n_retired++] = (struct bpf_retired_set){ .set = set, .count = count };
+}
+
+static void delete_retired(struct datapath *dp)
+{
+	for (size_t i = 0; i < dp->n_retired; i++)
+		delete_slots(dp, dp->retired[i].set, dp->retired[i].count);
+	dp->n_retired = 0;
+}
+
 static __u32 take_backend_set(struct datapath *dp)
 {
 	__u32 set = dp->next_set++;
@@ -380,12 +396,12 @@ static int write_frontend(struct datapath *dp, const struct frontend *fe, bool a
 		return err;
 	}
 	if (had_cur && cur.count && !keep_set)
-		delete_slots(dp, cur.backend_set, cur.count);
+		retire_slots(dp, cur.backend_set, cur.count);
 	/* No longer Maglev (the entry says so now): a kept set's table goes. */
 	if (keep_set && (cur.flags & SL_SVC_F_MAGLEV) && !bpf_maglev_wanted(fe))
 		bpf_maglev_delete(dp, want.backend_set);
 	if (had_cur && (cur.flags & SL_SVC_F_NODE_SET) && cur.node_count && !keep_node)
-		delete_slots(dp, cur.node_set, cur.node_count);
+		retire_slots(dp, cur.node_set, cur.node_count);
 	return 0;
 }
 
@@ -406,9 +422,9 @@ static int remove_frontend(struct datapath *dp, const struct frontend *fe)
 			bpf_frontend_name(fe, name, sizeof(name)), strerror(-err));
 		return err;
 	}
-	delete_slots(dp, cur.backend_set, cur.count);
+	retire_slots(dp, cur.backend_set, cur.count);
 	if (cur.flags & SL_SVC_F_NODE_SET)
-		delete_slots(dp, cur.node_set, cur.node_count);
+		retire_slots(dp, cur.node_set, cur.node_count);
 	if (cur.flags & SL_SVC_F_SOURCE_RANGES)
 		prune_source_ranges(dp, &key, NULL);
 	return 0;
@@ -788,6 +804,7 @@ int bpf_apply(struct datapath *dp, const struct state_diff *diff)
 	struct bpf_full_prep prep = { 0 };
 	int err, first_err = 0;
 
+	delete_retired(dp);
 	/* A full apply lists every frontend as added: count them from zero. */
 	if (diff->full) {
 		/* What the kernel holds, read in batches: compared in memory, not per slot. */

@@ -25,6 +25,11 @@
 
 struct bpf_set_checks;
 
+/* A backend set no entry names any more, its slots deleted at the next apply. */
+struct bpf_retired_set {
+	__u32 set, count;
+};
+
 struct datapath {
 	struct sock_bpf *skel;
 	struct tc_datapath *tc; /* NULL without --devices */
@@ -64,6 +69,14 @@ struct datapath {
 	 */
 	bool services_empty;
 	const struct bpf_set_checks *set_checks;
+	/*
+	 * Backend sets an entry named until the last apply. A program that
+	 * read the old entry may still look their slots up (a missing slot
+	 * refuses the connection), so they go at the start of the next apply,
+	 * which the agent's burst interval keeps at least 20 ms away.
+	 */
+	struct bpf_retired_set *retired;
+	size_t n_retired, cap_retired;
 	char bpffs[PATH_MAX];
 };
 

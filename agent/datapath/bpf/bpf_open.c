@@ -789,6 +789,7 @@ void bpf_close(struct datapath *dp)
 	bpf_pending_clear(dp);
 	free(dp->pending);
 	free(dp->frontends_of);
+	free(dp->retired);
 	free(dp->links);
 	node_port_addrs_clear(&dp->node_ports);
 	free(dp);
