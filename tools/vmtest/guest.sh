@@ -21,6 +21,12 @@ mount -t sysfs sys /sys
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
+# devtmpfs has no /dev/fd and /dev/std*, which udev adds on a host: bash's
+# process substitution (bench/run.sh) needs /dev/fd.
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+[ -e /dev/stdin ] || ln -s /proc/self/fd/0 /dev/stdin
+[ -e /dev/stdout ] || ln -s /proc/self/fd/1 /dev/stdout
+[ -e /dev/stderr ] || ln -s /proc/self/fd/2 /dev/stderr
 # A checkout under /tmp or /run (a CI clone) must stay visible under their tmpfs.
 mkdir -p /vmtest-hidden/tmp /vmtest-hidden/run
 mount --bind /tmp /vmtest-hidden/tmp
