@@ -146,7 +146,7 @@ test: all $(TEST_BINS) $(TOOL_BINS)
 # VMTEST_BENCH=0 skips the short bench.
 VMTEST_DEFAULT := kernel/ clusterip external topology ratelimit datapaths switch_flows sctp
 VMTEST ?= $(VMTEST_DEFAULT)
-vmtest: all $(TEST_BINS) $(TOOL_BINS) $(BUILD)/bench/tc-cost
+vmtest: all $(TEST_BINS) $(TOOL_BINS) $(BUILD)/bench/tc-cost $(BUILD)/bench/udp-flood
 	$(Q)BUILD=$(BUILD) KERNEL="$(KERNEL)" VMTEST="$(VMTEST)" tools/vmtest/run.sh
 
 # One table of side-by-side ratios (Documentation/bench.md); needs root.
