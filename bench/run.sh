@@ -16,6 +16,7 @@
 # BENCH_CHURN_SECONDS (default 10; 0 skips it), BENCH_CHURN_RATE (default
 # 1000), BENCH_PLOT (the PNG, default Documentation/bench.png; empty: none).
 . "$(dirname "$0")/../selftests/e2e/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 case ${BENCH_SCALE:-full} in
@@ -46,12 +47,6 @@ BENCH_T0=$(date +%s)
 
 now_ns() { date +%s%N; }
 seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
-# percentile P: the value at rank ceil(P/100 x n) of the numbers on stdin.
-percentile() {
-	sort -n | awk -v p="$1" '{ v[NR] = $1 } END {
-		if (!NR) { print "-"; exit }
-		r = int(p * NR / 100); if (r < p * NR / 100) r++; if (r < 1) r = 1; print v[r] }'
-}
 say() { echo "# [$(($(date +%s) - BENCH_T0)) s] $*" >&2; }
 
 # Removes every trace of both datapaths between measurements.
@@ -439,10 +434,6 @@ bench_churn() {
 
 # ---- the table ----
 
-ratio() {
-	awk -v a="$1" -v b="$2" \
-		'BEGIN { if (a + 0 > 0 && b + 0 > 0 && a !~ />/) printf "%.2f", a / b; else print "-" }'
-}
 per_service_us() {
 	awk -v t="$1" -v b="$2" -v n="$3" \
 		'BEGIN { if (t + 0 > 0 && n > 1) printf "%.1f", (t - b) * 1e6 / (n - 1); else print "-" }'

@@ -12,6 +12,7 @@
 # Environment: BUILD, BENCH_XDP_SECONDS (each flood, default 3),
 # BENCH_XDP_SERVICES (default 10000).
 . "$(dirname "$0")/../selftests/e2e/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 SECONDS_EACH=${BENCH_XDP_SECONDS:-3}
 SERVICES=${BENCH_XDP_SERVICES:-10000}
@@ -77,10 +78,6 @@ for mode in off generic native; do
 	flood "$mode"
 done
 
-ratio() {
-	awk -v a="$1" -v b="$2" \
-		'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'
-}
 row() { printf '%-50s %12s %12s %12s\n' "$@"; }
 
 echo
